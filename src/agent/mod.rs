@@ -1,0 +1,157 @@
+//! The agent: the validated, compiled form of an agent file.
+//!
+//! [`model`] mirrors the YAML; [`load`] checks it and builds the types here,
+//! with templates parsed, argument schemas compiled and `${env:...}` resolved,
+//! so serving a request never touches YAML or re-parses anything.
+
+pub mod findings;
+pub mod load;
+pub mod model;
+pub mod spans;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use crate::template::Template;
+pub use load::{load, load_report, LoadError, LoadOptions};
+pub use model::{Language, Method, Section};
+
+/// A validated agent, ready to serve.
+#[derive(Debug)]
+pub struct Agent {
+    pub name: String,
+    /// Starts with `/` and has no trailing slash, except `/` itself.
+    pub route: String,
+    pub token_ttl: Duration,
+    pub prompt: Prompt,
+    pub post_prompt: Option<String>,
+    pub params: IndexMap<String, Value>,
+    pub languages: Vec<Language>,
+    pub hints: Vec<String>,
+    pub functions: IndexMap<String, Function>,
+    /// The agent file, and the folder shell commands run in.
+    pub path: PathBuf,
+    pub dir: PathBuf,
+    /// `${env:NAME}` values, read once when the agent loaded.
+    pub env: HashMap<String, String>,
+}
+
+impl Agent {
+    /// The path under the route: `/swaig` for route `/`, `/bank/swaig` for `/bank`.
+    pub fn sub_path(&self, leaf: &str) -> String {
+        if self.route == "/" {
+            format!("/{leaf}")
+        } else {
+            format!("{}/{leaf}", self.route)
+        }
+    }
+
+    /// Looks up an `${env:...}` value resolved at load.
+    pub fn env_value(&self, name: &str) -> Option<String> {
+        self.env.get(name).cloned()
+    }
+}
+
+/// The system prompt.
+#[derive(Debug, Clone)]
+pub enum Prompt {
+    Text(String),
+    Pom(Vec<Section>),
+}
+
+/// A validated SWAIG function.
+#[derive(Debug)]
+pub struct Function {
+    pub name: String,
+    pub description: String,
+    pub secure: bool,
+    pub confirm: bool,
+    /// The full JSON Schema of the arguments, as written.
+    pub parameters: Value,
+    /// What the platform is sent: the subset SWML allows, limits put into words.
+    pub swml_parameters: Value,
+    /// `parameters`, compiled once.
+    pub validator: Arc<jsonschema::Validator>,
+    pub handler: Handler,
+}
+
+/// What a function does when called.
+#[derive(Debug)]
+pub enum Handler {
+    Shell(ShellSpec),
+    Http(HttpSpec),
+    Static(StaticSpec),
+}
+
+impl Handler {
+    /// `shell`, `http` or `static`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Handler::Shell(_) => "shell",
+            Handler::Http(_) => "http",
+            Handler::Static(_) => "static",
+        }
+    }
+}
+
+/// A shell handler: a program and its templated arguments.
+#[derive(Debug)]
+pub struct ShellSpec {
+    /// Resolved against the agent's folder when relative.
+    pub program: PathBuf,
+    pub args: Vec<Template>,
+    pub timeout: Duration,
+    pub env: Vec<String>,
+    pub max_output: u64,
+    pub concurrency: u32,
+}
+
+/// An http handler, with every templated piece parsed.
+#[derive(Debug)]
+pub struct HttpSpec {
+    pub url: Template,
+    pub method: Method,
+    pub query: Vec<(String, Template)>,
+    pub headers: Vec<(String, Template)>,
+    pub body: Option<JsonTemplate>,
+    pub form: Vec<(String, Template)>,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub output: Option<Template>,
+    pub error_keys: Vec<String>,
+    pub max_response: u64,
+}
+
+/// A JSON value whose strings are templates.
+#[derive(Debug, Clone)]
+pub enum JsonTemplate {
+    Literal(Value),
+    Text(Template),
+    Array(Vec<JsonTemplate>),
+    Object(Vec<(String, JsonTemplate)>),
+}
+
+/// A static handler.
+#[derive(Debug)]
+pub struct StaticSpec {
+    pub response: Template,
+    pub action: Vec<Value>,
+}
+
+/// Defaults of the format, in one place.
+pub mod defaults {
+    use std::time::Duration;
+
+    pub const TOKEN_TTL: Duration = Duration::from_secs(3600);
+    pub const TIMEOUT: Duration = Duration::from_secs(10);
+    pub const MAX_OUTPUT: u64 = 64 * 1024;
+    pub const MAX_RESPONSE: u64 = 1024 * 1024;
+    pub const CONCURRENCY: u32 = 16;
+    /// Agent files larger than this are refused before parsing.
+    pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
+}

@@ -1,0 +1,356 @@
+//! The agent file as written: serde types that mirror the YAML, one to one.
+//!
+//! These types only say what is *typed*. Whether it *means* anything valid
+//! (unique names, declared arguments, a reachable script) is decided in
+//! [`super::load`], which turns them into [`super::Agent`]. The JSON Schema in
+//! `schemas/agent.schema.json` is generated from these types (`swagent schema`),
+//! so editors and swagent always agree on the format.
+
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+/// A voice-AI agent: its prompt and the SWAIG functions it may call.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentFile {
+    /// The agent's name, used in logs and the audit trail.
+    pub name: String,
+    /// HTTP path the SWML document is served at; `/swaig` and `/post_prompt` sit under it.
+    #[serde(default)]
+    pub route: Option<String>,
+    /// Seconds a function token lives (default 3600).
+    #[serde(default)]
+    pub token_ttl: Option<u64>,
+    /// The system prompt: `text`, or POM `sections`.
+    pub prompt: PromptFile,
+    /// What the AI is asked at the end of the call; the answer is posted to `/post_prompt`.
+    #[serde(default)]
+    pub post_prompt: Option<String>,
+    /// Passed through to SWML `ai.params`.
+    #[serde(default)]
+    pub params: Option<IndexMap<String, Value>>,
+    /// Passed through to SWML `ai.languages`.
+    #[serde(default)]
+    pub languages: Option<Vec<Language>>,
+    /// Words that help speech recognition (SWML `ai.hints`).
+    #[serde(default)]
+    pub hints: Option<Vec<String>>,
+    /// SWAIG functions, by name.
+    #[serde(default)]
+    pub functions: IndexMap<String, FunctionFile>,
+}
+
+/// The prompt: either `text` or `sections`, not both.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PromptFile {
+    /// A plain-text prompt.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// A Prompt Object Model prompt.
+    #[serde(default)]
+    pub sections: Option<Vec<Section>>,
+}
+
+/// A POM section.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Section {
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub bullets: Option<Vec<String>>,
+    #[serde(default)]
+    pub numbered: Option<bool>,
+    #[serde(default)]
+    pub numbered_bullets: Option<bool>,
+    #[serde(default)]
+    pub subsections: Option<Vec<Section>>,
+}
+
+/// A language the agent speaks (SWML `ai.languages` entry).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Language {
+    pub name: String,
+    pub code: String,
+    #[serde(default)]
+    pub voice: Option<String>,
+    #[serde(default)]
+    pub engine: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub speech_fillers: Option<Vec<String>>,
+    #[serde(default)]
+    pub function_fillers: Option<Vec<String>>,
+}
+
+/// A SWAIG function: its description, argument schema and exactly one handler.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionFile {
+    /// What the function does, for the AI.
+    pub description: String,
+    /// Require a per-call function token (default true).
+    #[serde(default)]
+    pub secure: Option<bool>,
+    /// Run only after the caller confirmed the exact arguments (enforced by the server).
+    #[serde(default)]
+    pub confirm: Option<bool>,
+    /// Why a function that changes something needs no confirmation.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// JSON Schema of the arguments (`type: object`); swagent enforces all of it.
+    #[serde(default)]
+    pub parameters: Option<Value>,
+    /// Run a program directly (argv, never a shell string).
+    #[serde(default)]
+    pub shell: Option<ShellFile>,
+    /// Call an HTTP API.
+    #[serde(default)]
+    pub http: Option<HttpFile>,
+    /// Answer with a fixed reply.
+    #[serde(default, rename = "static")]
+    pub static_reply: Option<StaticFile>,
+}
+
+/// A `shell` handler.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShellFile {
+    /// Program and arguments; each element is templated on its own.
+    pub command: Vec<String>,
+    /// Default 10s.
+    #[serde(default)]
+    pub timeout: Option<DurationSpec>,
+    /// Variables passed through from swagent's environment (besides PATH).
+    #[serde(default)]
+    pub env: Option<Vec<String>>,
+    /// Default 64KiB.
+    #[serde(default)]
+    pub max_output: Option<ByteSize>,
+    /// At most this many runs at once (default 16).
+    #[serde(default)]
+    pub concurrency: Option<u32>,
+}
+
+/// HTTP methods an `http` handler may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl Method {
+    /// The method as sent on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// An `http` handler.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpFile {
+    /// Scheme, host and port are literal; path templates are percent-encoded.
+    pub url: String,
+    /// Default GET.
+    #[serde(default)]
+    pub method: Option<Method>,
+    #[serde(default)]
+    pub query: Option<IndexMap<String, String>>,
+    #[serde(default)]
+    pub headers: Option<IndexMap<String, String>>,
+    /// A JSON body; a lone `${...}` keeps its JSON type.
+    #[serde(default)]
+    pub body: Option<Value>,
+    /// A form-encoded body instead of `body`.
+    #[serde(default)]
+    pub form: Option<IndexMap<String, String>>,
+    /// Default 10s.
+    #[serde(default)]
+    pub timeout: Option<DurationSpec>,
+    /// Retries for GET only, with backoff (default 0).
+    #[serde(default)]
+    pub retries: Option<u32>,
+    /// The reply, templated with `${response.PATH}`.
+    #[serde(default)]
+    pub output: Option<String>,
+    /// A response with one of these keys counts as failed.
+    #[serde(default)]
+    pub error_keys: Option<Vec<String>>,
+    /// Default 1MiB.
+    #[serde(default)]
+    pub max_response: Option<ByteSize>,
+}
+
+/// A `static` handler.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StaticFile {
+    pub response: String,
+    /// SWAIG actions, passed through.
+    #[serde(default)]
+    pub action: Option<Vec<Value>>,
+}
+
+/// A duration: `500ms`, `5s`, `2m`, or plain seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationSpec(pub Duration);
+
+/// A size in bytes: `64KiB`, `1MiB`, `512B`, or a plain number of bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumOrText {
+    Num(u64),
+    Text(String),
+}
+
+/// Parses `500ms`, `5s`, `2m`, `1h` or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration: use e.g. `500ms`, `5s`, `2m` or plain seconds"))?;
+    let d = match unit.trim() {
+        "" | "s" => Duration::from_secs(n),
+        "ms" => Duration::from_millis(n),
+        "m" | "min" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        "d" => Duration::from_secs(n.saturating_mul(86400)),
+        _ => {
+            return Err(format!(
+                "`{s}` is not a duration: use e.g. `500ms`, `5s`, `2m` or plain seconds"
+            ))
+        }
+    };
+    Ok(d)
+}
+
+/// Parses `64KiB`, `1MiB`, `10KB`, `512B` or a plain number of bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let err = || format!("`{s}` is not a size: use e.g. `512B`, `64KiB` or `1MiB`");
+    let n: u64 = num.parse().map_err(|_| err())?;
+    let mult = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "K" | "k" => 1 << 10,
+        "MiB" | "M" => 1 << 20,
+        "GiB" | "G" => 1 << 30,
+        "KB" | "kB" => 1000,
+        "MB" => 1_000_000,
+        _ => return Err(err()),
+    };
+    n.checked_mul(mult).ok_or_else(err)
+}
+
+impl<'de> Deserialize<'de> for DurationSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match NumOrText::deserialize(d)? {
+            NumOrText::Num(n) => Ok(DurationSpec(Duration::from_secs(n))),
+            NumOrText::Text(s) => parse_duration(&s)
+                .map(DurationSpec)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match NumOrText::deserialize(d)? {
+            NumOrText::Num(n) => Ok(ByteSize(n)),
+            NumOrText::Text(s) => parse_size(&s).map(ByteSize).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl JsonSchema for DurationSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A duration: `500ms`, `5s`, `2m`, or plain seconds.",
+            "anyOf": [
+                { "type": "integer", "minimum": 0 },
+                { "type": "string", "pattern": "^[0-9]+\\s*(ms|s|m|min|h|d)?$" }
+            ]
+        })
+    }
+}
+
+impl JsonSchema for ByteSize {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ByteSize".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A size: `512B`, `64KiB`, `1MiB`, or a plain number of bytes.",
+            "anyOf": [
+                { "type": "integer", "minimum": 0 },
+                { "type": "string", "pattern": "^[0-9]+\\s*(B|K|k|KiB|M|MiB|G|GiB|KB|kB|MB)?$" }
+            ]
+        })
+    }
+}
+
+/// The JSON Schema of the agent file format, as committed in `schemas/`.
+pub fn schema_json() -> String {
+    let schema = schemars::generate::SchemaSettings::draft2020_12()
+        .into_generator()
+        .into_root_schema_for::<AgentFile>();
+    let mut text = serde_json::to_string_pretty(&schema).expect("a schema serializes");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_duration, parse_size};
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert_eq!(
+            parse_duration("5 parsecs"),
+            Err("`5 parsecs` is not a duration: use e.g. `500ms`, `5s`, `2m` or plain seconds".into())
+        );
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64KiB"), Ok(65536));
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("10"), Ok(10));
+        assert!(parse_size("99999999999999999999GiB").is_err());
+        assert!(parse_size("lots").is_err());
+    }
+}

@@ -1,0 +1,201 @@
+//! Layer 2: HTTP Basic Auth. Credential loading, and the decision as a pure
+//! function of the `Authorization` header.
+//!
+//! The comparison is constant-time and length-blind: the expected
+//! `user:password` is kept only as an HMAC tag under a per-process random key,
+//! and a presented header is checked with `ring::hmac::verify`.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use ring::hmac;
+use ring::rand::{SecureRandom, SystemRandom};
+
+/// Environment variable names, as in the SignalWire Python SDK.
+pub const USER_VAR: &str = "SWML_BASIC_AUTH_USER";
+pub const PASSWORD_VAR: &str = "SWML_BASIC_AUTH_PASSWORD";
+/// The default user, as in the SDK.
+pub const DEFAULT_USER: &str = "signalwire";
+/// Shorter configured passwords are refused unless explicitly allowed.
+pub const MIN_PASSWORD_LEN: usize = 16;
+
+/// Where the password came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Configured,
+    Generated,
+}
+
+/// The Basic Auth credentials of a running server.
+pub struct Credentials {
+    pub user: String,
+    password: String,
+    pub origin: Origin,
+    key: hmac::Key,
+    tag: hmac::Tag,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("password", &"***")
+            .field("origin", &self.origin)
+            .finish()
+    }
+}
+
+/// Why credentials could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    #[error("`{PASSWORD_VAR}` is {len} characters; use at least {MIN_PASSWORD_LEN} (`swagent gen-creds` makes one), or pass `--allow-weak-password` for local experiments")]
+    WeakPassword { len: usize },
+    #[error("`{USER_VAR}` must not be empty or contain `:`")]
+    BadUser,
+}
+
+/// A URL-safe random password of `len` characters from ring's SystemRandom.
+pub fn random_password(len: usize) -> String {
+    let mut bytes = vec![0u8; len.div_ceil(4) * 3];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the system random source works");
+    let mut s = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    s.truncate(len);
+    s
+}
+
+impl Credentials {
+    /// Builds credentials from a user and password.
+    pub fn new(user: String, password: String, origin: Origin) -> Credentials {
+        let mut seed = [0u8; 32];
+        SystemRandom::new()
+            .fill(&mut seed)
+            .expect("the system random source works");
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &seed);
+        let tag = hmac::sign(&key, format!("{user}:{password}").as_bytes());
+        Credentials {
+            user,
+            password,
+            origin,
+            key,
+            tag,
+        }
+    }
+
+    /// From `SWML_BASIC_AUTH_USER`/`SWML_BASIC_AUTH_PASSWORD` (empty counts as
+    /// unset); without a password, a generated one.
+    pub fn from_env(allow_weak: bool) -> Result<Credentials, CredentialsError> {
+        let user = non_empty_env(USER_VAR).unwrap_or_else(|| DEFAULT_USER.to_owned());
+        if user.contains(':') {
+            return Err(CredentialsError::BadUser);
+        }
+        match non_empty_env(PASSWORD_VAR) {
+            Some(p) if p.chars().count() < MIN_PASSWORD_LEN && !allow_weak => {
+                Err(CredentialsError::WeakPassword {
+                    len: p.chars().count(),
+                })
+            }
+            Some(p) => Ok(Credentials::new(user, p, Origin::Configured)),
+            None => Ok(Credentials::new(user, random_password(43), Origin::Generated)),
+        }
+    }
+
+    /// The password, for embedding in webhook URLs (never for logs).
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    /// Decides a request from its `Authorization` header.
+    pub fn check(&self, header: Option<&[u8]>) -> Result<(), Failure> {
+        let header = header.ok_or(Failure::Missing)?;
+        let header = std::str::from_utf8(header).map_err(|_| Failure::NotUtf8)?;
+        let (scheme, rest) = header.trim().split_once(' ').ok_or(Failure::WrongScheme)?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return Err(Failure::WrongScheme);
+        }
+        let decoded = STANDARD
+            .decode(rest.trim())
+            .map_err(|_| Failure::BadBase64)?;
+        let text = std::str::from_utf8(&decoded).map_err(|_| Failure::NotUtf8)?;
+        // RFC 7617: split at the first colon; the password may hold more.
+        if !text.contains(':') {
+            return Err(Failure::NoColon);
+        }
+        hmac::verify(&self.key, text.as_bytes(), self.tag.as_ref()).map_err(|_| Failure::Mismatch)
+    }
+}
+
+/// Why a request was not authenticated. All of them answer 401; the variant
+/// is for logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    Missing,
+    WrongScheme,
+    BadBase64,
+    NotUtf8,
+    NoColon,
+    Mismatch,
+}
+
+impl Failure {
+    /// A short code for logs.
+    pub fn code(self) -> &'static str {
+        match self {
+            Failure::Missing => "missing",
+            Failure::WrongScheme => "wrong_scheme",
+            Failure::BadBase64 => "bad_base64",
+            Failure::NotUtf8 => "not_utf8",
+            Failure::NoColon => "no_colon",
+            Failure::Mismatch => "mismatch",
+        }
+    }
+}
+
+/// An environment variable, with empty treated as unset.
+pub fn non_empty_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{random_password, Credentials, Failure, Origin};
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
+
+    fn basic(s: &[u8]) -> Vec<u8> {
+        format!("Basic {}", STANDARD.encode(s)).into_bytes()
+    }
+
+    #[test]
+    fn decision_table() {
+        let c = Credentials::new("u".into(), "p:with:colons".into(), Origin::Configured);
+        let cases: Vec<(Option<Vec<u8>>, Result<(), Failure>)> = vec![
+            (Some(basic(b"u:p:with:colons")), Ok(())),
+            (Some(format!("bAsIc {}", STANDARD.encode("u:p:with:colons")).into_bytes()), Ok(())),
+            (None, Err(Failure::Missing)),
+            (Some(b"".to_vec()), Err(Failure::WrongScheme)),
+            (Some(b"Basic".to_vec()), Err(Failure::WrongScheme)),
+            (Some(b"Bearer abc".to_vec()), Err(Failure::WrongScheme)),
+            (Some(b"Basic !!!notbase64".to_vec()), Err(Failure::BadBase64)),
+            (Some(basic(b"no-colon")), Err(Failure::NoColon)),
+            (Some(basic(b"u:p")), Err(Failure::Mismatch)),
+            (Some(basic(b"u:p:with:colons ")), Err(Failure::Mismatch)),
+            (Some(basic(b"U:p:with:colons")), Err(Failure::Mismatch)),
+            (Some(basic(b"\xff\xfe:x")), Err(Failure::NotUtf8)),
+            (Some(b"Basic \xff".to_vec()), Err(Failure::NotUtf8)),
+            (Some(basic(b":")), Err(Failure::Mismatch)),
+        ];
+        for (header, want) in cases {
+            assert_eq!(c.check(header.as_deref()), want, "{:?}", header.map(String::from_utf8_lossy));
+        }
+    }
+
+    #[test]
+    fn generated_passwords_are_long_distinct_and_url_safe() {
+        let a = random_password(43);
+        let b = random_password(43);
+        assert_eq!(a.len(), 43);
+        assert_ne!(a, b);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+    }
+}

@@ -1,0 +1,232 @@
+//! The command line as typed: clap derive types and nothing else.
+//!
+//! Each subcommand has its own Args struct; what the values mean (reading
+//! files, resolving secrets, defaults from the environment) is decided by the
+//! command modules, so these types stay a plain description of the CLI.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  the thing checked is bad (invalid agent file, invalid token, failed call, failed check)
+  2  usage error, unreadable file, or bad configuration";
+
+/// Serve declarative YAML voice-AI agents to SignalWire, with layered security.
+#[derive(Debug, Parser)]
+#[command(name = "swagent", version, after_help = EXIT_CODES, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve an agent: SWML at its route, `/swaig`, `/post_prompt`, `/health`.
+    #[command(after_help = "Exit codes:\n  0  stopped cleanly (SIGTERM/SIGINT)\n  2  could not start (bad agent file, weak password, port in use)")]
+    Serve(ServeArgs),
+    /// Check agent files for CI: syntax, schema and meaning.
+    #[command(after_help = "Exit codes:\n  0  every file is valid\n  1  some file is invalid (or has a warning, with --strict)\n  2  usage error or unreadable path")]
+    Validate(ValidateArgs),
+    /// Print the JSON Schema of the agent file format.
+    #[command(after_help = "Exit codes:\n  0  printed")]
+    Schema,
+    /// Print fresh credentials: Basic Auth user and password, and a token secret.
+    #[command(after_help = "Exit codes:\n  0  printed or written\n  2  usage error, or refusing to overwrite without --force")]
+    GenCreds(GenCredsArgs),
+    /// Decode a function token and check it against the configured secret.
+    #[command(after_help = "Exit codes:\n  0  valid\n  1  invalid (expired, bad_signature, wrong_function, wrong_call, malformed)\n  2  usage error or no secret")]
+    VerifyToken(VerifyTokenArgs),
+    /// Function tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Print the SWML document `serve` would answer.
+    #[command(after_help = "Exit codes:\n  0  printed\n  1  the agent file is invalid\n  2  usage error")]
+    Swml(SwmlArgs),
+    /// Run a function's handler locally, as `serve` would after its security checks.
+    #[command(after_help = "Exit codes:\n  0  the handler replied\n  1  the arguments were invalid or the handler failed\n  2  usage error or invalid agent file")]
+    Call(CallArgs),
+    /// Print shell completions.
+    #[command(after_help = "Exit codes:\n  0  printed")]
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The agent file.
+    pub file: PathBuf,
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (0 picks a free one and prints it).
+    #[arg(long, env = "PORT", default_value_t = 3000)]
+    pub port: u16,
+    /// Build webhook URLs from `X-Forwarded-Proto`/`X-Forwarded-Host`.
+    ///
+    /// Only behind a proxy that sets them: otherwise a client chooses the host
+    /// that webhook URLs, with their credentials, point at.
+    #[arg(long, env = "SWML_TRUST_PROXY", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, action = clap::ArgAction::SetTrue)]
+    pub trust_proxy: bool,
+    /// Accept a configured password shorter than 16 characters (local experiments only).
+    #[arg(long)]
+    pub allow_weak_password: bool,
+}
+
+/// How findings are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FindingFormat {
+    /// `file:line:col: error: message`, with the line and a caret.
+    Human,
+    /// One array with an object per file.
+    Json,
+    /// GitHub Actions workflow commands (`::error file=...`).
+    Github,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// Agent files, or folders to search for `*.yaml`/`*.yml`.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Treat warnings (such as an unset `${env:NAME}`) as errors.
+    #[arg(long)]
+    pub strict: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FindingFormat::Human)]
+    pub format: FindingFormat,
+}
+
+/// Output format of `gen-creds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CredsFormat {
+    /// `KEY=value` lines, as in a `.env` file.
+    Env,
+    /// One JSON object keyed by variable name.
+    Json,
+    /// `export KEY='value'` lines.
+    Shell,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GenCredsArgs {
+    /// The Basic Auth user.
+    #[arg(long, default_value = "signalwire")]
+    pub user: String,
+    /// Password length (at least 32).
+    #[arg(long, default_value_t = 48)]
+    pub length: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CredsFormat::Env)]
+    pub format: CredsFormat,
+    /// Write to this file (mode 0600) instead of printing: adds missing keys,
+    /// keeps everything else.
+    #[arg(long, value_name = "PATH")]
+    pub write: Option<PathBuf>,
+    /// With --write: replace keys that are already present.
+    #[arg(long, requires = "write")]
+    pub force: bool,
+    /// With --write: replace the password and the secret, keep the user.
+    #[arg(long, requires = "write")]
+    pub rotate: bool,
+}
+
+/// Where `verify-token` and `token mint` get the secret. There is no flag that
+/// takes the secret itself: it would show in `ps` and shell history.
+#[derive(Debug, clap::Args)]
+pub struct SecretArgs {
+    /// Read the secret from this file (first line).
+    #[arg(long, value_name = "PATH", conflicts_with = "prompt")]
+    pub secret_file: Option<PathBuf>,
+    /// Type the secret at a prompt (not echoed).
+    #[arg(long)]
+    pub prompt: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyTokenArgs {
+    /// The token, or `-` to read it from stdin.
+    pub token: String,
+    /// Also check that the token names this function.
+    #[arg(long)]
+    pub function: Option<String>,
+    /// Also check that the token names this call.
+    #[arg(long)]
+    pub call_id: Option<String>,
+    /// One JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub secret: SecretArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Mint a token with the configured secret, to try a secure function with curl.
+    #[command(after_help = "Exit codes:\n  0  printed\n  2  usage error or no secret")]
+    Mint(MintArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MintArgs {
+    /// The function the token is for.
+    #[arg(long)]
+    pub function: String,
+    /// The call the token is for.
+    #[arg(long)]
+    pub call_id: String,
+    /// Seconds the token lives.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl: u64,
+    /// Print the full webhook URL under this base (e.g. `http://127.0.0.1:3000`).
+    #[arg(long, value_name = "BASE")]
+    pub url: Option<String>,
+    #[command(flatten)]
+    pub secret: SecretArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SwmlArgs {
+    /// The agent file.
+    pub file: PathBuf,
+    /// The call id to mint tokens for (default: random).
+    #[arg(long)]
+    pub call_id: Option<String>,
+    /// Base URL of webhooks (default: `SWML_PROXY_URL_BASE`, else `http://127.0.0.1:3000`).
+    #[arg(long)]
+    pub base_url: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CallArgs {
+    /// The agent file.
+    pub file: PathBuf,
+    /// The function to run.
+    pub function: String,
+    /// An argument; the value is parsed as JSON when it parses, else taken as a string.
+    #[arg(long = "arg", value_name = "NAME=VALUE")]
+    pub args: Vec<String>,
+    /// All arguments as one JSON object (merged under --arg).
+    #[arg(long, value_name = "JSON")]
+    pub args_json: Option<String>,
+    /// The call id the handler sees.
+    #[arg(long, default_value = "local-call")]
+    pub call_id: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,165 @@
+//! `swagent gen-creds`: strong credentials, printed or merged into a `.env`.
+
+use std::fs::OpenOptions;
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use anyhow::Context as _;
+
+use crate::auth::{random_password, PASSWORD_VAR, USER_VAR};
+use crate::cli::{CredsFormat, GenCredsArgs};
+use crate::server::SECRET_VAR;
+use crate::token::random_hex;
+
+/// Shortest password `gen-creds` makes.
+const MIN_LENGTH: usize = 32;
+
+pub(super) fn run(args: &GenCredsArgs) -> anyhow::Result<u8> {
+    if args.length < MIN_LENGTH {
+        anyhow::bail!("`--length` must be at least {MIN_LENGTH}, not {}", args.length);
+    }
+    if args.user.is_empty()
+        || !args
+            .user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-@".contains(c))
+    {
+        anyhow::bail!("`--user` must be letters, digits or `_.-@`");
+    }
+    let values = [
+        (USER_VAR, args.user.clone()),
+        (PASSWORD_VAR, random_password(args.length)),
+        (SECRET_VAR, random_hex(32)),
+    ];
+    match &args.write {
+        Some(path) => write(path, &values, args),
+        None => {
+            let out = match args.format {
+                CredsFormat::Env => values.iter().map(|(k, v)| format!("{k}={v}\n")).collect(),
+                CredsFormat::Shell => values.iter().map(|(k, v)| format!("export {k}='{v}'\n")).collect(),
+                CredsFormat::Json => {
+                    let m: serde_json::Map<String, serde_json::Value> = values
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), serde_json::Value::String(v.clone())))
+                        .collect();
+                    format!("{}\n", serde_json::Value::Object(m))
+                }
+            };
+            super::print_out(&out)?;
+            Ok(0)
+        }
+    }
+}
+
+/// The key a `.env` line sets, if any (`KEY=...` or `export KEY=...`).
+fn line_key(line: &str) -> Option<&str> {
+    let l = line.trim_start();
+    let l = l.strip_prefix("export ").unwrap_or(l);
+    let (k, _) = l.split_once('=')?;
+    let k = k.trim();
+    (!k.is_empty() && !k.starts_with('#')).then_some(k)
+}
+
+fn write(path: &Path, values: &[(&str, String); 3], args: &GenCredsArgs) -> anyhow::Result<u8> {
+    let existing = match std::fs::read_to_string(path) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("cannot read `{}`", path.display())),
+    };
+    let replace = |key: &str| args.force || (args.rotate && key != USER_VAR);
+    let mut lines: Vec<String> = Vec::new();
+    let mut present = Vec::new();
+    if let Some(text) = &existing {
+        for line in text.lines() {
+            match line_key(line).and_then(|k| values.iter().find(|(name, _)| *name == k)) {
+                Some((k, v)) => {
+                    present.push(*k);
+                    if replace(k) {
+                        lines.push(format!("{k}={v}"));
+                    } else if args.rotate && *k == USER_VAR {
+                        lines.push(line.to_owned());
+                    } else {
+                        anyhow::bail!(
+                            "`{}` already sets `{k}`; pass `--force` to replace it (or `--rotate` to replace the password and secret)",
+                            path.display()
+                        );
+                    }
+                }
+                None => lines.push(line.to_owned()),
+            }
+        }
+    }
+    let mut written = Vec::new();
+    for (k, v) in values {
+        if present.contains(k) {
+            if replace(k) {
+                written.push(*k);
+            }
+        } else {
+            lines.push(format!("{k}={v}"));
+            written.push(*k);
+        }
+    }
+    let mut text = lines.join("\n");
+    text.push('\n');
+    // Write next to the target, then rename: a crash never leaves half a file,
+    // and the file is 0600 from its first byte.
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".swagent-creds-{}", random_hex(6)));
+    {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("cannot create `{}`", tmp.display()))?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write `{}`", path.display()))?;
+    println!("wrote {} to {}", written.join(", "), path.display());
+    if args.rotate {
+        eprintln!(
+            "note: every token handed out with the old `{SECRET_VAR}` stops verifying; restart every replica with the new values"
+        );
+    }
+    warn_if_committable(path);
+    Ok(0)
+}
+
+/// Credentials must never be committed: warn when git tracks the file or
+/// does not ignore it. Silent outside a git work tree.
+fn warn_if_committable(path: &Path) {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(Path::new).unwrap_or(path);
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .arg(name)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .ok()
+    };
+    let Some(inside) = Command::new("git")
+        .args(["rev-parse", "--is-inside-work-tree"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()
+    else {
+        return;
+    };
+    if !inside.success() {
+        return;
+    }
+    if git(&["ls-files", "--error-unmatch", "--"]).is_some_and(|s| s.success()) {
+        eprintln!("warning: `{}` is tracked by git: credentials must never be committed (git rm --cached)", path.display());
+    } else if git(&["check-ignore", "-q", "--"]).is_some_and(|s| !s.success()) {
+        eprintln!("warning: `{}` is not ignored by git: add it to .gitignore so credentials are never committed", path.display());
+    }
+}

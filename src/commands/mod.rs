@@ -1,0 +1,156 @@
+//! One function per subcommand. Each turns typed CLI args into calls of the
+//! library and returns the exit code; none re-implements what `serve` does.
+
+mod creds;
+mod tokens;
+mod validate;
+
+use std::io::Write as _;
+use std::path::Path;
+
+use anyhow::Context as _;
+use clap::CommandFactory as _;
+use serde_json::Value;
+
+use crate::agent::{self, Agent, LoadOptions};
+use crate::cli::{CallArgs, Command, CompletionsArgs, ServeArgs, SwmlArgs, TokenCommand};
+use crate::server::{self, routes, AppState, Settings};
+
+/// Runs one subcommand and returns its exit code.
+pub fn dispatch(command: Command) -> anyhow::Result<u8> {
+    match command {
+        Command::Serve(args) => serve(args),
+        Command::Validate(args) => validate::run(&args),
+        Command::Schema => {
+            print_out(&crate::agent::model::schema_json())?;
+            Ok(0)
+        }
+        Command::GenCreds(args) => creds::run(&args),
+        Command::VerifyToken(args) => tokens::verify(&args),
+        Command::Token(TokenCommand::Mint(args)) => tokens::mint(&args),
+        Command::Swml(args) => swml(&args),
+        Command::Call(args) => call(&args),
+        Command::Completions(args) => completions(&args),
+    }
+}
+
+/// Writes to stdout, surfacing a broken pipe as an error `main` recognizes.
+fn print_out(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Loads an agent for a command that needs a valid one, printing warnings.
+fn load_agent(path: &Path) -> anyhow::Result<Agent> {
+    let (agent, report) = agent::load(path, LoadOptions::default())?;
+    if !report.findings.is_empty() {
+        eprint!("{}", report.human());
+    }
+    Ok(agent)
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<u8> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let agent = load_agent(&args.file)?;
+    let settings = Settings::from_env(args.trust_proxy, args.allow_weak_password)?;
+    server::serve(agent, settings, &args.host, args.port)?;
+    Ok(0)
+}
+
+fn swml(args: &SwmlArgs) -> anyhow::Result<u8> {
+    let agent = match agent::load(&args.file, LoadOptions::default()) {
+        Ok((agent, _)) => agent,
+        Err(agent::LoadError::Invalid { report }) => {
+            eprint!("{}", report.human());
+            return Ok(1);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let settings = Settings::from_env(false, true)?;
+    let base = args
+        .base_url
+        .clone()
+        .or_else(|| settings.proxy_base.clone())
+        .unwrap_or_else(|| "http://127.0.0.1:3000".into());
+    let call_id = args
+        .call_id
+        .clone()
+        .unwrap_or_else(|| crate::token::random_hex(16));
+    let doc = crate::swml::render(
+        &agent,
+        &crate::swml::RenderContext {
+            base_url: base.trim_end_matches('/'),
+            user: &settings.creds.user,
+            password: settings.creds.password(),
+            secret: &settings.secret,
+            call_id: &call_id,
+            now: crate::token::now(),
+        },
+    )
+    .with_context(|| format!("cannot render SWML for call id `{call_id}`"))?;
+    print_out(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
+    Ok(0)
+}
+
+/// Parses `--arg NAME=VALUE` values: JSON when it parses, else a string.
+fn parse_args(args: &CallArgs) -> anyhow::Result<Value> {
+    let mut map = match &args.args_json {
+        Some(text) => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => anyhow::bail!("`--args-json` must be a JSON object"),
+            Err(e) => anyhow::bail!("`--args-json` is not valid JSON: {e}"),
+        },
+        None => serde_json::Map::new(),
+    };
+    for pair in &args.args {
+        let (name, value) = pair
+            .split_once('=')
+            .with_context(|| format!("`--arg {pair}` must be NAME=VALUE"))?;
+        let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+        map.insert(name.to_owned(), value);
+    }
+    Ok(Value::Object(map))
+}
+
+fn call(args: &CallArgs) -> anyhow::Result<u8> {
+    let agent = load_agent(&args.file)?;
+    if !agent.functions.contains_key(&args.function) {
+        anyhow::bail!(
+            "agent `{}` has no function `{}`",
+            agent.name,
+            args.function
+        );
+    }
+    let input = parse_args(args)?;
+    let settings = Settings::from_env(false, true)?;
+    let state = AppState::new(agent, settings);
+    let body = serde_json::json!({ "call_id": args.call_id });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let function = &state.agent.functions[&args.function];
+    let outcome = rt.block_on(routes::run_function(&state, function, &input, &args.call_id, &body));
+    match outcome {
+        Ok(Ok(reply)) => {
+            print_out(&format!("{}\n", serde_json::to_string_pretty(&reply.to_json())?))?;
+            Ok(0)
+        }
+        Ok(Err(invalid)) => {
+            eprintln!("error: invalid arguments: {invalid}");
+            Ok(1)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!("the caller would hear: {}", e.spoken());
+            Ok(1)
+        }
+    }
+}
+
+fn completions(args: &CompletionsArgs) -> anyhow::Result<u8> {
+    let mut cmd = crate::cli::Cli::command();
+    clap_complete::generate(args.shell, &mut cmd, "swagent", &mut std::io::stdout());
+    Ok(0)
+}

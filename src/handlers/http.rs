@@ -1,0 +1,194 @@
+//! The http handler: one templated request to a host fixed in the agent file.
+//!
+//! Scheme, host and port are literal (checked at load), templated URL parts are
+//! percent-encoded, and redirects are followed only to the same origin, so no
+//! argument can point a request somewhere else. Errors are logged without the
+//! URL: it may carry `${env:...}` values.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderName, HeaderValue};
+use serde_json::Value;
+
+use super::{reply_from_output, HandlerError, Reply};
+use crate::agent::{HttpSpec, JsonTemplate, Method};
+use crate::template::{Context, Encoding, RenderError};
+
+/// The shared client: pooled connections, rustls, same-origin redirects only.
+pub(super) fn client() -> reqwest::Client {
+    let policy = reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if attempt.previous().len() > 5 || !same_origin {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    });
+    reqwest::Client::builder()
+        .redirect(policy)
+        .user_agent(concat!("swagent/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the HTTP client builds")
+}
+
+fn render_json(t: &JsonTemplate, ctx: &Context<'_>) -> Result<Value, RenderError> {
+    Ok(match t {
+        JsonTemplate::Literal(v) => v.clone(),
+        JsonTemplate::Text(t) => t.render_json(ctx)?,
+        JsonTemplate::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|i| render_json(i, ctx))
+                .collect::<Result<_, _>>()?,
+        ),
+        JsonTemplate::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), render_json(v, ctx)?)))
+                .collect::<Result<_, RenderError>>()?,
+        ),
+    })
+}
+
+fn build(
+    client: &reqwest::Client,
+    function: &str,
+    spec: &HttpSpec,
+    ctx: &Context<'_>,
+) -> Result<reqwest::RequestBuilder, HandlerError> {
+    let render = |e| HandlerError::render(function, e);
+    let url = spec.url.render(ctx, Encoding::Url).map_err(render)?;
+    let mut url = url::Url::parse(&url)
+        .map_err(|e| HandlerError::failed(function, format!("rendered url does not parse: {e}")))?;
+    if !spec.query.is_empty() {
+        let mut pairs = url.query_pairs_mut();
+        for (k, t) in &spec.query {
+            pairs.append_pair(k, &t.render(ctx, Encoding::Text).map_err(render)?);
+        }
+    }
+    let method = match spec.method {
+        Method::Get => reqwest::Method::GET,
+        Method::Post => reqwest::Method::POST,
+        Method::Put => reqwest::Method::PUT,
+        Method::Patch => reqwest::Method::PATCH,
+        Method::Delete => reqwest::Method::DELETE,
+    };
+    let mut req = client.request(method, url).timeout(spec.timeout);
+    for (k, t) in &spec.headers {
+        let value = t.render(ctx, Encoding::Text).map_err(render)?;
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| HandlerError::failed(function, format!("`{k}` is not a header name")))?;
+        // Rejects CR/LF, so a value cannot add a header.
+        let value = HeaderValue::from_str(&value).map_err(|_| {
+            HandlerError::failed(function, format!("header `{k}` has a value that is not allowed in a header"))
+        })?;
+        req = req.header(name, value);
+    }
+    if let Some(body) = &spec.body {
+        req = req.json(&render_json(body, ctx).map_err(render)?);
+    } else if !spec.form.is_empty() {
+        let form = spec
+            .form
+            .iter()
+            .map(|(k, t)| Ok((k.clone(), t.render(ctx, Encoding::Text)?)))
+            .collect::<Result<Vec<_>, RenderError>>()
+            .map_err(render)?;
+        req = req.form(&form);
+    }
+    Ok(req)
+}
+
+/// Reads the body up to `max` bytes.
+async fn read_body(resp: reqwest::Response, max: u64) -> Result<Vec<u8>, String> {
+    if resp.content_length().is_some_and(|n| n > max) {
+        return Err(format!("response is larger than `max_response` ({max} bytes)"));
+    }
+    let mut out = Vec::new();
+    let mut resp = resp;
+    while let Some(chunk) = resp.chunk().await.map_err(|e| e.without_url().to_string())? {
+        if (out.len() + chunk.len()) as u64 > max {
+            return Err(format!("response is larger than `max_response` ({max} bytes)"));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+pub(super) async fn run(
+    client: &reqwest::Client,
+    function: &str,
+    spec: &HttpSpec,
+    ctx: &Context<'_>,
+) -> Result<Reply, HandlerError> {
+    let attempts = if spec.method == Method::Get { spec.retries + 1 } else { 1 };
+    let mut last = String::new();
+    let mut timed_out = false;
+    for attempt in 0..attempts {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(100 << attempt.min(6))).await;
+        }
+        let req = build(client, function, spec, ctx)?;
+        match req.send().await {
+            Ok(resp) if resp.status().is_server_error() && attempt + 1 < attempts => {
+                last = format!("upstream answered {}", resp.status());
+            }
+            Ok(resp) => return finish(function, spec, ctx, resp).await,
+            Err(e) => {
+                timed_out = e.is_timeout();
+                last = e.without_url().to_string();
+            }
+        }
+    }
+    if timed_out {
+        return Err(HandlerError::Timeout {
+            function: function.to_owned(),
+            after: spec.timeout,
+        });
+    }
+    Err(HandlerError::failed(function, last))
+}
+
+async fn finish(
+    function: &str,
+    spec: &HttpSpec,
+    ctx: &Context<'_>,
+    resp: reqwest::Response,
+) -> Result<Reply, HandlerError> {
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(HandlerError::failed(function, format!("upstream answered {status}")));
+    }
+    let body = read_body(resp, spec.max_response)
+        .await
+        .map_err(|e| HandlerError::failed(function, e))?;
+    let json: Option<Value> = serde_json::from_slice(&body).ok();
+    if let Some(Value::Object(obj)) = &json {
+        if let Some(k) = spec.error_keys.iter().find(|k| obj.contains_key(*k)) {
+            return Err(HandlerError::failed(function, format!("upstream response has error key `{k}`")));
+        }
+    }
+    match &spec.output {
+        Some(output) => {
+            let Some(json) = json else {
+                return Err(HandlerError::failed(function, "upstream response is not JSON, and `output` needs JSON"));
+            };
+            let ctx = Context {
+                response: Some(&json),
+                ..*ctx
+            };
+            let text = output
+                .render(&ctx, Encoding::Text)
+                .map_err(|e| HandlerError::render(function, e))?;
+            Ok(Reply::text(text))
+        }
+        None => match json {
+            Some(Value::Object(ref obj)) if obj.contains_key("response") => {
+                Ok(reply_from_output(&String::from_utf8_lossy(&body)))
+            }
+            _ => Ok(Reply::text("The request was completed.")),
+        },
+    }
+}

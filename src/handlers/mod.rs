@@ -1,0 +1,182 @@
+//! Running a function's handler: shell, http or static, behind one entry point.
+//!
+//! Arguments reach [`Runtime::run`] only after they passed the function's
+//! schema. What a handler may do is fixed by the agent file; the arguments are
+//! data inserted through [`crate::template`]. Failures carry their detail for
+//! the server log; callers only ever hear [`HandlerError::spoken`].
+
+mod http;
+mod shell;
+mod static_reply;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use crate::agent::{Agent, Function, Handler};
+use crate::template::{Context, RenderError};
+
+/// What a function call gets besides its spec.
+#[derive(Debug, Clone, Copy)]
+pub struct CallInput<'a> {
+    pub args: &'a Value,
+    pub call_id: &'a str,
+    pub global_data: &'a Value,
+    pub meta_data: &'a Value,
+}
+
+/// A SWAIG reply: `{"response": ..., "action": [...]}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub response: String,
+    pub action: Vec<Value>,
+}
+
+impl Reply {
+    /// A reply with no actions.
+    pub fn text(response: impl Into<String>) -> Reply {
+        Reply {
+            response: response.into(),
+            action: Vec::new(),
+        }
+    }
+
+    /// The JSON body; `action` is omitted when empty.
+    pub fn to_json(&self) -> Value {
+        let mut m = serde_json::Map::new();
+        m.insert("response".into(), Value::String(self.response.clone()));
+        if !self.action.is_empty() {
+            m.insert("action".into(), Value::Array(self.action.clone()));
+        }
+        Value::Object(m)
+    }
+}
+
+/// Why a handler did not produce a reply.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// The function's `concurrency` is saturated.
+    #[error("function `{function}` is at its concurrency limit")]
+    Busy { function: String },
+    /// The handler ran past its `timeout`.
+    #[error("function `{function}` timed out after {after:?}")]
+    Timeout { function: String, after: Duration },
+    /// The handler failed; `detail` is for the server log only.
+    #[error("function `{function}` failed: {detail}")]
+    Failed { function: String, detail: String },
+}
+
+impl HandlerError {
+    /// What the caller hears. Never carries detail.
+    pub fn spoken(&self) -> &'static str {
+        match self {
+            HandlerError::Busy { .. } => "That service is busy right now; please try again in a moment.",
+            HandlerError::Timeout { .. } => "That took too long; please try again later.",
+            HandlerError::Failed { .. } => {
+                "Sorry, that service is not working right now; please try again later."
+            }
+        }
+    }
+
+    fn failed(function: &str, detail: impl Into<String>) -> HandlerError {
+        HandlerError::Failed {
+            function: function.to_owned(),
+            detail: detail.into(),
+        }
+    }
+
+    fn render(function: &str, e: RenderError) -> HandlerError {
+        HandlerError::failed(function, e.to_string())
+    }
+}
+
+/// Shared state for running handlers: one HTTP client and the per-function
+/// concurrency limits. Built once per loaded agent.
+pub struct Runtime {
+    client: reqwest::Client,
+    limits: HashMap<String, Arc<Semaphore>>,
+}
+
+impl Runtime {
+    /// Builds the runtime for `agent`.
+    pub fn new(agent: &Agent) -> Runtime {
+        let limits = agent
+            .functions
+            .values()
+            .filter_map(|f| match &f.handler {
+                Handler::Shell(s) => Some((
+                    f.name.clone(),
+                    Arc::new(Semaphore::new(s.concurrency as usize)),
+                )),
+                _ => None,
+            })
+            .collect();
+        Runtime {
+            client: http::client(),
+            limits,
+        }
+    }
+
+    /// Runs `function` with validated arguments.
+    pub async fn run(
+        &self,
+        agent: &Agent,
+        function: &Function,
+        input: CallInput<'_>,
+    ) -> Result<Reply, HandlerError> {
+        let env = |name: &str| agent.env_value(name);
+        let ctx = Context {
+            args: input.args,
+            call_id: input.call_id,
+            global_data: input.global_data,
+            meta_data: input.meta_data,
+            response: None,
+            env: &env,
+        };
+        match &function.handler {
+            Handler::Static(spec) => static_reply::run(&function.name, spec, &ctx),
+            Handler::Http(spec) => http::run(&self.client, &function.name, spec, &ctx).await,
+            Handler::Shell(spec) => {
+                // Refuse at once rather than queue: a queue that grows without
+                // bound is how a looping AI takes the systems behind it down.
+                let permit = self
+                    .limits
+                    .get(&function.name)
+                    .and_then(|s| s.clone().try_acquire_owned().ok())
+                    .ok_or_else(|| HandlerError::Busy {
+                        function: function.name.clone(),
+                    })?;
+                let r = shell::run(&agent.dir, &function.name, spec, &ctx).await;
+                drop(permit);
+                r
+            }
+        }
+    }
+}
+
+/// Turns handler stdout or an HTTP body into a reply: a JSON object with
+/// `response` (and optionally `action`) is used as is; anything else is text.
+fn reply_from_output(text: &str) -> Reply {
+    let trimmed = text.trim();
+    if let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(trimmed) {
+        if let Some(resp) = obj.get("response") {
+            let action = match obj.get("action") {
+                Some(Value::Array(a)) => a.clone(),
+                Some(other) if !other.is_null() => vec![other.clone()],
+                _ => Vec::new(),
+            };
+            return Reply {
+                response: crate::template::value_to_text(resp),
+                action,
+            };
+        }
+    }
+    if trimmed.is_empty() {
+        Reply::text("Done.")
+    } else {
+        Reply::text(trimmed)
+    }
+}

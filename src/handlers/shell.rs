@@ -1,0 +1,174 @@
+//! The shell handler: a program started directly with its argv.
+//!
+//! No `sh -c`, ever: each argv element is one rendered template, so a value
+//! can never become another word. The process runs in its own process group
+//! with an empty environment (PATH, the allowlist, the SWAIG_* variables), so
+//! swagent's secrets never reach it, and the whole group is ended on timeout,
+//! on too much output, and after the program exits (a lingering background
+//! child must neither hang the request nor outlive it).
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
+use tokio::time::{timeout, Instant};
+
+use super::{reply_from_output, HandlerError, Reply};
+use crate::agent::ShellSpec;
+use crate::template::{value_to_text, Context, Encoding};
+
+/// How much stderr is kept for the server log.
+const STDERR_KEEP: usize = 2048;
+/// Grace between SIGTERM and SIGKILL.
+const GRACE: Duration = Duration::from_secs(1);
+
+fn signal_group(pgid: u32, signal: libc::c_int) {
+    // SAFETY: killpg has no memory-safety preconditions; a stale group is ESRCH.
+    unsafe {
+        libc::killpg(pgid as libc::pid_t, signal);
+    }
+}
+
+/// Reads at most `keep` bytes and drains the rest. Returns what was kept and
+/// whether more was offered. With `stop_on_overflow` it returns as soon as the
+/// limit is passed, so the caller can kill the producer.
+async fn read_limited<R: AsyncRead + Unpin>(
+    mut r: R,
+    keep: usize,
+    stop_on_overflow: bool,
+) -> (Vec<u8>, bool) {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    let mut overflow = false;
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let room = keep.saturating_sub(out.len());
+                out.extend_from_slice(&buf[..n.min(room)]);
+                if n > room {
+                    overflow = true;
+                    if stop_on_overflow {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    (out, overflow)
+}
+
+pub(super) async fn run(
+    dir: &Path,
+    function: &str,
+    spec: &ShellSpec,
+    ctx: &Context<'_>,
+) -> Result<Reply, HandlerError> {
+    let argv = spec
+        .args
+        .iter()
+        .map(|t| t.render(ctx, Encoding::Text))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| HandlerError::render(function, e))?;
+    let mut cmd = Command::new(&spec.program);
+    cmd.args(&argv)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
+        .env("SWAIG_FUNCTION", function)
+        .env("SWAIG_CALL_ID", ctx.call_id)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    for name in &spec.env {
+        if let Some(v) = std::env::var_os(name) {
+            cmd.env(name, v);
+        }
+    }
+    if let Value::Object(args) = ctx.args {
+        for (k, v) in args {
+            cmd.env(format!("SWAIG_ARG_{}", k.to_ascii_uppercase()), value_to_text(v));
+        }
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| HandlerError::failed(function, format!("cannot start `{}`: {e}", spec.program.display())))?;
+    let pgid = child.id().unwrap_or(0);
+
+    let stdin_json = serde_json::to_vec(ctx.args).unwrap_or_default();
+    if let Some(mut stdin) = child.stdin.take() {
+        // A program that ignores stdin closes the pipe; that is not an error.
+        tokio::spawn(async move {
+            let _ = stdin.write_all(&stdin_json).await;
+        });
+    }
+    let max = usize::try_from(spec.max_output).unwrap_or(usize::MAX);
+    let mut out_task = tokio::spawn(read_limited(child.stdout.take().expect("piped"), max, true));
+    let err_task = tokio::spawn(read_limited(child.stderr.take().expect("piped"), STDERR_KEEP, false));
+
+    let deadline = Instant::now() + spec.timeout;
+    let mut out: Option<Vec<u8>> = None;
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status,
+            r = &mut out_task, if out.is_none() => {
+                let (bytes, overflow) = r.unwrap_or_default();
+                if overflow {
+                    signal_group(pgid, libc::SIGKILL);
+                    let _ = child.wait().await;
+                    return Err(HandlerError::failed(
+                        function,
+                        format!("output exceeded `max_output` ({} bytes); process killed", spec.max_output),
+                    ));
+                }
+                out = Some(bytes);
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                signal_group(pgid, libc::SIGTERM);
+                if timeout(GRACE, child.wait()).await.is_err() {
+                    signal_group(pgid, libc::SIGKILL);
+                    let _ = child.wait().await;
+                }
+                signal_group(pgid, libc::SIGKILL);
+                return Err(HandlerError::Timeout { function: function.to_owned(), after: spec.timeout });
+            }
+        }
+    };
+    // Whatever the program left running in its group goes with it; that also
+    // closes any pipe a background child was holding open.
+    signal_group(pgid, libc::SIGKILL);
+    let status = status.map_err(|e| HandlerError::failed(function, format!("wait failed: {e}")))?;
+    let out = match out {
+        Some(o) => o,
+        None => match timeout(GRACE, out_task).await {
+            Ok(Ok((bytes, false))) => bytes,
+            Ok(Ok((_, true))) => {
+                return Err(HandlerError::failed(
+                    function,
+                    format!("output exceeded `max_output` ({} bytes)", spec.max_output),
+                ))
+            }
+            _ => Vec::new(),
+        },
+    };
+    if !status.success() {
+        let (stderr, _) = timeout(GRACE, err_task)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        return Err(HandlerError::failed(
+            function,
+            format!(
+                "exited with {status}; stderr: {}",
+                String::from_utf8_lossy(&stderr).trim()
+            ),
+        ));
+    }
+    Ok(reply_from_output(&String::from_utf8_lossy(&out)))
+}

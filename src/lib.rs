@@ -1,0 +1,39 @@
+//! swagent serves declarative YAML voice-AI agents to the SignalWire platform.
+//!
+//! An agent file has a prompt and SWAIG functions whose handlers are a program
+//! (argv, never a shell string), an HTTP call or a static reply. `serve` answers
+//! the platform's SWML fetch, runs functions on `/swaig` and takes the call
+//! summary on `/post_prompt`, behind HTTP Basic Auth and per-function HMAC
+//! tokens. Modules, by concern:
+//!
+//! - [`agent`]: the file format, loading and validation (the only YAML reader)
+//! - [`template`]: `${...}` parsing and rendering, shared by handlers and validate
+//! - [`swml`]: agent + call → SWML document
+//! - [`token`]: function tokens (SignalWire Python SDK format)
+//! - [`auth`]: Basic Auth decision and credential loading
+//! - [`handlers`]: shell, http and static handlers
+//! - [`server`]: the actix-web app
+//! - [`commands`]: one module per subcommand
+//! - [`cli`]: the command line as typed
+
+pub mod agent;
+pub mod auth;
+pub mod cli;
+pub mod commands;
+pub mod handlers;
+pub mod server;
+pub mod swml;
+pub mod template;
+pub mod token;
+
+/// Runs a parsed command line. `Ok(code)` is the process exit code; an `Err`
+/// is printed with its chain and exits 2.
+pub fn run(cli: cli::Cli) -> anyhow::Result<u8> {
+    // The real environment wins over `.env` (dotenvy never overrides).
+    match dotenvy::from_path(".env") {
+        Ok(()) => {}
+        Err(e) if e.not_found() => {}
+        Err(e) => anyhow::bail!("cannot read `.env`: {e}"),
+    }
+    commands::dispatch(cli.command)
+}

@@ -1,0 +1,332 @@
+//! The routes: SWML at the agent's route, `/swaig`, `/post_prompt`, `/health`.
+//!
+//! Each handler parses its request into typed values first (call id, function,
+//! arguments), decides with the pure functions of `token` and `agent`, and only
+//! then runs anything.
+
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt as _;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::AppState;
+use crate::agent::{Agent, Function};
+use crate::handlers::{CallInput, HandlerError, Reply};
+use crate::swml::{self, RenderContext};
+use crate::token::{self, Expect, Verdict};
+
+/// Registers every route for `agent`.
+pub fn configure(cfg: &mut web::ServiceConfig, agent: &Agent) {
+    let route = agent.route.clone();
+    let mut swml_paths = vec![route.clone()];
+    if route != "/" {
+        swml_paths.push(format!("{route}/"));
+    }
+    let both = |leaf: &str| {
+        let p = agent.sub_path(leaf);
+        vec![p.clone(), format!("{p}/")]
+    };
+    cfg.route("/health", web::get().to(health))
+        .service(
+            web::resource(swml_paths)
+                .route(web::get().to(swml_doc))
+                .route(web::post().to(swml_doc))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource(both("swaig"))
+                .route(web::post().to(swaig))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource(both("post_prompt"))
+                .route(web::post().to(post_prompt))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .default_service(web::to(not_found));
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Reads the body up to `limit` bytes; a declared or actual excess is 413.
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::BadRequest("the request body could not be read".into()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Reads a JSON object body (415, 413, 400 as due).
+async fn json_body(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<Value, ApiError> {
+    if !is_json(req.headers()) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let body = read_body(req, payload, state.settings.max_request_size).await?;
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err(ApiError::BadRequest("the request body must be a JSON object".into())),
+        Err(_) => Err(ApiError::BadRequest("the request body is not valid JSON".into())),
+    }
+}
+
+fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The call id a request names: body `call_id`, or `call.call_id`.
+fn body_call_id(body: &Value) -> Option<&str> {
+    body.get("call_id")
+        .and_then(Value::as_str)
+        .or_else(|| body.pointer("/call/call_id").and_then(Value::as_str))
+}
+
+/// The base URL webhooks are built on: `SWML_PROXY_URL_BASE`, else forwarded
+/// headers when trusted, else the request's own scheme and Host.
+fn base_url(req: &HttpRequest, state: &AppState) -> Result<String, ApiError> {
+    if let Some(base) = &state.settings.proxy_base {
+        return Ok(base.clone());
+    }
+    let conn = req.connection_info();
+    let (scheme, host) = if state.settings.trust_proxy {
+        let h = req.headers();
+        let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(|v| v.split(',').next().unwrap_or("").trim().to_owned());
+        (
+            get("x-forwarded-proto").unwrap_or_else(|| conn.scheme().to_owned()),
+            get("x-forwarded-host").unwrap_or_else(|| conn.host().to_owned()),
+        )
+    } else {
+        (req.connection_info().scheme().to_owned(), req.headers().get(header::HOST).and_then(|v| v.to_str().ok()).map_or_else(|| conn.host().to_owned(), str::to_owned))
+    };
+    // The host goes into URLs that carry credentials: only host[:port] characters.
+    let host_ok = !host.is_empty()
+        && host.len() <= 255
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]_".contains(c));
+    if !host_ok || !matches!(scheme.as_str(), "http" | "https") {
+        return Err(ApiError::BadRequest("the `Host` header is not a valid host".into()));
+    }
+    Ok(format!("{scheme}://{host}"))
+}
+
+async fn swml_doc(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mut call_id = query_param(&req, "call_id");
+    if req.method() == actix_web::http::Method::POST {
+        let body = read_body(&req, payload, state.settings.max_request_size).await?;
+        // The platform posts JSON; other bodies carry nothing we use.
+        if is_json(req.headers()) && !body.is_empty() {
+            let v: Value = serde_json::from_slice(&body)
+                .map_err(|_| ApiError::BadRequest("the request body is not valid JSON".into()))?;
+            if let Some(id) = body_call_id(&v) {
+                call_id = Some(id.to_owned());
+            }
+        }
+    }
+    let call_id = call_id.unwrap_or_else(|| token::random_hex(16));
+    let base = base_url(&req, &state)?;
+    let settings = &state.settings;
+    let doc = swml::render(
+        &state.agent,
+        &RenderContext {
+            base_url: &base,
+            user: &settings.creds.user,
+            password: settings.creds.password(),
+            secret: &settings.secret,
+            call_id: &call_id,
+            now: token::now(),
+        },
+    )
+    .map_err(ApiError::InvalidCallId)?;
+    Ok(HttpResponse::Ok().json(doc))
+}
+
+/// Checks the `__token` of a request for `function` in `call_id`. A missing
+/// token is refused exactly like a wrong one.
+fn check_token(req: &HttpRequest, state: &AppState, function: &str, call_id: Option<&str>) -> Result<(), ApiError> {
+    let presented = query_param(req, "__token").unwrap_or_default();
+    let (verdict, _) = token::check(
+        &state.settings.secret,
+        &presented,
+        Expect {
+            function: Some(function),
+            call_id: Some(call_id.unwrap_or("")),
+            now: token::now(),
+        },
+    );
+    if verdict == Verdict::Valid {
+        return Ok(());
+    }
+    log::warn!(
+        "token rejected for function `{function}` in call `{}`: {}",
+        call_id.unwrap_or("-"),
+        verdict.code()
+    );
+    Err(ApiError::InvalidToken)
+}
+
+/// The function's arguments from a SWAIG body: `argument.parsed[0]`, else
+/// `argument.raw` (a JSON string), else none. `Err` is a message for the AI.
+pub fn arguments(body: &Value) -> Result<Value, String> {
+    let arg = body.get("argument");
+    if let Some(parsed) = arg.and_then(|a| a.get("parsed")).and_then(|p| p.get(0)) {
+        return Ok(parsed.clone());
+    }
+    match arg.and_then(|a| a.get("raw")) {
+        Some(Value::String(raw)) if !raw.trim().is_empty() => serde_json::from_str(raw)
+            .map_err(|_| "The arguments were not valid JSON. Please try again.".to_string()),
+        _ => Ok(json!({})),
+    }
+}
+
+/// Validates arguments against the function's schema. `Err` says which
+/// argument is wrong and why, for the AI to ask the caller again.
+pub fn validate_arguments(function: &Function, args: &Value) -> Result<(), String> {
+    if !args.is_object() {
+        return Err("The arguments must be an object. Please try again.".into());
+    }
+    let problems: Vec<String> = function
+        .validator
+        .iter_errors(args)
+        .take(3)
+        .map(|e| {
+            let path = e.instance_path.to_string();
+            let name = path.trim_start_matches('/').replace('/', ".");
+            if name.is_empty() {
+                format!("{e}")
+            } else {
+                format!("the argument `{name}` is invalid: {e}")
+            }
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "Some arguments are not acceptable: {}. Please ask the caller again.",
+            problems.join("; ")
+        ))
+    }
+}
+
+/// Runs a function with everything checked, for `serve` and `call` alike:
+/// argument validation, then the handler. `Ok(Err(msg))` is an invalid
+/// argument answer for the AI.
+pub async fn run_function(
+    state: &AppState,
+    function: &Function,
+    args: &Value,
+    call_id: &str,
+    body: &Value,
+) -> Result<Result<Reply, String>, HandlerError> {
+    if let Err(msg) = validate_arguments(function, args) {
+        return Ok(Err(msg));
+    }
+    let null = Value::Null;
+    let input = CallInput {
+        args,
+        call_id,
+        global_data: body.get("global_data").unwrap_or(&null),
+        meta_data: body.get("meta_data").unwrap_or(&null),
+    };
+    state.runtime.run(&state.agent, function, input).await.map(Ok)
+}
+
+async fn swaig(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let body = json_body(&req, payload, &state).await?;
+    let name = match body.get("function") {
+        Some(Value::String(f)) if !f.is_empty() => f.as_str(),
+        Some(_) => return Err(ApiError::BadRequest("`function` must be a non-empty string".into())),
+        None => return Err(ApiError::BadRequest("`function` is missing".into())),
+    };
+    let agent = state.agent.clone();
+    let function = agent.functions.get(name).ok_or(ApiError::UnknownFunction)?;
+    let call_id = body_call_id(&body);
+    if function.secure {
+        check_token(&req, &state, &function.name, call_id)?;
+    }
+    let args = match arguments(&body) {
+        Ok(a) => a,
+        Err(msg) => return Ok(HttpResponse::Ok().json(Reply::text(msg).to_json())),
+    };
+    match run_function(&state, function, &args, call_id.unwrap_or(""), &body).await {
+        Ok(Ok(reply)) => Ok(HttpResponse::Ok().json(reply.to_json())),
+        Ok(Err(invalid)) => {
+            log::info!("function `{}`: invalid arguments, not run", function.name);
+            Ok(HttpResponse::Ok().json(Reply::text(invalid).to_json()))
+        }
+        Err(HandlerError::Busy { .. }) => {
+            log::warn!("function `{}` refused: concurrency limit reached", function.name);
+            Err(ApiError::Busy)
+        }
+        Err(e) => {
+            log::error!("{e}");
+            Ok(HttpResponse::Ok().json(Reply::text(e.spoken()).to_json()))
+        }
+    }
+}
+
+async fn post_prompt(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let body = json_body(&req, payload, &state).await?;
+    let call_id = body_call_id(&body);
+    check_token(&req, &state, "post_prompt", call_id)?;
+    let summary = body
+        .pointer("/post_prompt_data/raw")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| body.pointer("/post_prompt_data/parsed/0").map(Value::to_string))
+        .unwrap_or_default();
+    log::info!(
+        "summary for call `{}` of agent `{}`: {summary}",
+        call_id.unwrap_or("-"),
+        state.agent.name
+    );
+    Ok(HttpResponse::Ok().json(json!({ "response": "ok" })))
+}
