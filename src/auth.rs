@@ -96,7 +96,11 @@ impl Credentials {
                 })
             }
             Some(p) => Ok(Credentials::new(user, p, Origin::Configured)),
-            None => Ok(Credentials::new(user, random_password(43), Origin::Generated)),
+            None => Ok(Credentials::new(
+                user,
+                random_password(43),
+                Origin::Generated,
+            )),
         }
     }
 
@@ -171,12 +175,18 @@ mod tests {
         let c = Credentials::new("u".into(), "p:with:colons".into(), Origin::Configured);
         let cases: Vec<(Option<Vec<u8>>, Result<(), Failure>)> = vec![
             (Some(basic(b"u:p:with:colons")), Ok(())),
-            (Some(format!("bAsIc {}", STANDARD.encode("u:p:with:colons")).into_bytes()), Ok(())),
+            (
+                Some(format!("bAsIc {}", STANDARD.encode("u:p:with:colons")).into_bytes()),
+                Ok(()),
+            ),
             (None, Err(Failure::Missing)),
             (Some(b"".to_vec()), Err(Failure::WrongScheme)),
             (Some(b"Basic".to_vec()), Err(Failure::WrongScheme)),
             (Some(b"Bearer abc".to_vec()), Err(Failure::WrongScheme)),
-            (Some(b"Basic !!!notbase64".to_vec()), Err(Failure::BadBase64)),
+            (
+                Some(b"Basic !!!notbase64".to_vec()),
+                Err(Failure::BadBase64),
+            ),
             (Some(basic(b"no-colon")), Err(Failure::NoColon)),
             (Some(basic(b"u:p")), Err(Failure::Mismatch)),
             (Some(basic(b"u:p:with:colons ")), Err(Failure::Mismatch)),
@@ -186,7 +196,12 @@ mod tests {
             (Some(basic(b":")), Err(Failure::Mismatch)),
         ];
         for (header, want) in cases {
-            assert_eq!(c.check(header.as_deref()), want, "{:?}", header.map(String::from_utf8_lossy));
+            assert_eq!(
+                c.check(header.as_deref()),
+                want,
+                "{:?}",
+                header.map(String::from_utf8_lossy)
+            );
         }
     }
 
@@ -196,6 +211,8 @@ mod tests {
         let b = random_password(43);
         assert_eq!(a.len(), 43);
         assert_ne!(a, b);
-        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
     }
 }

@@ -25,28 +25,40 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve an agent: SWML at its route, `/swaig`, `/post_prompt`, `/health`.
-    #[command(after_help = "Exit codes:\n  0  stopped cleanly (SIGTERM/SIGINT)\n  2  could not start (bad agent file, weak password, port in use)")]
+    #[command(
+        after_help = "Exit codes:\n  0  stopped cleanly (SIGTERM/SIGINT)\n  2  could not start (bad agent file, weak password, port in use)"
+    )]
     Serve(ServeArgs),
     /// Check agent files for CI: syntax, schema and meaning.
-    #[command(after_help = "Exit codes:\n  0  every file is valid\n  1  some file is invalid (or has a warning, with --strict)\n  2  usage error or unreadable path")]
+    #[command(
+        after_help = "Exit codes:\n  0  every file is valid\n  1  some file is invalid (or has a warning, with --strict)\n  2  usage error or unreadable path"
+    )]
     Validate(ValidateArgs),
     /// Print the JSON Schema of the agent file format.
     #[command(after_help = "Exit codes:\n  0  printed")]
     Schema,
     /// Print fresh credentials: Basic Auth user and password, and a token secret.
-    #[command(after_help = "Exit codes:\n  0  printed or written\n  2  usage error, or refusing to overwrite without --force")]
+    #[command(
+        after_help = "Exit codes:\n  0  printed or written\n  2  usage error, or refusing to overwrite without --force"
+    )]
     GenCreds(GenCredsArgs),
     /// Decode a function token and check it against the configured secret.
-    #[command(after_help = "Exit codes:\n  0  valid\n  1  invalid (expired, bad_signature, wrong_function, wrong_call, malformed)\n  2  usage error or no secret")]
+    #[command(
+        after_help = "Exit codes:\n  0  valid\n  1  invalid (expired, bad_signature, wrong_function, wrong_call, malformed)\n  2  usage error or no secret"
+    )]
     VerifyToken(VerifyTokenArgs),
     /// Function tokens.
     #[command(subcommand)]
     Token(TokenCommand),
     /// Print the SWML document `serve` would answer.
-    #[command(after_help = "Exit codes:\n  0  printed\n  1  the agent file is invalid\n  2  usage error")]
+    #[command(
+        after_help = "Exit codes:\n  0  printed\n  1  the agent file is invalid\n  2  usage error"
+    )]
     Swml(SwmlArgs),
     /// Run a function's handler locally, as `serve` would after its security checks.
-    #[command(after_help = "Exit codes:\n  0  the handler replied\n  1  the arguments were invalid or the handler failed\n  2  usage error or invalid agent file")]
+    #[command(
+        after_help = "Exit codes:\n  0  the handler replied\n  1  the arguments were invalid or the handler failed\n  2  usage error or invalid agent file"
+    )]
     Call(CallArgs),
     /// Print shell completions.
     #[command(after_help = "Exit codes:\n  0  printed")]

@@ -76,7 +76,10 @@ pub fn render(agent: &Agent, ctx: &RenderContext<'_>) -> Result<Value, token::Ca
     let swaig_url = format!("{base}{}/", agent.sub_path("swaig"));
     let with_token = |url: &str, function: &str| -> Result<String, token::CallIdError> {
         let t = token::mint(ctx.secret, ctx.call_id, function, expiry)?;
-        Ok(format!("{url}?__token={}", utf8_percent_encode(&t, QUERY_VALUE)))
+        Ok(format!(
+            "{url}?__token={}",
+            utf8_percent_encode(&t, QUERY_VALUE)
+        ))
     };
 
     let mut ai = Map::new();
@@ -90,11 +93,20 @@ pub fn render(agent: &Agent, ctx: &RenderContext<'_>) -> Result<Value, token::Ca
     if let Some(post_prompt) = &agent.post_prompt {
         ai.insert("post_prompt".into(), json!({ "text": post_prompt }));
         let url = format!("{base}{}/", agent.sub_path("post_prompt"));
-        ai.insert("post_prompt_url".into(), Value::String(with_token(&url, "post_prompt")?));
+        ai.insert(
+            "post_prompt_url".into(),
+            Value::String(with_token(&url, "post_prompt")?),
+        );
     }
     ai.insert(
         "params".into(),
-        Value::Object(agent.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+        Value::Object(
+            agent
+                .params
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
     );
     if !agent.languages.is_empty() {
         let langs: Vec<Value> = agent
@@ -104,7 +116,11 @@ pub fn render(agent: &Agent, ctx: &RenderContext<'_>) -> Result<Value, token::Ca
                 let mut m = Map::new();
                 m.insert("name".into(), json!(l.name));
                 m.insert("code".into(), json!(l.code));
-                for (k, v) in [("voice", &l.voice), ("engine", &l.engine), ("model", &l.model)] {
+                for (k, v) in [
+                    ("voice", &l.voice),
+                    ("engine", &l.engine),
+                    ("model", &l.model),
+                ] {
                     if let Some(v) = v {
                         m.insert(k.into(), json!(v));
                     }
@@ -133,7 +149,10 @@ pub fn render(agent: &Agent, ctx: &RenderContext<'_>) -> Result<Value, token::Ca
             m.insert("description".into(), json!(f.description));
             m.insert("parameters".into(), f.swml_parameters.clone());
             if f.secure {
-                m.insert("web_hook_url".into(), Value::String(with_token(&swaig_url, &f.name)?));
+                m.insert(
+                    "web_hook_url".into(),
+                    Value::String(with_token(&swaig_url, &f.name)?),
+                );
             }
             functions.push(Value::Object(m));
         }
@@ -166,7 +185,10 @@ fn pom(s: &Section) -> Value {
         m.insert("numberedBullets".into(), json!(n));
     }
     if let Some(sub) = &s.subsections {
-        m.insert("subsections".into(), Value::Array(sub.iter().map(pom).collect()));
+        m.insert(
+            "subsections".into(),
+            Value::Array(sub.iter().map(pom).collect()),
+        );
     }
     Value::Object(m)
 }
@@ -174,11 +196,26 @@ fn pom(s: &Section) -> Value {
 /// Keywords SignalWire's SWML schema allows on a parameter property, by type.
 fn allowed(ty: &str) -> &'static [&'static str] {
     match ty {
-        "string" => &["type", "description", "enum", "default", "nullable", "pattern", "format"],
+        "string" => &[
+            "type",
+            "description",
+            "enum",
+            "default",
+            "nullable",
+            "pattern",
+            "format",
+        ],
         "integer" | "number" => &["type", "description", "enum", "default", "nullable"],
         "boolean" => &["type", "description", "default", "nullable"],
         "array" => &["type", "description", "default", "nullable", "items"],
-        "object" => &["type", "description", "default", "nullable", "properties", "required"],
+        "object" => &[
+            "type",
+            "description",
+            "default",
+            "nullable",
+            "properties",
+            "required",
+        ],
         "null" => &["type", "description"],
         _ => &["type", "description"],
     }
@@ -186,7 +223,16 @@ fn allowed(ty: &str) -> &'static [&'static str] {
 
 /// `format` values the SWML schema knows.
 const SWML_FORMATS: [&str; 10] = [
-    "date_time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uri", "uuid",
+    "date_time",
+    "time",
+    "date",
+    "duration",
+    "email",
+    "hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uuid",
 ];
 
 /// The part of a function's `parameters` the platform accepts, with removed
@@ -194,8 +240,14 @@ const SWML_FORMATS: [&str; 10] = [
 pub fn platform_parameters(parameters: &Value) -> Value {
     let mut out = Map::new();
     out.insert("type".into(), json!("object"));
-    out.insert("properties".into(), properties(parameters.get("properties")));
-    if let Some(req) = parameters.get("required").filter(|r| r.as_array().is_some_and(|a| !a.is_empty())) {
+    out.insert(
+        "properties".into(),
+        properties(parameters.get("properties")),
+    );
+    if let Some(req) = parameters
+        .get("required")
+        .filter(|r| r.as_array().is_some_and(|a| !a.is_empty()))
+    {
         out.insert("required".into(), req.clone());
     }
     Value::Object(out)
@@ -303,7 +355,11 @@ fn describe_limits(obj: &Map<String, Value>) -> Vec<String> {
     if let Some(x) = num(obj, "multipleOf") {
         out.push(format!("a multiple of {x}"));
     }
-    out.extend(pair(num(obj, "minLength"), num(obj, "maxLength"), " characters"));
+    out.extend(pair(
+        num(obj, "minLength"),
+        num(obj, "maxLength"),
+        " characters",
+    ));
     out.extend(pair(num(obj, "minItems"), num(obj, "maxItems"), " items"));
     if obj.get("uniqueItems") == Some(&Value::Bool(true)) {
         out.push("without repeated items".into());

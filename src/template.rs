@@ -312,7 +312,9 @@ fn parse_var(inner: &str) -> Result<Var, String> {
     }
     if let Some(name) = inner.strip_prefix("env:") {
         if !is_name(name) {
-            return Err(format!("`${{{inner}}}`: `{name}` is not a valid environment variable name"));
+            return Err(format!(
+                "`${{{inner}}}`: `{name}` is not a valid environment variable name"
+            ));
         }
         return Ok(Var::Env(name.to_owned()));
     }
@@ -368,7 +370,11 @@ mod tests {
             vars,
             vec![
                 Var::Args("x".into(), vec![]),
-                Var::Response(vec![Step::Key("a".into()), Step::Key("b".into()), Step::Index(0)]),
+                Var::Response(vec![
+                    Step::Key("a".into()),
+                    Step::Key("b".into()),
+                    Step::Index(0)
+                ]),
                 Var::Env("HOME".into()),
                 Var::CallId,
                 Var::GlobalData(vec![Step::Key("k".into())]),
@@ -414,9 +420,27 @@ mod tests {
     fn json_keeps_types_for_a_lone_variable() {
         let args = json!({"amount": 12.5, "n": "7"});
         let ctx = ctx(&args, None);
-        assert_eq!(Template::parse("${args.amount}").unwrap().render_json(&ctx).unwrap(), json!(12.5));
-        assert_eq!(Template::parse("${args.n}").unwrap().render_json(&ctx).unwrap(), json!("7"));
-        assert_eq!(Template::parse("x${args.amount}").unwrap().render_json(&ctx).unwrap(), json!("x12.5"));
+        assert_eq!(
+            Template::parse("${args.amount}")
+                .unwrap()
+                .render_json(&ctx)
+                .unwrap(),
+            json!(12.5)
+        );
+        assert_eq!(
+            Template::parse("${args.n}")
+                .unwrap()
+                .render_json(&ctx)
+                .unwrap(),
+            json!("7")
+        );
+        assert_eq!(
+            Template::parse("x${args.amount}")
+                .unwrap()
+                .render_json(&ctx)
+                .unwrap(),
+            json!("x12.5")
+        );
     }
 
     #[test]
@@ -424,10 +448,16 @@ mod tests {
         let args = json!({});
         let resp = json!({"id": 7, "items": [{"s": "ok"}]});
         let t = Template::parse("${response.id}/${response.items[0].s}").unwrap();
-        assert_eq!(t.render(&ctx(&args, Some(&resp)), Encoding::Text).unwrap(), "7/ok");
+        assert_eq!(
+            t.render(&ctx(&args, Some(&resp)), Encoding::Text).unwrap(),
+            "7/ok"
+        );
         let missing = Template::parse("${response.nope}").unwrap();
         assert_eq!(
-            missing.render(&ctx(&args, Some(&resp)), Encoding::Text).unwrap_err().to_string(),
+            missing
+                .render(&ctx(&args, Some(&resp)), Encoding::Text)
+                .unwrap_err()
+                .to_string(),
             "`${response.nope}` has no value in the response"
         );
     }
@@ -435,7 +465,10 @@ mod tests {
     #[test]
     fn dollar_without_brace_is_literal() {
         let t = Template::parse("costs $5 and ${call_id}").unwrap();
-        assert_eq!(t.render(&ctx(&json!({}), None), Encoding::Text).unwrap(), "costs $5 and call-1");
+        assert_eq!(
+            t.render(&ctx(&json!({}), None), Encoding::Text).unwrap(),
+            "costs $5 and call-1"
+        );
         assert_eq!(t.to_string(), "costs $5 and ${call_id}");
     }
 }

@@ -87,7 +87,11 @@ impl Report {
             if let Some(line) = self.source.lines().nth(f.line.saturating_sub(1)) {
                 // A minified or junk file can have one enormous line: show a
                 // window around the column, never the whole line.
-                let skip = f.column.saturating_sub(60);
+                let skip = if line.chars().count() > 120 {
+                    f.column.saturating_sub(60)
+                } else {
+                    0
+                };
                 let line: String = line.chars().skip(skip).take(120).collect();
                 let f = &Finding {
                     column: f.column - skip,
@@ -136,7 +140,9 @@ impl Report {
 
 // GitHub's workflow command escaping: data escapes %, CR, LF; properties also : and ,.
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 fn escape_property(s: &str) -> String {
@@ -161,7 +167,10 @@ mod tests {
         let report = Report {
             path: "a.yaml".into(),
             source: "name: x\nroute: nope\n".into(),
-            findings: vec![Finding::error(Pos { line: 2, col: 8 }, "`route` must start with `/`")],
+            findings: vec![Finding::error(
+                Pos { line: 2, col: 8 },
+                "`route` must start with `/`",
+            )],
         };
         assert_eq!(
             report.human(),

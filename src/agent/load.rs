@@ -16,7 +16,9 @@ use serde_json::Value;
 use super::findings::{Finding, Report, Severity};
 use super::model::{AgentFile, FunctionFile, HttpFile, Method, ShellFile};
 use super::spans::{Pos, Spans};
-use super::{defaults, Agent, Function, Handler, HttpSpec, JsonTemplate, Prompt, ShellSpec, StaticSpec};
+use super::{
+    defaults, Agent, Function, Handler, HttpSpec, JsonTemplate, Prompt, ShellSpec, StaticSpec,
+};
 use crate::swml::platform_parameters;
 use crate::template::{Template, Var};
 
@@ -71,7 +73,8 @@ pub fn load_report(path: &Path, opts: LoadOptions) -> std::io::Result<(Option<Ag
     // Read one byte past the limit so an oversized file is refused without
     // reading all of it.
     let mut bytes = Vec::new();
-    file.take(defaults::MAX_FILE_SIZE + 1).read_to_end(&mut bytes)?;
+    file.take(defaults::MAX_FILE_SIZE + 1)
+        .read_to_end(&mut bytes)?;
     if bytes.len() as u64 > defaults::MAX_FILE_SIZE {
         report.findings.push(Finding::error(
             start,
@@ -103,11 +106,13 @@ pub fn load_report(path: &Path, opts: LoadOptions) -> std::io::Result<(Option<Ag
             return Ok((None, report));
         }
     };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
+    // Absolute, so a program resolved against it stays right when the
+    // handler's working directory is set to it.
+    let dir = std::fs::canonicalize(
+        path.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    )?;
     let mut checker = Checker {
         spans: Spans::index(&report.source),
         source: &report.source,
@@ -145,9 +150,15 @@ fn yaml_finding(e: &serde_yaml::Error) -> Finding {
     };
     // serde names our Rust types; the user wrote YAML.
     let message = message
-        .replace("struct AgentFile", "an agent (a mapping with `name`, `prompt`, ...)")
+        .replace(
+            "struct AgentFile",
+            "an agent (a mapping with `name`, `prompt`, ...)",
+        )
         .replace("struct FunctionFile", "a function (a mapping)")
-        .replace("repetition limit exceeded", "aliases expand too much (a YAML bomb?)")
+        .replace(
+            "repetition limit exceeded",
+            "aliases expand too much (a YAML bomb?)",
+        )
         .replace("recursion limit exceeded", "nesting is too deep");
     Finding::error(pos, format!("invalid agent file: {message}"))
 }
@@ -225,7 +236,10 @@ impl Checker<'_> {
             Some(s) if (1..=7 * 86400).contains(&s) => std::time::Duration::from_secs(s),
             Some(_) => {
                 let pos = self.spans.value(&["token_ttl"]);
-                self.error(pos, "`token_ttl` must be between 1 and 604800 seconds (7 days)");
+                self.error(
+                    pos,
+                    "`token_ttl` must be between 1 and 604800 seconds (7 days)",
+                );
                 defaults::TOKEN_TTL
             }
         };
@@ -234,7 +248,10 @@ impl Checker<'_> {
             (None, Some(sections)) if !sections.is_empty() => Prompt::Pom(sections),
             (Some(_), Some(_)) => {
                 let pos = self.spans.key(&["prompt"]);
-                self.error(pos, "`prompt` has both `text` and `sections`: use one of them");
+                self.error(
+                    pos,
+                    "`prompt` has both `text` and `sections`: use one of them",
+                );
                 Prompt::Text(String::new())
             }
             _ => {
@@ -305,7 +322,10 @@ impl Checker<'_> {
         }
         if name == "post_prompt" {
             let pos = self.spans.key(&at);
-            self.error(pos, "function `post_prompt`: the name is reserved for the summary webhook");
+            self.error(
+                pos,
+                "function `post_prompt`: the name is reserved for the summary webhook",
+            );
         }
         let (parameters, validator) = self.parameters(name, f.parameters)?;
         let declared = parameters
@@ -315,10 +335,14 @@ impl Checker<'_> {
             .unwrap_or_default();
         let secure = f.secure.unwrap_or(true);
         let confirm = f.confirm.unwrap_or(false);
-        let handlers = [f.shell.is_some(), f.http.is_some(), f.static_reply.is_some()]
-            .iter()
-            .filter(|x| **x)
-            .count();
+        let handlers = [
+            f.shell.is_some(),
+            f.http.is_some(),
+            f.static_reply.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count();
         if handlers != 1 {
             let pos = self.spans.key(&at);
             self.error(
@@ -342,8 +366,8 @@ impl Checker<'_> {
                 action: s.action.unwrap_or_default(),
             })
         };
-        let changes_something = confirm
-            || matches!(&handler, Handler::Http(h) if h.method != Method::Get);
+        let changes_something =
+            confirm || matches!(&handler, Handler::Http(h) if h.method != Method::Get);
         if !secure && changes_something {
             let pos = self.spans.value(&["functions", name, "secure"]);
             self.warn(
@@ -372,13 +396,15 @@ impl Checker<'_> {
         parameters: Option<Value>,
     ) -> Option<(Value, jsonschema::Validator)> {
         let at = ["functions", name, "parameters"];
-        let parameters = parameters
-            .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
+        let parameters =
+            parameters.unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
         if parameters.get("type").and_then(Value::as_str) != Some("object") {
             let pos = self.spans.value(&at);
             self.error(
                 pos,
-                format!("function `{name}`: `parameters` must be a JSON Schema with `type: object`"),
+                format!(
+                    "function `{name}`: `parameters` must be a JSON Schema with `type: object`"
+                ),
             );
             return None;
         }
@@ -445,7 +471,9 @@ impl Checker<'_> {
                 Var::Response(_) if slot != Slot::HttpOutput => {
                     self.error(
                         at,
-                        format!("function `{function}`: `{source}` is only available in http `output`"),
+                        format!(
+                            "function `{function}`: `{source}` is only available in http `output`"
+                        ),
                     );
                     ok = false;
                 }
@@ -501,7 +529,10 @@ impl Checker<'_> {
         let at = ["functions", name, "shell"];
         let Some(program) = s.command.first() else {
             let pos = self.spans.value(&[&at[..], &["command"]].concat());
-            self.error(pos, format!("function `{name}`: `command` needs at least the program"));
+            self.error(
+                pos,
+                format!("function `{name}`: `command` needs at least the program"),
+            );
             return None;
         };
         let program_path = [&at[..], &["command", "0"]].concat();
@@ -509,7 +540,9 @@ impl Checker<'_> {
             let pos = self.spans.value(&program_path);
             self.error(
                 pos,
-                format!("function `{name}`: the program (`command[0]`) must be literal, not a template"),
+                format!(
+                    "function `{name}`: the program (`command[0]`) must be literal, not a template"
+                ),
             );
             return None;
         }
@@ -543,13 +576,19 @@ impl Checker<'_> {
         for var in s.env.iter().flatten() {
             if !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 let pos = self.spans.value(&[&at[..], &["env"]].concat());
-                self.error(pos, format!("function `{name}`: `{var}` is not a variable name"));
+                self.error(
+                    pos,
+                    format!("function `{name}`: `{var}` is not a variable name"),
+                );
             }
         }
         let concurrency = s.concurrency.unwrap_or(defaults::CONCURRENCY);
         if concurrency == 0 {
             let pos = self.spans.value(&[&at[..], &["concurrency"]].concat());
-            self.error(pos, format!("function `{name}`: `concurrency` must be at least 1"));
+            self.error(
+                pos,
+                format!("function `{name}`: `concurrency` must be at least 1"),
+            );
         }
         Some(ShellSpec {
             program,
@@ -579,7 +618,10 @@ impl Checker<'_> {
             match found {
                 Some(p) => p,
                 None => {
-                    self.error(pos, format!("function `{name}`: program `{program}` is not on PATH"));
+                    self.error(
+                        pos,
+                        format!("function `{name}`: program `{program}` is not on PATH"),
+                    );
                     return None;
                 }
             }
@@ -639,7 +681,10 @@ impl Checker<'_> {
         let (query, headers, form) = (query?, headers?, form?);
         if body.is_some() && !form.is_empty() {
             let pos = self.spans.key(&[&at[..], &["form"]].concat());
-            self.error(pos, format!("function `{name}`: use `body` or `form`, not both"));
+            self.error(
+                pos,
+                format!("function `{name}`: use `body` or `form`, not both"),
+            );
             return None;
         }
         let output = match h.output {
@@ -722,7 +767,10 @@ impl Checker<'_> {
             Ok(u) => {
                 self.error(
                     pos,
-                    format!("function `{name}`: `url` scheme `{}` is not http or https", u.scheme()),
+                    format!(
+                        "function `{name}`: `url` scheme `{}` is not http or https",
+                        u.scheme()
+                    ),
                 );
                 None
             }

@@ -231,9 +231,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration: use e.g. `500ms`, `5s`, `2m` or plain seconds"))?;
+    let n: u64 = num.parse().map_err(|_| {
+        format!("`{s}` is not a duration: use e.g. `500ms`, `5s`, `2m` or plain seconds")
+    })?;
     let d = match unit.trim() {
         "" | "s" => Duration::from_secs(n),
         "ms" => Duration::from_millis(n),
@@ -283,7 +283,9 @@ impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match NumOrText::deserialize(d)? {
             NumOrText::Num(n) => Ok(ByteSize(n)),
-            NumOrText::Text(s) => parse_size(&s).map(ByteSize).map_err(serde::de::Error::custom),
+            NumOrText::Text(s) => parse_size(&s)
+                .map(ByteSize)
+                .map_err(serde::de::Error::custom),
         }
     }
 }
@@ -341,7 +343,10 @@ mod tests {
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
         assert_eq!(
             parse_duration("5 parsecs"),
-            Err("`5 parsecs` is not a duration: use e.g. `500ms`, `5s`, `2m` or plain seconds".into())
+            Err(
+                "`5 parsecs` is not a duration: use e.g. `500ms`, `5s`, `2m` or plain seconds"
+                    .into()
+            )
         );
     }
 

@@ -164,9 +164,15 @@ mod tests {
         let src = "name: x\nfunctions:\n  f:\n    shell:\n      command: [\"a\", \"${args.q}\"]\n";
         let spans = Spans::index(src);
         assert_eq!(spans.key(&["functions", "f"]), Pos { line: 3, col: 3 });
-        assert_eq!(spans.value(&["functions", "f", "shell", "command", "1"]), Pos { line: 5, col: 21 });
+        assert_eq!(
+            spans.value(&["functions", "f", "shell", "command", "1"]),
+            Pos { line: 5, col: 21 }
+        );
         assert_eq!(spans.value(&["name"]), Pos { line: 1, col: 7 });
         // Unknown paths fall back to the nearest ancestor.
-        assert_eq!(spans.key(&["functions", "f", "nope"]), Pos { line: 3, col: 3 });
+        assert_eq!(
+            spans.key(&["functions", "f", "nope"]),
+            Pos { line: 3, col: 3 }
+        );
     }
 }

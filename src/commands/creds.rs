@@ -18,7 +18,10 @@ const MIN_LENGTH: usize = 32;
 
 pub(super) fn run(args: &GenCredsArgs) -> anyhow::Result<u8> {
     if args.length < MIN_LENGTH {
-        anyhow::bail!("`--length` must be at least {MIN_LENGTH}, not {}", args.length);
+        anyhow::bail!(
+            "`--length` must be at least {MIN_LENGTH}, not {}",
+            args.length
+        );
     }
     if args.user.is_empty()
         || !args
@@ -38,7 +41,10 @@ pub(super) fn run(args: &GenCredsArgs) -> anyhow::Result<u8> {
         None => {
             let out = match args.format {
                 CredsFormat::Env => values.iter().map(|(k, v)| format!("{k}={v}\n")).collect(),
-                CredsFormat::Shell => values.iter().map(|(k, v)| format!("export {k}='{v}'\n")).collect(),
+                CredsFormat::Shell => values
+                    .iter()
+                    .map(|(k, v)| format!("export {k}='{v}'\n"))
+                    .collect(),
                 CredsFormat::Json => {
                     let m: serde_json::Map<String, serde_json::Value> = values
                         .iter()
@@ -106,7 +112,10 @@ fn write(path: &Path, values: &[(&str, String); 3], args: &GenCredsArgs) -> anyh
     text.push('\n');
     // Write next to the target, then rename: a crash never leaves half a file,
     // and the file is 0600 from its first byte.
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let tmp = dir.join(format!(".swagent-creds-{}", random_hex(6)));
     {
         let mut f = OpenOptions::new()
@@ -132,7 +141,10 @@ fn write(path: &Path, values: &[(&str, String); 3], args: &GenCredsArgs) -> anyh
 /// Credentials must never be committed: warn when git tracks the file or
 /// does not ignore it. Silent outside a git work tree.
 fn warn_if_committable(path: &Path) {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let name = path.file_name().map(Path::new).unwrap_or(path);
     let git = |args: &[&str]| {
         Command::new("git")

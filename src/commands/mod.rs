@@ -117,11 +117,7 @@ fn parse_args(args: &CallArgs) -> anyhow::Result<Value> {
 fn call(args: &CallArgs) -> anyhow::Result<u8> {
     let agent = load_agent(&args.file)?;
     if !agent.functions.contains_key(&args.function) {
-        anyhow::bail!(
-            "agent `{}` has no function `{}`",
-            agent.name,
-            args.function
-        );
+        anyhow::bail!("agent `{}` has no function `{}`", agent.name, args.function);
     }
     let input = parse_args(args)?;
     let settings = Settings::from_env(false, true)?;
@@ -131,10 +127,19 @@ fn call(args: &CallArgs) -> anyhow::Result<u8> {
         .enable_all()
         .build()?;
     let function = &state.agent.functions[&args.function];
-    let outcome = rt.block_on(routes::run_function(&state, function, &input, &args.call_id, &body));
+    let outcome = rt.block_on(routes::run_function(
+        &state,
+        function,
+        &input,
+        &args.call_id,
+        &body,
+    ));
     match outcome {
         Ok(Ok(reply)) => {
-            print_out(&format!("{}\n", serde_json::to_string_pretty(&reply.to_json())?))?;
+            print_out(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&reply.to_json())?
+            ))?;
             Ok(0)
         }
         Ok(Err(invalid)) => {

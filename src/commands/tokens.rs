@@ -17,7 +17,8 @@ fn secret(args: &SecretArgs) -> anyhow::Result<Secret> {
             .with_context(|| format!("cannot read secret file `{}`", path.display()))?;
         text.lines().next().unwrap_or("").trim().to_owned()
     } else if args.prompt {
-        rpassword::prompt_password("token secret: ").context("cannot read the secret from the terminal")?
+        rpassword::prompt_password("token secret: ")
+            .context("cannot read the secret from the terminal")?
     } else {
         non_empty_env(SECRET_VAR).with_context(|| {
             format!("no secret: set `{SECRET_VAR}` (environment or `.env`), or use `--secret-file PATH` or `--prompt`")
@@ -30,25 +31,38 @@ fn secret(args: &SecretArgs) -> anyhow::Result<Secret> {
 }
 
 fn rfc3339(secs: u64) -> String {
-    chrono::DateTime::from_timestamp(i64::try_from(secs).unwrap_or(i64::MAX), 0)
-        .map_or_else(|| "out of range".into(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    chrono::DateTime::from_timestamp(i64::try_from(secs).unwrap_or(i64::MAX), 0).map_or_else(
+        || "out of range".into(),
+        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )
 }
 
 fn relative(expiry: u64, now: u64) -> String {
-    let (delta, future) = if expiry >= now { (expiry - now, true) } else { (now - expiry, false) };
+    let (delta, future) = if expiry >= now {
+        (expiry - now, true)
+    } else {
+        (now - expiry, false)
+    };
     let text = match delta {
         d if d < 120 => format!("{d} s"),
         d if d < 7200 => format!("{} min", d / 60),
         d if d < 172_800 => format!("{} h", d / 3600),
         d => format!("{} days", d / 86400),
     };
-    if future { format!("in {text}") } else { format!("{text} ago") }
+    if future {
+        format!("in {text}")
+    } else {
+        format!("{text} ago")
+    }
 }
 
 pub(super) fn verify(args: &VerifyTokenArgs) -> anyhow::Result<u8> {
     let token = if args.token == "-" {
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).context("cannot read the token from stdin")?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the token from stdin")?;
         line.trim().to_owned()
     } else {
         args.token.trim().to_owned()
@@ -86,7 +100,11 @@ pub(super) fn verify(args: &VerifyTokenArgs) -> anyhow::Result<u8> {
                 c.nonce
             ));
         }
-        out.push_str(&format!("verdict:  {} ({})\n", verdict.code(), verdict.reason()));
+        out.push_str(&format!(
+            "verdict:  {} ({})\n",
+            verdict.code(),
+            verdict.reason()
+        ));
         super::print_out(&out)?;
     }
     Ok(if verdict == Verdict::Valid { 0 } else { 1 })
@@ -97,11 +115,20 @@ pub(super) fn mint(args: &MintArgs) -> anyhow::Result<u8> {
     if args.ttl == 0 {
         anyhow::bail!("`--ttl` must be at least 1 second");
     }
-    let t = token::mint(&secret, &args.call_id, &args.function, token::now() + args.ttl)
-        .with_context(|| format!("cannot mint a token for call id `{}`", args.call_id))?;
+    let t = token::mint(
+        &secret,
+        &args.call_id,
+        &args.function,
+        token::now() + args.ttl,
+    )
+    .with_context(|| format!("cannot mint a token for call id `{}`", args.call_id))?;
     let out = match &args.url {
         Some(base) => {
-            let leaf = if args.function == "post_prompt" { "post_prompt" } else { "swaig" };
+            let leaf = if args.function == "post_prompt" {
+                "post_prompt"
+            } else {
+                "swaig"
+            };
             let encoded: String = url::form_urlencoded::byte_serialize(t.as_bytes()).collect();
             format!("{}/{leaf}/?__token={encoded}\n", base.trim_end_matches('/'))
         }

@@ -10,17 +10,23 @@ use crate::cli::{FindingFormat, ValidateArgs};
 pub(super) fn run(args: &ValidateArgs) -> anyhow::Result<u8> {
     let mut files: Vec<PathBuf> = Vec::new();
     for path in &args.paths {
-        let found = agent_files(path).map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", path.display()))?;
+        let found = agent_files(path)
+            .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", path.display()))?;
         if found.is_empty() {
-            anyhow::bail!("no agent files (`*.yaml`, `*.yml`) under `{}`", path.display());
+            anyhow::bail!(
+                "no agent files (`*.yaml`, `*.yml`) under `{}`",
+                path.display()
+            );
         }
         files.extend(found);
     }
-    let opts = LoadOptions { strict: args.strict };
+    let opts = LoadOptions {
+        strict: args.strict,
+    };
     let mut reports: Vec<Report> = Vec::with_capacity(files.len());
     for file in &files {
-        let (_, report) =
-            load_report(file, opts).map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", file.display()))?;
+        let (_, report) = load_report(file, opts)
+            .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", file.display()))?;
         reports.push(report);
     }
     let failed = reports.iter().filter(|r| !r.passes(args.strict)).count();
@@ -30,7 +36,10 @@ pub(super) fn run(args: &ValidateArgs) -> anyhow::Result<u8> {
             if failed == 0 {
                 s.push_str(&format!("{} agent file(s) valid\n", reports.len()));
             } else {
-                s.push_str(&format!("{failed} of {} agent file(s) invalid\n", reports.len()));
+                s.push_str(&format!(
+                    "{failed} of {} agent file(s) invalid\n",
+                    reports.len()
+                ));
             }
             s
         }

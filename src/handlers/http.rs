@@ -83,7 +83,10 @@ fn build(
             .map_err(|_| HandlerError::failed(function, format!("`{k}` is not a header name")))?;
         // Rejects CR/LF, so a value cannot add a header.
         let value = HeaderValue::from_str(&value).map_err(|_| {
-            HandlerError::failed(function, format!("header `{k}` has a value that is not allowed in a header"))
+            HandlerError::failed(
+                function,
+                format!("header `{k}` has a value that is not allowed in a header"),
+            )
         })?;
         req = req.header(name, value);
     }
@@ -104,13 +107,21 @@ fn build(
 /// Reads the body up to `max` bytes.
 async fn read_body(resp: reqwest::Response, max: u64) -> Result<Vec<u8>, String> {
     if resp.content_length().is_some_and(|n| n > max) {
-        return Err(format!("response is larger than `max_response` ({max} bytes)"));
+        return Err(format!(
+            "response is larger than `max_response` ({max} bytes)"
+        ));
     }
     let mut out = Vec::new();
     let mut resp = resp;
-    while let Some(chunk) = resp.chunk().await.map_err(|e| e.without_url().to_string())? {
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| e.without_url().to_string())?
+    {
         if (out.len() + chunk.len()) as u64 > max {
-            return Err(format!("response is larger than `max_response` ({max} bytes)"));
+            return Err(format!(
+                "response is larger than `max_response` ({max} bytes)"
+            ));
         }
         out.extend_from_slice(&chunk);
     }
@@ -123,7 +134,11 @@ pub(super) async fn run(
     spec: &HttpSpec,
     ctx: &Context<'_>,
 ) -> Result<Reply, HandlerError> {
-    let attempts = if spec.method == Method::Get { spec.retries + 1 } else { 1 };
+    let attempts = if spec.method == Method::Get {
+        spec.retries + 1
+    } else {
+        1
+    };
     let mut last = String::new();
     let mut timed_out = false;
     for attempt in 0..attempts {
@@ -159,7 +174,10 @@ async fn finish(
 ) -> Result<Reply, HandlerError> {
     let status = resp.status();
     if !status.is_success() {
-        return Err(HandlerError::failed(function, format!("upstream answered {status}")));
+        return Err(HandlerError::failed(
+            function,
+            format!("upstream answered {status}"),
+        ));
     }
     let body = read_body(resp, spec.max_response)
         .await
@@ -167,13 +185,19 @@ async fn finish(
     let json: Option<Value> = serde_json::from_slice(&body).ok();
     if let Some(Value::Object(obj)) = &json {
         if let Some(k) = spec.error_keys.iter().find(|k| obj.contains_key(*k)) {
-            return Err(HandlerError::failed(function, format!("upstream response has error key `{k}`")));
+            return Err(HandlerError::failed(
+                function,
+                format!("upstream response has error key `{k}`"),
+            ));
         }
     }
     match &spec.output {
         Some(output) => {
             let Some(json) = json else {
-                return Err(HandlerError::failed(function, "upstream response is not JSON, and `output` needs JSON"));
+                return Err(HandlerError::failed(
+                    function,
+                    "upstream response is not JSON, and `output` needs JSON",
+                ));
             };
             let ctx = Context {
                 response: Some(&json),

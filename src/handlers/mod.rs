@@ -73,7 +73,9 @@ impl HandlerError {
     /// What the caller hears. Never carries detail.
     pub fn spoken(&self) -> &'static str {
         match self {
-            HandlerError::Busy { .. } => "That service is busy right now; please try again in a moment.",
+            HandlerError::Busy { .. } => {
+                "That service is busy right now; please try again in a moment."
+            }
             HandlerError::Timeout { .. } => "That took too long; please try again later.",
             HandlerError::Failed { .. } => {
                 "Sorry, that service is not working right now; please try again later."

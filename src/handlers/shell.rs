@@ -77,7 +77,10 @@ pub(super) async fn run(
     cmd.args(&argv)
         .current_dir(dir)
         .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
+        .env(
+            "PATH",
+            std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
+        )
         .env("SWAIG_FUNCTION", function)
         .env("SWAIG_CALL_ID", ctx.call_id)
         .stdin(Stdio::piped())
@@ -92,12 +95,18 @@ pub(super) async fn run(
     }
     if let Value::Object(args) = ctx.args {
         for (k, v) in args {
-            cmd.env(format!("SWAIG_ARG_{}", k.to_ascii_uppercase()), value_to_text(v));
+            cmd.env(
+                format!("SWAIG_ARG_{}", k.to_ascii_uppercase()),
+                value_to_text(v),
+            );
         }
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| HandlerError::failed(function, format!("cannot start `{}`: {e}", spec.program.display())))?;
+    let mut child = cmd.spawn().map_err(|e| {
+        HandlerError::failed(
+            function,
+            format!("cannot start `{}`: {e}", spec.program.display()),
+        )
+    })?;
     let pgid = child.id().unwrap_or(0);
 
     let stdin_json = serde_json::to_vec(ctx.args).unwrap_or_default();
@@ -109,7 +118,11 @@ pub(super) async fn run(
     }
     let max = usize::try_from(spec.max_output).unwrap_or(usize::MAX);
     let mut out_task = tokio::spawn(read_limited(child.stdout.take().expect("piped"), max, true));
-    let err_task = tokio::spawn(read_limited(child.stderr.take().expect("piped"), STDERR_KEEP, false));
+    let err_task = tokio::spawn(read_limited(
+        child.stderr.take().expect("piped"),
+        STDERR_KEEP,
+        false,
+    ));
 
     let deadline = Instant::now() + spec.timeout;
     let mut out: Option<Vec<u8>> = None;

@@ -4,7 +4,11 @@ use super::{HandlerError, Reply};
 use crate::agent::StaticSpec;
 use crate::template::{Context, Encoding};
 
-pub(super) fn run(function: &str, spec: &StaticSpec, ctx: &Context<'_>) -> Result<Reply, HandlerError> {
+pub(super) fn run(
+    function: &str,
+    spec: &StaticSpec,
+    ctx: &Context<'_>,
+) -> Result<Reply, HandlerError> {
     let response = spec
         .response
         .render(ctx, Encoding::Text)

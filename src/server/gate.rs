@@ -16,19 +16,26 @@ pub(super) async fn basic_auth(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     if req.path() == "/health" {
-        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
     }
     let state = req
         .app_data::<web::Data<AppState>>()
         .expect("the app factory sets the state");
     let header = req.headers().get(AUTHORIZATION).map(|h| h.as_bytes());
     match state.settings.creds.check(header) {
-        Ok(()) => next.call(req).await.map(ServiceResponse::map_into_left_body),
+        Ok(()) => next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body),
         Err(failure) => {
             log::warn!(
                 "auth failed ({}) from {} for {} {}",
                 failure.code(),
-                req.peer_addr().map_or_else(|| "-".into(), |a| a.ip().to_string()),
+                req.peer_addr()
+                    .map_or_else(|| "-".into(), |a| a.ip().to_string()),
                 req.method(),
                 req.path()
             );

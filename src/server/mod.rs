@@ -155,8 +155,16 @@ fn announce(agent: &Agent, settings: &Settings, addr: std::net::SocketAddr) {
     );
     eprintln!(
         "swagent: secure functions: {}; open functions: {}",
-        if secure.is_empty() { "none".into() } else { secure.join(", ") },
-        if open.is_empty() { "none".into() } else { open.join(", ") }
+        if secure.is_empty() {
+            "none".into()
+        } else {
+            secure.join(", ")
+        },
+        if open.is_empty() {
+            "none".into()
+        } else {
+            open.join(", ")
+        }
     );
     match settings.creds.origin {
         Origin::Configured => eprintln!(

@@ -83,7 +83,8 @@ async fn read_body(
     }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ApiError::BadRequest("the request body could not be read".into()))?;
+        let chunk =
+            chunk.map_err(|_| ApiError::BadRequest("the request body could not be read".into()))?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge(limit));
         }
@@ -93,15 +94,23 @@ async fn read_body(
 }
 
 /// Reads a JSON object body (415, 413, 400 as due).
-async fn json_body(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<Value, ApiError> {
+async fn json_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<Value, ApiError> {
     if !is_json(req.headers()) {
         return Err(ApiError::UnsupportedMediaType);
     }
     let body = read_body(req, payload, state.settings.max_request_size).await?;
     match serde_json::from_slice::<Value>(&body) {
         Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(_) => Err(ApiError::BadRequest("the request body must be a JSON object".into())),
-        Err(_) => Err(ApiError::BadRequest("the request body is not valid JSON".into())),
+        Ok(_) => Err(ApiError::BadRequest(
+            "the request body must be a JSON object".into(),
+        )),
+        Err(_) => Err(ApiError::BadRequest(
+            "the request body is not valid JSON".into(),
+        )),
     }
 }
 
@@ -127,20 +136,34 @@ fn base_url(req: &HttpRequest, state: &AppState) -> Result<String, ApiError> {
     let conn = req.connection_info();
     let (scheme, host) = if state.settings.trust_proxy {
         let h = req.headers();
-        let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(|v| v.split(',').next().unwrap_or("").trim().to_owned());
+        let get = |n: &str| {
+            h.get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.split(',').next().unwrap_or("").trim().to_owned())
+        };
         (
             get("x-forwarded-proto").unwrap_or_else(|| conn.scheme().to_owned()),
             get("x-forwarded-host").unwrap_or_else(|| conn.host().to_owned()),
         )
     } else {
-        (req.connection_info().scheme().to_owned(), req.headers().get(header::HOST).and_then(|v| v.to_str().ok()).map_or_else(|| conn.host().to_owned(), str::to_owned))
+        (
+            req.connection_info().scheme().to_owned(),
+            req.headers()
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .map_or_else(|| conn.host().to_owned(), str::to_owned),
+        )
     };
     // The host goes into URLs that carry credentials: only host[:port] characters.
     let host_ok = !host.is_empty()
         && host.len() <= 255
-        && host.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]_".contains(c));
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.:[]_".contains(c));
     if !host_ok || !matches!(scheme.as_str(), "http" | "https") {
-        return Err(ApiError::BadRequest("the `Host` header is not a valid host".into()));
+        return Err(ApiError::BadRequest(
+            "the `Host` header is not a valid host".into(),
+        ));
     }
     Ok(format!("{scheme}://{host}"))
 }
@@ -182,7 +205,12 @@ async fn swml_doc(
 
 /// Checks the `__token` of a request for `function` in `call_id`. A missing
 /// token is refused exactly like a wrong one.
-fn check_token(req: &HttpRequest, state: &AppState, function: &str, call_id: Option<&str>) -> Result<(), ApiError> {
+fn check_token(
+    req: &HttpRequest,
+    state: &AppState,
+    function: &str,
+    call_id: Option<&str>,
+) -> Result<(), ApiError> {
     let presented = query_param(req, "__token").unwrap_or_default();
     let (verdict, _) = token::check(
         &state.settings.secret,
@@ -268,7 +296,11 @@ pub async fn run_function(
         global_data: body.get("global_data").unwrap_or(&null),
         meta_data: body.get("meta_data").unwrap_or(&null),
     };
-    state.runtime.run(&state.agent, function, input).await.map(Ok)
+    state
+        .runtime
+        .run(&state.agent, function, input)
+        .await
+        .map(Ok)
 }
 
 async fn swaig(
@@ -279,7 +311,11 @@ async fn swaig(
     let body = json_body(&req, payload, &state).await?;
     let name = match body.get("function") {
         Some(Value::String(f)) if !f.is_empty() => f.as_str(),
-        Some(_) => return Err(ApiError::BadRequest("`function` must be a non-empty string".into())),
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "`function` must be a non-empty string".into(),
+            ))
+        }
         None => return Err(ApiError::BadRequest("`function` is missing".into())),
     };
     let agent = state.agent.clone();
@@ -299,7 +335,10 @@ async fn swaig(
             Ok(HttpResponse::Ok().json(Reply::text(invalid).to_json()))
         }
         Err(HandlerError::Busy { .. }) => {
-            log::warn!("function `{}` refused: concurrency limit reached", function.name);
+            log::warn!(
+                "function `{}` refused: concurrency limit reached",
+                function.name
+            );
             Err(ApiError::Busy)
         }
         Err(e) => {
@@ -321,7 +360,10 @@ async fn post_prompt(
         .pointer("/post_prompt_data/raw")
         .and_then(Value::as_str)
         .map(str::to_owned)
-        .or_else(|| body.pointer("/post_prompt_data/parsed/0").map(Value::to_string))
+        .or_else(|| {
+            body.pointer("/post_prompt_data/parsed/0")
+                .map(Value::to_string)
+        })
         .unwrap_or_default();
     log::info!(
         "summary for call `{}` of agent `{}`: {summary}",

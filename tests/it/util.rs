@@ -1,0 +1,374 @@
+//! Test helpers: run the real binary, start a real server, talk HTTP to it.
+//!
+//! When an assertion fails, the helpers print the command, its folder, its
+//! status and both outputs, so a failure explains itself.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_swagent");
+pub const USER: &str = "u";
+pub const PASSWORD: &str = "p-0123456789abcdef0123";
+pub const SECRET: &str = "test-secret-0123456789abcdef";
+
+/// The repository root (for `agents/`).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A temporary folder with a copy of `agents/` in it.
+pub fn sandbox() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("agents"), &dir.path().join("agents"));
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// What a finished command produced.
+#[derive(Debug)]
+pub struct Output {
+    pub status: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub describe: String,
+}
+
+impl Output {
+    fn fail(&self, what: &str) -> ! {
+        panic!(
+            "{what}\n--- command: {}\n--- status: {:?}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.describe, self.status, self.stdout, self.stderr
+        )
+    }
+
+    /// Asserts the exit code.
+    pub fn code(self, code: i32) -> Output {
+        if self.status != Some(code) {
+            self.fail(&format!("expected exit code {code}"));
+        }
+        self
+    }
+
+    /// Asserts stdout exactly.
+    pub fn stdout_is(self, want: &str) -> Output {
+        if self.stdout != want {
+            self.fail(&format!("stdout differs; expected:\n{want}"));
+        }
+        self
+    }
+
+    /// Asserts stderr exactly.
+    pub fn stderr_is(self, want: &str) -> Output {
+        if self.stderr != want {
+            self.fail(&format!("stderr differs; expected:\n{want}"));
+        }
+        self
+    }
+
+    /// Asserts stdout contains `needle`.
+    pub fn stdout_has(self, needle: &str) -> Output {
+        if !self.stdout.contains(needle) {
+            self.fail(&format!("stdout lacks {needle:?}"));
+        }
+        self
+    }
+
+    /// Asserts stderr contains `needle`.
+    pub fn stderr_has(self, needle: &str) -> Output {
+        if !self.stderr.contains(needle) {
+            self.fail(&format!("stderr lacks {needle:?}"));
+        }
+        self
+    }
+
+    /// Asserts neither output contains `needle`.
+    pub fn never_shows(self, needle: &str) -> Output {
+        if self.stdout.contains(needle) || self.stderr.contains(needle) {
+            self.fail(&format!("output shows {needle:?}"));
+        }
+        self
+    }
+}
+
+/// A `swagent` invocation with a clean environment: only PATH, plus what the
+/// test sets. The working folder defaults to a fresh temporary one.
+#[must_use]
+pub struct Swagent {
+    cmd: Command,
+    describe: String,
+    stdin: Option<Vec<u8>>,
+}
+
+impl Swagent {
+    pub fn new<I, S>(args: I) -> Swagent
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut cmd = Command::new(BIN);
+        let args: Vec<std::ffi::OsString> =
+            args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        cmd.args(&args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null());
+        let describe = format!(
+            "swagent {}",
+            args.iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        Swagent {
+            cmd,
+            describe,
+            stdin: None,
+        }
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Swagent {
+        self.cmd.env(k, v);
+        self
+    }
+
+    /// The test credentials and secret.
+    pub fn creds(self) -> Swagent {
+        self.env("SWML_BASIC_AUTH_USER", USER)
+            .env("SWML_BASIC_AUTH_PASSWORD", PASSWORD)
+            .env("SIGNALWIRE_SWAIG_SECRET", SECRET)
+    }
+
+    pub fn dir(mut self, dir: &Path) -> Swagent {
+        self.cmd.current_dir(dir);
+        self.describe = format!("(in {}) {}", dir.display(), self.describe);
+        self
+    }
+
+    pub fn stdin(mut self, data: impl Into<Vec<u8>>) -> Swagent {
+        self.stdin = Some(data.into());
+        self.cmd.stdin(Stdio::piped());
+        self
+    }
+
+    /// Runs to completion (bounded: a hung command fails the test).
+    pub fn run(mut self) -> Output {
+        self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = self.cmd.spawn().expect("the binary starts");
+        if let Some(data) = self.stdin.take() {
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(&data).unwrap();
+        }
+        let (tx, rx) = mpsc::channel();
+        let pid = child.id();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        let out = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(out) => out.unwrap(),
+            Err(_) => {
+                // SAFETY: plain kill of our own child.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                panic!("`{}` did not finish within 60 s", self.describe);
+            }
+        };
+        Output {
+            status: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            describe: self.describe,
+        }
+    }
+
+    /// Starts `serve` (the args must include `serve FILE`; `--port 0` is
+    /// added) and waits until it prints its address.
+    pub fn start(mut self) -> Server {
+        self.cmd
+            .args(["--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = self.cmd.spawn().expect("the binary starts");
+        let (tx, rx) = mpsc::channel::<String>();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        for stream in [
+            Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stdout.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    eprintln!("[server] {line}");
+                    log.lock().unwrap().push_str(&format!("{line}\n"));
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(i) = line.find(" on http") {
+                        let url = line[i + 4..].split_whitespace().next().unwrap().to_owned();
+                        return Server {
+                            child,
+                            url,
+                            log,
+                            _rx: rx,
+                        };
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "`{}` did not start:\n{}",
+                        self.describe,
+                        log.lock().unwrap()
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A running `swagent serve`, killed on drop.
+pub struct Server {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT` (or https).
+    pub url: String,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+    _rx: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Everything the server printed so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Sends a signal to the server.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: plain kill of our own child.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// Waits for exit (bounded) and returns the exit code.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("server did not exit within {within:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A client request to `path` with the test credentials.
+    pub fn post(&self, path: &str) -> reqwest::blocking::RequestBuilder {
+        client()
+            .post(format!("{}{path}", self.url))
+            .basic_auth(USER, Some(PASSWORD))
+    }
+
+    /// A GET with the test credentials.
+    pub fn get(&self, path: &str) -> reqwest::blocking::RequestBuilder {
+        client()
+            .get(format!("{}{path}", self.url))
+            .basic_auth(USER, Some(PASSWORD))
+    }
+
+    /// A SWAIG call with a JSON body.
+    pub fn swaig(&self, query: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let resp = self
+            .post(&format!("/swaig{query}"))
+            .json(&body)
+            .send()
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().unwrap_or(serde_json::Value::Null))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A blocking client with a bounded timeout.
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// The `__token` of a function's `web_hook_url` in a SWML document.
+pub fn token_in(swml: &serde_json::Value, function: &str) -> String {
+    let functions = swml["sections"]["main"][1]["ai"]["SWAIG"]["functions"]
+        .as_array()
+        .unwrap();
+    let f = functions
+        .iter()
+        .find(|f| f["function"] == function)
+        .unwrap();
+    let url = f["web_hook_url"].as_str().unwrap();
+    let raw = url.split("__token=").nth(1).unwrap();
+    url::form_urlencoded::parse(format!("t={raw}").as_bytes())
+        .next()
+        .unwrap()
+        .1
+        .into_owned()
+}
+
+/// A Python with `signalwire-sdk`, or `None` with a printed reason.
+/// Set `SWAGENT_SDK_PYTHON` to a venv's python; CI (`.ci/run`) does.
+pub fn sdk_python(test: &str) -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("SWAGENT_SDK_PYTHON").map(PathBuf::from),
+        Some(root().join("target/sdk-venv/bin/python")),
+    ];
+    for p in candidates.into_iter().flatten() {
+        if p.exists()
+            && Command::new(&p)
+                .args(["-c", "import signalwire"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        {
+            return Some(p);
+        }
+    }
+    let msg = format!(
+        "SKIPPED {test}: the SignalWire Python SDK is not installed (run `just sdk-venv` or set SWAGENT_SDK_PYTHON)"
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{msg}; CI must install it");
+    }
+    eprintln!("{msg}");
+    None
+}
