@@ -84,6 +84,16 @@ pub struct ServeArgs {
     /// Accept a configured password shorter than 16 characters (local experiments only).
     #[arg(long)]
     pub allow_weak_password: bool,
+    /// Write the audit log (JSON lines) to this file, or `-` for stdout.
+    #[arg(long, env = "SWAGENT_AUDIT_LOG", value_name = "PATH")]
+    pub audit_log: Option<PathBuf>,
+    /// Refuse requests (503) while the audit log cannot be written.
+    #[arg(long, requires = "audit_log")]
+    pub audit_required: bool,
+    /// Folder shared by replicas that records used confirmation codes, so a
+    /// code works once across replicas and restarts.
+    #[arg(long, env = "SWAGENT_CONFIRM_STORE", value_name = "DIR")]
+    pub confirm_store: Option<PathBuf>,
 }
 
 /// How findings are printed.

@@ -11,15 +11,19 @@
 //! - [`swml`]: agent + call → SWML document
 //! - [`token`]: function tokens (SignalWire Python SDK format)
 //! - [`auth`]: Basic Auth decision and credential loading
+//! - [`audit`]: the audit log
+//! - [`guard`]: confirmation codes and caller-verification grants
 //! - [`handlers`]: shell, http and static handlers
 //! - [`server`]: the actix-web app
 //! - [`commands`]: one module per subcommand
 //! - [`cli`]: the command line as typed
 
 pub mod agent;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod commands;
+pub mod guard;
 pub mod handlers;
 pub mod server;
 pub mod swml;

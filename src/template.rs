@@ -253,7 +253,8 @@ fn lookup(var: &Var, text: &str, ctx: &Context<'_>) -> Result<Value, RenderError
     })
 }
 
-fn walk<'v>(mut value: &'v Value, path: &[Step]) -> Option<&'v Value> {
+/// Follows `path` into `value`.
+pub fn walk<'v>(mut value: &'v Value, path: &[Step]) -> Option<&'v Value> {
     for step in path {
         value = match step {
             Step::Key(k) => value.get(k)?,
@@ -270,7 +271,7 @@ fn is_name(s: &str) -> bool {
 }
 
 /// Parses `a.b[0].c` into steps.
-fn parse_path(path: &str) -> Result<Vec<Step>, String> {
+pub fn parse_path(path: &str) -> Result<Vec<Step>, String> {
     let mut steps = Vec::new();
     for segment in path.split('.') {
         let (key, mut indexes) = match segment.find('[') {
@@ -388,7 +389,7 @@ mod tests {
         for (src, msg) in [
             ("${args.x", "unterminated `${`: add the closing `}`"),
             ("${argz.x}", "unknown template `${argz.x}`: use `args.NAME`, `response.PATH`, `env:NAME`, `call_id`, `global_data.KEY` or `meta_data.KEY`"),
-            ("${args.}", "`${args.}`: empty field name in ``"),
+            ("${args.}", "`${args.}` needs a name after `args.`"),
             ("${env:1X}", "`${env:1X}`: `1X` is not a valid environment variable name"),
             ("${response.a[x]}", "`${response.a[x]}`: `x` is not an array index"),
         ] {

@@ -19,6 +19,7 @@ use super::spans::{Pos, Spans};
 use super::{
     defaults, Agent, Function, Handler, HttpSpec, JsonTemplate, Prompt, ShellSpec, StaticSpec,
 };
+use crate::guard::CONFIRMATION_ARG;
 use crate::swml::platform_parameters;
 use crate::template::{Template, Var};
 
@@ -260,8 +261,26 @@ impl Checker<'_> {
                 Prompt::Text(String::new())
             }
         };
+        let confirm_ttl = raw.confirm_ttl.map_or(defaults::CONFIRM_TTL, |d| d.0);
+        if confirm_ttl.is_zero() || confirm_ttl.as_secs() > 3600 {
+            let pos = self.spans.value(&["confirm_ttl"]);
+            self.error(pos, "`confirm_ttl` must be between 1s and 1h");
+        }
+        let has_verifier = raw
+            .functions
+            .values()
+            .any(|f| f.verifies_caller == Some(true));
         let mut functions = IndexMap::new();
         for (name, f) in raw.functions {
+            if f.requires_verification == Some(true) && !has_verifier {
+                let pos = self
+                    .spans
+                    .value(&["functions", &name, "requires_verification"]);
+                self.error(
+                    pos,
+                    format!("function `{name}`: `requires_verification` but no function in this agent has `verifies_caller: true`"),
+                );
+            }
             if let Some(function) = self.function(&name, f) {
                 functions.insert(name, function);
             }
@@ -270,6 +289,7 @@ impl Checker<'_> {
             name: raw.name,
             route,
             token_ttl,
+            confirm_ttl,
             prompt,
             post_prompt: raw.post_prompt,
             params: raw.params.unwrap_or_default(),
@@ -331,10 +351,58 @@ impl Checker<'_> {
         let declared = parameters
             .get("properties")
             .and_then(Value::as_object)
-            .map(|p| p.clone())
+            .cloned()
             .unwrap_or_default();
         let secure = f.secure.unwrap_or(true);
         let confirm = f.confirm.unwrap_or(false);
+        let verifies_caller = f.verifies_caller.unwrap_or(false);
+        let requires_verification = f.requires_verification.unwrap_or(false);
+        if confirm && declared.contains_key(CONFIRMATION_ARG) {
+            let pos = self.spans.key(&[
+                "functions",
+                name,
+                "parameters",
+                "properties",
+                CONFIRMATION_ARG,
+            ]);
+            self.error(
+                pos,
+                format!("function `{name}`: `{CONFIRMATION_ARG}` is reserved for the confirmation code of `confirm: true`"),
+            );
+        }
+        if verifies_caller && requires_verification {
+            let pos = self
+                .spans
+                .value(&["functions", name, "requires_verification"]);
+            self.error(
+                pos,
+                format!("function `{name}`: a verifier cannot itself require verification"),
+            );
+        }
+        if verifies_caller && f.static_reply.is_some() {
+            let pos = self.spans.value(&["functions", name, "verifies_caller"]);
+            self.error(
+                pos,
+                format!("function `{name}`: a static reply cannot verify a caller; use a shell or http handler"),
+            );
+        }
+        let verified_field = f.http.as_ref().and_then(|h| h.verified_field.clone());
+        if verifies_caller && f.http.is_some() && verified_field.is_none() {
+            let pos = self.spans.value(&["functions", name, "verifies_caller"]);
+            self.error(
+                pos,
+                format!("function `{name}`: `verifies_caller` with an http handler needs `http.verified_field` (the response field that is `true` on a match)"),
+            );
+        }
+        if !verifies_caller && verified_field.is_some() {
+            let pos = self
+                .spans
+                .key(&["functions", name, "http", "verified_field"]);
+            self.error(
+                pos,
+                format!("function `{name}`: `verified_field` needs `verifies_caller: true`"),
+            );
+        }
         let handlers = [
             f.shell.is_some(),
             f.http.is_some(),
@@ -377,12 +445,28 @@ impl Checker<'_> {
                 ),
             );
         }
-        let swml_parameters = platform_parameters(&parameters);
+        let mut swml_parameters = platform_parameters(&parameters);
+        if confirm {
+            if let Some(props) = swml_parameters
+                .get_mut("properties")
+                .and_then(Value::as_object_mut)
+            {
+                props.insert(
+                    CONFIRMATION_ARG.into(),
+                    serde_json::json!({
+                        "type": "string",
+                        "description": "Leave empty at first. After the caller explicitly said yes to the details you read back, pass the confirmation code you were given, exactly as given."
+                    }),
+                );
+            }
+        }
         Some(Function {
             name: name.to_owned(),
             description: f.description,
             secure,
             confirm,
+            verifies_caller,
+            requires_verification,
             parameters,
             swml_parameters,
             validator: Arc::new(validator),
@@ -687,6 +771,17 @@ impl Checker<'_> {
             );
             return None;
         }
+        let verified_field = match &h.verified_field {
+            Some(field) => match crate::template::parse_path(field) {
+                Ok(steps) => Some(steps),
+                Err(e) => {
+                    let pos = self.spans.value(&[&at[..], &["verified_field"]].concat());
+                    self.error(pos, format!("function `{name}`: `verified_field`: {e}"));
+                    return None;
+                }
+            },
+            None => None,
+        };
         let output = match h.output {
             Some(o) => {
                 let path = [&at[..], &["output"]].concat();
@@ -719,6 +814,7 @@ impl Checker<'_> {
             output,
             error_keys: h.error_keys.unwrap_or_default(),
             max_response: h.max_response.map_or(defaults::MAX_RESPONSE, |b| b.0),
+            verified_field,
         })
     }
 

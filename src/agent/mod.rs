@@ -28,6 +28,7 @@ pub struct Agent {
     /// Starts with `/` and has no trailing slash, except `/` itself.
     pub route: String,
     pub token_ttl: Duration,
+    pub confirm_ttl: Duration,
     pub prompt: Prompt,
     pub post_prompt: Option<String>,
     pub params: IndexMap<String, Value>,
@@ -71,6 +72,8 @@ pub struct Function {
     pub description: String,
     pub secure: bool,
     pub confirm: bool,
+    pub verifies_caller: bool,
+    pub requires_verification: bool,
     /// The full JSON Schema of the arguments, as written.
     pub parameters: Value,
     /// What the platform is sent: the subset SWML allows, limits put into words.
@@ -125,6 +128,8 @@ pub struct HttpSpec {
     pub output: Option<Template>,
     pub error_keys: Vec<String>,
     pub max_response: u64,
+    /// For verifiers: where the response says the caller matched.
+    pub verified_field: Option<Vec<crate::template::Step>>,
 }
 
 /// A JSON value whose strings are templates.
@@ -148,6 +153,7 @@ pub mod defaults {
     use std::time::Duration;
 
     pub const TOKEN_TTL: Duration = Duration::from_secs(3600);
+    pub const CONFIRM_TTL: Duration = Duration::from_secs(300);
     pub const TIMEOUT: Duration = Duration::from_secs(10);
     pub const MAX_OUTPUT: u64 = 64 * 1024;
     pub const MAX_RESPONSE: u64 = 1024 * 1024;

@@ -25,6 +25,9 @@ pub struct AgentFile {
     /// Seconds a function token lives (default 3600).
     #[serde(default)]
     pub token_ttl: Option<u64>,
+    /// How long a confirmation code of a `confirm: true` function lives (default 5m).
+    #[serde(default)]
+    pub confirm_ttl: Option<DurationSpec>,
     /// The system prompt: `text`, or POM `sections`.
     pub prompt: PromptFile,
     /// What the AI is asked at the end of the call; the answer is posted to `/post_prompt`.
@@ -107,6 +110,13 @@ pub struct FunctionFile {
     /// Why a function that changes something needs no confirmation.
     #[serde(default)]
     pub reason: Option<String>,
+    /// This function checks who the caller is (PIN, code, ...); success grants
+    /// verification for the rest of the call.
+    #[serde(default)]
+    pub verifies_caller: Option<bool>,
+    /// Run only after a `verifies_caller` function succeeded in the same call.
+    #[serde(default)]
+    pub requires_verification: Option<bool>,
     /// JSON Schema of the arguments (`type: object`); swagent enforces all of it.
     #[serde(default)]
     pub parameters: Option<Value>,
@@ -199,6 +209,9 @@ pub struct HttpFile {
     /// Default 1MiB.
     #[serde(default)]
     pub max_response: Option<ByteSize>,
+    /// With `verifies_caller`: the response field (`a.b[0]`) that is `true` on a match.
+    #[serde(default)]
+    pub verified_field: Option<String>,
 }
 
 /// A `static` handler.

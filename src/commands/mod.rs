@@ -13,7 +13,9 @@ use clap::CommandFactory as _;
 use serde_json::Value;
 
 use crate::agent::{self, Agent, LoadOptions};
+use crate::audit::Audit;
 use crate::cli::{CallArgs, Command, CompletionsArgs, ServeArgs, SwmlArgs, TokenCommand};
+use crate::guard::UsedCodes;
 use crate::server::{self, routes, AppState, Settings};
 
 /// Runs one subcommand and returns its exit code.
@@ -55,7 +57,20 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let agent = load_agent(&args.file)?;
     let settings = Settings::from_env(args.trust_proxy, args.allow_weak_password)?;
-    server::serve(agent, settings, &args.host, args.port)?;
+    let audit = match &args.audit_log {
+        Some(path) => Audit::open(path, &agent.name, args.audit_required)
+            .with_context(|| format!("cannot open the audit log `{}`", path.display()))?,
+        None => Audit::off(),
+    };
+    if let Some(dir) = &args.confirm_store {
+        if !dir.is_dir() {
+            anyhow::bail!("`--confirm-store` `{}` is not a folder", dir.display());
+        }
+    }
+    let mut state = AppState::new(agent, settings);
+    state.audit = audit;
+    state.used_codes = UsedCodes::new(args.confirm_store.clone());
+    server::serve(state, &args.host, args.port)?;
     Ok(0)
 }
 

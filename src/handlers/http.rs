@@ -191,6 +191,22 @@ async fn finish(
             ));
         }
     }
+    let verified = match (&spec.verified_field, &json) {
+        (Some(path), Some(json)) => crate::template::walk(json, path) == Some(&Value::Bool(true)),
+        _ => false,
+    };
+    let mut reply = reply_for(function, spec, ctx, json, &body)?;
+    reply.verified = verified;
+    Ok(reply)
+}
+
+fn reply_for(
+    function: &str,
+    spec: &HttpSpec,
+    ctx: &Context<'_>,
+    json: Option<Value>,
+    body: &[u8],
+) -> Result<Reply, HandlerError> {
     match &spec.output {
         Some(output) => {
             let Some(json) = json else {
@@ -210,7 +226,7 @@ async fn finish(
         }
         None => match json {
             Some(Value::Object(ref obj)) if obj.contains_key("response") => {
-                Ok(reply_from_output(&String::from_utf8_lossy(&body)))
+                Ok(reply_from_output(&String::from_utf8_lossy(body)))
             }
             _ => Ok(Reply::text("The request was completed.")),
         },

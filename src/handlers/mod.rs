@@ -33,6 +33,8 @@ pub struct CallInput<'a> {
 pub struct Reply {
     pub response: String,
     pub action: Vec<Value>,
+    /// A `verifies_caller` handler matched (never sent; the server turns it into a grant).
+    pub verified: bool,
 }
 
 impl Reply {
@@ -41,6 +43,7 @@ impl Reply {
         Reply {
             response: response.into(),
             action: Vec::new(),
+            verified: false,
         }
     }
 
@@ -164,6 +167,7 @@ impl Runtime {
 fn reply_from_output(text: &str) -> Reply {
     let trimmed = text.trim();
     if let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(trimmed) {
+        let verified = obj.get("verified") == Some(&Value::Bool(true));
         if let Some(resp) = obj.get("response") {
             let action = match obj.get("action") {
                 Some(Value::Array(a)) => a.clone(),
@@ -173,7 +177,17 @@ fn reply_from_output(text: &str) -> Reply {
             return Reply {
                 response: crate::template::value_to_text(resp),
                 action,
+                verified,
             };
+        }
+        if obj.contains_key("verified") {
+            let mut reply = Reply::text(if verified {
+                "The caller is verified."
+            } else {
+                "The caller could not be verified."
+            });
+            reply.verified = verified;
+            return reply;
         }
     }
     if trimmed.is_empty() {

@@ -16,5 +16,6 @@ pub(super) fn run(
     Ok(Reply {
         response,
         action: spec.action.clone(),
+        verified: false,
     })
 }

@@ -40,6 +40,9 @@ pub enum ApiError {
     /// The function's concurrency limit is reached.
     #[error("the function is busy; try again shortly")]
     Busy,
+    /// `--audit-required` and the audit log cannot be written.
+    #[error("the service is unavailable")]
+    AuditUnavailable,
 }
 
 impl ApiError {
@@ -55,6 +58,7 @@ impl ApiError {
             ApiError::InvalidCallId(_) => "invalid_call_id",
             ApiError::UnknownFunction => "unknown_function",
             ApiError::Busy => "busy",
+            ApiError::AuditUnavailable => "audit_unavailable",
         }
     }
 }
@@ -69,7 +73,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BadRequest(_) | ApiError::InvalidCallId(_) => StatusCode::BAD_REQUEST,
-            ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Busy | ApiError::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 

@@ -1,4 +1,5 @@
-//! The Basic Auth gate in front of every route but `/health`.
+//! The gate in front of every route but `/health`: refuses while a required
+//! audit log cannot be written, then Basic Auth.
 //!
 //! A thin shell around [`crate::auth::Credentials::check`], which decides.
 
@@ -9,7 +10,9 @@ use actix_web::middleware::Next;
 use actix_web::{web, ResponseError};
 
 use super::error::ApiError;
+use super::routes::client_ip;
 use super::AppState;
+use crate::audit::Event;
 
 pub(super) async fn basic_auth(
     req: ServiceRequest,
@@ -23,7 +26,12 @@ pub(super) async fn basic_auth(
     }
     let state = req
         .app_data::<web::Data<AppState>>()
-        .expect("the app factory sets the state");
+        .expect("the app factory sets the state")
+        .clone();
+    if !state.audit.accepting() {
+        let resp = ApiError::AuditUnavailable.error_response();
+        return Ok(req.into_response(resp).map_into_right_body());
+    }
     let header = req.headers().get(AUTHORIZATION).map(|h| h.as_bytes());
     match state.settings.creds.check(header) {
         Ok(()) => next
@@ -31,13 +39,20 @@ pub(super) async fn basic_auth(
             .await
             .map(ServiceResponse::map_into_left_body),
         Err(failure) => {
+            let ip = client_ip(req.request(), &state);
             log::warn!(
                 "auth failed ({}) from {} for {} {}",
                 failure.code(),
-                req.peer_addr()
-                    .map_or_else(|| "-".into(), |a| a.ip().to_string()),
+                ip.map_or_else(|| "-".into(), |a| a.to_string()),
                 req.method(),
                 req.path()
+            );
+            // The refusal stands whether or not the line could be written.
+            let _ = state.audit_event(
+                Event::new("auth_failed", "denied")
+                    .client(ip)
+                    .field("reason", failure.code())
+                    .field("path", req.path().to_owned()),
             );
             let resp = ApiError::Unauthorized.error_response();
             Ok(req.into_response(resp).map_into_right_body())

@@ -6,6 +6,7 @@
 pub mod error;
 mod gate;
 pub mod routes;
+mod swaig;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -16,9 +17,12 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
 use crate::agent::Agent;
+use crate::audit::{Audit, Event};
 use crate::auth::{non_empty_env, Credentials, Origin};
+use crate::guard::UsedCodes;
 use crate::handlers::Runtime;
 use crate::token::{random_hex, Secret};
+use error::ApiError;
 
 /// Name of the token secret variable, as in the SignalWire Python SDK.
 pub const SECRET_VAR: &str = "SIGNALWIRE_SWAIG_SECRET";
@@ -79,16 +83,31 @@ pub struct AppState {
     pub agent: Arc<Agent>,
     pub runtime: Runtime,
     pub settings: Settings,
+    pub audit: Audit,
+    pub used_codes: UsedCodes,
 }
 
 impl AppState {
-    /// Builds the state for an agent.
+    /// Builds the state for an agent, with no audit log and an in-memory
+    /// confirmation store.
     pub fn new(agent: Agent, settings: Settings) -> AppState {
         let runtime = Runtime::new(&agent);
         AppState {
             agent: Arc::new(agent),
             runtime,
             settings,
+            audit: Audit::off(),
+            used_codes: UsedCodes::new(None),
+        }
+    }
+
+    /// Records an audit event. With `--audit-required`, a failed write
+    /// refuses the request (503) instead of going on unrecorded.
+    pub fn audit_event(&self, event: Event) -> Result<(), ApiError> {
+        match self.audit.record(event) {
+            Ok(()) => Ok(()),
+            Err(_) if self.audit.accepting() => Ok(()),
+            Err(_) => Err(ApiError::AuditUnavailable),
         }
     }
 }
@@ -113,12 +132,14 @@ pub fn app(
 }
 
 /// `swagent serve`: binds, prints what it serves, runs until SIGTERM/SIGINT.
-pub fn serve(agent: Agent, settings: Settings, host: &str, port: u16) -> anyhow::Result<()> {
+pub fn serve(state: AppState, host: &str, port: u16) -> anyhow::Result<()> {
     let listener = TcpListener::bind((host, port))
         .map_err(|e| anyhow::anyhow!("cannot listen on `{host}:{port}`: {e}"))?;
     let addr = listener.local_addr()?;
-    announce(&agent, &settings, addr);
-    let state = web::Data::new(AppState::new(agent, settings));
+    announce(&state.agent, &state.settings, addr);
+    let _ = state.audit.record(started_event(&state, addr));
+    let state = web::Data::new(state);
+    let audit_state = state.clone();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     actix_web::rt::System::new().block_on(async move {
         HttpServer::new(move || app(state.clone()))
@@ -129,8 +150,47 @@ pub fn serve(agent: Agent, settings: Settings, host: &str, port: u16) -> anyhow:
             .run()
             .await
     })?;
+    let _ = audit_state.audit.record(Event::new("server_stopped", "ok"));
     eprintln!("swagent: stopped");
     Ok(())
+}
+
+/// The configuration worth auditing at start: never a secret, only where
+/// each one came from.
+fn started_event(state: &AppState, addr: std::net::SocketAddr) -> Event {
+    let origin = |o: Origin| match o {
+        Origin::Configured => "configured",
+        Origin::Generated => "generated",
+    };
+    let agent = &state.agent;
+    Event::new("server_started", "ok")
+        .field("listen", addr.to_string())
+        .field("route", agent.route.clone())
+        .field(
+            "secure_functions",
+            agent
+                .functions
+                .values()
+                .filter(|f| f.secure)
+                .map(|f| f.name.clone())
+                .collect::<Vec<_>>(),
+        )
+        .field(
+            "open_functions",
+            agent
+                .functions
+                .values()
+                .filter(|f| !f.secure)
+                .map(|f| f.name.clone())
+                .collect::<Vec<_>>(),
+        )
+        .field("basic_auth_user", state.settings.creds.user.clone())
+        .field("password", origin(state.settings.creds.origin))
+        .field("token_secret", origin(state.settings.secret_origin))
+        .field("proxy_url_base", state.settings.proxy_base.clone())
+        .field("trust_proxy", state.settings.trust_proxy)
+        .field("max_request_size", state.settings.max_request_size)
+        .field("version", env!("CARGO_PKG_VERSION"))
 }
 
 fn announce(agent: &Agent, settings: &Settings, addr: std::net::SocketAddr) {

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::AppState;
 use crate::agent::{Agent, Function};
+use crate::audit::Event;
 use crate::handlers::{CallInput, HandlerError, Reply};
 use crate::swml::{self, RenderContext};
 use crate::token::{self, Expect, Verdict};
@@ -36,7 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, agent: &Agent) {
         )
         .service(
             web::resource(both("swaig"))
-                .route(web::post().to(swaig))
+                .route(web::post().to(super::swaig::swaig))
                 .default_service(web::to(method_not_allowed)),
         )
         .service(
@@ -94,7 +95,7 @@ async fn read_body(
 }
 
 /// Reads a JSON object body (415, 413, 400 as due).
-async fn json_body(
+pub(super) async fn json_body(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
@@ -121,10 +122,27 @@ fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
 }
 
 /// The call id a request names: body `call_id`, or `call.call_id`.
-fn body_call_id(body: &Value) -> Option<&str> {
+pub(super) fn body_call_id(body: &Value) -> Option<&str> {
     body.get("call_id")
         .and_then(Value::as_str)
         .or_else(|| body.pointer("/call/call_id").and_then(Value::as_str))
+}
+
+/// The client's address: the socket peer, or the first `X-Forwarded-For`
+/// hop when the proxy is trusted.
+pub fn client_ip(req: &HttpRequest, state: &AppState) -> Option<std::net::IpAddr> {
+    if state.settings.trust_proxy {
+        let forwarded = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok());
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    req.peer_addr().map(|a| a.ip())
 }
 
 /// The base URL webhooks are built on: `SWML_PROXY_URL_BASE`, else forwarded
@@ -205,7 +223,7 @@ async fn swml_doc(
 
 /// Checks the `__token` of a request for `function` in `call_id`. A missing
 /// token is refused exactly like a wrong one.
-fn check_token(
+pub(super) fn check_token(
     req: &HttpRequest,
     state: &AppState,
     function: &str,
@@ -229,6 +247,16 @@ fn check_token(
         call_id.unwrap_or("-"),
         verdict.code()
     );
+    // A prefix correlates lines without handing out a usable token.
+    let prefix: String = presented.chars().take(8).collect();
+    state.audit_event(
+        Event::new("token_rejected", "denied")
+            .call(call_id)
+            .function(function)
+            .client(client_ip(req, state))
+            .field("verdict", verdict.code())
+            .field("token_prefix", prefix),
+    )?;
     Err(ApiError::InvalidToken)
 }
 
@@ -303,51 +331,6 @@ pub async fn run_function(
         .map(Ok)
 }
 
-async fn swaig(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let body = json_body(&req, payload, &state).await?;
-    let name = match body.get("function") {
-        Some(Value::String(f)) if !f.is_empty() => f.as_str(),
-        Some(_) => {
-            return Err(ApiError::BadRequest(
-                "`function` must be a non-empty string".into(),
-            ))
-        }
-        None => return Err(ApiError::BadRequest("`function` is missing".into())),
-    };
-    let agent = state.agent.clone();
-    let function = agent.functions.get(name).ok_or(ApiError::UnknownFunction)?;
-    let call_id = body_call_id(&body);
-    if function.secure {
-        check_token(&req, &state, &function.name, call_id)?;
-    }
-    let args = match arguments(&body) {
-        Ok(a) => a,
-        Err(msg) => return Ok(HttpResponse::Ok().json(Reply::text(msg).to_json())),
-    };
-    match run_function(&state, function, &args, call_id.unwrap_or(""), &body).await {
-        Ok(Ok(reply)) => Ok(HttpResponse::Ok().json(reply.to_json())),
-        Ok(Err(invalid)) => {
-            log::info!("function `{}`: invalid arguments, not run", function.name);
-            Ok(HttpResponse::Ok().json(Reply::text(invalid).to_json()))
-        }
-        Err(HandlerError::Busy { .. }) => {
-            log::warn!(
-                "function `{}` refused: concurrency limit reached",
-                function.name
-            );
-            Err(ApiError::Busy)
-        }
-        Err(e) => {
-            log::error!("{e}");
-            Ok(HttpResponse::Ok().json(Reply::text(e.spoken()).to_json()))
-        }
-    }
-}
-
 async fn post_prompt(
     req: HttpRequest,
     payload: web::Payload,
@@ -370,5 +353,11 @@ async fn post_prompt(
         call_id.unwrap_or("-"),
         state.agent.name
     );
+    state.audit_event(
+        Event::new("summary_received", "ok")
+            .call(call_id)
+            .client(client_ip(&req, &state))
+            .field("summary_chars", summary.chars().count()),
+    )?;
     Ok(HttpResponse::Ok().json(json!({ "response": "ok" })))
 }

@@ -1,0 +1,316 @@
+//! Server-enforced guards for sensitive functions: confirmation codes
+//! (`confirm: true`) and caller-verification grants (`requires_verification`).
+//!
+//! Both are stateless HMACs under the token secret, so they hold across
+//! replicas that share `SIGNALWIRE_SWAIG_SECRET` and across restarts:
+//! - a confirmation code binds call id, function and the canonical JSON of the
+//!   arguments, and expires; single use is enforced by [`UsedCodes`];
+//! - a verification grant binds the call id and expires; the platform carries
+//!   it in `global_data` between function calls.
+//!
+//! Single use. The in-memory store refuses a replay within one process. A
+//! replay to another replica, or to this one after a restart, inside the
+//! code's lifetime is only refused when the replicas share a store folder
+//! (`--confirm-store DIR`): each use creates a file named by the code's digest
+//! with `O_CREAT|O_EXCL`, which exactly one process can win. Without it the
+//! remaining window is the code lifetime (default 5 minutes), for the same
+//! call, function and arguments, and only for a caller that already holds
+//! Basic Auth credentials and a valid function token.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use ring::digest;
+use serde_json::Value;
+
+use crate::token::Secret;
+
+/// The argument swagent adds to confirmed functions in SWML.
+pub const CONFIRMATION_ARG: &str = "confirmation";
+/// The `global_data` key that carries a verification grant.
+pub const GRANT_KEY: &str = "swagent_verified";
+
+/// JSON with object keys sorted at every level: the same arguments always
+/// give the same text, whatever order the model wrote them in.
+pub fn canonical_json(v: &Value) -> String {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let inner: Vec<String> = keys
+                .iter()
+                .map(|k| {
+                    format!(
+                        "{}:{}",
+                        Value::String((*k).clone()),
+                        canonical_json(&map[*k])
+                    )
+                })
+                .collect();
+            format!("{{{}}}", inner.join(","))
+        }
+        Value::Array(items) => {
+            let inner: Vec<String> = items.iter().map(canonical_json).collect();
+            format!("[{}]", inner.join(","))
+        }
+        other => other.to_string(),
+    }
+}
+
+fn code_message(call_id: &str, function: &str, args: &Value, expiry: u64) -> String {
+    format!(
+        "confirm\n{call_id}\n{function}\n{expiry}\n{}",
+        canonical_json(args)
+    )
+}
+
+/// 80 bits of HMAC are plenty for a code that lives minutes behind Basic Auth
+/// and a function token, and short enough for a model to copy verbatim.
+const CODE_HEX: usize = 20;
+
+/// Mints a confirmation code: `{expiry}-{20 hex}`.
+pub fn confirmation_code(
+    secret: &Secret,
+    call_id: &str,
+    function: &str,
+    args: &Value,
+    expiry: u64,
+) -> String {
+    let tag = secret.sign(code_message(call_id, function, args, expiry).as_bytes());
+    format!("{expiry}-{}", &hex::encode(tag.as_ref())[..CODE_HEX])
+}
+
+/// Why a confirmation code was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeVerdict {
+    Valid,
+    Malformed,
+    /// Not for this call, function and these exact arguments.
+    Mismatch,
+    Expired,
+    Replayed,
+}
+
+impl CodeVerdict {
+    pub fn code(self) -> &'static str {
+        match self {
+            CodeVerdict::Valid => "valid",
+            CodeVerdict::Malformed => "malformed",
+            CodeVerdict::Mismatch => "mismatch",
+            CodeVerdict::Expired => "expired",
+            CodeVerdict::Replayed => "replayed",
+        }
+    }
+}
+
+/// Checks a code (constant-time) without consuming it.
+pub fn check_code(
+    secret: &Secret,
+    code: &str,
+    call_id: &str,
+    function: &str,
+    args: &Value,
+    now: u64,
+) -> CodeVerdict {
+    let Some((expiry, sig)) = code.trim().split_once('-') else {
+        return CodeVerdict::Malformed;
+    };
+    let (Ok(expiry), true) = (expiry.parse::<u64>(), sig.len() == CODE_HEX) else {
+        return CodeVerdict::Malformed;
+    };
+    let expected = secret.sign(code_message(call_id, function, args, expiry).as_bytes());
+    let expected = &hex::encode(expected.as_ref())[..CODE_HEX];
+    // Truncated tags cannot go through `hmac::verify` directly; comparing
+    // their HMACs with it ("double HMAC") is constant-time and exact.
+    let ok = secret.verify(sig.as_bytes(), secret.sign(expected.as_bytes()).as_ref());
+    if !ok {
+        CodeVerdict::Mismatch
+    } else if expiry < now {
+        CodeVerdict::Expired
+    } else {
+        CodeVerdict::Valid
+    }
+}
+
+/// Codes already used, so each works once.
+pub struct UsedCodes {
+    memory: Mutex<HashMap<String, u64>>,
+    dir: Option<PathBuf>,
+}
+
+impl UsedCodes {
+    /// In memory only, or also in a folder shared by replicas.
+    pub fn new(dir: Option<PathBuf>) -> UsedCodes {
+        UsedCodes {
+            memory: Mutex::new(HashMap::new()),
+            dir,
+        }
+    }
+
+    /// Marks `code` (valid until `expiry`) used. False when it already was.
+    pub fn consume(&self, code: &str, expiry: u64, now: u64) -> Result<bool, std::io::Error> {
+        let digest = hex::encode(digest::digest(&digest::SHA256, code.as_bytes()));
+        {
+            let mut mem = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+            // Expired codes are refused by their expiry; forgetting them keeps
+            // the map bounded by the codes issued in one lifetime.
+            mem.retain(|_, exp| *exp >= now);
+            if mem.insert(digest.clone(), expiry).is_some() {
+                return Ok(false);
+            }
+        }
+        if let Some(dir) = &self.dir {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(dir.join(format!("{digest}.{expiry}")))
+            {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+                Err(e) => return Err(e),
+            }
+            self.prune(now);
+        }
+        Ok(true)
+    }
+
+    fn prune(&self, now: u64) {
+        let Some(dir) = &self.dir else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let expired = name
+                .to_str()
+                .and_then(|n| n.rsplit_once('.'))
+                .and_then(|(_, exp)| exp.parse::<u64>().ok())
+                .is_some_and(|exp| exp + 60 < now);
+            if expired {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+fn grant_message(call_id: &str, expiry: u64) -> String {
+    format!("verified\n{call_id}\n{expiry}")
+}
+
+/// A verification grant for `call_id`: `{expiry}.{64 hex}`.
+pub fn grant(secret: &Secret, call_id: &str, expiry: u64) -> String {
+    let tag = secret.sign(grant_message(call_id, expiry).as_bytes());
+    format!("{expiry}.{}", hex::encode(tag.as_ref()))
+}
+
+/// True when `global_data` carries a valid, unexpired grant for `call_id`.
+pub fn has_grant(secret: &Secret, global_data: &Value, call_id: &str, now: u64) -> bool {
+    let Some(g) = global_data.get(GRANT_KEY).and_then(Value::as_str) else {
+        return false;
+    };
+    let Some((expiry, sig)) = g.split_once('.') else {
+        return false;
+    };
+    let (Ok(expiry), Ok(sig)) = (expiry.parse::<u64>(), hex::decode(sig)) else {
+        return false;
+    };
+    expiry >= now && secret.verify(grant_message(call_id, expiry).as_bytes(), &sig)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{
+        canonical_json, check_code, confirmation_code, grant, has_grant, CodeVerdict, UsedCodes,
+        GRANT_KEY,
+    };
+    use crate::token::Secret;
+    use serde_json::json;
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level() {
+        assert_eq!(
+            canonical_json(&json!({"b": 1, "a": {"d": [2, {"z": 1, "y": 2}], "c": "x"}})),
+            r#"{"a":{"c":"x","d":[2,{"y":2,"z":1}]},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn codes_bind_call_function_and_arguments() {
+        let s = Secret::new("k");
+        let args = json!({"from": "1", "to": "2", "amount": 5});
+        let code = confirmation_code(&s, "c1", "transfer", &args, 1000);
+        let reordered = json!({"amount": 5, "to": "2", "from": "1"});
+        assert_eq!(
+            check_code(&s, &code, "c1", "transfer", &reordered, 900),
+            CodeVerdict::Valid
+        );
+        assert_eq!(
+            check_code(
+                &s,
+                &code,
+                "c1",
+                "transfer",
+                &json!({"from": "1", "to": "2", "amount": 6}),
+                900
+            ),
+            CodeVerdict::Mismatch
+        );
+        assert_eq!(
+            check_code(&s, &code, "c2", "transfer", &args, 900),
+            CodeVerdict::Mismatch
+        );
+        assert_eq!(
+            check_code(&s, &code, "c1", "other", &args, 900),
+            CodeVerdict::Mismatch
+        );
+        assert_eq!(
+            check_code(&s, &code, "c1", "transfer", &args, 1001),
+            CodeVerdict::Expired
+        );
+        assert_eq!(
+            check_code(&Secret::new("other"), &code, "c1", "transfer", &args, 900),
+            CodeVerdict::Mismatch
+        );
+        assert_eq!(
+            check_code(&s, "nope", "c1", "transfer", &args, 900),
+            CodeVerdict::Malformed
+        );
+        // A later expiry cannot be patched in: the expiry is signed.
+        let patched = code.replacen("1000", "9999", 1);
+        assert_eq!(
+            check_code(&s, &patched, "c1", "transfer", &args, 900),
+            CodeVerdict::Mismatch
+        );
+    }
+
+    #[test]
+    fn codes_work_once_even_across_stores_sharing_a_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = UsedCodes::new(Some(dir.path().to_path_buf()));
+        let b = UsedCodes::new(Some(dir.path().to_path_buf()));
+        assert!(a.consume("1000-abc", 1000, 900).unwrap());
+        assert!(!a.consume("1000-abc", 1000, 900).unwrap());
+        assert!(!b.consume("1000-abc", 1000, 900).unwrap());
+        let mem = UsedCodes::new(None);
+        assert!(mem.consume("x", 1000, 900).unwrap());
+        assert!(!mem.consume("x", 1000, 900).unwrap());
+    }
+
+    #[test]
+    fn grants_bind_the_call_and_expire() {
+        let s = Secret::new("k");
+        let g = grant(&s, "c1", 1000);
+        assert!(has_grant(&s, &json!({ GRANT_KEY: g }), "c1", 900));
+        assert!(!has_grant(&s, &json!({ GRANT_KEY: g }), "c2", 900));
+        assert!(!has_grant(&s, &json!({ GRANT_KEY: g }), "c1", 1001));
+        assert!(!has_grant(
+            &Secret::new("x"),
+            &json!({ GRANT_KEY: g }),
+            "c1",
+            900
+        ));
+        assert!(!has_grant(&s, &json!({ GRANT_KEY: "1000.00" }), "c1", 900));
+        assert!(!has_grant(&s, &json!({}), "c1", 900));
+    }
+}

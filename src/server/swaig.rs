@@ -1,0 +1,246 @@
+//! `POST /swaig`: one function call, through every gate in order.
+//!
+//! Body → function → token (secure functions) → argument schema → caller
+//! verification → confirmation → handler → grant. Each gate refuses without
+//! running anything after it, and each decision is an audit event. What the
+//! AI hears on a refusal is a sentence it can act on; details stay in logs.
+
+use std::time::Instant;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::routes::{
+    arguments, body_call_id, check_token, client_ip, json_body, validate_arguments,
+};
+use super::AppState;
+use crate::agent::Function;
+use crate::audit::{redact, Event};
+use crate::guard::{self, CodeVerdict, CONFIRMATION_ARG, GRANT_KEY};
+use crate::handlers::{CallInput, HandlerError, Reply};
+use crate::template::value_to_text;
+use crate::token;
+
+fn say(text: impl Into<String>) -> HttpResponse {
+    HttpResponse::Ok().json(Reply::text(text).to_json())
+}
+
+/// The details a caller confirms, as `name: value` pairs (sensitive ones hidden).
+fn readback(function: &Function, args: &Value) -> String {
+    let shown = redact(&function.parameters, args);
+    let mut pairs: Vec<(String, String)> = shown
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), value_to_text(v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    pairs.sort();
+    if pairs.is_empty() {
+        return "no details".into();
+    }
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(super) async fn swaig(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    let body = json_body(&req, payload, &state).await?;
+    let name = match body.get("function") {
+        Some(Value::String(f)) if !f.is_empty() => f.as_str(),
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "`function` must be a non-empty string".into(),
+            ))
+        }
+        None => return Err(ApiError::BadRequest("`function` is missing".into())),
+    };
+    // The agent of this request, even if a reload swaps it meanwhile.
+    let agent = state.agent.clone();
+    let function = agent.functions.get(name).ok_or(ApiError::UnknownFunction)?;
+    let call_id = body_call_id(&body);
+    let ip = client_ip(&req, &state);
+    if function.secure {
+        check_token(&req, &state, &function.name, call_id)?;
+    }
+    let guarded = function.confirm || function.requires_verification || function.verifies_caller;
+    let call_id = match call_id {
+        Some(c) if !c.is_empty() => c,
+        _ if guarded => {
+            return Err(ApiError::BadRequest(
+                "`call_id` is required for this function".into(),
+            ))
+        }
+        _ => "",
+    };
+    let event = |name: &'static str, outcome: &'static str| {
+        Event::new(name, outcome)
+            .call(Some(call_id).filter(|c| !c.is_empty()))
+            .function(&function.name)
+            .client(ip)
+    };
+
+    let mut args = match arguments(&body) {
+        Ok(a) => a,
+        Err(msg) => return Ok(say(msg)),
+    };
+    let code = if function.confirm {
+        args.as_object_mut()
+            .and_then(|m| m.remove(CONFIRMATION_ARG))
+            .map(|v| value_to_text(&v))
+            .filter(|c| !c.trim().is_empty())
+    } else {
+        None
+    };
+    if let Err(msg) = validate_arguments(function, &args) {
+        state.audit_event(
+            event("function_called", "invalid_arguments")
+                .field("arguments", redact(&function.parameters, &args))
+                .duration(started.elapsed()),
+        )?;
+        return Ok(say(msg));
+    }
+
+    let secret = &state.settings.secret;
+    let now = token::now();
+    if function.requires_verification {
+        let null = Value::Null;
+        let global = body.get("global_data").unwrap_or(&null);
+        if !guard::has_grant(secret, global, call_id, now) {
+            state.audit_event(event("verification_required", "refused"))?;
+            let verifiers: Vec<String> = agent
+                .functions
+                .values()
+                .filter(|f| f.verifies_caller)
+                .map(|f| format!("`{}`", f.name))
+                .collect();
+            return Ok(say(format!(
+                "The caller has not been verified in this call. Verify the caller first with {}, then try again. Do not reveal anything protected before that.",
+                verifiers.join(" or ")
+            )));
+        }
+    }
+
+    if function.confirm {
+        let verdict = code
+            .as_deref()
+            .map(|c| guard::check_code(secret, c, call_id, &function.name, &args, now));
+        let lead = match verdict {
+            Some(CodeVerdict::Valid) => {
+                let code = code.as_deref().unwrap_or_default();
+                let expiry = code
+                    .split('-')
+                    .next()
+                    .and_then(|e| e.parse().ok())
+                    .unwrap_or(now);
+                match state.used_codes.consume(code, expiry, now) {
+                    Ok(true) => None,
+                    Ok(false) => Some("That confirmation code was already used."),
+                    Err(e) => {
+                        log::error!("confirmation store failed: {e}");
+                        return Ok(say(HandlerError::Failed {
+                            function: function.name.clone(),
+                            detail: String::new(),
+                        }
+                        .spoken()));
+                    }
+                }
+            }
+            Some(CodeVerdict::Expired) => Some("That confirmation has expired."),
+            Some(CodeVerdict::Mismatch | CodeVerdict::Malformed | CodeVerdict::Replayed) => {
+                Some("That confirmation code does not match these details.")
+            }
+            None => Some(""),
+        };
+        if let Some(lead) = lead {
+            if let Some(v) = verdict {
+                state.audit_event(event("confirmation_rejected", "refused").field(
+                    "verdict",
+                    if lead.contains("already") {
+                        "replayed"
+                    } else {
+                        v.code()
+                    },
+                ))?;
+            }
+            let expiry = now + agent.confirm_ttl.as_secs();
+            let fresh = guard::confirmation_code(secret, call_id, &function.name, &args, expiry);
+            state.audit_event(
+                event("confirmation_requested", "pending")
+                    .field("arguments", redact(&function.parameters, &args)),
+            )?;
+            let text = format!(
+                "{lead}{}Nothing was done yet. Read these details back to the caller: {}. Ask for an explicit yes. Only if the caller clearly says yes, call `{}` again with exactly the same details and confirmation \"{fresh}\". If the caller says no or changes anything, do not call it with this code.",
+                if lead.is_empty() { "" } else { " " },
+                readback(function, &args),
+                function.name
+            );
+            return Ok(say(text));
+        }
+        state.audit_event(event("confirmation_accepted", "ok"))?;
+    }
+
+    let null = Value::Null;
+    let input = CallInput {
+        args: &args,
+        call_id,
+        global_data: body.get("global_data").unwrap_or(&null),
+        meta_data: body.get("meta_data").unwrap_or(&null),
+    };
+    let outcome = state.runtime.run(&agent, function, input).await;
+    let called = event(
+        "function_called",
+        if outcome.is_ok() { "ok" } else { "error" },
+    )
+    .field("arguments", redact(&function.parameters, &args))
+    .field("handler", function.handler.kind())
+    .duration(started.elapsed());
+    state.audit_event(called)?;
+    match outcome {
+        Ok(mut reply) => {
+            if function.verifies_caller {
+                if reply.verified {
+                    let grant = guard::grant(secret, call_id, now + agent.token_ttl.as_secs());
+                    reply
+                        .action
+                        .push(json!({ "set_global_data": { GRANT_KEY: grant } }));
+                }
+                state.audit_event(event(
+                    "caller_verification",
+                    if reply.verified {
+                        "verified"
+                    } else {
+                        "not_verified"
+                    },
+                ))?;
+            }
+            Ok(HttpResponse::Ok().json(reply.to_json()))
+        }
+        Err(HandlerError::Busy { .. }) => {
+            log::warn!(
+                "function `{}` refused: concurrency limit reached",
+                function.name
+            );
+            state.audit_event(event("function_failed", "busy"))?;
+            Err(ApiError::Busy)
+        }
+        Err(e) => {
+            log::error!("{e}");
+            let (name, outcome) = match &e {
+                HandlerError::Timeout { .. } => ("function_timeout", "timeout"),
+                _ => ("function_failed", "error"),
+            };
+            state.audit_event(event(name, outcome).duration(started.elapsed()))?;
+            Ok(say(e.spoken()))
+        }
+    }
+}

@@ -1,0 +1,435 @@
+//! Issue 7: audit log, enforced confirmation, caller-verification gate,
+//! against a real server running tests/fixtures/guarded/guarded.yaml.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::util::{root, token_in, Server, Swagent, PASSWORD, SECRET, USER};
+
+/// A copy of the guarded agent in a temp folder (the transfer script writes
+/// `ran.log` next to it).
+fn agent_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let src = root().join("tests/fixtures/guarded");
+    std::fs::copy(src.join("guarded.yaml"), dir.path().join("guarded.yaml")).unwrap();
+    std::fs::create_dir(dir.path().join("scripts")).unwrap();
+    for entry in std::fs::read_dir(src.join("scripts")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(
+            entry.path(),
+            dir.path().join("scripts").join(entry.file_name()),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+fn start(dir: &Path, audit: Option<&Path>) -> Server {
+    let mut args: Vec<String> = vec!["serve".into(), "guarded.yaml".into()];
+    if let Some(a) = audit {
+        args.push("--audit-log".into());
+        args.push(a.display().to_string());
+    }
+    Swagent::new(args).creds().dir(dir).start()
+}
+
+/// Fetches SWML for `call_id` and calls `function` with its token.
+fn call(server: &Server, call_id: &str, function: &str, args: Value, global: Value) -> Value {
+    let swml: Value = server
+        .post("/")
+        .json(&json!({ "call_id": call_id }))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let token = token_in(&swml, function);
+    let q = format!(
+        "?__token={}",
+        url::form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>()
+    );
+    let (status, body) = server.swaig(
+        &q,
+        json!({"function": function, "call_id": call_id, "argument": {"parsed": [args]}, "global_data": global}),
+    );
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn runs(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("ran.log"))
+        .map(|t| t.lines().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+fn code_in(reply: &Value) -> String {
+    let text = reply["response"].as_str().unwrap();
+    let start =
+        text.find("confirmation \"").expect("a confirmation code") + "confirmation \"".len();
+    text[start..].split('"').next().unwrap().to_owned()
+}
+
+#[test]
+fn confirmed_transfer_runs_once_and_unconfirmed_never() {
+    let dir = agent_dir();
+    let server = start(dir.path(), None);
+    let args = json!({"to": "123456", "amount": 25});
+
+    let first = call(&server, "call-1", "transfer", args.clone(), json!({}));
+    let code = code_in(&first);
+    assert!(first["response"].as_str().unwrap().starts_with(
+        "Nothing was done yet. Read these details back to the caller: amount: 25, to: 123456. Ask for an explicit yes."
+    ), "{first}");
+    assert_eq!(
+        runs(dir.path()),
+        Vec::<String>::new(),
+        "the first call must not run the handler"
+    );
+
+    // A changed argument with the code is refused and gets a new code.
+    let changed = call(
+        &server,
+        "call-1",
+        "transfer",
+        json!({"to": "123456", "amount": 999, "confirmation": code}),
+        json!({}),
+    );
+    assert!(
+        changed["response"].as_str().unwrap().starts_with(
+            "That confirmation code does not match these details. Nothing was done yet."
+        ),
+        "{changed}"
+    );
+    assert_ne!(code_in(&changed), code);
+    assert!(runs(dir.path()).is_empty());
+
+    // The code is bound to the call too.
+    let other_call = call(
+        &server,
+        "call-2",
+        "transfer",
+        json!({"to": "123456", "amount": 25, "confirmation": code}),
+        json!({}),
+    );
+    assert!(
+        other_call["response"]
+            .as_str()
+            .unwrap()
+            .starts_with("That confirmation code does not match"),
+        "{other_call}"
+    );
+    assert!(runs(dir.path()).is_empty());
+
+    // The same arguments in another order, with the code: runs once.
+    let ok = call(
+        &server,
+        "call-1",
+        "transfer",
+        json!({"amount": 25, "confirmation": code, "to": "123456"}),
+        json!({}),
+    );
+    assert_eq!(ok, json!({"response": "Transfer done."}));
+    assert_eq!(runs(dir.path()), vec!["--to=123456 --amount=25"]);
+
+    // Replay: refused, nothing more runs.
+    let replay = call(
+        &server,
+        "call-1",
+        "transfer",
+        json!({"to": "123456", "amount": 25, "confirmation": code}),
+        json!({}),
+    );
+    assert!(
+        replay["response"]
+            .as_str()
+            .unwrap()
+            .starts_with("That confirmation code was already used."),
+        "{replay}"
+    );
+    assert_eq!(runs(dir.path()).len(), 1);
+}
+
+#[test]
+fn a_forged_or_malformed_code_runs_nothing() {
+    let dir = agent_dir();
+    let server = start(dir.path(), None);
+    for forged in [
+        "4070908800-00000000000000000000",
+        "garbage",
+        "4070908800-zz",
+    ] {
+        let r = call(
+            &server,
+            "call-1",
+            "transfer",
+            json!({"to": "123456", "amount": 25, "confirmation": forged}),
+            json!({}),
+        );
+        assert!(
+            r["response"]
+                .as_str()
+                .unwrap()
+                .starts_with("That confirmation code does not match"),
+            "{r}"
+        );
+    }
+    assert!(runs(dir.path()).is_empty());
+}
+
+#[test]
+fn confirmation_store_shared_by_two_servers_refuses_a_replay_on_the_other() {
+    let dir = agent_dir();
+    let store = tempfile::tempdir().unwrap();
+    let store_arg = store.path().display().to_string();
+    let a = Swagent::new(["serve", "guarded.yaml", "--confirm-store", &store_arg])
+        .creds()
+        .dir(dir.path())
+        .start();
+    let b = Swagent::new(["serve", "guarded.yaml", "--confirm-store", &store_arg])
+        .creds()
+        .dir(dir.path())
+        .start();
+    let args = json!({"to": "123456", "amount": 25});
+    let code = code_in(&call(&a, "call-1", "transfer", args, json!({})));
+    let confirmed = json!({"to": "123456", "amount": 25, "confirmation": code});
+    assert_eq!(
+        call(&a, "call-1", "transfer", confirmed.clone(), json!({})),
+        json!({"response": "Transfer done."})
+    );
+    let replay = call(&b, "call-1", "transfer", confirmed, json!({}));
+    assert!(
+        replay["response"]
+            .as_str()
+            .unwrap()
+            .starts_with("That confirmation code was already used."),
+        "{replay}"
+    );
+    assert_eq!(runs(dir.path()).len(), 1);
+}
+
+#[test]
+fn gated_function_needs_a_grant_from_the_same_call() {
+    let dir = agent_dir();
+    let server = start(dir.path(), None);
+    let refused = call(&server, "call-1", "get_balance", json!({}), json!({}));
+    assert_eq!(
+        refused,
+        json!({"response": "The caller has not been verified in this call. Verify the caller first with `verify_pin`, then try again. Do not reveal anything protected before that."})
+    );
+
+    // A failed verification grants nothing.
+    let wrong = call(
+        &server,
+        "call-1",
+        "verify_pin",
+        json!({"pin": "0000"}),
+        json!({}),
+    );
+    assert_eq!(wrong, json!({"response": "That PIN is not right."}));
+
+    let right = call(
+        &server,
+        "call-1",
+        "verify_pin",
+        json!({"pin": "4321"}),
+        json!({}),
+    );
+    assert_eq!(right["response"], "PIN accepted.");
+    let grant = right["action"][0]["set_global_data"]["swagent_verified"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let global = json!({ "swagent_verified": grant });
+
+    let ok = call(&server, "call-1", "get_balance", json!({}), global.clone());
+    assert_eq!(ok, json!({"response": "Your balance is 100 dollars."}));
+
+    // The same grant in another call, or a forged one, is refused.
+    let other = call(&server, "call-2", "get_balance", json!({}), global);
+    assert_eq!(other, refused);
+    let expiry = grant.split('.').next().unwrap();
+    let forged = json!({ "swagent_verified": format!("{expiry}.{}", "ab".repeat(32)) });
+    assert_eq!(
+        call(&server, "call-1", "get_balance", json!({}), forged),
+        refused
+    );
+    let later =
+        json!({ "swagent_verified": format!("9999999999.{}", grant.split('.').nth(1).unwrap()) });
+    assert_eq!(
+        call(&server, "call-1", "get_balance", json!({}), later),
+        refused
+    );
+}
+
+fn audit_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect()
+}
+
+#[test]
+fn audit_log_records_each_event_and_nothing_secret() {
+    let dir = agent_dir();
+    let audit: PathBuf = dir.path().join("audit.log");
+    let mut server = start(dir.path(), Some(&audit));
+    // auth_failed
+    let resp = crate::util::client()
+        .post(format!("{}/swaig", server.url))
+        .basic_auth(USER, Some("wrong-password-123"))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    // token_rejected (a real token for another function)
+    let swml: Value = server
+        .post("/")
+        .json(&json!({"call_id": "call-1"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let pin_token = token_in(&swml, "verify_pin");
+    let q = format!(
+        "?__token={}",
+        url::form_urlencoded::byte_serialize(pin_token.as_bytes()).collect::<String>()
+    );
+    let (status, _) = server.swaig(&q, json!({"function": "transfer", "call_id": "call-1", "argument": {"parsed": [{"to": "123456", "amount": 5}]}}));
+    assert_eq!(status, 403);
+    // function_called with a sensitive argument, caller_verification
+    call(
+        &server,
+        "call-1",
+        "verify_pin",
+        json!({"pin": "4321"}),
+        json!({}),
+    );
+    // confirmation_requested / accepted
+    let code = code_in(&call(
+        &server,
+        "call-1",
+        "transfer",
+        json!({"to": "123456", "amount": 5}),
+        json!({}),
+    ));
+    call(
+        &server,
+        "call-1",
+        "transfer",
+        json!({"to": "123456", "amount": 5, "confirmation": code}),
+        json!({}),
+    );
+    // verification_required
+    call(&server, "call-1", "get_balance", json!({}), json!({}));
+    // function_timeout
+    let slow = call(&server, "call-1", "slow", json!({}), json!({}));
+    assert_eq!(
+        slow,
+        json!({"response": "That took too long; please try again later."})
+    );
+    // summary_received
+    let pp_url = swml["sections"]["main"][1]["ai"]["post_prompt_url"]
+        .as_str()
+        .unwrap();
+    let pp_query = &pp_url[pp_url.find('?').unwrap()..];
+    let resp = server.post(&format!("/post_prompt/{pp_query}")).json(&json!({"call_id": "call-1", "post_prompt_data": {"raw": "The caller moved 5 dollars."}})).send().unwrap();
+    assert_eq!(resp.status(), 200);
+    server.signal(libc::SIGTERM);
+    assert_eq!(
+        server.wait_exit(std::time::Duration::from_secs(20)),
+        Some(0)
+    );
+
+    let lines = audit_lines(&audit);
+    let events: Vec<&str> = lines.iter().map(|l| l["event"].as_str().unwrap()).collect();
+    for want in [
+        "server_started",
+        "auth_failed",
+        "token_rejected",
+        "function_called",
+        "caller_verification",
+        "confirmation_requested",
+        "confirmation_accepted",
+        "verification_required",
+        "function_timeout",
+        "summary_received",
+        "server_stopped",
+    ] {
+        assert!(events.contains(&want), "no `{want}` in {events:?}");
+    }
+    for line in &lines {
+        for key in [
+            "ts",
+            "event",
+            "agent",
+            "call_id",
+            "function",
+            "client_ip",
+            "outcome",
+            "duration_ms",
+        ] {
+            assert!(line.get(key).is_some(), "`{key}` missing in {line}");
+        }
+        assert_eq!(line["agent"], "guarded");
+    }
+    let rejected = lines
+        .iter()
+        .find(|l| l["event"] == "token_rejected")
+        .unwrap();
+    assert_eq!(rejected["verdict"], "wrong_function");
+    assert_eq!(rejected["function"], "transfer");
+    assert_eq!(rejected["client_ip"], "127.0.0.1");
+    let pin_call = lines
+        .iter()
+        .find(|l| l["event"] == "function_called" && l["function"] == "verify_pin")
+        .unwrap();
+    assert_eq!(pin_call["arguments"], json!({"pin": "***"}));
+    assert_eq!(pin_call["outcome"], "ok");
+
+    let text = std::fs::read_to_string(&audit).unwrap();
+    for secret in [PASSWORD, SECRET, pin_token.as_str(), "4321", "Basic "] {
+        assert!(!text.contains(secret), "the audit log contains {secret:?}");
+    }
+    // Only the server's own log may carry the summary; the audit log counts it.
+    let summary = lines
+        .iter()
+        .find(|l| l["event"] == "summary_received")
+        .unwrap();
+    assert_eq!(summary["summary_chars"], 27);
+}
+
+#[test]
+fn swml_hides_the_sensitive_marker_and_adds_the_confirmation_argument() {
+    let dir = agent_dir();
+    let out = Swagent::new(["swml", "guarded.yaml", "--call-id", "c1"])
+        .creds()
+        .dir(dir.path())
+        .run()
+        .code(0);
+    let swml: Value = serde_json::from_str(&out.stdout).unwrap();
+    let functions = &swml["sections"]["main"][1]["ai"]["SWAIG"]["functions"];
+    assert_eq!(
+        functions[0]["parameters"],
+        json!({"type": "object", "properties": {"pin": {"type": "string", "pattern": "^[0-9]{4}$"}}, "required": ["pin"]})
+    );
+    assert_eq!(
+        functions[2]["parameters"]["properties"]["confirmation"]["type"],
+        "string"
+    );
+    assert!(!out.stdout.contains("sensitive"));
+}
+
+#[test]
+fn validate_reports_a_gate_without_a_verifier() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.yaml"),
+        "name: a\nprompt: {text: hi}\nfunctions:\n  f:\n    description: d\n    requires_verification: true\n    static: {response: x}\n",
+    )
+    .unwrap();
+    Swagent::new(["validate", "a.yaml"])
+        .dir(dir.path())
+        .run()
+        .code(1)
+        .stderr_is("a.yaml:6:28: error: function `f`: `requires_verification` but no function in this agent has `verifies_caller: true`\n  |\n6 |     requires_verification: true\n  |                            ^\n1 of 1 agent file(s) invalid\n");
+}
