@@ -60,6 +60,21 @@ pub enum Command {
         after_help = "Exit codes:\n  0  the handler replied\n  1  the arguments were invalid or the handler failed\n  2  usage error or invalid agent file"
     )]
     Call(CallArgs),
+    /// Disable functions at once on every server watching the state file.
+    #[command(
+        after_help = "Exit codes:\n  0  written\n  2  usage error, unknown function (with --agent), or unwritable file"
+    )]
+    Disable(SwitchArgs),
+    /// Enable functions again.
+    #[command(
+        after_help = "Exit codes:\n  0  written\n  2  usage error, unknown function (with --agent), or unwritable file"
+    )]
+    Enable(SwitchArgs),
+    /// Check an agent and its environment against the production hardening checklist.
+    #[command(
+        after_help = "Exit codes:\n  0  nothing fails (cannot-tell items are listed for a person to verify)\n  1  some item fails\n  2  usage error or invalid agent file"
+    )]
+    Check(CheckArgs),
     /// Print shell completions.
     #[command(after_help = "Exit codes:\n  0  printed")]
     Completions(CompletionsArgs),
@@ -94,6 +109,50 @@ pub struct ServeArgs {
     /// code works once across replicas and restarts.
     #[arg(long, env = "SWAGENT_CONFIRM_STORE", value_name = "DIR")]
     pub confirm_store: Option<PathBuf>,
+    /// Kill-switch state file to watch (written by `swagent disable`/`enable`).
+    #[arg(long, env = "SWAGENT_STATE_FILE", value_name = "PATH")]
+    pub state_file: Option<PathBuf>,
+    /// Serve `/metrics` without Basic Auth (for a scraper on a private network).
+    #[arg(long)]
+    pub metrics_public: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SwitchArgs {
+    /// Functions to disable or enable.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub functions: Vec<String>,
+    /// Every function.
+    #[arg(long)]
+    pub all: bool,
+    /// The state file `serve --state-file` watches.
+    #[arg(long, env = "SWAGENT_STATE_FILE", value_name = "PATH")]
+    pub state_file: PathBuf,
+    /// Check the function names against this agent file.
+    #[arg(long, value_name = "FILE")]
+    pub agent: Option<PathBuf>,
+}
+
+/// Output format of `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The agent file.
+    pub file: PathBuf,
+    /// Walk the production hardening checklist (the only checklist so far).
+    #[arg(long)]
+    pub production: bool,
+    /// Credentials older than this fail (judged from the `.env` file's age).
+    #[arg(long, default_value = "90d", value_name = "AGE")]
+    pub max_credential_age: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
+    pub format: CheckFormat,
 }
 
 /// How findings are printed.

@@ -13,18 +13,22 @@
 //! - [`auth`]: Basic Auth decision and credential loading
 //! - [`audit`]: the audit log
 //! - [`guard`]: confirmation codes and caller-verification grants
+//! - [`killswitch`], [`alerts`], [`metrics`]: incident operations and detection
 //! - [`handlers`]: shell, http and static handlers
 //! - [`server`]: the actix-web app
 //! - [`commands`]: one module per subcommand
 //! - [`cli`]: the command line as typed
 
 pub mod agent;
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod guard;
 pub mod handlers;
+pub mod killswitch;
+pub mod metrics;
 pub mod server;
 pub mod swml;
 pub mod template;

@@ -19,6 +19,7 @@ use super::spans::{Pos, Spans};
 use super::{
     defaults, Agent, Function, Handler, HttpSpec, JsonTemplate, Prompt, ShellSpec, StaticSpec,
 };
+use crate::alerts::AlertRule;
 use crate::guard::CONFIRMATION_ARG;
 use crate::swml::platform_parameters;
 use crate::template::{Template, Var};
@@ -285,7 +286,20 @@ impl Checker<'_> {
                 functions.insert(name, function);
             }
         }
+        let names: Vec<&str> = functions.keys().map(String::as_str).collect();
+        let mut alerts = Vec::new();
+        for (i, a) in raw.alerts.iter().flatten().enumerate() {
+            match AlertRule::from_file(a, &names) {
+                Ok(rule) => alerts.push(rule),
+                Err(e) => {
+                    let index = i.to_string();
+                    let pos = self.spans.value(&["alerts", &index]);
+                    self.error(pos, format!("alert {}: {e}", i + 1));
+                }
+            }
+        }
         Some(Agent {
+            alerts,
             name: raw.name,
             route,
             token_ttl,
@@ -465,6 +479,7 @@ impl Checker<'_> {
             description: f.description,
             secure,
             confirm,
+            confirm_reason: f.reason,
             verifies_caller,
             requires_verification,
             parameters,

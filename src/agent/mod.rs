@@ -40,6 +40,8 @@ pub struct Agent {
     pub dir: PathBuf,
     /// `${env:NAME}` values, read once when the agent loaded.
     pub env: HashMap<String, String>,
+    /// Alert rules.
+    pub alerts: Vec<crate::alerts::AlertRule>,
 }
 
 impl Agent {
@@ -72,6 +74,8 @@ pub struct Function {
     pub description: String,
     pub secure: bool,
     pub confirm: bool,
+    /// Why `confirm: false` is right for a function that changes something.
+    pub confirm_reason: Option<String>,
     pub verifies_caller: bool,
     pub requires_verification: bool,
     /// The full JSON Schema of the arguments, as written.

@@ -45,6 +45,46 @@ pub struct AgentFile {
     /// SWAIG functions, by name.
     #[serde(default)]
     pub functions: IndexMap<String, FunctionFile>,
+    /// Thresholds that raise an `alert` audit event (and may block).
+    #[serde(default)]
+    pub alerts: Option<Vec<AlertFile>>,
+}
+
+/// One alert rule. Exactly one shape:
+/// `{function, max_per_minute}`, `{auth_failures_per_minute}`,
+/// `{calls_per_minute}`, `{business_hours, functions?, block?}`,
+/// `{function, argument, above, block?}`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertFile {
+    /// A name for the rule in alerts (default: a description of it).
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub function: Option<String>,
+    /// Calls of `function` per minute (all calls together).
+    #[serde(default)]
+    pub max_per_minute: Option<u64>,
+    /// Failed authentications per minute (all clients together).
+    #[serde(default)]
+    pub auth_failures_per_minute: Option<u64>,
+    /// Calls started (SWML fetched) per minute.
+    #[serde(default)]
+    pub calls_per_minute: Option<u64>,
+    /// A window such as `Mon-Fri 08:00-18:00 Europe/Berlin`.
+    #[serde(default)]
+    pub business_hours: Option<String>,
+    /// Functions the business-hours rule covers (default: all).
+    #[serde(default)]
+    pub functions: Option<Vec<String>>,
+    /// With `function` and `above`: the numeric argument to watch.
+    #[serde(default)]
+    pub argument: Option<String>,
+    #[serde(default)]
+    pub above: Option<f64>,
+    /// Refuse the call as well as alerting (business hours, large amounts).
+    #[serde(default)]
+    pub block: Option<bool>,
 }
 
 /// The prompt: either `text` or `sections`, not both.

@@ -1,6 +1,7 @@
 //! One function per subcommand. Each turns typed CLI args into calls of the
 //! library and returns the exit code; none re-implements what `serve` does.
 
+mod check;
 mod creds;
 mod tokens;
 mod validate;
@@ -14,9 +15,12 @@ use serde_json::Value;
 
 use crate::agent::{self, Agent, LoadOptions};
 use crate::audit::Audit;
-use crate::cli::{CallArgs, Command, CompletionsArgs, ServeArgs, SwmlArgs, TokenCommand};
+use crate::cli::{
+    CallArgs, Command, CompletionsArgs, ServeArgs, SwitchArgs, SwmlArgs, TokenCommand,
+};
 use crate::guard::UsedCodes;
-use crate::server::{self, routes, AppState, Settings};
+use crate::killswitch::{KillState, KillSwitch};
+use crate::server::{self, routes, AppState, Live, Settings};
 
 /// Runs one subcommand and returns its exit code.
 pub fn dispatch(command: Command) -> anyhow::Result<u8> {
@@ -33,6 +37,9 @@ pub fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Swml(args) => swml(&args),
         Command::Call(args) => call(&args),
         Command::Completions(args) => completions(&args),
+        Command::Disable(args) => switch(&args, false),
+        Command::Enable(args) => switch(&args, true),
+        Command::Check(args) => check::run(&args),
     }
 }
 
@@ -70,6 +77,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let mut state = AppState::new(agent, settings);
     state.audit = audit;
     state.used_codes = UsedCodes::new(args.confirm_store.clone());
+    state.metrics_public = args.metrics_public;
+    if let Some(path) = &args.state_file {
+        state.kill = KillSwitch::from_file(path)?;
+        let now = state.kill.current();
+        if now.all || !now.disabled.is_empty() {
+            eprintln!("swagent: WARNING: kill switch: {}", now.describe());
+        }
+    }
     server::serve(state, &args.host, args.port)?;
     Ok(0)
 }
@@ -135,15 +150,14 @@ fn call(args: &CallArgs) -> anyhow::Result<u8> {
         anyhow::bail!("agent `{}` has no function `{}`", agent.name, args.function);
     }
     let input = parse_args(args)?;
-    let settings = Settings::from_env(false, true)?;
-    let state = AppState::new(agent, settings);
+    let live = Live::new(agent);
     let body = serde_json::json!({ "call_id": args.call_id });
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let function = &state.agent.functions[&args.function];
+    let function = &live.agent.functions[&args.function];
     let outcome = rt.block_on(routes::run_function(
-        &state,
+        &live,
         function,
         &input,
         &args.call_id,
@@ -172,5 +186,54 @@ fn call(args: &CallArgs) -> anyhow::Result<u8> {
 fn completions(args: &CompletionsArgs) -> anyhow::Result<u8> {
     let mut cmd = crate::cli::Cli::command();
     clap_complete::generate(args.shell, &mut cmd, "swagent", &mut std::io::stdout());
+    Ok(0)
+}
+
+fn switch(args: &SwitchArgs, enable: bool) -> anyhow::Result<u8> {
+    if let Some(path) = &args.agent {
+        let agent = load_agent(path)?;
+        for f in &args.functions {
+            if !agent.functions.contains_key(f) {
+                anyhow::bail!("agent `{}` has no function `{f}`", agent.name);
+            }
+        }
+    }
+    for f in &args.functions {
+        let valid = f
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            anyhow::bail!("`{f}` is not a function name");
+        }
+    }
+    let mut state = KillState::read(&args.state_file)?;
+    match (enable, args.all) {
+        (false, true) => state.all = true,
+        (false, false) => state.disabled.extend(args.functions.iter().cloned()),
+        (true, true) => {
+            state.all = false;
+            state.disabled.clear();
+        }
+        (true, false) => {
+            for f in &args.functions {
+                state.disabled.remove(f);
+            }
+            if state.all {
+                eprintln!("note: `--all` is still in force; `swagent enable --all` lifts it");
+            }
+        }
+    }
+    state.updated_at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    state.updated_by = std::env::var("USER")
+        .ok()
+        .or_else(|| Some("swagent".into()));
+    state.write(&args.state_file)?;
+    print_out(&format!(
+        "{}: {}\n",
+        args.state_file.display(),
+        state.describe()
+    ))?;
     Ok(0)
 }

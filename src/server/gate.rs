@@ -18,7 +18,12 @@ pub(super) async fn basic_auth(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    if req.path() == "/health" {
+    let public = req.path() == "/health"
+        || (req.path() == "/metrics"
+            && req
+                .app_data::<web::Data<AppState>>()
+                .is_some_and(|s| s.metrics_public));
+    if public {
         return next
             .call(req)
             .await
@@ -47,6 +52,9 @@ pub(super) async fn basic_auth(
                 req.method(),
                 req.path()
             );
+            state.metrics.auth_failures.inc();
+            let fired = state.live().alerts.auth_failed(chrono::Utc::now());
+            let _ = state.raise(&fired, None, None);
             // The refusal stands whether or not the line could be written.
             let _ = state.audit_event(
                 Event::new("auth_failed", "denied")
@@ -58,4 +66,26 @@ pub(super) async fn basic_auth(
             Ok(req.into_response(resp).map_into_right_body())
         }
     }
+}
+
+/// Counts every response by route pattern and status for `/metrics`.
+/// Unmatched paths count as `other`, so callers cannot add label values.
+pub(super) async fn count_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let res = next.call(req).await?;
+    if let Some(state) = state {
+        let route = res
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "other".into());
+        state
+            .metrics
+            .requests
+            .with_label_values(&[route.as_str(), res.status().as_str()])
+            .inc();
+    }
+    Ok(res)
 }

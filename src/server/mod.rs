@@ -5,6 +5,7 @@
 
 pub mod error;
 mod gate;
+mod ops;
 pub mod routes;
 mod swaig;
 
@@ -16,11 +17,16 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
+use arc_swap::ArcSwap;
+
 use crate::agent::Agent;
+use crate::alerts::{Alerts, Fired};
 use crate::audit::{Audit, Event};
 use crate::auth::{non_empty_env, Credentials, Origin};
 use crate::guard::UsedCodes;
 use crate::handlers::Runtime;
+use crate::killswitch::KillSwitch;
+use crate::metrics::Metrics;
 use crate::token::{random_hex, Secret};
 use error::ApiError;
 
@@ -78,26 +84,82 @@ impl Settings {
     }
 }
 
+/// What a reload replaces as one: the agent and what was built from it.
+pub struct Live {
+    pub agent: Agent,
+    pub runtime: Runtime,
+    pub alerts: Alerts,
+}
+
+impl Live {
+    pub fn new(agent: Agent) -> Live {
+        let runtime = Runtime::new(&agent);
+        let alerts = Alerts::new(agent.alerts.clone());
+        Live {
+            agent,
+            runtime,
+            alerts,
+        }
+    }
+}
+
 /// Everything a request handler reads.
 pub struct AppState {
-    pub agent: Arc<Agent>,
-    pub runtime: Runtime,
+    live: ArcSwap<Live>,
     pub settings: Settings,
     pub audit: Audit,
     pub used_codes: UsedCodes,
+    pub kill: KillSwitch,
+    pub metrics: Metrics,
+    /// Serve `/metrics` without Basic Auth.
+    pub metrics_public: bool,
 }
 
 impl AppState {
-    /// Builds the state for an agent, with no audit log and an in-memory
-    /// confirmation store.
+    /// Builds the state for an agent, with no audit log, an in-memory
+    /// confirmation store and no kill-switch file.
     pub fn new(agent: Agent, settings: Settings) -> AppState {
-        let runtime = Runtime::new(&agent);
         AppState {
-            agent: Arc::new(agent),
-            runtime,
+            live: ArcSwap::from_pointee(Live::new(agent)),
             settings,
             audit: Audit::off(),
             used_codes: UsedCodes::new(None),
+            kill: KillSwitch::off(),
+            metrics: Metrics::new(),
+            metrics_public: false,
+        }
+    }
+
+    /// The agent now; a request keeps the one it started with.
+    pub fn live(&self) -> Arc<Live> {
+        self.live.load_full()
+    }
+
+    /// Replaces the agent atomically. The route cannot change without a
+    /// restart: the routes are registered once.
+    pub fn replace(&self, agent: Agent) -> Result<(), String> {
+        let current = self.live();
+        if agent.route != current.agent.route {
+            return Err(format!(
+                "`route` changed from `{}` to `{}`; restart to serve a new route",
+                current.agent.route, agent.route
+            ));
+        }
+        self.audit.set_agent(&agent.name);
+        self.live.store(Arc::new(Live::new(agent)));
+        self.refresh_disabled_gauge();
+        Ok(())
+    }
+
+    /// Sets `function_disabled` for every function of the current agent.
+    pub fn refresh_disabled_gauge(&self) {
+        let kill = self.kill.current();
+        self.metrics.disabled.reset();
+        for name in self.live().agent.functions.keys() {
+            self.metrics
+                .disabled
+                .with_label_values(&[name.as_str()])
+                .set(i64::from(kill.is_disabled(name)));
         }
     }
 
@@ -109,6 +171,38 @@ impl AppState {
             Err(_) if self.audit.accepting() => Ok(()),
             Err(_) => Err(ApiError::AuditUnavailable),
         }
+    }
+
+    /// Raises alerts: an audit event, a WARN line and a metric each.
+    pub fn raise(
+        &self,
+        fired: &[Fired],
+        call_id: Option<&str>,
+        function: Option<&str>,
+    ) -> Result<(), ApiError> {
+        for f in fired {
+            log::warn!(
+                "ALERT `{}`: observed {} (threshold {}) in call `{}`",
+                f.rule,
+                f.observed,
+                f.threshold,
+                call_id.unwrap_or("-")
+            );
+            self.metrics
+                .alerts
+                .with_label_values(&[f.rule.as_str()])
+                .inc();
+            let mut e = Event::new("alert", if f.block { "blocked" } else { "raised" })
+                .call(call_id)
+                .field("rule", f.rule.clone())
+                .field("observed", f.observed.clone())
+                .field("threshold", f.threshold.clone());
+            if let Some(func) = function {
+                e = e.function(func);
+            }
+            self.audit_event(e)?;
+        }
+        Ok(())
     }
 }
 
@@ -124,33 +218,46 @@ pub fn app(
         InitError = (),
     >,
 > {
-    let agent = state.agent.clone();
+    let live = state.live();
+    let agent = &live.agent;
     App::new()
         .app_data(state)
         .wrap(from_fn(gate::basic_auth))
-        .configure(|cfg| routes::configure(cfg, &agent))
+        .wrap(from_fn(gate::count_requests))
+        .configure(|cfg| routes::configure(cfg, agent))
 }
 
 /// `swagent serve`: binds, prints what it serves, runs until SIGTERM/SIGINT.
+/// SIGHUP reloads the agent and reopens the audit log; SIGUSR1 disables
+/// every function.
 pub fn serve(state: AppState, host: &str, port: u16) -> anyhow::Result<()> {
     let listener = TcpListener::bind((host, port))
         .map_err(|e| anyhow::anyhow!("cannot listen on `{host}:{port}`: {e}"))?;
     let addr = listener.local_addr()?;
-    announce(&state.agent, &state.settings, addr);
-    let _ = state.audit.record(started_event(&state, addr));
     let state = web::Data::new(state);
-    let audit_state = state.clone();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let ops = state.clone();
     actix_web::rt::System::new().block_on(async move {
-        HttpServer::new(move || app(state.clone()))
+        // Handlers first: a SIGHUP or SIGUSR1 that arrives once we have said
+        // we are up must not hit the default action, which ends the process.
+        let signals = ops::Signals::install()?;
+        announce(&state.live().agent, &state.settings, addr);
+        let _ = state.audit.record(started_event(&state, addr));
+        state.refresh_disabled_gauge();
+        let server = HttpServer::new(move || app(ops.clone()))
             .workers(workers)
             // In-flight requests get this long after SIGTERM/SIGINT.
             .shutdown_timeout(30)
             .listen(listener)?
-            .run()
-            .await
+            .run();
+        actix_web::rt::spawn(signals.handle(state.clone()));
+        if state.kill.path().is_some() {
+            actix_web::rt::spawn(ops::watch_kill_switch(state.clone()));
+        }
+        server.await?;
+        let _ = state.audit.record(Event::new("server_stopped", "ok"));
+        Ok::<(), anyhow::Error>(())
     })?;
-    let _ = audit_state.audit.record(Event::new("server_stopped", "ok"));
     eprintln!("swagent: stopped");
     Ok(())
 }
@@ -162,7 +269,8 @@ fn started_event(state: &AppState, addr: std::net::SocketAddr) -> Event {
         Origin::Configured => "configured",
         Origin::Generated => "generated",
     };
-    let agent = &state.agent;
+    let live = state.live();
+    let agent = &live.agent;
     Event::new("server_started", "ok")
         .field("listen", addr.to_string())
         .field("route", agent.route.clone())

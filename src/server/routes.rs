@@ -10,7 +10,7 @@ use futures_util::StreamExt as _;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
-use super::AppState;
+use super::{AppState, Live};
 use crate::agent::{Agent, Function};
 use crate::audit::Event;
 use crate::handlers::{CallInput, HandlerError, Reply};
@@ -29,6 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, agent: &Agent) {
         vec![p.clone(), format!("{p}/")]
     };
     cfg.route("/health", web::get().to(health))
+        .route("/metrics", web::get().to(metrics))
         .service(
             web::resource(swml_paths)
                 .route(web::get().to(swml_doc))
@@ -50,6 +51,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, agent: &Agent) {
 
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    state.refresh_disabled_gauge();
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
@@ -205,9 +213,13 @@ async fn swml_doc(
     }
     let call_id = call_id.unwrap_or_else(|| token::random_hex(16));
     let base = base_url(&req, &state)?;
+    state.metrics.calls_started.inc();
+    let fired = state.live().alerts.call_started(chrono::Utc::now());
+    state.raise(&fired, Some(&call_id), None)?;
     let settings = &state.settings;
+    let live = state.live();
     let doc = swml::render(
-        &state.agent,
+        &live.agent,
         &RenderContext {
             base_url: &base,
             user: &settings.creds.user,
@@ -247,6 +259,11 @@ pub(super) fn check_token(
         call_id.unwrap_or("-"),
         verdict.code()
     );
+    state
+        .metrics
+        .token_rejections
+        .with_label_values(&[verdict.code()])
+        .inc();
     // A prefix correlates lines without handing out a usable token.
     let prefix: String = presented.chars().take(8).collect();
     state.audit_event(
@@ -304,11 +321,11 @@ pub fn validate_arguments(function: &Function, args: &Value) -> Result<(), Strin
     }
 }
 
-/// Runs a function with everything checked, for `serve` and `call` alike:
-/// argument validation, then the handler. `Ok(Err(msg))` is an invalid
-/// argument answer for the AI.
+/// Runs a function as `serve` would after its security checks: argument
+/// validation, then the handler (for `swagent call`). `Ok(Err(msg))` is an
+/// invalid-argument answer for the AI.
 pub async fn run_function(
-    state: &AppState,
+    live: &Live,
     function: &Function,
     args: &Value,
     call_id: &str,
@@ -324,11 +341,7 @@ pub async fn run_function(
         global_data: body.get("global_data").unwrap_or(&null),
         meta_data: body.get("meta_data").unwrap_or(&null),
     };
-    state
-        .runtime
-        .run(&state.agent, function, input)
-        .await
-        .map(Ok)
+    live.runtime.run(&live.agent, function, input).await.map(Ok)
 }
 
 async fn post_prompt(
@@ -351,7 +364,7 @@ async fn post_prompt(
     log::info!(
         "summary for call `{}` of agent `{}`: {summary}",
         call_id.unwrap_or("-"),
-        state.agent.name
+        state.live().agent.name
     );
     state.audit_event(
         Event::new("summary_received", "ok")

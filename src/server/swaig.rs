@@ -65,12 +65,33 @@ pub(super) async fn swaig(
         None => return Err(ApiError::BadRequest("`function` is missing".into())),
     };
     // The agent of this request, even if a reload swaps it meanwhile.
-    let agent = state.agent.clone();
+    let live = state.live();
+    let agent = &live.agent;
     let function = agent.functions.get(name).ok_or(ApiError::UnknownFunction)?;
     let call_id = body_call_id(&body);
     let ip = client_ip(&req, &state);
     if function.secure {
         check_token(&req, &state, &function.name, call_id)?;
+    }
+    if state.kill.current().is_disabled(&function.name) {
+        log::warn!(
+            "function `{}` refused: disabled by the kill switch",
+            function.name
+        );
+        state.audit_event(
+            Event::new("function_disabled", "refused")
+                .call(call_id)
+                .function(&function.name)
+                .client(ip),
+        )?;
+        state
+            .metrics
+            .function_calls
+            .with_label_values(&[function.name.as_str(), "disabled"])
+            .inc();
+        return Ok(say(
+            "That service is unavailable right now. Offer the caller another way to get help.",
+        ));
     }
     let guarded = function.confirm || function.requires_verification || function.verifies_caller;
     let call_id = match call_id {
@@ -108,6 +129,25 @@ pub(super) async fn swaig(
                 .duration(started.elapsed()),
         )?;
         return Ok(say(msg));
+    }
+
+    let fired = live
+        .alerts
+        .function_called(&function.name, &args, chrono::Utc::now());
+    state.raise(
+        &fired,
+        Some(call_id).filter(|c| !c.is_empty()),
+        Some(&function.name),
+    )?;
+    if fired.iter().any(|f| f.block) {
+        state
+            .metrics
+            .function_calls
+            .with_label_values(&[function.name.as_str(), "blocked"])
+            .inc();
+        return Ok(say(
+            "I can't do that over the phone right now. Offer the caller another way to get help.",
+        ));
     }
 
     let secret = &state.settings.secret;
@@ -196,7 +236,24 @@ pub(super) async fn swaig(
         global_data: body.get("global_data").unwrap_or(&null),
         meta_data: body.get("meta_data").unwrap_or(&null),
     };
-    let outcome = state.runtime.run(&agent, function, input).await;
+    let ran = Instant::now();
+    let outcome = live.runtime.run(agent, function, input).await;
+    state
+        .metrics
+        .function_duration
+        .with_label_values(&[function.name.as_str()])
+        .observe(ran.elapsed().as_secs_f64());
+    let outcome_label = match &outcome {
+        Ok(_) => "ok",
+        Err(HandlerError::Busy { .. }) => "busy",
+        Err(HandlerError::Timeout { .. }) => "timeout",
+        Err(HandlerError::Failed { .. }) => "failed",
+    };
+    state
+        .metrics
+        .function_calls
+        .with_label_values(&[function.name.as_str(), outcome_label])
+        .inc();
     let called = event(
         "function_called",
         if outcome.is_ok() { "ok" } else { "error" },

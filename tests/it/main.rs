@@ -2,6 +2,7 @@
 //! loopback. One test crate, one module per feature, so one binary is linked.
 
 mod guards;
+mod ops;
 mod serve;
 mod util;
 mod validate;

@@ -1,0 +1,456 @@
+//! `swagent check FILE --production`: the production hardening checklist.
+//!
+//! Each item is pass, fail or cannot-tell, with why. The environment is read
+//! as `serve` would read it (real environment over `.env`). Items that no
+//! program can check from here (firewall, log shipping, reviews) are listed
+//! as cannot-tell with what a person must verify; they never fail the run.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::agent::{self, Agent, Handler, LoadOptions, Method, Prompt};
+use crate::auth::{non_empty_env, PASSWORD_VAR};
+use crate::cli::{CheckArgs, CheckFormat};
+use crate::server::SECRET_VAR;
+use crate::template::Var;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Status {
+    Pass,
+    Fail,
+    CannotTell,
+}
+
+#[derive(Debug, Serialize)]
+struct Item {
+    id: &'static str,
+    title: &'static str,
+    status: Status,
+    why: String,
+}
+
+fn item(id: &'static str, title: &'static str, status: Status, why: impl Into<String>) -> Item {
+    Item {
+        id,
+        title,
+        status,
+        why: why.into(),
+    }
+}
+
+fn pass_if(ok: bool) -> Status {
+    if ok {
+        Status::Pass
+    } else {
+        Status::Fail
+    }
+}
+
+/// Functions whose handler may change something: any shell program (we
+/// cannot know what it does) and http methods other than GET.
+fn changes_something(h: &Handler) -> bool {
+    match h {
+        Handler::Shell(_) => true,
+        Handler::Http(h) => h.method != Method::Get,
+        Handler::Static(_) => false,
+    }
+}
+
+/// Argument names a shell or http handler uses.
+fn used_args(h: &Handler) -> Vec<String> {
+    let mut templates = Vec::new();
+    match h {
+        Handler::Shell(s) => templates.extend(s.args.iter()),
+        Handler::Http(h) => {
+            templates.push(&h.url);
+            templates.extend(h.query.iter().map(|(_, t)| t));
+            templates.extend(h.headers.iter().map(|(_, t)| t));
+            templates.extend(h.form.iter().map(|(_, t)| t));
+            if let Some(body) = &h.body {
+                collect_json(body, &mut templates);
+            }
+        }
+        Handler::Static(_) => {}
+    }
+    let mut names: Vec<String> = templates
+        .iter()
+        .flat_map(|t| t.vars())
+        .filter_map(|(v, _)| match v {
+            Var::Args(name, _) => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn collect_json<'a>(t: &'a agent::JsonTemplate, out: &mut Vec<&'a crate::template::Template>) {
+    match t {
+        agent::JsonTemplate::Text(t) => out.push(t),
+        agent::JsonTemplate::Array(items) => items.iter().for_each(|i| collect_json(i, out)),
+        agent::JsonTemplate::Object(fields) => {
+            fields.iter().for_each(|(_, v)| collect_json(v, out))
+        }
+        agent::JsonTemplate::Literal(_) => {}
+    }
+}
+
+/// True when a property schema constrains its value.
+fn constrained(p: &Value) -> bool {
+    let has = |k: &str| p.get(k).is_some();
+    match p.get("type").and_then(Value::as_str) {
+        Some("string") => {
+            has("pattern") || has("enum") || has("maxLength") || has("format") || has("const")
+        }
+        Some("number" | "integer") => {
+            (has("minimum") || has("exclusiveMinimum"))
+                && (has("maximum") || has("exclusiveMaximum"))
+                || has("enum")
+        }
+        Some("boolean") => true,
+        _ => has("enum") || has("const"),
+    }
+}
+
+// Replaced when per-function rate limits land.
+fn has_rate_limit(_f: &agent::Function) -> bool {
+    false
+}
+
+fn prompt_text(agent: &Agent) -> String {
+    fn walk(s: &agent::Section, out: &mut String) {
+        for t in [&s.title, &s.body].into_iter().flatten() {
+            out.push_str(t);
+            out.push('\n');
+        }
+        for b in s.bullets.iter().flatten() {
+            out.push_str(b);
+            out.push('\n');
+        }
+        for sub in s.subsections.iter().flatten() {
+            walk(sub, out);
+        }
+    }
+    let mut out = String::new();
+    match &agent.prompt {
+        Prompt::Text(t) => out.push_str(t),
+        Prompt::Pom(sections) => sections.iter().for_each(|s| walk(s, &mut out)),
+    }
+    out.to_lowercase()
+}
+
+fn git_tracks(file: &Path) -> Option<bool> {
+    let dir = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let inside = Command::new("git")
+        .args(["rev-parse", "--is-inside-work-tree"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()?;
+    if !inside.success() {
+        return Some(false);
+    }
+    let tracked = Command::new("git")
+        .args(["ls-files", "--error-unmatch", "--"])
+        .arg(file.file_name()?)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()?;
+    Some(tracked.success())
+}
+
+fn checklist(agent: &Agent, args: &CheckArgs) -> anyhow::Result<Vec<Item>> {
+    let mut items = Vec::new();
+    let env_true = |k: &str| {
+        non_empty_env(k)
+            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
+    };
+
+    // HTTPS
+    let proxy = non_empty_env("SWML_PROXY_URL_BASE");
+    let tls = env_true("SWML_SSL_ENABLED")
+        && non_empty_env("SWML_SSL_CERT_PATH").is_some()
+        && non_empty_env("SWML_SSL_KEY_PATH").is_some();
+    items.push(match (&proxy, tls) {
+        (_, true) => item(
+            "https",
+            "HTTPS",
+            Status::Pass,
+            "`SWML_SSL_ENABLED` with a certificate and key",
+        ),
+        (Some(p), false) if p.starts_with("https://") => item(
+            "https",
+            "HTTPS",
+            Status::Pass,
+            "TLS at the proxy: `SWML_PROXY_URL_BASE` is https",
+        ),
+        (Some(_), false) => item(
+            "https",
+            "HTTPS",
+            Status::Fail,
+            "`SWML_PROXY_URL_BASE` is not https, and swagent's own TLS is off",
+        ),
+        (None, false) => item(
+            "https",
+            "HTTPS",
+            Status::Fail,
+            "neither `SWML_SSL_ENABLED` (with cert and key) nor an https `SWML_PROXY_URL_BASE`",
+        ),
+    });
+
+    // Credentials
+    items.push(match non_empty_env(PASSWORD_VAR) {
+        Some(p) if p.chars().count() >= 32 => item(
+            "password",
+            "Basic Auth password",
+            Status::Pass,
+            format!("configured, {} characters", p.chars().count()),
+        ),
+        Some(p) => item(
+            "password",
+            "Basic Auth password",
+            Status::Fail,
+            format!(
+                "configured but {} characters; use 32+ (`swagent gen-creds`)",
+                p.chars().count()
+            ),
+        ),
+        None => item(
+            "password",
+            "Basic Auth password",
+            Status::Fail,
+            format!("`{PASSWORD_VAR}` is not set: a password would be generated at each start"),
+        ),
+    });
+    items.push(match non_empty_env(SECRET_VAR) {
+        Some(s) if s.len() >= 32 => item(
+            "token_secret",
+            "Function token secret",
+            Status::Pass,
+            "configured",
+        ),
+        Some(_) => item(
+            "token_secret",
+            "Function token secret",
+            Status::Fail,
+            format!("`{SECRET_VAR}` is shorter than 32 characters"),
+        ),
+        None => item(
+            "token_secret",
+            "Function token secret",
+            Status::Fail,
+            format!("`{SECRET_VAR}` is not set: tokens would break on restart and across replicas"),
+        ),
+    });
+    items.push(item(
+        "signing_key",
+        "SignalWire request signatures",
+        pass_if(non_empty_env("SIGNALWIRE_SIGNING_KEY").is_some()),
+        if non_empty_env("SIGNALWIRE_SIGNING_KEY").is_some() {
+            "`SIGNALWIRE_SIGNING_KEY` is set"
+        } else {
+            "`SIGNALWIRE_SIGNING_KEY` is not set: requests are not proven to come from SignalWire"
+        },
+    ));
+
+    // Functions that change something
+    let mut unguarded = Vec::new();
+    let mut open = Vec::new();
+    let mut loose = Vec::new();
+    for f in agent.functions.values() {
+        if changes_something(&f.handler) {
+            if !f.secure {
+                open.push(f.name.clone());
+            }
+            if !f.confirm && f.confirm_reason.is_none() {
+                unguarded.push(f.name.clone());
+            }
+        }
+        let props = f.parameters.get("properties");
+        for arg in used_args(&f.handler) {
+            let p = props.and_then(|p| p.get(&arg)).unwrap_or(&Value::Null);
+            if !constrained(p) {
+                loose.push(format!("`{}.{arg}`", f.name));
+            }
+        }
+    }
+    items.push(item(
+        "secure_changes",
+        "Functions that change something are secure",
+        pass_if(open.is_empty()),
+        if open.is_empty() {
+            "every shell function and non-GET http function needs a token".to_string()
+        } else {
+            format!("`secure: false` on: {}", open.join(", "))
+        },
+    ));
+    items.push(item(
+        "confirmation",
+        "Functions that change something are confirmed",
+        pass_if(unguarded.is_empty()),
+        if unguarded.is_empty() {
+            "each has `confirm: true` or `confirm: false` with a `reason`".to_string()
+        } else {
+            format!(
+                "neither `confirm: true` nor a `reason` for `confirm: false`: {}",
+                unguarded.join(", ")
+            )
+        },
+    ));
+    items.push(item(
+        "constrained_arguments",
+        "Arguments used by handlers are constrained",
+        pass_if(loose.is_empty()),
+        if loose.is_empty() {
+            "every string has a pattern/enum/maxLength, every number a minimum and maximum"
+                .to_string()
+        } else {
+            format!("no pattern/enum/min/max on: {}", loose.join(", "))
+        },
+    ));
+    let unlimited: Vec<String> = agent
+        .functions
+        .values()
+        .filter(|f| f.secure && !has_rate_limit(f))
+        .map(|f| f.name.clone())
+        .collect();
+    items.push(item(
+        "rate_limits",
+        "Secure functions have rate limits",
+        pass_if(unlimited.is_empty()),
+        if unlimited.is_empty() {
+            "every secure function has `rate_limit`".to_string()
+        } else {
+            format!("no `rate_limit` on: {}", unlimited.join(", "))
+        },
+    ));
+    items.push(item(
+        "audit_log",
+        "Audit log",
+        pass_if(non_empty_env("SWAGENT_AUDIT_LOG").is_some()),
+        if non_empty_env("SWAGENT_AUDIT_LOG").is_some() {
+            "`SWAGENT_AUDIT_LOG` is set"
+        } else {
+            "`SWAGENT_AUDIT_LOG` is not set (or pass `--audit-log` to serve and set it here too)"
+        },
+    ));
+    let text = prompt_text(agent);
+    let data_rule = text.contains("data") && text.contains("instruction");
+    let confirm_rule = text.contains("confirm");
+    items.push(item(
+        "prompt_boundaries",
+        "Prompt sets security boundaries",
+        pass_if(data_rule && confirm_rule),
+        match (data_rule, confirm_rule) {
+            (true, true) => "the prompt says caller speech is data, not instructions, and that actions need confirmation".to_string(),
+            (false, _) => "the prompt does not say that what the caller says is data, never instructions".to_string(),
+            (true, false) => "the prompt does not say that sensitive actions need the caller's confirmation".to_string(),
+        },
+    ));
+    items.push(item(
+        "literal_secrets",
+        "No literal secrets in the agent file",
+        Status::Pass,
+        "the loader refuses literal credentials",
+    ));
+    let env_file = Path::new(".env");
+    items.push(match (env_file.exists(), git_tracks(env_file)) {
+        (false, _) => item("env_untracked", "`.env` not tracked by git", Status::Pass, "no `.env` here"),
+        (true, Some(false)) => item("env_untracked", "`.env` not tracked by git", Status::Pass, "`.env` exists and git does not track it"),
+        (true, Some(true)) => item("env_untracked", "`.env` not tracked by git", Status::Fail, "git tracks `.env`: remove it (`git rm --cached .env`) and rotate every credential in it"),
+        (true, None) => item("env_untracked", "`.env` not tracked by git", Status::CannotTell, "git is not available to ask"),
+    });
+    items.push(item(
+        "alerts",
+        "Alert rules",
+        pass_if(!agent.alerts.is_empty()),
+        if agent.alerts.is_empty() {
+            "no `alerts:` in the agent file".to_string()
+        } else {
+            format!("{} rule(s)", agent.alerts.len())
+        },
+    ));
+    let max_age = crate::agent::model::parse_duration(&args.max_credential_age)
+        .map_err(|e| anyhow::anyhow!("`--max-credential-age`: {e}"))?;
+    let from_env_file = env_file.exists()
+        && std::fs::read_to_string(env_file).is_ok_and(|t| {
+            t.lines().any(|l| {
+                l.trim_start()
+                    .trim_start_matches("export ")
+                    .starts_with(PASSWORD_VAR)
+            })
+        });
+    items.push(if from_env_file {
+        let age = std::fs::metadata(env_file).and_then(|m| m.modified()).ok().and_then(|m| m.elapsed().ok());
+        match age {
+            Some(age) if age <= max_age => item("credential_age", "Credentials rotated recently", Status::Pass, format!("`.env` is {} days old (limit {} days)", age.as_secs() / 86400, max_age.as_secs() / 86400)),
+            Some(age) => item("credential_age", "Credentials rotated recently", Status::Fail, format!("`.env` is {} days old (limit {} days): rotate with `swagent gen-creds --write .env --rotate`", age.as_secs() / 86400, max_age.as_secs() / 86400)),
+            None => item("credential_age", "Credentials rotated recently", Status::CannotTell, "cannot read the age of `.env`"),
+        }
+    } else {
+        item("credential_age", "Credentials rotated recently", Status::CannotTell, "credentials do not come from `.env` here; check their age where they are managed")
+    });
+    for (id, title, why) in [
+        ("firewall", "Network exposure", "verify by hand that only SignalWire (and your proxy) can reach swagent's port"),
+        ("log_collection", "Log collection", "verify by hand that the audit log is shipped off the host and retained"),
+        ("security_review", "Security review", "verify by hand that the agent's functions and scripts had a review and a penetration test"),
+    ] {
+        items.push(item(id, title, Status::CannotTell, why));
+    }
+    Ok(items)
+}
+
+pub(super) fn run(args: &CheckArgs) -> anyhow::Result<u8> {
+    if !args.production {
+        anyhow::bail!("say which checklist: `--production`");
+    }
+    let agent = match agent::load(&args.file, LoadOptions::default()) {
+        Ok((agent, _)) => agent,
+        Err(e) => return Err(e.into()),
+    };
+    let items = checklist(&agent, args)?;
+    let failed = items.iter().filter(|i| i.status == Status::Fail).count();
+    let out = match args.format {
+        CheckFormat::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "agent": agent.name,
+                "passed": failed == 0,
+                "items": items,
+            }))?
+        ),
+        CheckFormat::Human => {
+            let mut s = String::new();
+            for i in &items {
+                let mark = match i.status {
+                    Status::Pass => "pass",
+                    Status::Fail => "FAIL",
+                    Status::CannotTell => "????",
+                };
+                s.push_str(&format!("[{mark}] {}: {}\n", i.title, i.why));
+            }
+            let unknown = items
+                .iter()
+                .filter(|i| i.status == Status::CannotTell)
+                .count();
+            s.push_str(&format!(
+                "checklist: {} pass, {failed} fail, {unknown} cannot tell\n",
+                items.len() - failed - unknown
+            ));
+            s
+        }
+    };
+    super::print_out(&out)?;
+    Ok(if failed == 0 { 0 } else { 1 })
+}

@@ -1,0 +1,384 @@
+//! Issue 8: kill switch, SIGUSR1, SIGHUP reload, metrics and alerts on a real
+//! server (tests/fixtures/ops/ops.yaml).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::util::{client, root, Server, Swagent};
+
+fn setup(extra_alert: Option<&str>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = std::fs::read_to_string(root().join("tests/fixtures/ops/ops.yaml")).unwrap();
+    if let Some(a) = extra_alert {
+        text.push_str(&format!("  - {a}\n"));
+    }
+    std::fs::write(dir.path().join("ops.yaml"), text).unwrap();
+    dir
+}
+
+fn start(dir: &Path) -> Server {
+    Swagent::new([
+        "serve",
+        "ops.yaml",
+        "--state-file",
+        "state.json",
+        "--audit-log",
+        "audit.log",
+    ])
+    .creds()
+    .dir(dir)
+    .start()
+}
+
+fn call(server: &Server, function: &str, args: Value) -> Value {
+    let (status, body) = server.swaig(
+        "",
+        json!({"function": function, "call_id": "c1", "argument": {"parsed": [args]}}),
+    );
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+const UNAVAILABLE: &str =
+    "That service is unavailable right now. Offer the caller another way to get help.";
+
+/// Polls `f` until it is true or `within` passes (no fixed sleeps).
+fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+fn audit_events(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("audit.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn disable_and_enable_apply_to_a_running_server_within_two_seconds() {
+    let dir = setup(None);
+    let server = start(dir.path());
+    assert_eq!(
+        call(&server, "pay", json!({"amount": 5})),
+        json!({"response": "Paid."})
+    );
+
+    Swagent::new(["disable", "pay", "--state-file", "state.json"])
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .stdout_is("state.json: disabled: pay\n");
+    assert!(
+        eventually(Duration::from_secs(2), || call(
+            &server,
+            "pay",
+            json!({"amount": 5})
+        ) == json!({"response": UNAVAILABLE})),
+        "`pay` still runs 2 s after `swagent disable`"
+    );
+    // Other functions keep working.
+    assert_eq!(
+        call(&server, "get_hours", json!({})),
+        json!({"response": "We are open 9 to 5."})
+    );
+
+    Swagent::new(["enable", "pay", "--state-file", "state.json"])
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .stdout_is("state.json: all functions enabled\n");
+    assert!(eventually(Duration::from_secs(2), || call(
+        &server,
+        "pay",
+        json!({"amount": 5})
+    ) == json!({"response": "Paid."})));
+
+    let events = audit_events(dir.path());
+    assert!(events
+        .iter()
+        .any(|e| e["event"] == "function_disabled" && e["function"] == "pay"));
+    let changes: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "kill_switch_changed")
+        .map(|e| e["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(changes, vec!["disabled: pay", "all functions enabled"]);
+}
+
+#[test]
+fn disable_checks_names_against_the_agent_when_given() {
+    let dir = setup(None);
+    Swagent::new([
+        "disable",
+        "nope",
+        "--state-file",
+        "state.json",
+        "--agent",
+        "ops.yaml",
+    ])
+    .dir(dir.path())
+    .run()
+    .code(2)
+    .stderr_is("error: agent `ops` has no function `nope`\n");
+    assert!(!dir.path().join("state.json").exists());
+}
+
+#[test]
+fn sigusr1_disables_everything() {
+    let dir = setup(None);
+    let server = start(dir.path());
+    server.signal(libc::SIGUSR1);
+    assert!(eventually(Duration::from_secs(2), || call(
+        &server,
+        "get_hours",
+        json!({})
+    ) == json!({"response": UNAVAILABLE})));
+    assert_eq!(
+        call(&server, "pay", json!({"amount": 1})),
+        json!({"response": UNAVAILABLE})
+    );
+    // Written to the state file, so `enable --all` undoes it.
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["all"], true);
+    Swagent::new(["enable", "--all", "--state-file", "state.json"])
+        .dir(dir.path())
+        .run()
+        .code(0);
+    assert!(eventually(Duration::from_secs(2), || call(
+        &server,
+        "pay",
+        json!({"amount": 1})
+    ) == json!({"response": "Paid."})));
+}
+
+#[test]
+fn sighup_reloads_a_valid_file_and_keeps_the_old_agent_on_an_invalid_one() {
+    let dir = setup(None);
+    let server = start(dir.path());
+    let file = dir.path().join("ops.yaml");
+    let original = std::fs::read_to_string(&file).unwrap();
+
+    std::fs::write(
+        &file,
+        original.replace("We are open 9 to 5.", "We are open 8 to 8."),
+    )
+    .unwrap();
+    server.signal(libc::SIGHUP);
+    assert!(eventually(Duration::from_secs(5), || call(
+        &server,
+        "get_hours",
+        json!({})
+    ) == json!({"response": "We are open 8 to 8."})));
+
+    std::fs::write(
+        &file,
+        original.replace(
+            "description: Opening hours.",
+            "description: Opening hours.\n    secure: maybe",
+        ),
+    )
+    .unwrap();
+    server.signal(libc::SIGHUP);
+    assert!(eventually(Duration::from_secs(5), || audit_events(
+        dir.path()
+    )
+    .iter()
+    .any(|e| e["event"] == "reload_failed")));
+    assert_eq!(
+        call(&server, "get_hours", json!({})),
+        json!({"response": "We are open 8 to 8."})
+    );
+    let failed = audit_events(dir.path())
+        .into_iter()
+        .find(|e| e["event"] == "reload_failed")
+        .unwrap();
+    let error = failed["error"].as_str().unwrap();
+    assert!(error.contains("ops.yaml:9:13: error: invalid agent file: functions.get_hours.secure: invalid type: string \"maybe\", expected a boolean"), "{error}");
+    assert!(server
+        .log()
+        .contains("reload failed, the previous agent keeps serving"));
+}
+
+fn metric(text: &str, line_start: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn metrics_need_auth_and_move() {
+    let dir = setup(None);
+    let server = start(dir.path());
+    let resp = client()
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    call(&server, "pay", json!({"amount": 5}));
+    call(&server, "pay", json!({"amount": 7}));
+    server
+        .post("/")
+        .json(&json!({"call_id": "c1"}))
+        .send()
+        .unwrap();
+    let text = server.get("/metrics").send().unwrap().text().unwrap();
+    assert_eq!(
+        metric(
+            &text,
+            "swagent_function_calls_total{function=\"pay\",outcome=\"ok\"}"
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "swagent_auth_failures_total"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "swagent_calls_started_total"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "swagent_requests_total{route=\"/metrics\",status=\"401\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "swagent_requests_total{route=\"/swaig\",status=\"200\"}"
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "swagent_function_duration_seconds_count{function=\"pay\"}"
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "swagent_function_disabled{function=\"pay\"}"),
+        Some(0.0),
+        "{text}"
+    );
+    // Public metrics need no credentials.
+    let public = Swagent::new(["serve", "ops.yaml", "--metrics-public"])
+        .creds()
+        .dir(dir.path())
+        .start();
+    assert_eq!(
+        client()
+            .get(format!("{}/metrics", public.url))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[test]
+fn each_kind_of_alert_fires() {
+    // A window that excludes now, whatever the time of day.
+    let hour = chrono::Utc::now()
+        .format("%H")
+        .to_string()
+        .parse::<u32>()
+        .unwrap();
+    let window = if hour < 12 {
+        "13:00-14:00"
+    } else {
+        "01:00-02:00"
+    };
+    let rule =
+        format!("{{ business_hours: \"Mon-Sun {window} UTC\", functions: [pay], block: true }}");
+    let dir = setup(Some(&rule));
+    let server = start(dir.path());
+
+    // Rate: the third call in a minute crosses max_per_minute 2.
+    for _ in 0..3 {
+        call(&server, "get_hours", json!({}));
+    }
+    // After hours: blocked.
+    let blocked = call(&server, "pay", json!({"amount": 5}));
+    assert_eq!(
+        blocked,
+        json!({"response": "I can't do that over the phone right now. Offer the caller another way to get help."})
+    );
+    // Auth failures: the second in a minute crosses 1.
+    for _ in 0..2 {
+        client()
+            .post(format!("{}/swaig", server.url))
+            .send()
+            .unwrap();
+    }
+    let alerts: Vec<Value> = audit_events(dir.path())
+        .into_iter()
+        .filter(|e| e["event"] == "alert")
+        .collect();
+    let rules: Vec<&str> = alerts.iter().map(|a| a["rule"].as_str().unwrap()).collect();
+    assert!(
+        rules.contains(&"`get_hours` more than 2 calls per minute"),
+        "{rules:?}"
+    );
+    assert!(
+        rules.contains(&"function called outside business hours"),
+        "{rules:?}"
+    );
+    assert!(
+        rules.contains(&"more than 1 failed authentications per minute"),
+        "{rules:?}"
+    );
+    let rate = alerts
+        .iter()
+        .find(|a| a["rule"] == "`get_hours` more than 2 calls per minute")
+        .unwrap();
+    assert_eq!(rate["observed"], "3 in the current minute");
+    assert_eq!(rate["call_id"], "c1");
+    assert!(server
+        .log()
+        .contains("ALERT `function called outside business hours`"));
+}
+
+#[test]
+fn a_large_amount_raises_an_alert_and_is_blocked() {
+    let dir = setup(None);
+    let server = start(dir.path());
+    assert_eq!(
+        call(&server, "pay", json!({"amount": 1000})),
+        json!({"response": "Paid."})
+    );
+    let big = call(&server, "pay", json!({"amount": 2500}));
+    assert_eq!(
+        big,
+        json!({"response": "I can't do that over the phone right now. Offer the caller another way to get help."})
+    );
+    let alert = audit_events(dir.path())
+        .into_iter()
+        .find(|e| e["event"] == "alert")
+        .unwrap();
+    assert_eq!(alert["rule"], "`pay` with `amount` above 1000");
+    assert_eq!(alert["observed"], "2500");
+    assert_eq!(alert["outcome"], "blocked");
+    assert_eq!(alert["function"], "pay");
+}
