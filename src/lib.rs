@@ -12,6 +12,8 @@
 //! - [`token`]: function tokens (SignalWire Python SDK format)
 //! - [`auth`]: Basic Auth decision and credential loading
 //! - [`handlers`]: shell, http and static handlers
+//! - [`signature`]: SignalWire request signatures (`SIGNALWIRE_SIGNING_KEY`)
+//! - [`limits`]: rate limits (per address, failed authentication, per function)
 //! - [`server`]: the actix-web app
 //! - [`commands`]: one module per subcommand
 //! - [`cli`]: the command line as typed
@@ -21,7 +23,9 @@ pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod handlers;
+pub mod limits;
 pub mod server;
+pub mod signature;
 pub mod swml;
 pub mod template;
 pub mod token;

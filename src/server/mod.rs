@@ -1,29 +1,50 @@
 //! The HTTP server: shared state, the one `App` factory, and start-up.
 //!
 //! [`app`] is used by `serve` and by the tests, so what is tested is what
-//! runs. Routes live in [`routes`], the Basic Auth gate in [`gate`].
+//! runs. Routes live in [`routes`], the Basic Auth gate in [`gate`], the
+//! perimeter in front of it (security headers, rate limit, allowed hosts,
+//! signatures) in [`guard`], HTTPS set-up in [`tls`].
 
 pub mod error;
 mod gate;
+pub mod guard;
 pub mod routes;
+pub mod tls;
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::header::HeaderValue;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
 use crate::agent::Agent;
 use crate::auth::{non_empty_env, Credentials, Origin};
 use crate::handlers::Runtime;
+use crate::limits::Limits;
+use crate::signature::{SigningKey, SIGNING_KEY_VAR};
 use crate::token::{random_hex, Secret};
+use guard::AllowedHosts;
 
 /// Name of the token secret variable, as in the SignalWire Python SDK.
 pub const SECRET_VAR: &str = "SIGNALWIRE_SWAIG_SECRET";
 /// Default body limit when `SWML_MAX_REQUEST_SIZE` is unset.
 pub const DEFAULT_MAX_REQUEST: usize = 1024 * 1024;
+/// Default `SWML_RATE_LIMIT`, requests per minute per client address. A flood
+/// guard only: SignalWire calls from few addresses, so a low value would
+/// throttle a busy agent.
+pub const DEFAULT_RATE_LIMIT: u32 = 6000;
+/// Default `SWAGENT_AUTH_FAILURE_LIMIT`, failures per minute per address.
+pub const DEFAULT_AUTH_FAILURE_LIMIT: u32 = 10;
+/// Default `SWML_HSTS_MAX_AGE`, one year.
+pub const DEFAULT_HSTS_MAX_AGE: u64 = 31_536_000;
+/// Internal: the interval of the per-address and failure limits instead of a
+/// minute (`2s`, `500ms`). Not in `--help`; it lets tests see a limit recover
+/// without waiting a minute.
+pub const RATE_WINDOW_VAR: &str = "SWAGENT_RATE_WINDOW";
 
 /// Server settings resolved from the environment and flags.
 #[derive(Debug)]
@@ -35,6 +56,43 @@ pub struct Settings {
     pub proxy_base: Option<String>,
     pub trust_proxy: bool,
     pub max_request_size: usize,
+    /// HTTPS, when `serve` was given a certificate (see [`tls`]).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// `SWML_DOMAIN`: the host of webhook URLs when serving HTTPS.
+    pub domain: Option<String>,
+    /// `SWML_HSTS_MAX_AGE` when `SWML_USE_HSTS` is on (the default).
+    pub hsts_max_age: Option<u64>,
+    /// `SIGNALWIRE_SIGNING_KEY`: when set, webhooks must be signed with it.
+    pub signing_key: Option<SigningKey>,
+    /// `SWML_ALLOWED_HOSTS`.
+    pub allowed_hosts: AllowedHosts,
+    /// `SWML_RATE_LIMIT` (0: off).
+    pub rate_limit: u32,
+    /// `SWAGENT_AUTH_FAILURE_LIMIT` (0: off).
+    pub auth_failure_limit: u32,
+    /// The interval of both limits: a minute, unless `SWAGENT_RATE_WINDOW`.
+    pub rate_window: Duration,
+}
+
+fn env_number<T: std::str::FromStr>(name: &str, default: T, what: &str) -> anyhow::Result<T> {
+    match non_empty_env(name) {
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("`{name}` must be {what}, not `{v}`")),
+        None => Ok(default),
+    }
+}
+
+fn env_bool(name: &str, default: bool) -> anyhow::Result<bool> {
+    match non_empty_env(name) {
+        None => Ok(default),
+        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" => Ok(false),
+            _ => anyhow::bail!("`{name}` must be `true` or `false`, not `{v}`"),
+        },
+    }
 }
 
 impl Settings {
@@ -63,6 +121,39 @@ impl Settings {
             })?,
             None => DEFAULT_MAX_REQUEST,
         };
+        let domain = match non_empty_env("SWML_DOMAIN") {
+            Some(d) => {
+                let d = d.trim().to_owned();
+                let ok = d
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
+                if !ok {
+                    anyhow::bail!("`SWML_DOMAIN` must be a host name, not `{d}`");
+                }
+                Some(d)
+            }
+            None => None,
+        };
+        let hsts_max_age = if env_bool("SWML_USE_HSTS", true)? {
+            Some(env_number(
+                "SWML_HSTS_MAX_AGE",
+                DEFAULT_HSTS_MAX_AGE,
+                "a number of seconds",
+            )?)
+        } else {
+            None
+        };
+        let rate_window = match non_empty_env(RATE_WINDOW_VAR) {
+            Some(v) => crate::agent::model::parse_duration(&v)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "`{RATE_WINDOW_VAR}` must be a duration such as `2s`, not `{v}`"
+                    )
+                })?,
+            None => Duration::from_secs(60),
+        };
         Ok(Settings {
             creds,
             secret,
@@ -70,7 +161,32 @@ impl Settings {
             proxy_base,
             trust_proxy,
             max_request_size,
+            tls: None,
+            domain,
+            hsts_max_age,
+            signing_key: non_empty_env(SIGNING_KEY_VAR).map(|k| SigningKey::new(&k)),
+            allowed_hosts: AllowedHosts::parse(
+                &std::env::var("SWML_ALLOWED_HOSTS").unwrap_or_default(),
+            ),
+            rate_limit: env_number(
+                "SWML_RATE_LIMIT",
+                DEFAULT_RATE_LIMIT,
+                "a number of requests per minute (0 turns it off)",
+            )?,
+            auth_failure_limit: env_number(
+                "SWAGENT_AUTH_FAILURE_LIMIT",
+                DEFAULT_AUTH_FAILURE_LIMIT,
+                "a number of failures per minute (0 turns it off)",
+            )?,
+            rate_window,
         })
+    }
+
+    /// `Strict-Transport-Security`, when serving HTTPS with HSTS on.
+    pub fn hsts_header(&self) -> Option<HeaderValue> {
+        let max_age = self.hsts_max_age?;
+        self.tls.as_ref()?;
+        HeaderValue::from_str(&format!("max-age={max_age}; includeSubDomains")).ok()
     }
 }
 
@@ -79,21 +195,29 @@ pub struct AppState {
     pub agent: Arc<Agent>,
     pub runtime: Runtime,
     pub settings: Settings,
+    pub limits: Limits,
 }
 
 impl AppState {
     /// Builds the state for an agent.
     pub fn new(agent: Agent, settings: Settings) -> AppState {
         let runtime = Runtime::new(&agent);
+        let limits = Limits::new(
+            settings.rate_limit,
+            settings.auth_failure_limit,
+            settings.rate_window,
+            &agent,
+        );
         AppState {
             agent: Arc::new(agent),
             runtime,
             settings,
+            limits,
         }
     }
 }
 
-/// The application: every route, behind the Basic Auth gate.
+/// The application: every route, behind the perimeter and the Basic Auth gate.
 pub fn app(
     state: web::Data<AppState>,
 ) -> App<
@@ -108,7 +232,10 @@ pub fn app(
     let agent = state.agent.clone();
     App::new()
         .app_data(state)
+        // The last `wrap` is the outermost: headers, perimeter, then auth.
         .wrap(from_fn(gate::basic_auth))
+        .wrap(from_fn(guard::perimeter))
+        .wrap(from_fn(guard::headers))
         .configure(|cfg| routes::configure(cfg, &agent))
 }
 
@@ -118,16 +245,19 @@ pub fn serve(agent: Agent, settings: Settings, host: &str, port: u16) -> anyhow:
         .map_err(|e| anyhow::anyhow!("cannot listen on `{host}:{port}`: {e}"))?;
     let addr = listener.local_addr()?;
     announce(&agent, &settings, addr);
+    let tls = settings.tls.clone();
     let state = web::Data::new(AppState::new(agent, settings));
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     actix_web::rt::System::new().block_on(async move {
-        HttpServer::new(move || app(state.clone()))
+        let server = HttpServer::new(move || app(state.clone()))
             .workers(workers)
             // In-flight requests get this long after SIGTERM/SIGINT.
-            .shutdown_timeout(30)
-            .listen(listener)?
-            .run()
-            .await
+            .shutdown_timeout(30);
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, (*config).clone())?,
+            None => server.listen(listener)?,
+        };
+        server.run().await
     })?;
     eprintln!("swagent: stopped");
     Ok(())
@@ -146,7 +276,15 @@ fn announce(agent: &Agent, settings: &Settings, addr: std::net::SocketAddr) {
         .filter(|f| !f.secure)
         .map(|f| f.name.as_str())
         .collect();
-    eprintln!("swagent: serving agent `{}` on http://{addr}", agent.name);
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    eprintln!(
+        "swagent: serving agent `{}` on {scheme}://{addr}",
+        agent.name
+    );
     eprintln!(
         "swagent: SWML at `{}`, functions at `{}`, summary at `{}`",
         agent.route,
@@ -190,5 +328,11 @@ fn announce(agent: &Agent, settings: &Settings, addr: std::net::SocketAddr) {
     }
     if let Some(base) = &settings.proxy_base {
         eprintln!("swagent: webhook URLs use `SWML_PROXY_URL_BASE` {base}");
+    }
+    match settings.signing_key {
+        Some(_) => eprintln!("swagent: request signatures required (`{SIGNING_KEY_VAR}`)"),
+        None => eprintln!(
+            "swagent: WARNING: no `{SIGNING_KEY_VAR}`; request signature validation is off"
+        ),
     }
 }
