@@ -170,10 +170,13 @@ mod tests {
         format!("Basic {}", STANDARD.encode(s)).into_bytes()
     }
 
+    /// An `Authorization` header (or none) and the decision it must get.
+    type Case = (Option<Vec<u8>>, Result<(), Failure>);
+
     #[test]
     fn decision_table() {
         let c = Credentials::new("u".into(), "p:with:colons".into(), Origin::Configured);
-        let cases: Vec<(Option<Vec<u8>>, Result<(), Failure>)> = vec![
+        let cases: Vec<Case> = vec![
             (Some(basic(b"u:p:with:colons")), Ok(())),
             (
                 Some(format!("bAsIc {}", STANDARD.encode("u:p:with:colons")).into_bytes()),

@@ -675,6 +675,26 @@ fn https_end_to_end_with_a_verified_certificate() {
         .get(format!("{}/health", server.url))
         .send()
         .is_err());
+    // TLS 1.2 and 1.3 only: the server refuses a TLS 1.1 handshake that the
+    // client is willing to make (security level 0 lets OpenSSL offer it).
+    let addr = server.url.trim_start_matches("https://").to_owned();
+    let s_client = |version: &str| {
+        let out = std::process::Command::new("timeout")
+            .args(["10", "openssl", "s_client", "-connect", &addr, version])
+            .args(["-cipher", "DEFAULT@SECLEVEL=0"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    let (code, text) = s_client("-tls1_1");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("alert handshake failure"), "{text}");
+    let (code, text) = s_client("-tls1_2");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("Protocol  : TLSv1.2"), "{text}");
     // Plain HTTP to the TLS port gets no HTTP answer.
     let plain = crate::util::client()
         .get(format!("{}/health", server.url.replace("https:", "http:")))
