@@ -855,3 +855,38 @@ fn bad_tls_configuration_refuses_to_start() {
             d(&garbage)
         ));
 }
+
+#[test]
+fn rate_limits_in_agent_files_are_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = "name: rl\nprompt: { text: x }\nfunctions:\n  f:\n    description: x\n    secure: false\n    static: { response: ok }\n";
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        format!("{head}    rate_limit: {{ per_call: 0/min }}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("empty.yaml"),
+        format!("{head}    rate_limit: {{}}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("good.yaml"),
+        format!("{head}    rate_limit: {{ per_call: 5/min, global: 100/min }}\n"),
+    )
+    .unwrap();
+    Swagent::new(["validate", "bad.yaml"])
+        .dir(dir.path())
+        .run()
+        .code(1)
+        .stderr_is("bad.yaml:8:17: error: invalid agent file: functions.f.rate_limit: `0/min`: the count must be at least 1\n  |\n8 |     rate_limit: { per_call: 0/min }\n  |                 ^\n1 of 1 agent file(s) invalid\n");
+    Swagent::new(["validate", "--strict", "empty.yaml"])
+        .dir(dir.path())
+        .run()
+        .code(1)
+        .stderr_has("empty.yaml:8:5: warning: function `f`: `rate_limit` sets neither `per_call` nor `global`, so it limits nothing\n");
+    Swagent::new(["validate", "good.yaml"])
+        .dir(dir.path())
+        .run()
+        .code(0);
+}
