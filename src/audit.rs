@@ -220,6 +220,28 @@ impl Audit {
     }
 }
 
+/// Lets one event through per second and counts the rest, for events that
+/// an attacker can trigger at will (rate-limited requests).
+#[derive(Default)]
+pub struct Sampler {
+    second: std::sync::atomic::AtomicU64,
+    suppressed: std::sync::atomic::AtomicU64,
+}
+
+impl Sampler {
+    /// `Some(n)` when this event should be written, `n` being how many were
+    /// dropped since the last one written.
+    pub fn admit(&self) -> Option<u64> {
+        let now = crate::token::now();
+        if self.second.swap(now, Ordering::Relaxed) == now {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+            None
+        } else {
+            Some(self.suppressed.swap(0, Ordering::Relaxed))
+        }
+    }
+}
+
 fn open_append(path: &Path) -> std::io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt as _;
     OpenOptions::new()

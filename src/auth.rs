@@ -170,6 +170,9 @@ mod tests {
         format!("Basic {}", STANDARD.encode(s)).into_bytes()
     }
 
+    /// An `Authorization` header (or none) and the decision it must get.
+    type Case = (Option<Vec<u8>>, Result<(), Failure>);
+
     #[test]
     fn decision_table() {
         let c = Credentials::new("u".into(), "p:with:colons".into(), Origin::Configured);

@@ -99,6 +99,16 @@ pub struct ServeArgs {
     /// Accept a configured password shorter than 16 characters (local experiments only).
     #[arg(long)]
     pub allow_weak_password: bool,
+    /// Serve HTTPS with this PEM certificate chain (leaf first).
+    ///
+    /// Without the flags, `SWML_SSL_ENABLED=true` with `SWML_SSL_CERT_PATH` and
+    /// `SWML_SSL_KEY_PATH` does the same. A reverse proxy that terminates TLS
+    /// is the recommended setup; see `deploy/`.
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert (PKCS#8, RSA or EC).
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Write the audit log (JSON lines) to this file, or `-` for stdout.
     #[arg(long, env = "SWAGENT_AUDIT_LOG", value_name = "PATH")]
     pub audit_log: Option<PathBuf>,

@@ -15,6 +15,8 @@
 //! - [`guard`]: confirmation codes and caller-verification grants
 //! - [`killswitch`], [`alerts`], [`metrics`]: incident operations and detection
 //! - [`handlers`]: shell, http and static handlers
+//! - [`signature`]: SignalWire request signatures (`SIGNALWIRE_SIGNING_KEY`)
+//! - [`limits`]: rate limits (per address, failed authentication, per function)
 //! - [`server`]: the actix-web app
 //! - [`commands`]: one module per subcommand
 //! - [`cli`]: the command line as typed
@@ -28,8 +30,10 @@ pub mod commands;
 pub mod guard;
 pub mod handlers;
 pub mod killswitch;
+pub mod limits;
 pub mod metrics;
 pub mod server;
+pub mod signature;
 pub mod swml;
 pub mod template;
 pub mod token;

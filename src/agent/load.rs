@@ -17,7 +17,8 @@ use super::findings::{Finding, Report, Severity};
 use super::model::{AgentFile, FunctionFile, HttpFile, Method, ShellFile};
 use super::spans::{Pos, Spans};
 use super::{
-    defaults, Agent, Function, Handler, HttpSpec, JsonTemplate, Prompt, ShellSpec, StaticSpec,
+    defaults, Agent, Function, Handler, HttpSpec, JsonTemplate, Prompt, RateLimit, ShellSpec,
+    StaticSpec,
 };
 use crate::alerts::AlertRule;
 use crate::guard::CONFIRMATION_ARG;
@@ -459,6 +460,22 @@ impl Checker<'_> {
                 ),
             );
         }
+        let rate_limit = match f.rate_limit {
+            None => RateLimit::default(),
+            Some(r) => {
+                if r.per_call.is_none() && r.global.is_none() {
+                    let pos = self.spans.key(&["functions", name, "rate_limit"]);
+                    self.warn(
+                        pos,
+                        format!("function `{name}`: `rate_limit` sets neither `per_call` nor `global`, so it limits nothing"),
+                    );
+                }
+                RateLimit {
+                    per_call: r.per_call.map(|r| r.0),
+                    global: r.global.map(|r| r.0),
+                }
+            }
+        };
         let mut swml_parameters = platform_parameters(&parameters);
         if confirm {
             if let Some(props) = swml_parameters
@@ -486,6 +503,7 @@ impl Checker<'_> {
             swml_parameters,
             validator: Arc::new(validator),
             handler,
+            rate_limit,
         })
     }
 

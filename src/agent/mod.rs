@@ -85,6 +85,15 @@ pub struct Function {
     /// `parameters`, compiled once.
     pub validator: Arc<jsonschema::Validator>,
     pub handler: Handler,
+    /// Runs allowed per call id and over all calls (`None`: unlimited).
+    pub rate_limit: RateLimit,
+}
+
+/// A function's rate limits, from `rate_limit` in the agent file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_call: Option<crate::limits::Rate>,
+    pub global: Option<crate::limits::Rate>,
 }
 
 /// What a function does when called.

@@ -169,7 +169,26 @@ pub struct FunctionFile {
     /// Answer with a fixed reply.
     #[serde(default, rename = "static")]
     pub static_reply: Option<StaticFile>,
+    /// How often the function may run; over it, it is not run and the AI hears "too many requests".
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitFile>,
 }
+
+/// A function's rate limits.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitFile {
+    /// Runs per call id, e.g. `5/min`.
+    #[serde(default)]
+    pub per_call: Option<RateSpec>,
+    /// Runs over all calls, e.g. `100/min`.
+    #[serde(default)]
+    pub global: Option<RateSpec>,
+}
+
+/// A rate: `5/min`, `100/h`, `2/s`, `10/30s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateSpec(pub crate::limits::Rate);
 
 /// A `shell` handler.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -340,6 +359,28 @@ impl<'de> Deserialize<'de> for ByteSize {
                 .map(ByteSize)
                 .map_err(serde::de::Error::custom),
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for RateSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        crate::limits::parse_rate(&s)
+            .map(RateSpec)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for RateSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Rate".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A rate: `5/min`, `100/h`, `2/s` or `10/30s`.",
+            "type": "string",
+            "pattern": "^\\s*[0-9]+\\s*/\\s*(s|sec|second|m|min|minute|h|hour|d|day|[0-9]+\\s*(ms|s|m|min|h|d)?)\\s*$"
+        })
     }
 }
 

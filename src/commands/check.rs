@@ -117,9 +117,8 @@ fn constrained(p: &Value) -> bool {
     }
 }
 
-// Replaced when per-function rate limits land.
-fn has_rate_limit(_f: &agent::Function) -> bool {
-    false
+fn has_rate_limit(f: &agent::Function) -> bool {
+    f.rate_limit.per_call.is_some() || f.rate_limit.global.is_some()
 }
 
 fn prompt_text(agent: &Agent) -> String {

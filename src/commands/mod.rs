@@ -63,7 +63,12 @@ fn load_agent(path: &Path) -> anyhow::Result<Agent> {
 fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let agent = load_agent(&args.file)?;
-    let settings = Settings::from_env(args.trust_proxy, args.allow_weak_password)?;
+    let mut settings = Settings::from_env(args.trust_proxy, args.allow_weak_password)?;
+    if let Some((cert, key)) =
+        server::tls::sources(args.tls_cert.as_deref(), args.tls_key.as_deref())?
+    {
+        settings.tls = Some(server::tls::server_config(&cert, &key)?);
+    }
     let audit = match &args.audit_log {
         Some(path) => Audit::open(path, &agent.name, args.audit_required)
             .with_context(|| format!("cannot open the audit log `{}`", path.display()))?,

@@ -43,7 +43,26 @@ pub enum ApiError {
     /// `--audit-required` and the audit log cannot be written.
     #[error("the service is unavailable")]
     AuditUnavailable,
+    /// The `Host` header is not in `SWML_ALLOWED_HOSTS`.
+    #[error("the `Host` is not allowed")]
+    HostNotAllowed,
+    /// `SIGNALWIRE_SIGNING_KEY` is set and the request is not signed with it.
+    #[error("missing or invalid request signature")]
+    InvalidSignature,
+    /// Over `SWML_RATE_LIMIT` for the client address.
+    #[error("too many requests; retry after {retry_after} s")]
+    RateLimited { retry_after: u64 },
+    /// Over `SWAGENT_AUTH_FAILURE_LIMIT` failed authentications for the address.
+    #[error("too many failed authentications; retry after {retry_after} s")]
+    TooManyFailures { retry_after: u64 },
+    /// Over the function's `rate_limit`; the function did not run.
+    #[error("the function was called too often; retry after {retry_after} s")]
+    FunctionRateLimited { retry_after: u64 },
 }
+
+/// What the AI hears when a function is over its rate limit.
+pub const FUNCTION_RATE_LIMITED_REPLY: &str =
+    "Sorry, there have been too many requests for that just now. Please try again in a moment.";
 
 impl ApiError {
     fn code(&self) -> &'static str {
@@ -59,6 +78,21 @@ impl ApiError {
             ApiError::UnknownFunction => "unknown_function",
             ApiError::Busy => "busy",
             ApiError::AuditUnavailable => "audit_unavailable",
+            ApiError::HostNotAllowed => "host_not_allowed",
+            ApiError::InvalidSignature => "invalid_signature",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::TooManyFailures { .. } => "too_many_failures",
+            ApiError::FunctionRateLimited { .. } => "function_rate_limited",
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::Busy => Some(1),
+            ApiError::RateLimited { retry_after }
+            | ApiError::TooManyFailures { retry_after }
+            | ApiError::FunctionRateLimited { retry_after } => Some(*retry_after),
+            _ => None,
         }
     }
 }
@@ -67,7 +101,12 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::InvalidToken => StatusCode::FORBIDDEN,
+            ApiError::InvalidToken | ApiError::HostNotAllowed | ApiError::InvalidSignature => {
+                StatusCode::FORBIDDEN
+            }
+            ApiError::RateLimited { .. }
+            | ApiError::TooManyFailures { .. }
+            | ApiError::FunctionRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound | ApiError::UnknownFunction => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -82,9 +121,14 @@ impl ResponseError for ApiError {
         if matches!(self, ApiError::Unauthorized) {
             resp.insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="swagent""#));
         }
-        if matches!(self, ApiError::Busy) {
-            resp.insert_header((header::RETRY_AFTER, "1"));
+        if let Some(secs) = self.retry_after() {
+            resp.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
-        resp.json(json!({ "error": self.code(), "message": self.to_string() }))
+        let mut body = json!({ "error": self.code(), "message": self.to_string() });
+        if matches!(self, ApiError::FunctionRateLimited { .. }) {
+            // SWAIG reads `response`: the AI tells the caller, safely.
+            body["response"] = json!(FUNCTION_RATE_LIMITED_REPLY);
+        }
+        resp.json(body)
     }
 }

@@ -62,7 +62,8 @@ pub(super) async fn basic_auth(
                     .field("reason", failure.code())
                     .field("path", req.path().to_owned()),
             );
-            let resp = ApiError::Unauthorized.error_response();
+            let err = super::guard::auth_failure(req.request(), &state, ApiError::Unauthorized);
+            let resp = err.error_response();
             Ok(req.into_response(resp).map_into_right_body())
         }
     }

@@ -1,19 +1,25 @@
 //! The HTTP server: shared state, the one `App` factory, and start-up.
 //!
 //! [`app`] is used by `serve` and by the tests, so what is tested is what
-//! runs. Routes live in [`routes`], the Basic Auth gate in [`gate`].
+//! runs. Routes live in [`routes`], the Basic Auth gate in [`gate`], the
+//! perimeter in front of it (security headers, rate limit, allowed hosts,
+//! signatures) in [`guard`], HTTPS set-up in [`tls`].
 
 pub mod error;
 mod gate;
+pub mod guard;
 mod ops;
 pub mod routes;
 mod swaig;
+pub mod tls;
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::header::HeaderValue;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
@@ -21,19 +27,34 @@ use arc_swap::ArcSwap;
 
 use crate::agent::Agent;
 use crate::alerts::{Alerts, Fired};
-use crate::audit::{Audit, Event};
+use crate::audit::{Audit, Event, Sampler};
 use crate::auth::{non_empty_env, Credentials, Origin};
 use crate::guard::UsedCodes;
 use crate::handlers::Runtime;
 use crate::killswitch::KillSwitch;
+use crate::limits::Limits;
 use crate::metrics::Metrics;
+use crate::signature::{SigningKey, SIGNING_KEY_VAR};
 use crate::token::{random_hex, Secret};
 use error::ApiError;
+use guard::AllowedHosts;
 
 /// Name of the token secret variable, as in the SignalWire Python SDK.
 pub const SECRET_VAR: &str = "SIGNALWIRE_SWAIG_SECRET";
 /// Default body limit when `SWML_MAX_REQUEST_SIZE` is unset.
 pub const DEFAULT_MAX_REQUEST: usize = 1024 * 1024;
+/// Default `SWML_RATE_LIMIT`, requests per minute per client address. A flood
+/// guard only: SignalWire calls from few addresses, so a low value would
+/// throttle a busy agent.
+pub const DEFAULT_RATE_LIMIT: u32 = 6000;
+/// Default `SWAGENT_AUTH_FAILURE_LIMIT`, failures per minute per address.
+pub const DEFAULT_AUTH_FAILURE_LIMIT: u32 = 10;
+/// Default `SWML_HSTS_MAX_AGE`, one year.
+pub const DEFAULT_HSTS_MAX_AGE: u64 = 31_536_000;
+/// Internal: the interval of the per-address and failure limits instead of a
+/// minute (`2s`, `500ms`). Not in `--help`; it lets tests see a limit recover
+/// without waiting a minute.
+pub const RATE_WINDOW_VAR: &str = "SWAGENT_RATE_WINDOW";
 
 /// Server settings resolved from the environment and flags.
 #[derive(Debug)]
@@ -45,6 +66,43 @@ pub struct Settings {
     pub proxy_base: Option<String>,
     pub trust_proxy: bool,
     pub max_request_size: usize,
+    /// HTTPS, when `serve` was given a certificate (see [`tls`]).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// `SWML_DOMAIN`: the host of webhook URLs when serving HTTPS.
+    pub domain: Option<String>,
+    /// `SWML_HSTS_MAX_AGE` when `SWML_USE_HSTS` is on (the default).
+    pub hsts_max_age: Option<u64>,
+    /// `SIGNALWIRE_SIGNING_KEY`: when set, webhooks must be signed with it.
+    pub signing_key: Option<SigningKey>,
+    /// `SWML_ALLOWED_HOSTS`.
+    pub allowed_hosts: AllowedHosts,
+    /// `SWML_RATE_LIMIT` (0: off).
+    pub rate_limit: u32,
+    /// `SWAGENT_AUTH_FAILURE_LIMIT` (0: off).
+    pub auth_failure_limit: u32,
+    /// The interval of both limits: a minute, unless `SWAGENT_RATE_WINDOW`.
+    pub rate_window: Duration,
+}
+
+fn env_number<T: std::str::FromStr>(name: &str, default: T, what: &str) -> anyhow::Result<T> {
+    match non_empty_env(name) {
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("`{name}` must be {what}, not `{v}`")),
+        None => Ok(default),
+    }
+}
+
+fn env_bool(name: &str, default: bool) -> anyhow::Result<bool> {
+    match non_empty_env(name) {
+        None => Ok(default),
+        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" => Ok(false),
+            _ => anyhow::bail!("`{name}` must be `true` or `false`, not `{v}`"),
+        },
+    }
 }
 
 impl Settings {
@@ -73,6 +131,39 @@ impl Settings {
             })?,
             None => DEFAULT_MAX_REQUEST,
         };
+        let domain = match non_empty_env("SWML_DOMAIN") {
+            Some(d) => {
+                let d = d.trim().to_owned();
+                let ok = d
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
+                if !ok {
+                    anyhow::bail!("`SWML_DOMAIN` must be a host name, not `{d}`");
+                }
+                Some(d)
+            }
+            None => None,
+        };
+        let hsts_max_age = if env_bool("SWML_USE_HSTS", true)? {
+            Some(env_number(
+                "SWML_HSTS_MAX_AGE",
+                DEFAULT_HSTS_MAX_AGE,
+                "a number of seconds",
+            )?)
+        } else {
+            None
+        };
+        let rate_window = match non_empty_env(RATE_WINDOW_VAR) {
+            Some(v) => crate::agent::model::parse_duration(&v)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "`{RATE_WINDOW_VAR}` must be a duration such as `2s`, not `{v}`"
+                    )
+                })?,
+            None => Duration::from_secs(60),
+        };
         Ok(Settings {
             creds,
             secret,
@@ -80,7 +171,32 @@ impl Settings {
             proxy_base,
             trust_proxy,
             max_request_size,
+            tls: None,
+            domain,
+            hsts_max_age,
+            signing_key: non_empty_env(SIGNING_KEY_VAR).map(|k| SigningKey::new(&k)),
+            allowed_hosts: AllowedHosts::parse(
+                &std::env::var("SWML_ALLOWED_HOSTS").unwrap_or_default(),
+            ),
+            rate_limit: env_number(
+                "SWML_RATE_LIMIT",
+                DEFAULT_RATE_LIMIT,
+                "a number of requests per minute (0 turns it off)",
+            )?,
+            auth_failure_limit: env_number(
+                "SWAGENT_AUTH_FAILURE_LIMIT",
+                DEFAULT_AUTH_FAILURE_LIMIT,
+                "a number of failures per minute (0 turns it off)",
+            )?,
+            rate_window,
         })
+    }
+
+    /// `Strict-Transport-Security`, when serving HTTPS with HSTS on.
+    pub fn hsts_header(&self) -> Option<HeaderValue> {
+        let max_age = self.hsts_max_age?;
+        self.tls.as_ref()?;
+        HeaderValue::from_str(&format!("max-age={max_age}; includeSubDomains")).ok()
     }
 }
 
@@ -108,25 +224,36 @@ pub struct AppState {
     live: ArcSwap<Live>,
     pub settings: Settings,
     pub audit: Audit,
+    /// Samples audit events a flood could multiply.
+    pub audit_sampler: Sampler,
     pub used_codes: UsedCodes,
     pub kill: KillSwitch,
     pub metrics: Metrics,
     /// Serve `/metrics` without Basic Auth.
     pub metrics_public: bool,
+    pub limits: Limits,
 }
 
 impl AppState {
     /// Builds the state for an agent, with no audit log, an in-memory
     /// confirmation store and no kill-switch file.
     pub fn new(agent: Agent, settings: Settings) -> AppState {
+        let limits = Limits::new(
+            settings.rate_limit,
+            settings.auth_failure_limit,
+            settings.rate_window,
+            &agent,
+        );
         AppState {
             live: ArcSwap::from_pointee(Live::new(agent)),
             settings,
             audit: Audit::off(),
+            audit_sampler: Sampler::default(),
             used_codes: UsedCodes::new(None),
             kill: KillSwitch::off(),
             metrics: Metrics::new(),
             metrics_public: false,
+            limits,
         }
     }
 
@@ -206,7 +333,7 @@ impl AppState {
     }
 }
 
-/// The application: every route, behind the Basic Auth gate.
+/// The application: every route, behind the perimeter and the Basic Auth gate.
 pub fn app(
     state: web::Data<AppState>,
 ) -> App<
@@ -222,7 +349,10 @@ pub fn app(
     let agent = &live.agent;
     App::new()
         .app_data(state)
+        // The last `wrap` is the outermost: headers, perimeter, then auth.
         .wrap(from_fn(gate::basic_auth))
+        .wrap(from_fn(guard::perimeter))
+        .wrap(from_fn(guard::headers))
         .wrap(from_fn(gate::count_requests))
         .configure(|cfg| routes::configure(cfg, agent))
 }
@@ -234,6 +364,7 @@ pub fn serve(state: AppState, host: &str, port: u16) -> anyhow::Result<()> {
     let listener = TcpListener::bind((host, port))
         .map_err(|e| anyhow::anyhow!("cannot listen on `{host}:{port}`: {e}"))?;
     let addr = listener.local_addr()?;
+    let tls = state.settings.tls.clone();
     let state = web::Data::new(state);
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let ops = state.clone();
@@ -247,9 +378,12 @@ pub fn serve(state: AppState, host: &str, port: u16) -> anyhow::Result<()> {
         let server = HttpServer::new(move || app(ops.clone()))
             .workers(workers)
             // In-flight requests get this long after SIGTERM/SIGINT.
-            .shutdown_timeout(30)
-            .listen(listener)?
-            .run();
+            .shutdown_timeout(30);
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, (*config).clone())?,
+            None => server.listen(listener)?,
+        }
+        .run();
         actix_web::rt::spawn(signals.handle(state.clone()));
         if state.kill.path().is_some() {
             actix_web::rt::spawn(ops::watch_kill_switch(state.clone()));
@@ -314,7 +448,15 @@ fn announce(agent: &Agent, settings: &Settings, addr: std::net::SocketAddr) {
         .filter(|f| !f.secure)
         .map(|f| f.name.as_str())
         .collect();
-    eprintln!("swagent: serving agent `{}` on http://{addr}", agent.name);
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    eprintln!(
+        "swagent: serving agent `{}` on {scheme}://{addr}",
+        agent.name
+    );
     eprintln!(
         "swagent: SWML at `{}`, functions at `{}`, summary at `{}`",
         agent.route,
@@ -358,5 +500,11 @@ fn announce(agent: &Agent, settings: &Settings, addr: std::net::SocketAddr) {
     }
     if let Some(base) = &settings.proxy_base {
         eprintln!("swagent: webhook URLs use `SWML_PROXY_URL_BASE` {base}");
+    }
+    match settings.signing_key {
+        Some(_) => eprintln!("swagent: request signatures required (`{SIGNING_KEY_VAR}`)"),
+        None => eprintln!(
+            "swagent: WARNING: no `{SIGNING_KEY_VAR}`; request signature validation is off"
+        ),
     }
 }

@@ -77,19 +77,23 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// Reads the body up to `limit` bytes; a declared or actual excess is 413.
-async fn read_body(
-    req: &HttpRequest,
-    mut payload: web::Payload,
+/// Shared with the signature check, which reads the body before the route.
+pub(super) async fn read_body<S>(
+    headers: &HeaderMap,
+    payload: S,
     limit: usize,
-) -> Result<web::Bytes, ApiError> {
-    let declared = req
-        .headers()
+) -> Result<web::Bytes, ApiError>
+where
+    S: futures_util::Stream<Item = Result<web::Bytes, actix_web::error::PayloadError>>,
+{
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
+    let mut payload = std::pin::pin!(payload);
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk =
@@ -111,7 +115,7 @@ pub(super) async fn json_body(
     if !is_json(req.headers()) {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let body = read_body(req, payload, state.settings.max_request_size).await?;
+    let body = read_body(req.headers(), payload, state.settings.max_request_size).await?;
     match serde_json::from_slice::<Value>(&body) {
         Ok(v @ Value::Object(_)) => Ok(v),
         Ok(_) => Err(ApiError::BadRequest(
@@ -136,30 +140,53 @@ pub(super) fn body_call_id(body: &Value) -> Option<&str> {
         .or_else(|| body.pointer("/call/call_id").and_then(Value::as_str))
 }
 
-/// The client's address: the socket peer, or the first `X-Forwarded-For`
-/// hop when the proxy is trusted.
-pub fn client_ip(req: &HttpRequest, state: &AppState) -> Option<std::net::IpAddr> {
-    if state.settings.trust_proxy {
-        let forwarded = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok());
-        if forwarded.is_some() {
-            return forwarded;
-        }
-    }
-    req.peer_addr().map(|a| a.ip())
+/// The client's address as the perimeter decided it (the socket peer, or the
+/// first `X-Forwarded-For` hop with `--trust-proxy`).
+pub fn client_ip(req: &HttpRequest, _state: &AppState) -> Option<std::net::IpAddr> {
+    use actix_web::HttpMessage as _;
+    req.extensions()
+        .get::<super::guard::ClientAddr>()
+        .map(|a| a.0)
+        .or_else(|| req.peer_addr().map(|a| a.ip()))
 }
 
-/// The base URL webhooks are built on: `SWML_PROXY_URL_BASE`, else forwarded
-/// headers when trusted, else the request's own scheme and Host.
+/// The base URL webhooks are built on: `SWML_PROXY_URL_BASE`; else, when
+/// serving HTTPS with `SWML_DOMAIN`, `https://domain[:port]`; else what the
+/// request was sent to ([`request_base`]).
 fn base_url(req: &HttpRequest, state: &AppState) -> Result<String, ApiError> {
+    let settings = &state.settings;
+    if let (None, Some(_), Some(domain)) = (&settings.proxy_base, &settings.tls, &settings.domain) {
+        let port = req.app_config().local_addr().port();
+        return Ok(if port == 443 {
+            format!("https://{domain}")
+        } else {
+            format!("https://{domain}:{port}")
+        });
+    }
+    request_base(req, state)
+}
+
+/// `scheme://host` the client called, which is also the URL SignalWire signed:
+/// `SWML_PROXY_URL_BASE`, else forwarded headers when trusted, else this
+/// connection's scheme and the `Host` header.
+pub(super) fn request_base(req: &HttpRequest, state: &AppState) -> Result<String, ApiError> {
     if let Some(base) = &state.settings.proxy_base {
         return Ok(base.clone());
     }
     let conn = req.connection_info();
+    // Not `conn.scheme()`: actix takes that from `X-Forwarded-Proto` even
+    // when the proxy is not trusted.
+    let own_scheme = if req.app_config().secure() {
+        "https"
+    } else {
+        "http"
+    };
+    let own_host = || {
+        req.headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .map_or_else(|| conn.host().to_owned(), str::to_owned)
+    };
     let (scheme, host) = if state.settings.trust_proxy {
         let h = req.headers();
         let get = |n: &str| {
@@ -168,17 +195,11 @@ fn base_url(req: &HttpRequest, state: &AppState) -> Result<String, ApiError> {
                 .map(|v| v.split(',').next().unwrap_or("").trim().to_owned())
         };
         (
-            get("x-forwarded-proto").unwrap_or_else(|| conn.scheme().to_owned()),
-            get("x-forwarded-host").unwrap_or_else(|| conn.host().to_owned()),
+            get("x-forwarded-proto").unwrap_or_else(|| own_scheme.to_owned()),
+            get("x-forwarded-host").unwrap_or_else(own_host),
         )
     } else {
-        (
-            req.connection_info().scheme().to_owned(),
-            req.headers()
-                .get(header::HOST)
-                .and_then(|v| v.to_str().ok())
-                .map_or_else(|| conn.host().to_owned(), str::to_owned),
-        )
+        (own_scheme.to_owned(), own_host())
     };
     // The host goes into URLs that carry credentials: only host[:port] characters.
     let host_ok = !host.is_empty()
@@ -201,7 +222,7 @@ async fn swml_doc(
 ) -> Result<HttpResponse, ApiError> {
     let mut call_id = query_param(&req, "call_id");
     if req.method() == actix_web::http::Method::POST {
-        let body = read_body(&req, payload, state.settings.max_request_size).await?;
+        let body = read_body(req.headers(), payload, state.settings.max_request_size).await?;
         // The platform posts JSON; other bodies carry nothing we use.
         if is_json(req.headers()) && !body.is_empty() {
             let v: Value = serde_json::from_slice(&body)
@@ -274,7 +295,11 @@ pub(super) fn check_token(
             .field("verdict", verdict.code())
             .field("token_prefix", prefix),
     )?;
-    Err(ApiError::InvalidToken)
+    Err(super::guard::auth_failure(
+        req,
+        state,
+        ApiError::InvalidToken,
+    ))
 }
 
 /// The function's arguments from a SWAIG body: `argument.parsed[0]`, else

@@ -19,6 +19,7 @@ use crate::agent::Function;
 use crate::audit::{redact, Event};
 use crate::guard::{self, CodeVerdict, CONFIRMATION_ARG, GRANT_KEY};
 use crate::handlers::{CallInput, HandlerError, Reply};
+use crate::limits::Admission;
 use crate::template::value_to_text;
 use crate::token;
 
@@ -72,6 +73,24 @@ pub(super) async fn swaig(
     let ip = client_ip(&req, &state);
     if function.secure {
         check_token(&req, &state, &function.name, call_id)?;
+    }
+    if let Admission::Limited { retry_after } = state.limits.function(name, call_id.unwrap_or("")) {
+        log::warn!("function `{name}` refused: over its `rate_limit`");
+        state
+            .metrics
+            .rate_limited
+            .with_label_values(&["function"])
+            .inc();
+        state.audit_event(
+            Event::new("rate_limited", "refused")
+                .call(call_id)
+                .function(&function.name)
+                .client(ip)
+                .field("limit", "function"),
+        )?;
+        return Err(ApiError::FunctionRateLimited {
+            retry_after: Admission::retry_after_secs(retry_after),
+        });
     }
     if state.kill.current().is_disabled(&function.name) {
         log::warn!(

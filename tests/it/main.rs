@@ -2,7 +2,9 @@
 //! loopback. One test crate, one module per feature, so one binary is linked.
 
 mod guards;
+mod https;
 mod ops;
+mod perimeter;
 mod serve;
 mod util;
 mod validate;

@@ -144,6 +144,19 @@ impl Swagent {
         }
     }
 
+    /// More arguments.
+    pub fn args<I, S>(mut self, args: I) -> Swagent
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        for a in args {
+            self.describe = format!("{} {}", self.describe, a.as_ref().to_string_lossy());
+            self.cmd.arg(a);
+        }
+        self
+    }
+
     pub fn env(mut self, k: &str, v: &str) -> Swagent {
         self.cmd.env(k, v);
         self

@@ -1,0 +1,468 @@
+//! Rate limits: per client address, per failed authentication, per function.
+//!
+//! Counting is governor's GCRA; this module only chooses keys and quotas and
+//! turns governor's answers into an [`Admission`] the server can act on (and
+//! the lead can log). It does not know about HTTP.
+//!
+//! Memory stays bounded when millions of distinct addresses or call ids show
+//! up: keys only enter a limiter through a check, and every
+//! [`SWEEP_EVERY`] checks the limiter drops, with governor's
+//! `retain_recent()` and `shrink_to_fit()`, every key whose state is
+//! indistinguishable from a fresh one (nothing used in the last window). So a
+//! limiter holds at most the keys active within one window plus
+//! `SWEEP_EVERY`. Call ids are hashed to a `u64` first, so a long call id
+//! costs no more than a short one. The lock-out list of failed
+//! authentication holds at most [`MAX_LOCKOUTS`] addresses: expired entries
+//! go when it is full, and if it is still full a new address is not locked
+//! out (its failures are still limited by the counter, just without the
+//! rest-of-the-window lock-out).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash};
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+
+/// Keyed limiters are swept of stale keys once per this many checks.
+pub const SWEEP_EVERY: u64 = 1024;
+/// At most this many addresses are locked out at once.
+pub const MAX_LOCKOUTS: usize = 65_536;
+
+/// A rate: `count` events per `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: NonZeroU32,
+    pub per: Duration,
+}
+
+impl Rate {
+    /// `count` per `per`; `None` for a zero count or an interval too short to split.
+    pub fn new(count: u32, per: Duration) -> Option<Rate> {
+        let count = NonZeroU32::new(count)?;
+        let rate = Rate { count, per };
+        rate.quota().map(|_| rate)
+    }
+
+    /// The whole `count` may come at once; it refills evenly over `per`.
+    fn quota(self) -> Option<Quota> {
+        Quota::with_period(self.per / self.count.get()).map(|q| q.allow_burst(self.count))
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.per.as_secs() {
+            60 => write!(f, "{}/min", self.count),
+            3600 => write!(f, "{}/h", self.count),
+            s if Duration::from_secs(s) == self.per => write!(f, "{}/{s}s", self.count),
+            _ => write!(f, "{}/{}ms", self.count, self.per.as_millis()),
+        }
+    }
+}
+
+/// Parses `5/min`, `100/h`, `2/s`, `10/30s` or `1/500ms`.
+pub fn parse_rate(s: &str) -> Result<Rate, String> {
+    let err = || format!("`{s}` is not a rate: use e.g. `5/min`, `100/h` or `2/s`");
+    let (count, per) = s.trim().split_once('/').ok_or_else(err)?;
+    let count: u32 = count.trim().parse().map_err(|_| err())?;
+    let per = match per.trim() {
+        "s" | "sec" | "second" => Duration::from_secs(1),
+        "m" | "min" | "minute" => Duration::from_secs(60),
+        "h" | "hour" => Duration::from_secs(3600),
+        "d" | "day" => Duration::from_secs(86400),
+        other => crate::agent::model::parse_duration(other).map_err(|_| err())?,
+    };
+    if count == 0 {
+        return Err(format!("`{s}`: the count must be at least 1"));
+    }
+    Rate::new(count, per).ok_or_else(|| format!("`{s}`: the interval is too short"))
+}
+
+/// What a limiter says about one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Allowed,
+    /// Over the limit; the caller may try again after this long.
+    Limited {
+        retry_after: Duration,
+    },
+}
+
+impl Admission {
+    /// `Retry-After` in whole seconds, at least 1.
+    pub fn retry_after_secs(retry_after: Duration) -> u64 {
+        retry_after.as_secs_f64().ceil().max(1.0) as u64
+    }
+}
+
+/// A keyed limiter that sweeps its stale keys (see the module docs).
+pub struct Keyed<K: Hash + Eq + Clone, C: Clock = DefaultClock> {
+    limiter: RateLimiter<K, DefaultKeyedStateStore<K>, C, NoOpMiddleware<C::Instant>>,
+    checks: AtomicU64,
+}
+
+impl<K: Hash + Eq + Clone> Keyed<K> {
+    /// A limiter allowing `rate` per key.
+    pub fn new(rate: Rate) -> Keyed<K> {
+        Keyed::with_clock(rate, DefaultClock::default())
+    }
+}
+
+impl<K: Hash + Eq + Clone, C: Clock> Keyed<K, C> {
+    /// A limiter on an explicit clock (tests use governor's fake clock).
+    pub fn with_clock(rate: Rate, clock: C) -> Keyed<K, C> {
+        let quota = rate.quota().expect("a `Rate` always has a quota");
+        Keyed {
+            limiter: RateLimiter::dashmap_with_clock(quota, clock),
+            checks: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one event for `key`.
+    pub fn check(&self, key: &K) -> Admission {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.sweep();
+        }
+        match self.limiter.check_key(key) {
+            Ok(()) => Admission::Allowed,
+            Err(not_until) => Admission::Limited {
+                retry_after: not_until.wait_time_from(self.limiter.clock().now()),
+            },
+        }
+    }
+
+    /// Drops the keys that are back to a fresh state.
+    pub fn sweep(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+
+    /// How many keys are held.
+    pub fn len(&self) -> usize {
+        self.limiter.len()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.limiter.is_empty()
+    }
+}
+
+/// Failed authentication (Basic Auth, function token, request signature) per
+/// client address: after `limit` failures within a window, every request from
+/// that address is refused until the window has passed, whatever it carries,
+/// so a right guess cannot be told from a wrong one while locked out.
+pub struct AuthFailures {
+    counter: Keyed<IpAddr>,
+    window: Duration,
+    lockouts: Mutex<HashMap<IpAddr, Instant>>,
+}
+
+impl AuthFailures {
+    /// `limit` failures per `window`; `None` when `limit` is 0 (off).
+    pub fn new(limit: u32, window: Duration) -> Option<AuthFailures> {
+        let rate = Rate::new(limit, window)?;
+        Some(AuthFailures {
+            counter: Keyed::new(rate),
+            window,
+            lockouts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Whether `ip` is locked out now.
+    pub fn locked(&self, ip: IpAddr) -> Admission {
+        self.locked_at(ip, Instant::now())
+    }
+
+    fn locked_at(&self, ip: IpAddr, now: Instant) -> Admission {
+        let mut lockouts = self.lockouts.lock().expect("no panic holds this lock");
+        match lockouts.get(&ip) {
+            Some(until) if *until > now => Admission::Limited {
+                retry_after: *until - now,
+            },
+            Some(_) => {
+                lockouts.remove(&ip);
+                Admission::Allowed
+            }
+            None => Admission::Allowed,
+        }
+    }
+
+    /// Counts a failure from `ip`; `Limited` when it is one too many, which
+    /// also locks the address out for a whole window.
+    pub fn record(&self, ip: IpAddr) -> Admission {
+        self.record_at(ip, Instant::now())
+    }
+
+    fn record_at(&self, ip: IpAddr, now: Instant) -> Admission {
+        if self.counter.check(&ip) == Admission::Allowed {
+            return Admission::Allowed;
+        }
+        let mut lockouts = self.lockouts.lock().expect("no panic holds this lock");
+        if lockouts.len() >= MAX_LOCKOUTS {
+            lockouts.retain(|_, until| *until > now);
+        }
+        if lockouts.len() < MAX_LOCKOUTS || lockouts.contains_key(&ip) {
+            lockouts.insert(ip, now + self.window);
+        }
+        Admission::Limited {
+            retry_after: self.window,
+        }
+    }
+
+    /// How many addresses are locked out (expired entries included until swept).
+    pub fn lockouts(&self) -> usize {
+        self.lockouts
+            .lock()
+            .expect("no panic holds this lock")
+            .len()
+    }
+}
+
+/// A function's limits: per call id and over all calls.
+pub struct FunctionLimit {
+    per_call: Option<Keyed<u64>>,
+    global: Option<Keyed<()>>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl FunctionLimit {
+    /// Limiters for the rates an agent file set.
+    pub fn new(per_call: Option<Rate>, global: Option<Rate>) -> FunctionLimit {
+        FunctionLimit {
+            per_call: per_call.map(Keyed::new),
+            global: global.map(Keyed::new),
+            hasher: std::collections::hash_map::RandomState::new(),
+        }
+    }
+
+    /// Counts one run of the function in `call_id`.
+    pub fn check(&self, call_id: &str) -> Admission {
+        if let Some(per_call) = &self.per_call {
+            let key = self.hasher.hash_one(call_id);
+            if let limited @ Admission::Limited { .. } = per_call.check(&key) {
+                return limited;
+            }
+        }
+        match &self.global {
+            Some(global) => global.check(&()),
+            None => Admission::Allowed,
+        }
+    }
+}
+
+/// Every limiter of a running server.
+pub struct Limits {
+    /// `SWML_RATE_LIMIT` per client address (`None`: off).
+    pub per_address: Option<Keyed<IpAddr>>,
+    /// `SWAGENT_AUTH_FAILURE_LIMIT` per client address (`None`: off).
+    pub auth_failures: Option<AuthFailures>,
+    /// Functions with a `rate_limit`, by name.
+    pub functions: HashMap<String, FunctionLimit>,
+}
+
+impl Limits {
+    /// Limiters for these settings and this agent's functions; `window` is
+    /// the interval of the per-address and failure limits (a minute).
+    pub fn new(
+        rate_limit: u32,
+        auth_failure_limit: u32,
+        window: Duration,
+        agent: &crate::agent::Agent,
+    ) -> Limits {
+        let functions = agent
+            .functions
+            .values()
+            .filter(|f| f.rate_limit.per_call.is_some() || f.rate_limit.global.is_some())
+            .map(|f| {
+                (
+                    f.name.clone(),
+                    FunctionLimit::new(f.rate_limit.per_call, f.rate_limit.global),
+                )
+            })
+            .collect();
+        Limits {
+            per_address: Rate::new(rate_limit, window).map(Keyed::new),
+            auth_failures: AuthFailures::new(auth_failure_limit, window),
+            functions,
+        }
+    }
+
+    /// Counts one run of `function` in `call_id`.
+    pub fn function(&self, function: &str, call_id: &str) -> Admission {
+        self.functions
+            .get(function)
+            .map_or(Admission::Allowed, |f| f.check(call_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::time::{Duration, Instant};
+
+    use governor::clock::FakeRelativeClock;
+
+    use super::{parse_rate, Admission, AuthFailures, FunctionLimit, Keyed, Rate, SWEEP_EVERY};
+
+    fn ip(n: u32) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::from(n))
+    }
+
+    #[test]
+    fn rates_parse() {
+        let min = Duration::from_secs(60);
+        assert_eq!(parse_rate("5/min"), Ok(Rate::new(5, min).unwrap()));
+        assert_eq!(parse_rate(" 100 / m "), Ok(Rate::new(100, min).unwrap()));
+        assert_eq!(
+            parse_rate("2/s"),
+            Ok(Rate::new(2, Duration::from_secs(1)).unwrap())
+        );
+        assert_eq!(
+            parse_rate("10/30s"),
+            Ok(Rate::new(10, Duration::from_secs(30)).unwrap())
+        );
+        assert_eq!(parse_rate("1/h").unwrap().to_string(), "1/h");
+        assert_eq!(parse_rate("5/min").unwrap().to_string(), "5/min");
+        assert_eq!(
+            parse_rate("0/min"),
+            Err("`0/min`: the count must be at least 1".into())
+        );
+        assert_eq!(
+            parse_rate("5"),
+            Err("`5` is not a rate: use e.g. `5/min`, `100/h` or `2/s`".into())
+        );
+        assert_eq!(
+            parse_rate("5/fortnight"),
+            Err("`5/fortnight` is not a rate: use e.g. `5/min`, `100/h` or `2/s`".into())
+        );
+        assert_eq!(
+            parse_rate("5/0s"),
+            Err("`5/0s`: the interval is too short".into())
+        );
+    }
+
+    #[test]
+    fn a_burst_of_the_quota_then_limited_then_recovered() {
+        let clock = FakeRelativeClock::default();
+        let k: Keyed<u32, _> = Keyed::with_clock(
+            Rate::new(3, Duration::from_secs(60)).unwrap(),
+            clock.clone(),
+        );
+        for _ in 0..3 {
+            assert_eq!(k.check(&1), Admission::Allowed);
+        }
+        assert_eq!(
+            k.check(&1),
+            Admission::Limited {
+                retry_after: Duration::from_secs(20)
+            }
+        );
+        // Another key is not affected.
+        assert_eq!(k.check(&2), Admission::Allowed);
+        clock.advance(Duration::from_secs(20));
+        assert_eq!(k.check(&1), Admission::Allowed);
+        assert_eq!(Admission::retry_after_secs(Duration::from_millis(1)), 1);
+        assert_eq!(
+            Admission::retry_after_secs(Duration::from_millis(20_001)),
+            21
+        );
+    }
+
+    #[test]
+    fn stale_keys_are_evicted() {
+        let clock = FakeRelativeClock::default();
+        let k: Keyed<u64, _> = Keyed::with_clock(
+            Rate::new(5, Duration::from_secs(60)).unwrap(),
+            clock.clone(),
+        );
+        for key in 0..5000 {
+            k.check(&key);
+        }
+        // The periodic sweeps ran, but every key was still in its window.
+        assert_eq!(k.len(), 5000);
+        // governor keeps a key until its state is a period past fresh (12 s each).
+        clock.advance(Duration::from_secs(23));
+        k.sweep();
+        assert_eq!(k.len(), 5000);
+        clock.advance(Duration::from_secs(2));
+        k.sweep();
+        assert_eq!(k.len(), 0);
+        // Sweeps happen on their own as checks go by: distinct keys that go
+        // stale never pile up beyond one sweep interval.
+        for key in 0..(4 * SWEEP_EVERY) {
+            clock.advance(Duration::from_secs(25));
+            k.check(&key);
+        }
+        assert!(k.len() <= SWEEP_EVERY as usize, "{} keys held", k.len());
+    }
+
+    #[test]
+    fn failures_lock_an_address_out_for_a_window() {
+        let f = AuthFailures::new(2, Duration::from_secs(60)).unwrap();
+        let t0 = Instant::now();
+        assert_eq!(f.locked_at(ip(1), t0), Admission::Allowed);
+        assert_eq!(f.record_at(ip(1), t0), Admission::Allowed);
+        assert_eq!(f.record_at(ip(1), t0), Admission::Allowed);
+        assert_eq!(
+            f.record_at(ip(1), t0),
+            Admission::Limited {
+                retry_after: Duration::from_secs(60)
+            }
+        );
+        assert_eq!(
+            f.locked_at(ip(1), t0 + Duration::from_secs(59)),
+            Admission::Limited {
+                retry_after: Duration::from_secs(1)
+            }
+        );
+        assert_eq!(f.locked_at(ip(2), t0), Admission::Allowed);
+        assert_eq!(
+            f.locked_at(ip(1), t0 + Duration::from_secs(60)),
+            Admission::Allowed
+        );
+        // The expired lock-out was removed when looked at.
+        assert_eq!(f.lockouts(), 0);
+        assert!(AuthFailures::new(0, Duration::from_secs(60)).is_none());
+    }
+
+    #[test]
+    fn lockouts_stay_bounded() {
+        let f = AuthFailures::new(1, Duration::from_secs(60)).unwrap();
+        let t0 = Instant::now();
+        let n = super::MAX_LOCKOUTS as u32 + 10;
+        for i in 0..n {
+            f.record_at(ip(i), t0);
+            f.record_at(ip(i), t0);
+        }
+        assert_eq!(f.lockouts(), super::MAX_LOCKOUTS);
+        // Once they expire, a new lock-out makes room by dropping them.
+        let later = t0 + Duration::from_secs(61);
+        f.record_at(ip(n + 1), later);
+        f.record_at(ip(n + 1), later);
+        assert_eq!(f.lockouts(), 1);
+    }
+
+    #[test]
+    fn function_limits_per_call_and_global() {
+        let min = Duration::from_secs(60);
+        let f = FunctionLimit::new(Rate::new(2, min), Rate::new(3, min));
+        assert_eq!(f.check("a"), Admission::Allowed);
+        assert_eq!(f.check("a"), Admission::Allowed);
+        assert!(matches!(f.check("a"), Admission::Limited { .. }));
+        assert_eq!(f.check("b"), Admission::Allowed);
+        // Global: the 3 allowed runs are used up.
+        assert!(matches!(f.check("c"), Admission::Limited { .. }));
+        let open = FunctionLimit::new(None, None);
+        for _ in 0..100 {
+            assert_eq!(open.check("a"), Admission::Allowed);
+        }
+    }
+}

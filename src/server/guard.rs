@@ -1,0 +1,326 @@
+//! The perimeter in front of Basic Auth: security headers, the per-address
+//! rate limit, allowed hosts, the failed-authentication lock-out and
+//! SignalWire request signatures.
+//!
+//! Order, outermost first: [`headers`] (so every answer, refusals included,
+//! carries them), then [`perimeter`]: rate limit, `Host`, lock-out,
+//! signature; then `gate::basic_auth`. Signatures are checked before Basic
+//! Auth, as the SignalWire SDK does: an unsigned request is refused without
+//! looking at credentials, so a stranger learns nothing about them, and a
+//! failed signature counts toward the lock-out like a failed password.
+//!
+//! The signature covers the raw body, so [`perimeter`] reads the body once
+//! (with the same size limit and 413 as the routes), checks it, and puts the
+//! bytes back for the route to read. Each decision is a function returning
+//! a typed value ([`client_addr`], [`AllowedHosts::allows`],
+//! [`crate::signature::verify`], [`crate::limits::Admission`]).
+
+use std::net::IpAddr;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::Method;
+use actix_web::middleware::Next;
+use actix_web::{web, HttpMessage as _, HttpRequest, ResponseError};
+
+use super::error::ApiError;
+use super::routes::{read_body, request_base};
+use super::AppState;
+use crate::agent::Agent;
+use crate::audit::Event;
+use crate::limits::Admission;
+use crate::signature::{self, Verdict};
+
+/// The client address of a request, as decided by [`client_addr`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
+
+/// The address limits apply to: the socket peer, or with `trust_proxy` the
+/// first `X-Forwarded-For` hop when it is an IP address.
+pub fn client_addr(
+    peer: Option<IpAddr>,
+    forwarded_for: Option<&str>,
+    trust_proxy: bool,
+) -> Option<IpAddr> {
+    if trust_proxy {
+        let first = forwarded_for
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .and_then(|v| v.parse::<IpAddr>().ok());
+        if first.is_some() {
+            return first;
+        }
+    }
+    peer
+}
+
+/// `SWML_ALLOWED_HOSTS`: `*`, or host names (`*.example.com` matches
+/// subdomains), compared without the port and case-insensitively.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowedHosts {
+    Any,
+    List(Vec<String>),
+}
+
+impl AllowedHosts {
+    /// Parses the comma-separated variable; empty entries are ignored.
+    pub fn parse(value: &str) -> AllowedHosts {
+        let list: Vec<String> = value
+            .split(',')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
+        if list.is_empty() || list.iter().any(|h| h == "*") {
+            AllowedHosts::Any
+        } else {
+            AllowedHosts::List(list)
+        }
+    }
+
+    /// Whether a request with this `Host` header may go on.
+    pub fn allows(&self, host: Option<&str>) -> bool {
+        let AllowedHosts::List(list) = self else {
+            return true;
+        };
+        let Some(host) = host else {
+            return false;
+        };
+        let host = host.trim().to_ascii_lowercase();
+        // `[::1]:3000` → `[::1]`; `example.com:443` → `example.com`.
+        let name = match host.rfind(':') {
+            Some(i) if !host[i..].contains(']') => &host[..i],
+            _ => host.as_str(),
+        };
+        list.iter().any(|allowed| match allowed.strip_prefix("*.") {
+            Some(domain) => name
+                .strip_suffix(domain)
+                .is_some_and(|sub| sub.ends_with('.') && sub.len() > 1),
+            None => name == allowed,
+        })
+    }
+}
+
+/// Whether `path` is one of the webhooks SignalWire signs: the SWML route,
+/// `/swaig` and `/post_prompt`, with or without a trailing slash.
+pub fn is_signed_path(agent: &Agent, path: &str) -> bool {
+    let path = path
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .unwrap_or(path);
+    path == agent.route || path == agent.sub_path("swaig") || path == agent.sub_path("post_prompt")
+}
+
+/// Counts an authentication failure from the request's address: the refusal
+/// itself, or 429 when it is one too many.
+pub(super) fn auth_failure(req: &HttpRequest, state: &AppState, refusal: ApiError) -> ApiError {
+    let (Some(failures), Some(ClientAddr(ip))) = (
+        state.limits.auth_failures.as_ref(),
+        req.extensions().get::<ClientAddr>().copied(),
+    ) else {
+        return refusal;
+    };
+    match failures.record(ip) {
+        Admission::Allowed => refusal,
+        Admission::Limited { retry_after } => {
+            log::warn!("too many failed authentications from {ip}: locked out");
+            ApiError::TooManyFailures {
+                retry_after: Admission::retry_after_secs(retry_after),
+            }
+        }
+    }
+}
+
+/// Counts a rate-limited request, and audits it at most once a second: a
+/// flood must not turn into a flood of audit lines.
+fn limited(state: &AppState, limit: &'static str, ip: std::net::IpAddr) {
+    state.metrics.rate_limited.with_label_values(&[limit]).inc();
+    if let Some(suppressed) = state.audit_sampler.admit() {
+        let _ = state.audit_event(
+            Event::new("rate_limited", "refused")
+                .client(Some(ip))
+                .field("limit", limit)
+                .field("suppressed_since_last", suppressed),
+        );
+    }
+}
+
+fn refuse<B>(req: ServiceRequest, err: ApiError) -> ServiceResponse<EitherBody<B>> {
+    let resp = err.error_response();
+    req.into_response(resp).map_into_right_body()
+}
+
+pub(super) async fn perimeter(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .expect("the app factory sets the state")
+        .clone();
+    let settings = &state.settings;
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let ip = client_addr(
+        req.peer_addr().map(|a| a.ip()),
+        forwarded,
+        settings.trust_proxy,
+    );
+    if let Some(ip) = ip {
+        req.extensions_mut().insert(ClientAddr(ip));
+        if let Some(limiter) = &state.limits.per_address {
+            if let Admission::Limited { retry_after } = limiter.check(&ip) {
+                let retry_after = Admission::retry_after_secs(retry_after);
+                limited(&state, "address", ip);
+                return Ok(refuse(req, ApiError::RateLimited { retry_after }));
+            }
+        }
+    }
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    if !settings.allowed_hosts.allows(host) {
+        log::warn!("request refused: `Host` not in `SWML_ALLOWED_HOSTS`");
+        return Ok(refuse(req, ApiError::HostNotAllowed));
+    }
+    if req.path() != "/health" {
+        if let (Some(failures), Some(ip)) = (&state.limits.auth_failures, ip) {
+            if let Admission::Limited { retry_after } = failures.locked(ip) {
+                let retry_after = Admission::retry_after_secs(retry_after);
+                limited(&state, "auth_failures", ip);
+                return Ok(refuse(req, ApiError::TooManyFailures { retry_after }));
+            }
+        }
+    }
+    if let Some(key) = &settings.signing_key {
+        if req.method() == Method::POST && is_signed_path(&state.live().agent, req.path()) {
+            let (http_req, payload) = req.parts_mut();
+            let body = match read_body(
+                http_req.headers(),
+                payload.take(),
+                settings.max_request_size,
+            )
+            .await
+            {
+                Ok(body) => body,
+                Err(e) => return Ok(refuse(req, e)),
+            };
+            let verdict = match request_base(req.request(), &state) {
+                Ok(base) => {
+                    let url = format!(
+                        "{base}{}",
+                        req.uri().path_and_query().map_or("/", |pq| pq.as_str())
+                    );
+                    let h = req.headers();
+                    let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok());
+                    let headers = signature::Headers {
+                        sha256: get(signature::SHA256_HEADER),
+                        sha1: get(signature::SHA1_HEADER),
+                        twilio: get(signature::TWILIO_HEADER),
+                    };
+                    signature::verify(key, &url, headers, &body)
+                }
+                Err(_) => Verdict::Rejected,
+            };
+            if verdict == Verdict::Rejected {
+                // Neither the expected signature nor the failed branch is logged.
+                log::warn!(
+                    "request signature rejected for {} {}",
+                    req.method(),
+                    req.path()
+                );
+                state.metrics.signature_rejections.inc();
+                let _ = state.audit_event(
+                    Event::new("signature_rejected", "denied")
+                        .client(ip)
+                        .field("path", req.path().to_owned()),
+                );
+                let err = auth_failure(req.request(), &state, ApiError::InvalidSignature);
+                return Ok(refuse(req, err));
+            }
+            req.set_payload(Payload::from(body));
+        }
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+/// Adds the security headers to every response, and HSTS when serving HTTPS.
+pub(super) async fn headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let hsts = req
+        .app_data::<web::Data<AppState>>()
+        .and_then(|s| s.settings.hsts_header());
+    let mut resp = next.call(req).await?;
+    let h = resp.headers_mut();
+    let fixed: [(HeaderName, &str); 4] = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        // SWML carries credentials and tokens in its URLs: never cache it.
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    for (name, value) in fixed {
+        h.insert(name, HeaderValue::from_static(value));
+    }
+    if let Some(value) = hsts {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, value);
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use super::{client_addr, AllowedHosts};
+
+    #[test]
+    fn client_address() {
+        let peer: Option<IpAddr> = Some("10.0.0.1".parse().unwrap());
+        let xff = Some("203.0.113.7, 10.0.0.2");
+        assert_eq!(client_addr(peer, xff, false), peer);
+        assert_eq!(
+            client_addr(peer, xff, true),
+            Some("203.0.113.7".parse().unwrap())
+        );
+        assert_eq!(client_addr(peer, Some("junk, 1.2.3.4"), true), peer);
+        assert_eq!(client_addr(peer, None, true), peer);
+        assert_eq!(client_addr(None, None, false), None);
+        assert_eq!(
+            client_addr(None, Some("::1"), true),
+            Some("::1".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn allowed_hosts() {
+        assert_eq!(AllowedHosts::parse("*"), AllowedHosts::Any);
+        assert_eq!(AllowedHosts::parse(" , "), AllowedHosts::Any);
+        assert!(AllowedHosts::Any.allows(None));
+        let list = AllowedHosts::parse("agent.example.com, *.Example.org,[::1]");
+        let cases = [
+            (Some("agent.example.com"), true),
+            (Some("AGENT.example.com:8443"), true),
+            (Some("example.com"), false),
+            (Some("evil-agent.example.com"), false),
+            (Some("a.example.org"), true),
+            (Some("a.b.example.org:443"), true),
+            (Some("example.org"), false),
+            (Some("badexample.org"), false),
+            (Some("[::1]:3000"), true),
+            (Some("[::2]"), false),
+            (None, false),
+        ];
+        for (host, want) in cases {
+            assert_eq!(list.allows(host), want, "{host:?}");
+        }
+    }
+}

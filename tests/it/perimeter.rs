@@ -1,0 +1,609 @@
+//! The perimeter over real HTTP: request signatures, rate limits, security
+//! headers, allowed hosts. HTTPS is in `https.rs`.
+//!
+//! Limits recover within a window; so that a test need not wait a minute,
+//! servers here set the internal `SWAGENT_RATE_WINDOW` (a few seconds) and
+//! recovery is polled with a bounded deadline, never slept for.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use reqwest::blocking::{RequestBuilder, Response};
+use ring::hmac;
+use serde_json::{json, Value};
+
+use crate::util::{Server, Swagent, USER};
+
+const KEY: &str = "PSKtest1234";
+
+/// An agent whose `mark` function appends a line to `ran.log`, so a test can
+/// tell whether it ran, and whose `limited` one does the same under a rate limit.
+pub fn agent_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("mark.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho \"$1\" >> \"$(dirname \"$0\")/ran.log\"\necho marked\n",
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&script).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&script, perms).unwrap();
+    std::fs::write(
+        dir.path().join("perim.yaml"),
+        r#"name: perim
+prompt: { text: A test agent. }
+post_prompt: Summarize.
+functions:
+  mark:
+    description: Marks that it ran.
+    secure: false
+    shell: { command: ["./mark.sh", "mark"] }
+  limited:
+    description: Marks that it ran, at most 2 per call and 3 overall a minute.
+    secure: false
+    rate_limit: { per_call: 2/min, global: 3/min }
+    shell: { command: ["./mark.sh", "limited"] }
+  secret:
+    description: Needs its token.
+    static: { response: ok }
+"#,
+    )
+    .unwrap();
+    dir
+}
+
+fn runs(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("ran.log"))
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+pub fn serve(dir: &Path) -> Swagent {
+    Swagent::new(["serve", "perim.yaml"]).creds().dir(dir)
+}
+
+fn status_json(resp: Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    (status, resp.json().unwrap_or(Value::Null))
+}
+
+fn hmac_hex(alg: hmac::Algorithm, key: &str, msg: &str) -> String {
+    hex::encode(hmac::sign(
+        &hmac::Key::new(alg, key.as_bytes()),
+        msg.as_bytes(),
+    ))
+}
+
+fn hmac_b64(key: &str, msg: &str) -> String {
+    let tag = hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, key.as_bytes()),
+        msg.as_bytes(),
+    );
+    base64::engine::general_purpose::STANDARD.encode(tag.as_ref())
+}
+
+const MARK: &str = r#"{"function":"mark","argument":{"parsed":[{}]},"call_id":"call-1"}"#;
+
+fn post_raw(server: &Server, path: &str, body: &str) -> RequestBuilder {
+    server
+        .post(path)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+}
+
+fn invalid_signature() -> (u16, Value) {
+    (
+        403,
+        json!({"error": "invalid_signature", "message": "missing or invalid request signature"}),
+    )
+}
+
+#[test]
+fn each_signature_scheme_is_accepted() {
+    let dir = agent_dir();
+    let server = serve(dir.path())
+        .env("SIGNALWIRE_SIGNING_KEY", KEY)
+        .env("SWAGENT_AUTH_FAILURE_LIMIT", "0")
+        .start();
+    wait_log(
+        &server,
+        "swagent: request signatures required (`SIGNALWIRE_SIGNING_KEY`)",
+    );
+    let url = format!("{}/swaig", server.url);
+    let marked = || (200, json!({"response": "marked"}));
+    let sha1 = hmac_hex(
+        hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+        KEY,
+        &format!("{url}{MARK}"),
+    );
+    let sha256 = hmac_hex(hmac::HMAC_SHA256, KEY, &format!("{url}{MARK}"));
+    let cases: Vec<(&str, &str, String)> = vec![
+        ("X-SignalWire-Signature", "sha1", sha1.clone()),
+        ("X-SignalWire-Sha256-Signature", "sha256", sha256.clone()),
+        ("X-Twilio-Signature", "twilio alias", sha1.clone()),
+    ];
+    for (n, (header, what, sig)) in cases.into_iter().enumerate() {
+        let resp = post_raw(&server, "/swaig", MARK)
+            .header(header, sig)
+            .send()
+            .unwrap();
+        assert_eq!(status_json(resp), marked(), "{what}");
+        assert_eq!(runs(dir.path()), n + 1, "{what}");
+    }
+    // A wrong SHA-256 signature falls back to a right SHA-1 one, as in the SDK.
+    let resp = post_raw(&server, "/swaig", MARK)
+        .header("X-SignalWire-Sha256-Signature", "00")
+        .header("X-SignalWire-Signature", &sha1)
+        .send()
+        .unwrap();
+    assert_eq!(status_json(resp), marked());
+    // JSON posted to a compatibility URL: bodySHA256 in the query.
+    let digest = hex::encode(ring::digest::digest(&ring::digest::SHA256, MARK.as_bytes()));
+    let query = format!("/swaig?bodySHA256={digest}");
+    let sig = hmac_b64(KEY, &format!("{}{query}", server.url));
+    let resp = post_raw(&server, &query, MARK)
+        .header("X-SignalWire-Signature", &sig)
+        .send()
+        .unwrap();
+    assert_eq!(status_json(resp), marked());
+    assert_eq!(runs(dir.path()), 5);
+    // The form scheme, on the SWML route: sorted parameters after the URL.
+    let form = "To=%2B15551234567&From=%2B15557654321&CallSid=CA123&call_id=call-9";
+    let signed = format!(
+        "{}/CallSidCA123From+15557654321To+15551234567call_idcall-9",
+        server.url
+    );
+    let resp = server
+        .post("/")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("X-SignalWire-Signature", hmac_b64(KEY, &signed))
+        .body(form)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let swml: Value = resp.json().unwrap();
+    assert_eq!(swml["version"], "1.0.0");
+    // GET is not signed by the platform and not checked.
+    assert_eq!(server.get("/").send().unwrap().status().as_u16(), 200);
+}
+
+#[test]
+fn each_tampering_is_refused_and_nothing_runs() {
+    let dir = agent_dir();
+    let server = serve(dir.path())
+        .env("SIGNALWIRE_SIGNING_KEY", KEY)
+        .env("SWAGENT_AUTH_FAILURE_LIMIT", "0")
+        .start();
+    let url = format!("{}/swaig", server.url);
+    let sig = |key: &str, msg: &str| hmac_hex(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, key, msg);
+    let good = sig(KEY, &format!("{url}{MARK}"));
+    let mut flipped = good.clone();
+    flipped.replace_range(0..1, if good.starts_with('0') { "1" } else { "0" });
+    let localhost = url.replace("127.0.0.1", "localhost");
+    let other_body = MARK.replace("call-1", "call-2");
+    let cases: Vec<(&str, &str, String, &str)> = vec![
+        (
+            "url: trailing slash",
+            "X-SignalWire-Signature",
+            sig(KEY, &format!("{url}/{MARK}")),
+            MARK,
+        ),
+        (
+            "url: other host",
+            "X-SignalWire-Signature",
+            sig(KEY, &format!("{localhost}{MARK}")),
+            MARK,
+        ),
+        (
+            "url: https",
+            "X-SignalWire-Signature",
+            sig(KEY, &format!("{}{MARK}", url.replace("http:", "https:"))),
+            MARK,
+        ),
+        ("body", "X-SignalWire-Signature", good.clone(), &other_body),
+        (
+            "header: one digit changed",
+            "X-SignalWire-Signature",
+            flipped,
+            MARK,
+        ),
+        (
+            "header: uppercase",
+            "X-SignalWire-Signature",
+            good.to_uppercase(),
+            MARK,
+        ),
+        ("header: unknown name", "X-Signature", good.clone(), MARK),
+        (
+            "header: sha1 in the sha256 header",
+            "X-SignalWire-Sha256-Signature",
+            good.clone(),
+            MARK,
+        ),
+        (
+            "key",
+            "X-SignalWire-Signature",
+            sig("PSKtest12345", &format!("{url}{MARK}")),
+            MARK,
+        ),
+    ];
+    for (what, header, value, body) in cases {
+        let resp = post_raw(&server, "/swaig", body)
+            .header(header, value)
+            .send()
+            .unwrap();
+        assert_eq!(status_json(resp), invalid_signature(), "{what}");
+    }
+    let unsigned = post_raw(&server, "/swaig", MARK).send().unwrap();
+    assert_eq!(status_json(unsigned), invalid_signature(), "no signature");
+    let pp = post_raw(&server, "/post_prompt", r#"{"call_id":"c"}"#)
+        .send()
+        .unwrap();
+    assert_eq!(status_json(pp), invalid_signature(), "post_prompt");
+    let swml = post_raw(&server, "/", r#"{"call_id":"c"}"#).send().unwrap();
+    assert_eq!(status_json(swml), invalid_signature(), "SWML route");
+    assert_eq!(runs(dir.path()), 0);
+    // Signatures come before Basic Auth: no credentials and no signature is
+    // 403; a valid signature without credentials is still 401.
+    let anon = crate::util::client()
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(MARK);
+    assert_eq!(status_json(anon.send().unwrap()), invalid_signature());
+    let anon = crate::util::client()
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("X-SignalWire-Signature", &good)
+        .body(MARK);
+    assert_eq!(anon.send().unwrap().status().as_u16(), 401);
+    assert_eq!(runs(dir.path()), 0);
+    // Neither the key nor an expected signature reaches the log.
+    let log = server.log();
+    assert!(!log.contains(KEY) && !log.contains(&good), "{log}");
+}
+
+#[test]
+fn the_signed_url_comes_from_the_proxy_base_or_trusted_forwarded_headers() {
+    let dir = agent_dir();
+    let sig = |url: &str| {
+        hmac_hex(
+            hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+            KEY,
+            &format!("{url}{MARK}"),
+        )
+    };
+    let server = serve(dir.path())
+        .env("SIGNALWIRE_SIGNING_KEY", KEY)
+        .env("SWML_PROXY_URL_BASE", "https://agent.example.com/")
+        .start();
+    let send = |server: &Server, sig: String| {
+        post_raw(server, "/swaig", MARK)
+            .header("X-SignalWire-Signature", sig)
+            .header("X-Forwarded-Proto", "https")
+            .header("X-Forwarded-Host", "fwd.example.com")
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(send(&server, sig("https://agent.example.com/swaig")), 200);
+    assert_eq!(send(&server, sig(&format!("{}/swaig", server.url))), 403);
+    drop(server);
+    let trusted = serve(dir.path())
+        .env("SIGNALWIRE_SIGNING_KEY", KEY)
+        .env("SWML_TRUST_PROXY", "true")
+        .start();
+    assert_eq!(send(&trusted, sig("https://fwd.example.com/swaig")), 200);
+    drop(trusted);
+    let untrusted = serve(dir.path()).env("SIGNALWIRE_SIGNING_KEY", KEY).start();
+    assert_eq!(send(&untrusted, sig("https://fwd.example.com/swaig")), 403);
+    assert_eq!(
+        send(&untrusted, sig(&format!("{}/swaig", untrusted.url))),
+        200
+    );
+    assert_eq!(runs(dir.path()), 3);
+}
+
+#[test]
+fn without_a_signing_key_a_warning_and_no_check() {
+    let dir = agent_dir();
+    let server = serve(dir.path()).start();
+    wait_log(
+        &server,
+        "swagent: WARNING: no `SIGNALWIRE_SIGNING_KEY`; request signature validation is off",
+    );
+    let resp = post_raw(&server, "/swaig", MARK).send().unwrap();
+    assert_eq!(status_json(resp), (200, json!({"response": "marked"})));
+}
+
+/// Waits (bounded) until the server has printed `line`.
+fn wait_log(server: &Server, line: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.log().lines().any(|l| l == line) {
+        assert!(
+            Instant::now() < deadline,
+            "no line {line:?} in:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Polls `f` until it gives `want`, for at most `within`.
+fn eventually(within: Duration, want: u16, mut f: impl FnMut() -> u16) {
+    let deadline = Instant::now() + within;
+    loop {
+        let got = f();
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {got}, not {want}, after {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn retry_after(resp: &Response) -> u64 {
+    resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn the_per_address_limit_is_hit_then_recovers() {
+    let dir = agent_dir();
+    let server = serve(dir.path())
+        .env("SWML_RATE_LIMIT", "3")
+        .env("SWAGENT_RATE_WINDOW", "10s")
+        .start();
+    for _ in 0..3 {
+        assert_eq!(server.get("/health").send().unwrap().status().as_u16(), 200);
+    }
+    let resp = server.get("/health").send().unwrap();
+    let secs = retry_after(&resp);
+    // One request's share of the window (10 s / 3), rounded up.
+    assert!((1..=4).contains(&secs), "Retry-After {secs}");
+    assert_eq!(
+        status_json(resp),
+        (
+            429,
+            json!({"error": "rate_limited", "message": format!("too many requests; retry after {secs} s")})
+        )
+    );
+    // Every endpoint counts, before authentication.
+    let anon = crate::util::client()
+        .get(format!("{}/", server.url))
+        .send()
+        .unwrap();
+    assert_eq!(anon.status().as_u16(), 429);
+    eventually(Duration::from_secs(15), 200, || {
+        server.get("/health").send().unwrap().status().as_u16()
+    });
+}
+
+#[test]
+fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+    let dir = agent_dir();
+    let get = |server: &Server, from: &str| {
+        server
+            .get("/health")
+            .header("X-Forwarded-For", format!("{from}, 10.0.0.1"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let trusted = serve(dir.path())
+        .env("SWML_RATE_LIMIT", "2")
+        .env("SWML_TRUST_PROXY", "1")
+        .start();
+    let seen: Vec<u16> = ["203.0.113.1", "203.0.113.1", "203.0.113.1", "203.0.113.2"]
+        .iter()
+        .map(|a| get(&trusted, a))
+        .collect();
+    assert_eq!(seen, [200, 200, 429, 200]);
+    drop(trusted);
+    let direct = serve(dir.path()).env("SWML_RATE_LIMIT", "2").start();
+    let seen: Vec<u16> = ["203.0.113.1", "203.0.113.2", "203.0.113.3"]
+        .iter()
+        .map(|a| get(&direct, a))
+        .collect();
+    assert_eq!(seen, [200, 200, 429]);
+}
+
+#[test]
+fn failed_authentication_locks_the_address_out_then_recovers() {
+    let dir = agent_dir();
+    let server = serve(dir.path())
+        .env("SWAGENT_AUTH_FAILURE_LIMIT", "3")
+        .env("SWAGENT_RATE_WINDOW", "5s")
+        .start();
+    let wrong = || {
+        crate::util::client()
+            .get(format!("{}/", server.url))
+            .basic_auth(USER, Some("wrong-password-123456"))
+            .send()
+            .unwrap()
+    };
+    for _ in 0..3 {
+        assert_eq!(wrong().status().as_u16(), 401);
+    }
+    let resp = wrong();
+    assert_eq!(retry_after(&resp), 5);
+    assert_eq!(
+        status_json(resp),
+        (
+            429,
+            json!({"error": "too_many_failures", "message": "too many failed authentications; retry after 5 s"})
+        )
+    );
+    // Locked out: the right password is refused the same way, so a guess
+    // cannot be confirmed; /health, which needs no auth, still answers.
+    let right = server.get("/").send().unwrap();
+    assert_eq!(right.status().as_u16(), 429);
+    assert_eq!(server.get("/health").send().unwrap().status().as_u16(), 200);
+    eventually(Duration::from_secs(15), 200, || {
+        server.get("/").send().unwrap().status().as_u16()
+    });
+}
+
+#[test]
+fn failed_tokens_and_signatures_count_as_failed_authentication() {
+    let dir = agent_dir();
+    let server = serve(dir.path())
+        .env("SWAGENT_AUTH_FAILURE_LIMIT", "2")
+        .start();
+    let body = json!({"function": "secret", "call_id": "c-1"});
+    let token = || server.swaig("?__token=forged", body.clone()).0;
+    assert_eq!([token(), token(), token()], [403, 403, 429]);
+    drop(server);
+    let signed = serve(dir.path())
+        .env("SWAGENT_AUTH_FAILURE_LIMIT", "2")
+        .env("SIGNALWIRE_SIGNING_KEY", KEY)
+        .start();
+    let unsigned = || {
+        post_raw(&signed, "/swaig", MARK)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!([unsigned(), unsigned(), unsigned()], [403, 403, 429]);
+    assert_eq!(runs(dir.path()), 0);
+}
+
+#[test]
+fn a_function_over_its_rate_limit_does_not_run() {
+    let dir = agent_dir();
+    let server = serve(dir.path()).start();
+    let call = |call_id: &str| {
+        server
+            .post("/swaig")
+            .json(&json!({"function": "limited", "call_id": call_id}))
+            .send()
+            .unwrap()
+    };
+    let ok = (200, json!({"response": "marked"}));
+    assert_eq!(status_json(call("a")), ok);
+    assert_eq!(status_json(call("a")), ok);
+    let limited = |resp: Response| {
+        let secs = retry_after(&resp);
+        let (status, body) = status_json(resp);
+        assert_eq!(
+            (status, body),
+            (
+                429,
+                json!({
+                    "error": "function_rate_limited",
+                    "message": format!("the function was called too often; retry after {secs} s"),
+                    "response": "Sorry, there have been too many requests for that just now. Please try again in a moment."
+                })
+            )
+        );
+    };
+    // Per call: a third run in call `a`.
+    limited(call("a"));
+    assert_eq!(status_json(call("b")), ok);
+    // Global: three runs were allowed over all calls.
+    limited(call("c"));
+    assert_eq!(runs(dir.path()), 3);
+    // Other functions are not limited.
+    let resp = server
+        .post("/swaig")
+        .json(&json!({"function": "mark", "call_id": "a"}))
+        .send()
+        .unwrap();
+    assert_eq!(status_json(resp), ok);
+}
+
+#[test]
+fn security_headers_on_every_response_and_no_hsts_over_http() {
+    let dir = agent_dir();
+    let server = serve(dir.path()).start();
+    let anon = crate::util::client().get(format!("{}/", server.url));
+    let responses = [
+        server.get("/health").send().unwrap(),
+        server.get("/").send().unwrap(),
+        anon.send().unwrap(),
+        server.get("/nope").send().unwrap(),
+    ];
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(statuses, [200, 200, 401, 404]);
+    for resp in &responses {
+        let h = resp.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert_eq!(h["cache-control"], "no-store");
+        assert!(h.get("strict-transport-security").is_none());
+    }
+}
+
+#[test]
+fn hosts_not_allowed_are_refused_before_auth() {
+    let dir = agent_dir();
+    let server = serve(dir.path())
+        .env("SWML_ALLOWED_HOSTS", "agent.example.com, *.example.org")
+        .start();
+    let refused = (
+        403,
+        json!({"error": "host_not_allowed", "message": "the `Host` is not allowed"}),
+    );
+    // The Host reqwest sends is 127.0.0.1:PORT: not listed.
+    assert_eq!(status_json(server.get("/").send().unwrap()), refused);
+    let anon = crate::util::client().get(format!("{}/", server.url));
+    assert_eq!(status_json(anon.send().unwrap()), refused);
+    let with_host = |host: &str| {
+        server
+            .get("/")
+            .header("Host", host)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(with_host("agent.example.com"), 200);
+    assert_eq!(with_host("a.example.org:8443"), 200);
+    assert_eq!(with_host("evil.example.com"), 403);
+}
+
+#[test]
+fn rate_limits_in_agent_files_are_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = "name: rl\nprompt: { text: x }\nfunctions:\n  f:\n    description: x\n    secure: false\n    static: { response: ok }\n";
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        format!("{head}    rate_limit: {{ per_call: 0/min }}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("empty.yaml"),
+        format!("{head}    rate_limit: {{}}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("good.yaml"),
+        format!("{head}    rate_limit: {{ per_call: 5/min, global: 100/min }}\n"),
+    )
+    .unwrap();
+    Swagent::new(["validate", "bad.yaml"])
+        .dir(dir.path())
+        .run()
+        .code(1)
+        .stderr_is("bad.yaml:8:17: error: invalid agent file: functions.f.rate_limit: `0/min`: the count must be at least 1\n  |\n8 |     rate_limit: { per_call: 0/min }\n  |                 ^\n1 of 1 agent file(s) invalid\n");
+    Swagent::new(["validate", "--strict", "empty.yaml"])
+        .dir(dir.path())
+        .run()
+        .code(1)
+        .stderr_has("empty.yaml:8:5: warning: function `f`: `rate_limit` sets neither `per_call` nor `global`, so it limits nothing\n");
+    Swagent::new(["validate", "good.yaml"])
+        .dir(dir.path())
+        .run()
+        .code(0);
+}
