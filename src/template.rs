@@ -388,7 +388,7 @@ mod tests {
         for (src, msg) in [
             ("${args.x", "unterminated `${`: add the closing `}`"),
             ("${argz.x}", "unknown template `${argz.x}`: use `args.NAME`, `response.PATH`, `env:NAME`, `call_id`, `global_data.KEY` or `meta_data.KEY`"),
-            ("${args.}", "`${args.}`: empty field name in ``"),
+            ("${args.}", "`${args.}` needs a name after `args.`"),
             ("${env:1X}", "`${env:1X}`: `1X` is not a valid environment variable name"),
             ("${response.a[x]}", "`${response.a[x]}`: `x` is not an array index"),
         ] {

@@ -166,7 +166,7 @@ mod tests {
         assert_eq!(spans.key(&["functions", "f"]), Pos { line: 3, col: 3 });
         assert_eq!(
             spans.value(&["functions", "f", "shell", "command", "1"]),
-            Pos { line: 5, col: 21 }
+            Pos { line: 5, col: 22 }
         );
         assert_eq!(spans.value(&["name"]), Pos { line: 1, col: 7 });
         // Unknown paths fall back to the nearest ancestor.
