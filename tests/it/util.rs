@@ -372,3 +372,112 @@ pub fn sdk_python(test: &str) -> Option<PathBuf> {
     eprintln!("{msg}");
     None
 }
+
+/// A file of the SDK interop fixtures (`tests/fixtures/sdk/`).
+pub fn sdk_fixture(name: &str) -> PathBuf {
+    root().join("tests/fixtures/sdk").join(name)
+}
+
+/// The SDK-minted fixture tokens: (call_id, function, token), secret [`SECRET`].
+pub fn sdk_fixture_tokens() -> Vec<(String, String, String)> {
+    let text = std::fs::read_to_string(sdk_fixture("tokens.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["secret"], SECRET, "the fixtures use the test secret");
+    v["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["call_id"].as_str().unwrap().to_owned(),
+                t["function"].as_str().unwrap().to_owned(),
+                t["token"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Runs a Python (the SDK venv's) with arguments and stdin, bounded in time.
+pub fn python(py: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut cmd = Command::new(py);
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("python starts");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let pid = child.id();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            // SAFETY: plain kill of our own child.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            panic!("python {args:?} did not finish within 60 s");
+        }
+    };
+    Output {
+        status: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        describe: format!("{} {}", py.display(), args.join(" ")),
+    }
+}
+
+/// A temporary folder with `agent.yaml` and executable scripts next to it.
+pub fn agent_dir(yaml: &str, scripts: &[(&str, &str)]) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("agent.yaml"), yaml).unwrap();
+    for (name, body) in scripts {
+        let p = dir.path().join(name);
+        std::fs::write(&p, body).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    dir
+}
+
+/// Polls `check` until it is true or `within` passes; returns the last result.
+pub fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if check() {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Replaces every `__token=...` query value with `__token=TOKEN`, so
+/// documents that differ only in their random nonces compare equal.
+pub fn normalize_tokens(doc: &serde_json::Value) -> serde_json::Value {
+    let re = regex::Regex::new(r"__token=[^&\x22]*").unwrap();
+    let text = re
+        .replace_all(&doc.to_string(), "__token=TOKEN")
+        .into_owned();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Every `__token` in a SWML document, decoded: (where, call_id, function, expiry).
+pub fn tokens_in(doc: &serde_json::Value) -> Vec<(String, String, String, u64)> {
+    let re = regex::Regex::new(r"__token=([^&\x22]*)").unwrap();
+    let text = doc.to_string();
+    re.captures_iter(&text)
+        .map(|c| {
+            let raw = c.get(1).unwrap().as_str();
+            let token: String = url::form_urlencoded::parse(format!("t={raw}").as_bytes())
+                .next()
+                .unwrap()
+                .1
+                .into_owned();
+            let claims = swagent::token::decode(&token).expect("a well-formed token");
+            (token, claims.call_id, claims.function, claims.expiry)
+        })
+        .collect()
+}

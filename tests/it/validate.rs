@@ -205,7 +205,11 @@ fn hostile_inputs_get_an_error_never_a_panic() {
             .never_shows("panicked");
         assert_eq!(finding_lines(&out.stderr), vec![want], "{}", out.stderr);
         // The context line of a huge line is a window, never the whole line.
-        assert!(out.stderr.len() < 2048, "{} bytes of output", out.stderr.len());
+        assert!(
+            out.stderr.len() < 2048,
+            "{} bytes of output",
+            out.stderr.len()
+        );
     }
 }
 
@@ -310,16 +314,13 @@ fn github_format_is_workflow_commands() {
 #[test]
 fn committed_schema_matches_the_rust_types() {
     let out = Swagent::new(["schema"]).run().code(0);
-    let committed = std::fs::read_to_string(root().join("schemas/agent.schema.json"))
-        .unwrap_or_default();
+    let committed =
+        std::fs::read_to_string(root().join("schemas/agent.schema.json")).unwrap_or_default();
     assert!(
         out.stdout == committed,
         "schemas/agent.schema.json is out of date with the Rust types: run `cargo run -q -- schema > schemas/agent.schema.json` and commit it"
     );
     // It is a JSON Schema 2020-12 document.
     let v: serde_json::Value = serde_json::from_str(&committed).unwrap();
-    assert_eq!(
-        v["$schema"],
-        "https://json-schema.org/draft/2020-12/schema"
-    );
+    assert_eq!(v["$schema"], "https://json-schema.org/draft/2020-12/schema");
 }
