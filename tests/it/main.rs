@@ -3,5 +3,6 @@
 
 mod handlers;
 mod serve;
+mod tools;
 mod util;
 mod validate;
