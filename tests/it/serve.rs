@@ -570,7 +570,9 @@ fn bad_requests_get_exact_statuses_and_bodies() {
     let (dir, server) = probe();
     let json_ct = Some("application/json");
     let bad = |m: &str| json!({"error": "bad_request", "message": m});
-    let cases: Vec<(&str, &str, Option<&str>, Vec<u8>, u16, Value)> = vec![
+    // (what, path, content type, body, status, exact JSON body)
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, Vec<u8>, u16, Value);
+    let cases: Vec<Case> = vec![
         (
             "no content type",
             "/swaig",

@@ -348,7 +348,9 @@ fn verify_token_gives_each_verdict_its_exit_code() {
         args.extend_from_slice(extra);
         serde_json::from_str(&verify(token, &args).run().code(code).stdout).unwrap()
     };
-    let cases: Vec<(&str, &str, Vec<&str>, i32, &str, &str)> = vec![
+    // (what, token, extra flags, exit code, verdict, reason)
+    type Case<'a> = (&'a str, &'a str, Vec<&'a str>, i32, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "valid",
             &good,
