@@ -146,12 +146,17 @@ fn base_url(req: &HttpRequest, state: &AppState) -> Result<String, ApiError> {
             get("x-forwarded-host").unwrap_or_else(|| conn.host().to_owned()),
         )
     } else {
+        // Not `connection_info()`: actix fills its scheme and host from
+        // `X-Forwarded-Proto`/`X-Forwarded-Host` (and `Forwarded`) whatever
+        // the settings, so any client could choose them, e.g. downgrade the
+        // credential-carrying webhook URLs to plain http.
+        let config = req.app_config();
         (
-            req.connection_info().scheme().to_owned(),
+            if config.secure() { "https" } else { "http" }.to_owned(),
             req.headers()
                 .get(header::HOST)
                 .and_then(|v| v.to_str().ok())
-                .map_or_else(|| conn.host().to_owned(), str::to_owned),
+                .map_or_else(|| config.host().to_owned(), str::to_owned),
         )
     };
     // The host goes into URLs that carry credentials: only host[:port] characters.
