@@ -849,3 +849,51 @@ fn a_weak_configured_password_is_refused_unless_allowed() {
     assert_eq!(resp.status(), 200);
     assert!(!server.log().contains("short-pass"), "{}", server.log());
 }
+
+fn defaults_url(doc: &Value) -> String {
+    doc["sections"]["main"][1]["ai"]["SWAIG"]["defaults"]["web_hook_url"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn webhook_base_url_trusts_forwarded_headers_only_when_told() {
+    let forwarded = |server: &Server| -> String {
+        let doc: Value = server
+            .get("/?call_id=c-1")
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-host", "evil.example")
+            .header("forwarded", "proto=https;host=evil2.example")
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        defaults_url(&doc)
+    };
+    let (_dir, server) = probe();
+    let host = server.url.trim_start_matches("http://").to_owned();
+    assert_eq!(
+        forwarded(&server),
+        format!("http://{USER}:{PASSWORD}@{host}/swaig/")
+    );
+    let dir = agent_dir(PROBE, &[("touch.sh", TOUCH)]);
+    let trusting = Swagent::new(["serve", "agent.yaml", "--trust-proxy"])
+        .creds()
+        .dir(dir.path())
+        .start();
+    assert_eq!(
+        forwarded(&trusting),
+        format!("https://{USER}:{PASSWORD}@evil.example/swaig/")
+    );
+    // SWML_PROXY_URL_BASE wins over both.
+    let proxied = Swagent::new(["serve", "agent.yaml", "--trust-proxy"])
+        .creds()
+        .env("SWML_PROXY_URL_BASE", "https://agent.example.com/")
+        .dir(dir.path())
+        .start();
+    assert_eq!(
+        forwarded(&proxied),
+        format!("https://{USER}:{PASSWORD}@agent.example.com/swaig/")
+    );
+}
