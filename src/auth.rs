@@ -176,7 +176,6 @@ mod tests {
     #[test]
     fn decision_table() {
         let c = Credentials::new("u".into(), "p:with:colons".into(), Origin::Configured);
-        type Case = (Option<Vec<u8>>, Result<(), Failure>);
         let cases: Vec<Case> = vec![
             (Some(basic(b"u:p:with:colons")), Ok(())),
             (

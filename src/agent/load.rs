@@ -124,6 +124,15 @@ pub fn load_report(path: &Path, opts: LoadOptions) -> std::io::Result<(Option<Ag
         dir: dir.clone(),
         env: HashMap::new(),
     };
+    for (key, first, repeat) in checker.spans.duplicates().to_vec() {
+        checker.error(
+            repeat,
+            format!(
+                "duplicate key `{key}` (first at line {}): each key may appear only once",
+                first.line
+            ),
+        );
+    }
     let agent = checker.agent(raw, path, &dir);
     report.findings = checker.findings;
     report

@@ -7,6 +7,7 @@
 //! after serde accepted the file, so it never sees a file serde refused (bombs,
 //! junk); aliases are not expanded here, so it stays linear in the input.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
@@ -24,6 +25,10 @@ pub struct Pos {
 pub struct Spans {
     keys: HashMap<String, Pos>,
     values: HashMap<String, Pos>,
+    /// Keys written twice in one mapping: (dotted path, first, repeat).
+    /// serde keeps the last of them without a word for maps, so a second
+    /// `functions.get_hours` would silently replace the first.
+    duplicates: Vec<(String, Pos, Pos)>,
 }
 
 /// Joins a path the way [`Spans`] stores it: segments separated by a byte
@@ -39,6 +44,11 @@ impl Spans {
         let mut parser = Parser::new_from_str(source);
         let _ = parser.load(&mut recv, false);
         recv.spans
+    }
+
+    /// Keys that appear twice in the same mapping: (dotted path, first, repeat).
+    pub fn duplicates(&self) -> &[(String, Pos, Pos)] {
+        &self.duplicates
     }
 
     /// Where the value at `path` starts, falling back to its nearest ancestor.
@@ -126,10 +136,25 @@ impl MarkedEventReceiver for Receiver {
             Event::Scalar(text, ..) if self.expects_key() => {
                 let mut full = self.path.clone();
                 full.push(text.clone());
-                self.spans
-                    .keys
-                    .entry(full.join("\u{1f}"))
-                    .or_insert(Self::pos(mark));
+                let here = Self::pos(mark);
+                match self.spans.keys.entry(full.join("\u{1f}")) {
+                    Entry::Occupied(first) => {
+                        let first = *first.get();
+                        let dotted = full.join(".");
+                        // Keys under a repeated key repeat too; report the outermost only.
+                        let inside_reported = self
+                            .spans
+                            .duplicates
+                            .iter()
+                            .any(|(d, ..)| dotted.starts_with(&format!("{d}.")));
+                        if !inside_reported {
+                            self.spans.duplicates.push((dotted, first, here));
+                        }
+                    }
+                    Entry::Vacant(slot) => {
+                        slot.insert(here);
+                    }
+                }
                 if let Some(Frame::Map { key }) = self.stack.last_mut() {
                     *key = Some(text);
                 }
@@ -169,10 +194,25 @@ mod tests {
             Pos { line: 5, col: 22 }
         );
         assert_eq!(spans.value(&["name"]), Pos { line: 1, col: 7 });
+        assert!(spans.duplicates().is_empty());
         // Unknown paths fall back to the nearest ancestor.
         assert_eq!(
             spans.key(&["functions", "f", "nope"]),
             Pos { line: 3, col: 3 }
+        );
+    }
+
+    #[test]
+    fn reports_the_outermost_repeated_key() {
+        let src = "functions:\n  f:\n    a: 1\n  f:\n    a: 2\nlist:\n  - k: 1\n  - k: 2\n";
+        let spans = Spans::index(src);
+        assert_eq!(
+            spans.duplicates(),
+            &[(
+                "functions.f".to_string(),
+                Pos { line: 2, col: 3 },
+                Pos { line: 4, col: 3 }
+            )]
         );
     }
 }

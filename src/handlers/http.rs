@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::{reply_from_output, HandlerError, Reply};
 use crate::agent::{HttpSpec, JsonTemplate, Method};
-use crate::template::{Context, Encoding, RenderError};
+use crate::template::{Context, Encoding, Part, RenderError, Template};
 
 /// The shared client: pooled connections, rustls, same-origin redirects only.
 pub(super) fn client() -> reqwest::Client {
@@ -53,6 +53,38 @@ fn render_json(t: &JsonTemplate, ctx: &Context<'_>) -> Result<Value, RenderError
     })
 }
 
+/// True for a path segment the URL parser resolves away: `.` or `..`,
+/// percent-encoded or not (WHATWG treats `%2e` as a dot).
+fn is_dot_segment(segment: &str) -> bool {
+    let s = segment.to_ascii_lowercase().replace("%2e", ".");
+    s == "." || s == ".."
+}
+
+/// True when rendering made a path segment `.` or `..` that the template
+/// alone does not have. Percent-encoding keeps a value inside its segment
+/// (`/` is encoded), but a value that *is* `..` would still climb out of it
+/// once the URL is parsed. Values cannot add `/`, so the rendered path and
+/// the template (each variable as `x`) have the same segments, one to one.
+fn adds_dot_segment(template: &Template, rendered: &str) -> bool {
+    let probe: String = template
+        .parts()
+        .iter()
+        .map(|p| match p {
+            Part::Lit(s) => s.as_str(),
+            Part::Var(..) => "x",
+        })
+        .collect();
+    let segments = |u: &str| -> Vec<String> {
+        let rest = u.split_once("://").map_or(u, |(_, r)| r);
+        let end = rest.find(['?', '#']).unwrap_or(rest.len());
+        rest[..end].split('/').map(str::to_owned).collect()
+    };
+    segments(rendered)
+        .iter()
+        .zip(segments(&probe).iter())
+        .any(|(r, p)| is_dot_segment(r) && !is_dot_segment(p))
+}
+
 fn build(
     client: &reqwest::Client,
     function: &str,
@@ -61,6 +93,12 @@ fn build(
 ) -> Result<reqwest::RequestBuilder, HandlerError> {
     let render = |e| HandlerError::render(function, e);
     let url = spec.url.render(ctx, Encoding::Url).map_err(render)?;
+    if adds_dot_segment(&spec.url, &url) {
+        return Err(HandlerError::failed(
+            function,
+            "an argument made a whole path segment `.` or `..`; refused",
+        ));
+    }
     let mut url = url::Url::parse(&url)
         .map_err(|e| HandlerError::failed(function, format!("rendered url does not parse: {e}")))?;
     if !spec.query.is_empty() {

@@ -173,19 +173,17 @@ pub(super) fn request_base(req: &HttpRequest, state: &AppState) -> Result<String
     if let Some(base) = &state.settings.proxy_base {
         return Ok(base.clone());
     }
-    let conn = req.connection_info();
-    // Not `conn.scheme()`: actix takes that from `X-Forwarded-Proto` even
-    // when the proxy is not trusted.
-    let own_scheme = if req.app_config().secure() {
-        "https"
-    } else {
-        "http"
-    };
+    // Not `connection_info()`: actix fills its scheme and host from
+    // `X-Forwarded-Proto`/`X-Forwarded-Host` (and `Forwarded`) whatever the
+    // settings, so any client could choose them, e.g. downgrade the
+    // credential-carrying webhook URLs to plain http.
+    let config = req.app_config();
+    let own_scheme = if config.secure() { "https" } else { "http" };
     let own_host = || {
         req.headers()
             .get(header::HOST)
             .and_then(|v| v.to_str().ok())
-            .map_or_else(|| conn.host().to_owned(), str::to_owned)
+            .map_or_else(|| config.host().to_owned(), str::to_owned)
     };
     let (scheme, host) = if state.settings.trust_proxy {
         let h = req.headers();

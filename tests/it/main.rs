@@ -2,9 +2,11 @@
 //! loopback. One test crate, one module per feature, so one binary is linked.
 
 mod guards;
+mod handlers;
 mod https;
 mod ops;
 mod perimeter;
 mod serve;
+mod tools;
 mod util;
 mod validate;

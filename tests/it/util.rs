@@ -385,3 +385,284 @@ pub fn sdk_python(test: &str) -> Option<PathBuf> {
     eprintln!("{msg}");
     None
 }
+
+/// A file of the SDK interop fixtures (`tests/fixtures/sdk/`).
+pub fn sdk_fixture(name: &str) -> PathBuf {
+    root().join("tests/fixtures/sdk").join(name)
+}
+
+/// The SDK-minted fixture tokens: (call_id, function, token), secret [`SECRET`].
+pub fn sdk_fixture_tokens() -> Vec<(String, String, String)> {
+    let text = std::fs::read_to_string(sdk_fixture("tokens.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["secret"], SECRET, "the fixtures use the test secret");
+    v["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["call_id"].as_str().unwrap().to_owned(),
+                t["function"].as_str().unwrap().to_owned(),
+                t["token"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Runs a Python (the SDK venv's) with arguments and stdin, bounded in time.
+pub fn python(py: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut cmd = Command::new(py);
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("python starts");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let pid = child.id();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            // SAFETY: plain kill of our own child.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            panic!("python {args:?} did not finish within 60 s");
+        }
+    };
+    Output {
+        status: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        describe: format!("{} {}", py.display(), args.join(" ")),
+    }
+}
+
+/// A temporary folder with `agent.yaml` and executable scripts next to it.
+pub fn agent_dir(yaml: &str, scripts: &[(&str, &str)]) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("agent.yaml"), yaml).unwrap();
+    for (name, body) in scripts {
+        let p = dir.path().join(name);
+        std::fs::write(&p, body).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    dir
+}
+
+/// Polls `check` until it is true or `within` passes; returns the last result.
+pub fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if check() {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Replaces every `__token=...` query value with `__token=TOKEN`, so
+/// documents that differ only in their random nonces compare equal.
+pub fn normalize_tokens(doc: &serde_json::Value) -> serde_json::Value {
+    let re = regex::Regex::new(r"__token=[^&\x22]*").unwrap();
+    let text = re
+        .replace_all(&doc.to_string(), "__token=TOKEN")
+        .into_owned();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Every `__token` in a SWML document, decoded: (where, call_id, function, expiry).
+pub fn tokens_in(doc: &serde_json::Value) -> Vec<(String, String, String, u64)> {
+    let re = regex::Regex::new(r"__token=([^&\x22]*)").unwrap();
+    let text = doc.to_string();
+    re.captures_iter(&text)
+        .map(|c| {
+            let raw = c.get(1).unwrap().as_str();
+            let token: String = url::form_urlencoded::parse(format!("t={raw}").as_bytes())
+                .next()
+                .unwrap()
+                .1
+                .into_owned();
+            let claims = swagent::token::decode(&token).expect("a well-formed token");
+            (token, claims.call_id, claims.function, claims.expiry)
+        })
+        .collect()
+}
+
+/// One request an [`Upstream`] received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    /// Path and query, exactly as sent on the request line.
+    pub target: String,
+    /// Header names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What an [`Upstream`] answers: raw bytes written after a short pause.
+pub struct Answer {
+    pub delay: Duration,
+    pub bytes: Vec<u8>,
+}
+
+impl Answer {
+    /// `HTTP/1.1 {status}` with a body and `Connection: close`.
+    pub fn new(status: &str, content_type: &str, body: &str) -> Answer {
+        Answer {
+            delay: Duration::ZERO,
+            bytes: format!(
+                "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes(),
+        }
+    }
+
+    pub fn json(body: &str) -> Answer {
+        Answer::new("200 OK", "application/json", body)
+    }
+
+    pub fn after(mut self, delay: Duration) -> Answer {
+        self.delay = delay;
+        self
+    }
+}
+
+type Route = Box<dyn Fn(&Seen) -> Answer + Send + Sync>;
+
+/// A tiny HTTP/1.1 server on a free loopback port, in threads, for handler
+/// tests: it records every request and answers through `route`. It stops
+/// accepting when dropped (the accept loop polls a flag).
+pub struct Upstream {
+    pub port: u16,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Upstream {
+    pub fn start(route: impl Fn(&Seen) -> Answer + Send + Sync + 'static) -> Upstream {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let route: Arc<Route> = Arc::new(Box::new(route));
+        let (seen2, stop2) = (seen.clone(), stop.clone());
+        std::thread::spawn(move || {
+            // Bounded: stops with the test (flag) or after two minutes at most.
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            while !stop2.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let (seen, route) = (seen2.clone(), route.clone());
+                        std::thread::spawn(move || serve_one(stream, &seen, &route));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Upstream { port, seen, stop }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Every request so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn serve_one(mut stream: std::net::TcpStream, seen: &std::sync::Mutex<Vec<Seen>>, route: &Route) {
+    use std::io::Read as _;
+    stream.set_nonblocking(false).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next().unwrap_or("").split(' ');
+    let method = first.next().unwrap_or("").to_owned();
+    let target = first.next().unwrap_or("").to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = buf[head_end..].to_vec();
+    while body.len() < len {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => body.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let req = Seen {
+        method,
+        target,
+        headers,
+        body,
+    };
+    seen.lock().unwrap().push(req.clone());
+    let answer = route(&req);
+    std::thread::sleep(answer.delay);
+    let _ = stream.write_all(&answer.bytes);
+    let _ = stream.flush();
+}
+
+/// True while a process exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the `(comm)` field.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// A free loopback port with nothing listening on it (bound, then released).
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}

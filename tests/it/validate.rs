@@ -51,3 +51,276 @@ fn undeclared_argument_points_at_the_template() {
             "agents/bad.yaml:50:64: error: function `transfer`: template names `${args.ammount}` but no such argument is declared\n   |\n50 |       body: { from: \"${args.from}\", to: \"${args.to}\", amount: \"${args.ammount}\" }\n   |                                                                ^\n1 of 1 agent file(s) invalid\n",
         );
 }
+
+/// A temporary copy of `tests/fixtures/agents/bad` as `bad/`, with the
+/// scripts' modes set here rather than trusted to the checkout.
+fn bad_fixtures() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let from = root().join("tests/fixtures/agents/bad");
+    let to = dir.path().join("bad");
+    std::fs::create_dir_all(to.join("scripts")).unwrap();
+    for sub in ["", "scripts"] {
+        for entry in std::fs::read_dir(from.join(sub)).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                std::fs::copy(entry.path(), to.join(sub).join(entry.file_name())).unwrap();
+            }
+        }
+    }
+    let mode = |name: &str, mode: u32| {
+        std::fs::set_permissions(
+            to.join("scripts").join(name),
+            std::fs::Permissions::from_mode(mode),
+        )
+        .unwrap()
+    };
+    mode("echo.sh", 0o755);
+    mode("not_executable.sh", 0o644);
+    dir
+}
+
+/// The `path:line:col: severity: message` lines of an output.
+fn finding_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| l.starts_with("bad/") || l.starts_with("big/"))
+        .collect()
+}
+
+/// Each bad agent file with the exact finding lines and the exit code.
+#[test]
+fn each_bad_file_gets_its_exact_findings_and_exit_code() {
+    let dir = bad_fixtures();
+    let cases: &[(&str, i32, &[&str])] = &[
+        ("unknown_key", 1, &["bad/unknown_key.yaml:6:5: error: invalid agent file: functions.get_hours: unknown field `descripton`, expected one of `description`, `secure`, `confirm`, `reason`, `verifies_caller`, `requires_verification`, `parameters`, `shell`, `http`, `static`, `rate_limit`"]),
+        ("text_and_sections", 1, &["bad/text_and_sections.yaml:2:1: error: `prompt` has both `text` and `sections`: use one of them"]),
+        ("no_handler", 1, &["bad/no_handler.yaml:5:3: error: function `get_hours`: needs exactly one handler (`shell`, `http` or `static`), found 0"]),
+        ("two_handlers", 1, &["bad/two_handlers.yaml:5:3: error: function `get_hours`: needs exactly one handler (`shell`, `http` or `static`), found 2"]),
+        ("bad_function_name", 1, &["bad/bad_function_name.yaml:5:3: error: function `get-hours`: names must match `^[a-zA-Z_][a-zA-Z0-9_]*$`"]),
+        ("duplicate_function", 1, &["bad/duplicate_function.yaml:9:3: error: duplicate key `functions.get_hours` (first at line 5): each key may appear only once"]),
+        ("undeclared_argument", 1, &["bad/undeclared_argument.yaml:12:24: error: function `greet`: template names `${args.nmae}` but no such argument is declared"]),
+        ("env_outside_http", 1, &["bad/env_outside_http.yaml:8:29: error: function `leak`: `${env:HOME}` is only allowed in http `url`, `query`, `headers`, `body` and `form` (its value must never reach the caller)"]),
+        ("response_outside_output", 1, &["bad/response_outside_output.yaml:9:20: error: function `lookup`: `${response.id}` is only available in http `output`"]),
+        ("literal_authorization", 1, &["bad/literal_authorization.yaml:9:33: error: function `lookup`: `Authorization` holds a literal credential; secrets never live in the agent file, use `${env:NAME}`"]),
+        ("literal_password", 1, &["bad/literal_password.yaml:12:19: error: function `login`: `password` holds a literal credential; secrets never live in the agent file, use `${env:NAME}`"]),
+        ("url_template_host", 1, &["bad/url_template_host.yaml:12:12: error: function `fetch`: the scheme, host and port of `url` must be literal (no template before the path)"]),
+        ("url_credentials", 1, &["bad/url_credentials.yaml:8:12: error: function `fetch`: `url` holds credentials; secrets never live in the agent file, use a header with `${env:NAME}`"]),
+        ("script_not_executable", 1, &["bad/script_not_executable.yaml:8:17: error: function `run`: `./scripts/not_executable.sh` is not executable (try `chmod +x`)"]),
+        ("script_missing", 1, &["bad/script_missing.yaml:8:17: error: function `run`: `./scripts/nope.sh` does not exist (relative paths start at the agent file's folder)"]),
+        ("parameters_invalid_schema", 1, &["bad/parameters_invalid_schema.yaml:10:20: error: function `count`: `parameters` is not a valid JSON Schema: \"integr\" is not valid under any of the schemas listed in the 'anyOf' keyword"]),
+        ("parameters_not_object", 1, &["bad/parameters_not_object.yaml:8:11: error: function `count`: `parameters` must be a JSON Schema with `type: object`"]),
+        ("insecure_post", 0, &["bad/insecure_post.yaml:7:13: warning: function `order`: `secure: false` on a function that changes something; anyone who can reach the server can call it"]),
+        // Only `search` warns: `--` before the value, `--query=` around it and
+        // a `pattern` on the argument each keep a value from being an option.
+        ("argument_injection", 0, &["bad/argument_injection.yaml:12:38: warning: function `search`: `${args.q}` is a whole argument a caller controls; a value starting with `-` would be read as an option. Give `q` a `pattern` or `enum`, put `--` before it, or write `--opt=${args.q}`"]),
+        ("empty", 1, &["bad/empty.yaml:1:1: error: file is empty: an agent needs at least `name` and `prompt`"]),
+        ("not_yaml", 1, &["bad/not_yaml.yaml:3:1: error: invalid agent file: did not find expected ',' or '}', while parsing a flow mapping at line 2 column 9"]),
+        ("yaml_bomb", 1, &["bad/yaml_bomb.yaml:1:1: error: invalid agent file: aliases expand too much (a YAML bomb?)"]),
+    ];
+    for (name, code, want) in cases {
+        let file = format!("bad/{name}.yaml");
+        let out = Swagent::new(["validate", file.as_str()])
+            .dir(dir.path())
+            .run()
+            .code(*code)
+            .never_shows("panicked");
+        let all = format!("{}{}", out.stdout, out.stderr);
+        assert_eq!(finding_lines(&all), *want, "{name}:\n{all}");
+        let summary = if *code == 0 {
+            "1 agent file(s) valid\n"
+        } else {
+            "1 of 1 agent file(s) invalid\n"
+        };
+        assert!(all.ends_with(summary), "{name}:\n{all}");
+    }
+}
+
+#[test]
+fn strict_turns_any_warning_into_exit_1() {
+    let dir = bad_fixtures();
+    for name in ["insecure_post", "argument_injection"] {
+        let file = format!("bad/{name}.yaml");
+        Swagent::new(["validate", file.as_str()])
+            .dir(dir.path())
+            .run()
+            .code(0);
+        Swagent::new(["validate", "--strict", file.as_str()])
+            .dir(dir.path())
+            .run()
+            .code(1)
+            .stderr_has(&format!("bad/{name}.yaml:"))
+            .stderr_has("1 of 1 agent file(s) invalid\n");
+    }
+    // A clean file stays 0 under --strict.
+    Swagent::new(["validate", "--strict", "agents/hello.yaml"])
+        .dir(&root())
+        .run()
+        .code(0)
+        .stdout_is("1 agent file(s) valid\n");
+}
+
+#[test]
+fn hostile_inputs_get_an_error_never_a_panic() {
+    let dir = bad_fixtures();
+    let big = dir.path().join("big");
+    std::fs::create_dir(&big).unwrap();
+    // Over the 1 MiB limit, and a sparse 50 MB one: refused before parsing.
+    let mut text = String::from("name: big\nprompt:\n  text: \"");
+    text.push_str(&"a".repeat(1100 * 1024));
+    text.push_str("\"\n");
+    write(&big, "over_1mib.yaml", &text);
+    std::fs::File::create(big.join("sparse_50mb.yaml"))
+        .unwrap()
+        .set_len(50 * 1024 * 1024)
+        .unwrap();
+    // Binary junk: every byte value.
+    let junk: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
+    std::fs::write(big.join("junk.yaml"), junk).unwrap();
+    // 10,000 levels of nesting inside `params`, as flow sequences and mappings.
+    let deep_seq = format!(
+        "name: deep\nprompt:\n  text: Hi.\nparams:\n  x: {}{}\n",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    write(&big, "deep_seq.yaml", &deep_seq);
+    let deep_map = format!(
+        "name: deep\nprompt:\n  text: Hi.\nparams:\n  x: {}1{}\n",
+        "{a: ".repeat(10_000),
+        "}".repeat(10_000)
+    );
+    write(&big, "deep_map.yaml", &deep_map);
+    let cases = [
+        ("over_1mib", "big/over_1mib.yaml:1:1: error: file is larger than 1024 KiB: an agent file this big is not an agent file"),
+        ("sparse_50mb", "big/sparse_50mb.yaml:1:1: error: file is larger than 1024 KiB: an agent file this big is not an agent file"),
+        ("junk", "big/junk.yaml:1:1: error: file is not UTF-8 text"),
+        ("deep_seq", "big/deep_seq.yaml:5:132: error: invalid agent file: nesting is too deep"),
+        ("deep_map", "big/deep_map.yaml:5:510: error: invalid agent file: nesting is too deep"),
+    ];
+    for (name, want) in cases {
+        let file = format!("big/{name}.yaml");
+        let out = Swagent::new(["validate", file.as_str()])
+            .dir(dir.path())
+            .run()
+            .code(1)
+            .never_shows("panicked");
+        assert_eq!(finding_lines(&out.stderr), vec![want], "{}", out.stderr);
+        // The context line of a huge line is a window, never the whole line.
+        assert!(
+            out.stderr.len() < 2048,
+            "{} bytes of output",
+            out.stderr.len()
+        );
+    }
+}
+
+#[test]
+fn unreadable_paths_and_empty_folders_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    write(&dir.path().join("empty"), "README.md", "no agents here\n");
+    Swagent::new(["validate", "empty"])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_is("error: no agent files (`*.yaml`, `*.yml`) under `empty`\n");
+    Swagent::new(["validate", "nope.yaml"])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_is("error: cannot read `nope.yaml`: No such file or directory (os error 2)\n");
+    // A usage error: no path at all.
+    Swagent::new(["validate"])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stderr_has("required");
+}
+
+#[test]
+fn json_format_is_one_array_with_an_object_per_file() {
+    let dir = bad_fixtures();
+    let out = Swagent::new([
+        "validate",
+        "--format",
+        "json",
+        "bad/insecure_post.yaml",
+        "bad/bad_function_name.yaml",
+    ])
+    .dir(dir.path())
+    .run()
+    .code(1);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("stdout is JSON");
+    assert_eq!(
+        v,
+        serde_json::json!([
+            {
+                "file": "bad/insecure_post.yaml",
+                "valid": true,
+                "findings": [{
+                    "severity": "warning",
+                    "line": 7,
+                    "column": 13,
+                    "message": "function `order`: `secure: false` on a function that changes something; anyone who can reach the server can call it"
+                }]
+            },
+            {
+                "file": "bad/bad_function_name.yaml",
+                "valid": false,
+                "findings": [{
+                    "severity": "error",
+                    "line": 5,
+                    "column": 3,
+                    "message": "function `get-hours`: names must match `^[a-zA-Z_][a-zA-Z0-9_]*$`"
+                }]
+            }
+        ])
+    );
+    // Under --strict the warning makes its file invalid too.
+    let out = Swagent::new([
+        "validate",
+        "--strict",
+        "--format",
+        "json",
+        "bad/insecure_post.yaml",
+    ])
+    .dir(dir.path())
+    .run()
+    .code(1);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v[0]["valid"], false);
+}
+
+#[test]
+fn github_format_is_workflow_commands() {
+    let dir = bad_fixtures();
+    Swagent::new([
+        "validate",
+        "--format",
+        "github",
+        "bad/insecure_post.yaml",
+        "bad/literal_authorization.yaml",
+    ])
+    .dir(dir.path())
+    .run()
+    .code(1)
+    .stdout_is(concat!(
+        "::warning file=bad/insecure_post.yaml,line=7,col=13::function `order`: `secure: false` on a function that changes something; anyone who can reach the server can call it\n",
+        "::error file=bad/literal_authorization.yaml,line=9,col=33::function `lookup`: `Authorization` holds a literal credential; secrets never live in the agent file, use `${env:NAME}`\n",
+    ));
+}
+
+#[test]
+fn committed_schema_matches_the_rust_types() {
+    let out = Swagent::new(["schema"]).run().code(0);
+    let committed =
+        std::fs::read_to_string(root().join("schemas/agent.schema.json")).unwrap_or_default();
+    assert!(
+        out.stdout == committed,
+        "schemas/agent.schema.json is out of date with the Rust types: run `cargo run -q -- schema > schemas/agent.schema.json` and commit it"
+    );
+    // It is a JSON Schema 2020-12 document.
+    let v: serde_json::Value = serde_json::from_str(&committed).unwrap();
+    assert_eq!(v["$schema"], "https://json-schema.org/draft/2020-12/schema");
+}

@@ -1,0 +1,859 @@
+//! Operator tools: `gen-creds`, `verify-token`, `token mint`, `swml`, `call`,
+//! `completions`, and `--help`.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{json, Value};
+use swagent::token::{mint_with_nonce, Secret};
+
+use crate::util::{
+    agent_dir, normalize_tokens, python, root, sandbox, sdk_fixture, sdk_fixture_tokens,
+    sdk_python, tokens_in, Answer, Swagent, Upstream, SECRET,
+};
+
+const FAR: u64 = 4_070_908_800;
+const NONCE: &str = "0011223344556677";
+/// `call-123` / `get_balance` / 2099, nonce 0011223344556677, secret SECRET.
+const DETERMINISTIC: &str = "Y2FsbC0xMjMuZ2V0X2JhbGFuY2UuNDA3MDkwODgwMC4wMDExMjIzMzQ0NTU2Njc3LmI1N2NiZWUxYzY0ODgwOTZlYzE0MjM5MTI5NWNmZWY4YjRhZTM2MzBhMzgzZjUzMWJhZDlhYjhkZTE3MWNmYjQ=";
+
+fn is_url_safe(s: &str) -> bool {
+    s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn is_lower_hex(s: &str) -> bool {
+    s.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f'))
+}
+
+/// `KEY=value` lines of a `.env` text, in order.
+fn env_pairs(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+#[test]
+fn gen_creds_prints_distinct_strong_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut passwords = Vec::new();
+    let mut secrets = Vec::new();
+    for _ in 0..5 {
+        let out = Swagent::new(["gen-creds"]).dir(dir.path()).run().code(0);
+        let pairs = env_pairs(&out.stdout);
+        let keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "SWML_BASIC_AUTH_USER",
+                "SWML_BASIC_AUTH_PASSWORD",
+                "SIGNALWIRE_SWAIG_SECRET"
+            ]
+        );
+        assert_eq!(out.stdout.lines().count(), 3);
+        assert_eq!(pairs[0].1, "signalwire");
+        let (password, secret) = (pairs[1].1.clone(), pairs[2].1.clone());
+        assert_eq!(password.len(), 48, "{password}");
+        assert!(is_url_safe(&password), "{password}");
+        assert_eq!(secret.len(), 64, "{secret}");
+        assert!(is_lower_hex(&secret), "{secret}");
+        passwords.push(password);
+        secrets.push(secret);
+    }
+    for list in [&mut passwords, &mut secrets] {
+        list.sort();
+        list.dedup();
+        assert_eq!(list.len(), 5, "values repeat across runs");
+    }
+    // Not degenerate: a 48-character password uses many distinct characters.
+    let distinct: std::collections::HashSet<char> = passwords[0].chars().collect();
+    assert!(distinct.len() > 16, "{}", passwords[0]);
+}
+
+#[test]
+fn gen_creds_length_user_and_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    for n in ["32", "100"] {
+        let out = Swagent::new(["gen-creds", "--length", n])
+            .dir(dir.path())
+            .run()
+            .code(0);
+        let pw = &env_pairs(&out.stdout)[1].1;
+        assert_eq!(pw.len().to_string(), n);
+        assert!(is_url_safe(pw));
+    }
+    Swagent::new(["gen-creds", "--length", "31"])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_is("error: `--length` must be at least 32, not 31\n");
+    let env = regex::Regex::new(
+        r"\ASWML_BASIC_AUTH_USER=ops\nSWML_BASIC_AUTH_PASSWORD=[A-Za-z0-9_-]{48}\nSIGNALWIRE_SWAIG_SECRET=[0-9a-f]{64}\n\z",
+    )
+    .unwrap();
+    let out = Swagent::new(["gen-creds", "--user", "ops", "--format", "env"])
+        .dir(dir.path())
+        .run()
+        .code(0);
+    assert!(env.is_match(&out.stdout), "{}", out.stdout);
+    let shell = regex::Regex::new(
+        r"\Aexport SWML_BASIC_AUTH_USER='ops'\nexport SWML_BASIC_AUTH_PASSWORD='[A-Za-z0-9_-]{48}'\nexport SIGNALWIRE_SWAIG_SECRET='[0-9a-f]{64}'\n\z",
+    )
+    .unwrap();
+    let out = Swagent::new(["gen-creds", "--user", "ops", "--format", "shell"])
+        .dir(dir.path())
+        .run()
+        .code(0);
+    assert!(shell.is_match(&out.stdout), "{}", out.stdout);
+    let out = Swagent::new(["gen-creds", "--user", "ops", "--format", "json"])
+        .dir(dir.path())
+        .run()
+        .code(0);
+    assert_eq!(out.stdout.lines().count(), 1);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    let obj = v.as_object().unwrap();
+    let keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "SWML_BASIC_AUTH_USER",
+            "SWML_BASIC_AUTH_PASSWORD",
+            "SIGNALWIRE_SWAIG_SECRET"
+        ]
+    );
+    assert_eq!(obj["SWML_BASIC_AUTH_USER"], "ops");
+    let pw = obj["SWML_BASIC_AUTH_PASSWORD"].as_str().unwrap();
+    assert!(pw.len() == 48 && is_url_safe(pw));
+    let secret = obj["SIGNALWIRE_SWAIG_SECRET"].as_str().unwrap();
+    assert!(secret.len() == 64 && is_lower_hex(secret));
+    // A user that could break a `user:pass@` URL or a `.env` line is refused.
+    Swagent::new(["gen-creds", "--user", "a:b"])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stderr_is("error: `--user` must be letters, digits or `_.-@`\n");
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+const WROTE_ALL: &str =
+    "wrote SWML_BASIC_AUTH_USER, SWML_BASIC_AUTH_PASSWORD, SIGNALWIRE_SWAIG_SECRET to .env\n";
+
+#[test]
+fn gen_creds_write_creates_0600_and_never_overwrites_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = dir.path().join(".env");
+    Swagent::new(["gen-creds", "--write", ".env"])
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .stdout_is(WROTE_ALL);
+    assert_eq!(mode(&env), 0o600);
+    let first = std::fs::read_to_string(&env).unwrap();
+    let keys: Vec<String> = env_pairs(&first).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(
+        keys,
+        [
+            "SWML_BASIC_AUTH_USER",
+            "SWML_BASIC_AUTH_PASSWORD",
+            "SIGNALWIRE_SWAIG_SECRET"
+        ]
+    );
+    // Again without --force: refused, file unchanged, nothing printed on stdout.
+    Swagent::new(["gen-creds", "--write", ".env"])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_is("error: `.env` already sets `SWML_BASIC_AUTH_USER`; pass `--force` to replace it (or `--rotate` to replace the password and secret)\n")
+        .never_shows(&env_pairs(&first)[1].1);
+    assert_eq!(std::fs::read_to_string(&env).unwrap(), first);
+    // No temporary file is left behind either.
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, [".env"]);
+}
+
+#[test]
+fn gen_creds_write_merges_and_force_replaces_only_its_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = dir.path().join(".env");
+    std::fs::write(
+        &env,
+        "# my settings\nPORT=8080\n\n# keep me\nexport HOST=0.0.0.0\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&env, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // Missing keys are added; everything else stays, in place.
+    Swagent::new(["gen-creds", "--write", ".env"])
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .stdout_is(WROTE_ALL);
+    let text = std::fs::read_to_string(&env).unwrap();
+    assert!(
+        text.starts_with("# my settings\nPORT=8080\n\n# keep me\nexport HOST=0.0.0.0\nSWML_BASIC_AUTH_USER=signalwire\n"),
+        "{text}"
+    );
+    assert_eq!(mode(&env), 0o600, "credentials make the file private");
+    // --force replaces exactly the three lines, where they are.
+    std::fs::write(
+        &env,
+        "# head\nSWML_BASIC_AUTH_USER=old-user\nPORT=8080\n# middle\nSWML_BASIC_AUTH_PASSWORD=old-password-0123456789\nSIGNALWIRE_SWAIG_SECRET=old\n# tail\n",
+    )
+    .unwrap();
+    Swagent::new([
+        "gen-creds",
+        "--write",
+        ".env",
+        "--force",
+        "--user",
+        "new-user",
+    ])
+    .dir(dir.path())
+    .run()
+    .code(0)
+    .stdout_is(WROTE_ALL);
+    let text = std::fs::read_to_string(&env).unwrap();
+    let re = regex::Regex::new(
+        r"\A# head\nSWML_BASIC_AUTH_USER=new-user\nPORT=8080\n# middle\nSWML_BASIC_AUTH_PASSWORD=[A-Za-z0-9_-]{48}\nSIGNALWIRE_SWAIG_SECRET=[0-9a-f]{64}\n# tail\n\z",
+    )
+    .unwrap();
+    assert!(re.is_match(&text), "{text}");
+}
+
+#[test]
+fn gen_creds_rotate_keeps_the_user_and_replaces_password_and_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = dir.path().join(".env");
+    std::fs::write(
+        &env,
+        "SWML_BASIC_AUTH_USER=ops\n# why\nSWML_BASIC_AUTH_PASSWORD=old-password-0123456789\nSIGNALWIRE_SWAIG_SECRET=oldsecret\n",
+    )
+    .unwrap();
+    Swagent::new(["gen-creds", "--write", ".env", "--rotate"])
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .stdout_is("wrote SWML_BASIC_AUTH_PASSWORD, SIGNALWIRE_SWAIG_SECRET to .env\n")
+        .stderr_is("note: every token handed out with the old `SIGNALWIRE_SWAIG_SECRET` stops verifying; restart every replica with the new values\n");
+    let text = std::fs::read_to_string(&env).unwrap();
+    let re = regex::Regex::new(
+        r"\ASWML_BASIC_AUTH_USER=ops\n# why\nSWML_BASIC_AUTH_PASSWORD=[A-Za-z0-9_-]{48}\nSIGNALWIRE_SWAIG_SECRET=[0-9a-f]{64}\n\z",
+    )
+    .unwrap();
+    assert!(re.is_match(&text), "{text}");
+    // --rotate and --force need --write.
+    Swagent::new(["gen-creds", "--rotate"])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stderr_has("--write");
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("git runs")
+        .status
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+#[test]
+fn gen_creds_warns_when_git_could_commit_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    git(dir.path(), &["init", "-q"]);
+    Swagent::new(["gen-creds", "--write", ".env"])
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .stderr_is("warning: `.env` is not ignored by git: add it to .gitignore so credentials are never committed\n");
+    // Ignored: silent.
+    std::fs::write(dir.path().join(".gitignore"), ".env\n").unwrap();
+    Swagent::new(["gen-creds", "--write", ".env", "--force"])
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .stderr_is("");
+    // Tracked (even though ignored): the strongest warning.
+    git(dir.path(), &["add", "-f", ".env"]);
+    Swagent::new(["gen-creds", "--write", ".env", "--rotate"])
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .stderr_has("warning: `.env` is tracked by git: credentials must never be committed (git rm --cached)\n");
+    // Outside a git work tree: no warning.
+    let plain = tempfile::tempdir().unwrap();
+    Swagent::new(["gen-creds", "--write", ".env"])
+        .dir(plain.path())
+        .run()
+        .code(0)
+        .stderr_is("");
+}
+
+fn verify(token: &str, extra: &[&str]) -> Swagent {
+    let mut args = vec!["verify-token", token];
+    args.extend_from_slice(extra);
+    Swagent::new(args)
+        .env("SIGNALWIRE_SWAIG_SECRET", SECRET)
+        .dir(&std::env::temp_dir())
+}
+
+fn days(from: u64, to: u64) -> u64 {
+    to.abs_diff(from) / 86400
+}
+
+#[test]
+fn verify_token_human_and_json_output_are_exact() {
+    assert_eq!(
+        mint_with_nonce(&Secret::new(SECRET), "call-123", "get_balance", FAR, NONCE),
+        DETERMINISTIC
+    );
+    let before = days(swagent::token::now(), FAR);
+    let out = verify(DETERMINISTIC, &[]).run().code(0);
+    let after = days(swagent::token::now(), FAR);
+    let want = |d: u64| {
+        format!("call id:  call-123\nfunction: get_balance\nexpires:  2099-01-01T00:00:00Z (in {d} days)\nnonce:    0011223344556677\nverdict:  valid (signature, binding and expiry are valid)\n")
+    };
+    assert!(
+        out.stdout == want(before) || out.stdout == want(after),
+        "{}",
+        out.stdout
+    );
+    verify(DETERMINISTIC, &["--json"]).run().code(0).stdout_is(
+        "{\"verdict\":\"valid\",\"reason\":\"signature, binding and expiry are valid\",\"call_id\":\"call-123\",\"function\":\"get_balance\",\"expires_at\":\"2099-01-01T00:00:00Z\",\"nonce\":\"0011223344556677\"}\n",
+    );
+}
+
+#[test]
+fn verify_token_gives_each_verdict_its_exit_code() {
+    let s = Secret::new(SECRET);
+    let expired = mint_with_nonce(&s, "call-1", "f", 1_000_000_000, NONCE);
+    let other = mint_with_nonce(&Secret::new("another-secret"), "call-1", "f", FAR, NONCE);
+    let good = mint_with_nonce(&s, "call-1", "f", FAR, NONCE);
+    let json_of = |token: &str, extra: &[&str], code: i32| -> Value {
+        let mut args = vec!["--json"];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&verify(token, &args).run().code(code).stdout).unwrap()
+    };
+    // (what, token, extra flags, exit code, verdict, reason)
+    type Case<'a> = (&'a str, &'a str, Vec<&'a str>, i32, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "valid",
+            &good,
+            vec![],
+            0,
+            "valid",
+            "signature, binding and expiry are valid",
+        ),
+        (
+            "bound",
+            &good,
+            vec!["--function", "f", "--call-id", "call-1"],
+            0,
+            "valid",
+            "signature, binding and expiry are valid",
+        ),
+        (
+            "expired",
+            &expired,
+            vec![],
+            1,
+            "expired",
+            "the token has expired",
+        ),
+        (
+            "bad signature",
+            &other,
+            vec![],
+            1,
+            "bad_signature",
+            "the signature does not match this secret",
+        ),
+        (
+            "wrong function",
+            &good,
+            vec!["--function", "g"],
+            1,
+            "wrong_function",
+            "the token was minted for another function",
+        ),
+        (
+            "wrong call",
+            &good,
+            vec!["--call-id", "call-2"],
+            1,
+            "wrong_call",
+            "the token was minted for another call",
+        ),
+        (
+            "not base64",
+            "!!!",
+            vec![],
+            1,
+            "malformed",
+            "malformed token: not base64url: Invalid symbol 33, offset 0.",
+        ),
+        (
+            "four fields",
+            "YWJj",
+            vec![],
+            1,
+            "malformed",
+            "malformed token: expected 5 fields `call_id.function.expiry.nonce.signature`",
+        ),
+    ];
+    for (what, token, extra, code, verdict, reason) in cases {
+        let v = json_of(token, &extra, code);
+        assert_eq!(v["verdict"], verdict, "{what}");
+        assert_eq!(v["reason"], reason, "{what}");
+        // Human output says the same and exits the same.
+        verify(token, &extra)
+            .run()
+            .code(code)
+            .stdout_has(&format!("verdict:  {verdict} ({reason})\n"));
+    }
+    // The expired one still shows what it claims, and when it expired.
+    let out = verify(&expired, &[]).run().code(1);
+    assert!(
+        out.stdout.contains("expires:  2001-09-09T01:46:40Z ("),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains(" days ago)\n"), "{}", out.stdout);
+}
+
+#[test]
+fn verify_token_reads_stdin_and_secret_files_and_needs_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    Swagent::new(["verify-token", "-", "--json"])
+        .env("SIGNALWIRE_SWAIG_SECRET", SECRET)
+        .dir(dir.path())
+        .stdin(format!("{DETERMINISTIC}\n"))
+        .run()
+        .code(0)
+        .stdout_has("\"verdict\":\"valid\"");
+    std::fs::write(dir.path().join("secret"), format!("{SECRET}\n")).unwrap();
+    Swagent::new([
+        "verify-token",
+        DETERMINISTIC,
+        "--secret-file",
+        "secret",
+        "--json",
+    ])
+    .dir(dir.path())
+    .run()
+    .code(0)
+    .stdout_has("\"verdict\":\"valid\"");
+    std::fs::write(dir.path().join("wrong"), "not-the-secret\n").unwrap();
+    Swagent::new([
+        "verify-token",
+        DETERMINISTIC,
+        "--secret-file",
+        "wrong",
+        "--json",
+    ])
+    .dir(dir.path())
+    .run()
+    .code(1)
+    .stdout_has("\"verdict\":\"bad_signature\"");
+    Swagent::new(["verify-token", DETERMINISTIC])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_is("error: no secret: set `SIGNALWIRE_SWAIG_SECRET` (environment or `.env`), or use `--secret-file PATH` or `--prompt`\n");
+    Swagent::new(["verify-token", DETERMINISTIC, "--secret-file", "nope"])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stderr_is(
+            "error: cannot read secret file `nope`: No such file or directory (os error 2)\n",
+        );
+    // `.env` in the working folder counts, as the docs say.
+    std::fs::write(
+        dir.path().join(".env"),
+        format!("SIGNALWIRE_SWAIG_SECRET={SECRET}\n"),
+    )
+    .unwrap();
+    Swagent::new(["verify-token", DETERMINISTIC, "--json"])
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .stdout_has("\"verdict\":\"valid\"");
+    // There is no flag that takes the secret itself.
+    Swagent::new(["verify-token", DETERMINISTIC, "--secret", SECRET])
+        .dir(dir.path())
+        .run()
+        .code(2);
+}
+
+#[test]
+fn sdk_fixture_tokens_verify_here() {
+    for (call_id, function, token) in sdk_fixture_tokens() {
+        let v: Value = serde_json::from_str(
+            &verify(
+                &token,
+                &["--json", "--function", &function, "--call-id", &call_id],
+            )
+            .run()
+            .code(0)
+            .stdout,
+        )
+        .unwrap();
+        assert_eq!(v["verdict"], "valid");
+        assert_eq!(v["call_id"], call_id.as_str());
+        assert_eq!(v["function"], function.as_str());
+        assert_eq!(v["expires_at"], "2099-01-01T00:00:00Z");
+        // And they are bound: another call is refused.
+        verify(&token, &["--call-id", "someone-else"]).run().code(1);
+    }
+}
+
+#[test]
+fn tokens_minted_here_validate_in_the_python_sdk() {
+    let Some(py) = sdk_python("tokens_minted_here_validate_in_the_python_sdk") else {
+        return;
+    };
+    let checker = sdk_fixture("verify_token.py");
+    let dir = tempfile::tempdir().unwrap();
+    for (call_id, function) in [("call-123", "get_balance"), ("c-abc", "post_prompt")] {
+        let out = Swagent::new([
+            "token",
+            "mint",
+            "--function",
+            function,
+            "--call-id",
+            call_id,
+        ])
+        .env("SIGNALWIRE_SWAIG_SECRET", SECRET)
+        .dir(dir.path())
+        .run()
+        .code(0);
+        let token = out.stdout.trim();
+        let args = |secret: &str, call: &str, f: &str| {
+            vec![
+                checker.to_str().unwrap().to_owned(),
+                secret.to_owned(),
+                call.to_owned(),
+                f.to_owned(),
+                token.to_owned(),
+            ]
+        };
+        let run = |a: Vec<String>| {
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            python(&py, &a, b"")
+        };
+        run(args(SECRET, call_id, function))
+            .code(0)
+            .stdout_is("true\n");
+        run(args("another-secret", call_id, function))
+            .code(1)
+            .stdout_is("false\n");
+        run(args(SECRET, "other-call", function))
+            .code(1)
+            .stdout_is("false\n");
+        run(args(SECRET, call_id, "other_function"))
+            .code(1)
+            .stdout_is("false\n");
+    }
+}
+
+#[test]
+fn token_mint_round_trips_and_prints_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    let mint = |extra: &[&str]| {
+        let mut args = vec![
+            "token",
+            "mint",
+            "--function",
+            "get_balance",
+            "--call-id",
+            "c-1",
+        ];
+        args.extend_from_slice(extra);
+        Swagent::new(args)
+            .env("SIGNALWIRE_SWAIG_SECRET", SECRET)
+            .dir(dir.path())
+    };
+    let token = mint(&[]).run().code(0).stdout.trim().to_owned();
+    let claims = swagent::token::decode(&token).unwrap();
+    assert_eq!(
+        (claims.call_id.as_str(), claims.function.as_str()),
+        ("c-1", "get_balance")
+    );
+    let now = swagent::token::now();
+    assert!(claims.expiry > now && claims.expiry <= now + 3600 + 5);
+    verify(&token, &["--function", "get_balance", "--call-id", "c-1"])
+        .run()
+        .code(0);
+    // Two mints differ (fresh nonce).
+    assert_ne!(mint(&[]).run().code(0).stdout.trim(), token);
+    let out = mint(&["--url", "http://127.0.0.1:3000/"]).run().code(0);
+    let re = regex::Regex::new(r"\Ahttp://127\.0\.0\.1:3000/swaig/\?__token=([A-Za-z0-9_%-]+)\n\z")
+        .unwrap();
+    let caps = re
+        .captures(&out.stdout)
+        .unwrap_or_else(|| panic!("{}", out.stdout));
+    let decoded: String = url::form_urlencoded::parse(format!("t={}", &caps[1]).as_bytes())
+        .next()
+        .unwrap()
+        .1
+        .into_owned();
+    assert_eq!(swagent::token::decode(&decoded).unwrap().call_id, "c-1");
+    let out = Swagent::new([
+        "token",
+        "mint",
+        "--function",
+        "post_prompt",
+        "--call-id",
+        "c-1",
+        "--url",
+        "https://agent.example.com/bank",
+    ])
+    .env("SIGNALWIRE_SWAIG_SECRET", SECRET)
+    .dir(dir.path())
+    .run()
+    .code(0);
+    assert!(
+        out.stdout
+            .starts_with("https://agent.example.com/bank/post_prompt/?__token="),
+        "{}",
+        out.stdout
+    );
+    // A call id the format cannot carry, and no secret.
+    Swagent::new(["token", "mint", "--function", "f", "--call-id", "a.b"])
+        .env("SIGNALWIRE_SWAIG_SECRET", SECRET)
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stderr_is("error: cannot mint a token for call id `a.b`: call id contains `.`, which the token format cannot carry\n");
+    Swagent::new(["token", "mint", "--function", "f", "--call-id", "c"])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stderr_has("error: no secret:");
+}
+
+#[test]
+fn swml_command_prints_what_serve_answers() {
+    let dir = sandbox();
+    let server = Swagent::new(["serve", "agents/bank.yaml"])
+        .creds()
+        .dir(dir.path())
+        .start();
+    let served: Value = server
+        .post("/")
+        .json(&json!({"call_id": "call-77"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let out = Swagent::new([
+        "swml",
+        "agents/bank.yaml",
+        "--call-id",
+        "call-77",
+        "--base-url",
+        &server.url,
+    ])
+    .creds()
+    .dir(dir.path())
+    .run()
+    .code(0);
+    let printed: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(normalize_tokens(&printed), normalize_tokens(&served));
+    // The tokens differ only in their nonces (and possibly the second).
+    let claims = |doc: &Value| -> Vec<(String, String)> {
+        tokens_in(doc)
+            .into_iter()
+            .map(|(_, c, f, _)| (c, f))
+            .collect()
+    };
+    assert_eq!(claims(&printed), claims(&served));
+    assert_eq!(claims(&printed).len(), 3);
+    // And a token it prints works against the server.
+    let token = crate::util::token_in(&printed, "get_balance");
+    let (status, _) = server.swaig(
+        &format!("?__token={}", crate::serve::urlencode(&token)),
+        json!({"function": "get_balance", "call_id": "call-77", "argument": {"parsed": [{"account": "12345678"}]}}),
+    );
+    assert_eq!(status, 200);
+    // Invalid agent: exit 1 with the findings.
+    Swagent::new(["swml", "bad.yaml"])
+        .dir(dir.path())
+        .run()
+        .code(2);
+    std::fs::write(dir.path().join("bad.yaml"), "name: x\n").unwrap();
+    Swagent::new(["swml", "bad.yaml"])
+        .dir(dir.path())
+        .run()
+        .code(1)
+        .stderr_has("bad.yaml:");
+}
+
+const CALL_AGENT: &str = r#"name: calls
+prompt:
+  text: You call things.
+functions:
+  hours:
+    description: Static.
+    secure: false
+    static:
+      response: "Open for ${args.who}."
+      action: [{ say: hi }]
+    parameters:
+      type: object
+      properties:
+        who: { type: string }
+  balance:
+    description: Shell.
+    parameters:
+      type: object
+      properties:
+        account: { type: string, pattern: "^[0-9]{6,12}$" }
+        n: { type: integer }
+      required: [account]
+    shell:
+      command: ["./balance.sh", "--account=${args.account}", "--n=${args.n}"]
+  price:
+    description: Http.
+    parameters:
+      type: object
+      properties:
+        item: { type: string, enum: [widget, gadget] }
+      required: [item]
+    http:
+      url: UPSTREAM/price/${args.item}
+      output: "A ${args.item} costs ${response.price}."
+"#;
+
+#[test]
+fn call_runs_each_handler_kind_like_serve() {
+    let up = Upstream::start(|req| {
+        if req.target == "/price/widget" {
+            Answer::json(r#"{"price": 12.5}"#)
+        } else {
+            Answer::new("404 Not Found", "text/plain", "")
+        }
+    });
+    let dir = agent_dir(
+        &CALL_AGENT.replace("UPSTREAM", &up.url()),
+        &[(
+            "balance.sh",
+            "#!/bin/sh\necho \"balance $1 $2 call $SWAIG_CALL_ID\"\n",
+        )],
+    );
+    let call = |args: &[&str]| {
+        let mut a = vec!["call", "agent.yaml"];
+        a.extend_from_slice(args);
+        Swagent::new(a).dir(dir.path())
+    };
+    call(&["hours", "--arg", "who=Ann"]).run().code(0).stdout_is(
+        "{\n  \"response\": \"Open for Ann.\",\n  \"action\": [\n    {\n      \"say\": \"hi\"\n    }\n  ]\n}\n",
+    );
+    // --arg values parse as JSON when they can; --args-json merges under them.
+    call(&[
+        "balance",
+        "--args-json",
+        r#"{"account": "123456", "n": 1}"#,
+        "--arg",
+        "n=7",
+        "--call-id",
+        "c-9",
+    ])
+    .run()
+    .code(0)
+    .stdout_is("{\n  \"response\": \"balance --account=123456 --n=7 call c-9\"\n}\n");
+    call(&["price", "--arg", "item=widget"])
+        .run()
+        .code(0)
+        .stdout_is("{\n  \"response\": \"A widget costs 12.5.\"\n}\n");
+    assert_eq!(up.seen().len(), 1);
+    // Invalid arguments: exit 1 with the reason, nothing run.
+    call(&["price", "--arg", "item=../admin"])
+        .run()
+        .code(1)
+        .stdout_is("")
+        .stderr_is("error: invalid arguments: Some arguments are not acceptable: the argument `item` is invalid: \"../admin\" is not one of [\"widget\",\"gadget\"]. Please ask the caller again.\n");
+    call(&["balance", "--arg", "account=12"])
+        .run()
+        .code(1)
+        .stderr_has("the argument `account` is invalid");
+    assert_eq!(up.seen().len(), 1);
+    // A failing handler: exit 1, with what the caller would hear.
+    call(&["price", "--arg", "item=gadget"])
+        .run()
+        .code(1)
+        .stderr_has("the caller would hear: Sorry, that service is not working right now; please try again later.\n");
+    // Usage errors: exit 2.
+    call(&["nope"])
+        .run()
+        .code(2)
+        .stderr_is("error: agent `calls` has no function `nope`\n");
+    call(&["hours", "--arg", "novalue"])
+        .run()
+        .code(2)
+        .stderr_is("error: `--arg novalue` must be NAME=VALUE\n");
+    call(&["hours", "--args-json", "[1]"])
+        .run()
+        .code(2)
+        .stderr_is("error: `--args-json` must be a JSON object\n");
+}
+
+#[test]
+fn completions_and_help_document_the_tool() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        Swagent::new(["completions", shell])
+            .dir(dir.path())
+            .run()
+            .code(0)
+            .stdout_has("gen-creds")
+            .stdout_has("verify-token");
+    }
+    Swagent::new(["completions", "tcsh"])
+        .dir(dir.path())
+        .run()
+        .code(2);
+    Swagent::new(["--help"])
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .stdout_has("Exit codes:\n  0  success\n  1  ")
+        .stdout_has("  2  usage error");
+    for sub in [
+        vec!["serve"],
+        vec!["validate"],
+        vec!["schema"],
+        vec!["gen-creds"],
+        vec!["verify-token"],
+        vec!["token", "mint"],
+        vec!["swml"],
+        vec!["call"],
+        vec!["completions"],
+    ] {
+        let mut args = sub.clone();
+        args.push("--help");
+        Swagent::new(args)
+            .dir(dir.path())
+            .run()
+            .code(0)
+            .stdout_has("Exit codes:\n  0  ");
+    }
+    // The committed schema file sits where the agents' modeline says.
+    assert!(root().join("schemas/agent.schema.json").exists());
+}
