@@ -62,7 +62,7 @@ pub(super) async fn basic_auth(
                     .field("reason", failure.code())
                     .field("path", req.path().to_owned()),
             );
-            let err = super::guard::auth_failure(req.request(), &state, ApiError::Unauthorized);
+            let err = super::perimeter::auth_failure(req.request(), &state, ApiError::Unauthorized);
             let resp = err.error_response();
             Ok(req.into_response(resp).map_into_right_body())
         }

@@ -3,11 +3,11 @@
 //! [`app`] is used by `serve` and by the tests, so what is tested is what
 //! runs. Routes live in [`routes`], the Basic Auth gate in [`gate`], the
 //! perimeter in front of it (security headers, rate limit, allowed hosts,
-//! signatures) in [`guard`], HTTPS set-up in [`tls`].
+//! signatures) in [`perimeter`], HTTPS set-up in [`tls`].
 
 pub mod error;
 mod gate;
-pub mod guard;
+pub mod perimeter;
 mod ops;
 pub mod routes;
 mod swaig;
@@ -37,7 +37,7 @@ use crate::metrics::Metrics;
 use crate::signature::{SigningKey, SIGNING_KEY_VAR};
 use crate::token::{random_hex, Secret};
 use error::ApiError;
-use guard::AllowedHosts;
+use perimeter::AllowedHosts;
 
 /// Name of the token secret variable, as in the SignalWire Python SDK.
 pub const SECRET_VAR: &str = "SIGNALWIRE_SWAIG_SECRET";
@@ -351,8 +351,8 @@ pub fn app(
         .app_data(state)
         // The last `wrap` is the outermost: headers, perimeter, then auth.
         .wrap(from_fn(gate::basic_auth))
-        .wrap(from_fn(guard::perimeter))
-        .wrap(from_fn(guard::headers))
+        .wrap(from_fn(perimeter::perimeter))
+        .wrap(from_fn(perimeter::headers))
         .wrap(from_fn(gate::count_requests))
         .configure(|cfg| routes::configure(cfg, agent))
 }

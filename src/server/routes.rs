@@ -145,7 +145,7 @@ pub(super) fn body_call_id(body: &Value) -> Option<&str> {
 pub fn client_ip(req: &HttpRequest, _state: &AppState) -> Option<std::net::IpAddr> {
     use actix_web::HttpMessage as _;
     req.extensions()
-        .get::<super::guard::ClientAddr>()
+        .get::<super::perimeter::ClientAddr>()
         .map(|a| a.0)
         .or_else(|| req.peer_addr().map(|a| a.ip()))
 }
@@ -293,7 +293,7 @@ pub(super) fn check_token(
             .field("verdict", verdict.code())
             .field("token_prefix", prefix),
     )?;
-    Err(super::guard::auth_failure(
+    Err(super::perimeter::auth_failure(
         req,
         state,
         ApiError::InvalidToken,
