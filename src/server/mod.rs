@@ -7,8 +7,8 @@
 
 pub mod error;
 mod gate;
-pub mod perimeter;
 mod ops;
+pub mod perimeter;
 pub mod routes;
 mod swaig;
 pub mod tls;

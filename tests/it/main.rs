@@ -4,6 +4,7 @@
 mod guards;
 mod handlers;
 mod https;
+mod incident;
 mod ops;
 mod perimeter;
 mod serve;

@@ -16,7 +16,7 @@ fn shipped_agents_are_valid_under_strict_with_their_env() {
         .env("SCHEDULING_API_KEY", "y")
         .run()
         .code(0)
-        .stdout_is("3 agent file(s) valid\n");
+        .stdout_is("4 agent file(s) valid\n");
 }
 
 #[test]

@@ -1,0 +1,18 @@
+#!/bin/sh
+# Example verifier for `verify_pin`. A real one asks the PIN service; this one
+# accepts PIN 4321 for any account so the example runs anywhere. It prints
+# {"verified": true} only on a match; swagent then grants verification for
+# the rest of the call. The PIN arrives as `--pin=NNNN` (already matched
+# against the schema's pattern) and never appears in swagent's audit log.
+set -eu
+pin=""
+for arg in "$@"; do
+  case "$arg" in
+    --pin=*) pin="${arg#--pin=}" ;;
+  esac
+done
+if [ "$pin" = "4321" ]; then
+  echo '{"verified": true, "response": "Thank you, you are verified."}'
+else
+  echo '{"verified": false, "response": "That PIN does not match. You can try again."}'
+fi
