@@ -9,10 +9,15 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 const EXIT_CODES: &str = "\
-Exit codes:
+Exit codes (each command's --help has its own):
   0  success
-  1  the thing checked is bad (invalid agent file, invalid token, failed call, failed check)
-  2  usage error, unreadable file, or bad configuration";
+  1  the thing checked is bad:
+       validate      some file invalid (or a warning, with --strict)
+       verify-token  expired, bad_signature, wrong_function, wrong_call, malformed
+       swml          invalid agent file
+       call          invalid arguments or handler failure
+       check         some checklist item fails
+  2  usage error, unreadable file, bad configuration, or a server that could not start";
 
 /// Serve declarative YAML voice-AI agents to SignalWire, with layered security.
 #[derive(Debug, Parser)]

@@ -264,19 +264,28 @@ pub struct Limits {
     pub per_address: Option<Keyed<IpAddr>>,
     /// `SWAGENT_AUTH_FAILURE_LIMIT` per client address (`None`: off).
     pub auth_failures: Option<AuthFailures>,
-    /// Functions with a `rate_limit`, by name.
-    pub functions: HashMap<String, FunctionLimit>,
 }
 
 impl Limits {
-    /// Limiters for these settings and this agent's functions; `window` is
-    /// the interval of the per-address and failure limits (a minute).
-    pub fn new(
-        rate_limit: u32,
-        auth_failure_limit: u32,
-        window: Duration,
-        agent: &crate::agent::Agent,
-    ) -> Limits {
+    /// Limiters for these settings; `window` is the interval of the
+    /// per-address and failure limits (a minute).
+    pub fn new(rate_limit: u32, auth_failure_limit: u32, window: Duration) -> Limits {
+        Limits {
+            per_address: Rate::new(rate_limit, window).map(Keyed::new),
+            auth_failures: AuthFailures::new(auth_failure_limit, window),
+        }
+    }
+}
+
+/// The `rate_limit`s of one agent's functions, by name. Built with the agent,
+/// so a reload applies changed limits (and starts their counts afresh).
+#[derive(Default)]
+pub struct FunctionLimits {
+    functions: HashMap<String, FunctionLimit>,
+}
+
+impl FunctionLimits {
+    pub fn new(agent: &crate::agent::Agent) -> FunctionLimits {
         let functions = agent
             .functions
             .values()
@@ -288,15 +297,11 @@ impl Limits {
                 )
             })
             .collect();
-        Limits {
-            per_address: Rate::new(rate_limit, window).map(Keyed::new),
-            auth_failures: AuthFailures::new(auth_failure_limit, window),
-            functions,
-        }
+        FunctionLimits { functions }
     }
 
-    /// Counts one run of `function` in `call_id`.
-    pub fn function(&self, function: &str, call_id: &str) -> Admission {
+    /// Admits one run of `function` in `call_id`.
+    pub fn check(&self, function: &str, call_id: &str) -> Admission {
         self.functions
             .get(function)
             .map_or(Admission::Allowed, |f| f.check(call_id))

@@ -71,7 +71,9 @@ impl Report {
             .all(|f| f.severity == Severity::Warning && !strict)
     }
 
-    /// Compiler-style text, one block per finding.
+    /// Compiler-style text, one block per finding. Control characters from
+    /// the file are shown escaped, so a hostile file cannot drive the
+    /// terminal (or a CI log viewer) that prints them.
     pub fn human(&self) -> String {
         let mut out = String::new();
         for f in &self.findings {
@@ -82,7 +84,7 @@ impl Report {
                 f.line,
                 f.column,
                 f.severity.as_str(),
-                f.message
+                printable(&f.message)
             );
             if let Some(line) = self.source.lines().nth(f.line.saturating_sub(1)) {
                 // A minified or junk file can have one enormous line: show a
@@ -92,7 +94,8 @@ impl Report {
                 } else {
                     0
                 };
-                let line: String = line.chars().skip(skip).take(120).collect();
+                let line: String =
+                    printable(&line.chars().skip(skip).take(120).collect::<String>());
                 let f = &Finding {
                     column: f.column - skip,
                     ..f.clone()
@@ -138,6 +141,22 @@ impl Report {
     }
 }
 
+/// `s` with control characters (but tabs) escaped as `\u{..}`.
+fn printable(s: &str) -> String {
+    if !s.chars().any(|c| c.is_control() && c != '\t') {
+        return s.to_owned();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 // GitHub's workflow command escaping: data escapes %, CR, LF; properties also : and ,.
 fn escape_data(s: &str) -> String {
     s.replace('%', "%25")
@@ -175,6 +194,15 @@ mod tests {
         assert_eq!(
             report.human(),
             "a.yaml:2:8: error: `route` must start with `/`\n  |\n2 | route: nope\n  |        ^\n"
+        );
+        let hostile = Report {
+            path: "a.yaml".into(),
+            source: "name: \u{1b}[31mred\n".into(),
+            findings: vec![Finding::error(Pos { line: 1, col: 7 }, "bad `\u{1b}[31m`")],
+        };
+        assert_eq!(
+            hostile.human(),
+            "a.yaml:1:7: error: bad `\\u{1b}[31m`\n  |\n1 | name: \\u{1b}[31mred\n  |       ^\n"
         );
         assert_eq!(
             report.github(),

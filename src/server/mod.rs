@@ -32,7 +32,7 @@ use crate::auth::{non_empty_env, Credentials, Origin};
 use crate::guard::UsedCodes;
 use crate::handlers::Runtime;
 use crate::killswitch::KillSwitch;
-use crate::limits::Limits;
+use crate::limits::{FunctionLimits, Limits};
 use crate::metrics::Metrics;
 use crate::signature::{SigningKey, SIGNING_KEY_VAR};
 use crate::token::{random_hex, Secret};
@@ -205,16 +205,16 @@ pub struct Live {
     pub agent: Agent,
     pub runtime: Runtime,
     pub alerts: Alerts,
+    pub function_limits: FunctionLimits,
 }
 
 impl Live {
     pub fn new(agent: Agent) -> Live {
-        let runtime = Runtime::new(&agent);
-        let alerts = Alerts::new(agent.alerts.clone());
         Live {
+            runtime: Runtime::new(&agent),
+            alerts: Alerts::new(agent.alerts.clone()),
+            function_limits: FunctionLimits::new(&agent),
             agent,
-            runtime,
-            alerts,
         }
     }
 }
@@ -242,7 +242,6 @@ impl AppState {
             settings.rate_limit,
             settings.auth_failure_limit,
             settings.rate_window,
-            &agent,
         );
         AppState {
             live: ArcSwap::from_pointee(Live::new(agent)),

@@ -74,7 +74,9 @@ pub(super) async fn swaig(
     if function.secure {
         check_token(&req, &state, &function.name, call_id)?;
     }
-    if let Admission::Limited { retry_after } = state.limits.function(name, call_id.unwrap_or("")) {
+    if let Admission::Limited { retry_after } =
+        live.function_limits.check(name, call_id.unwrap_or(""))
+    {
         log::warn!("function `{name}` refused: over its `rate_limit`");
         state
             .metrics

@@ -833,7 +833,7 @@ fn completions_and_help_document_the_tool() {
         .dir(dir.path())
         .run()
         .code(0)
-        .stdout_has("Exit codes:\n  0  success\n  1  ")
+        .stdout_has("Exit codes (each command's --help has its own):\n  0  success\n  1  the thing checked is bad:\n       validate ")
         .stdout_has("  2  usage error");
     for sub in [
         vec!["serve"],

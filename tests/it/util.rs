@@ -114,6 +114,9 @@ pub struct Swagent {
     cmd: Command,
     describe: String,
     stdin: Option<Vec<u8>>,
+    /// The default working folder, so a `.env` in the repository can never
+    /// leak into a test; `.dir()` replaces it.
+    tmp: Option<tempfile::TempDir>,
 }
 
 impl Swagent {
@@ -137,10 +140,13 @@ impl Swagent {
                 .collect::<Vec<_>>()
                 .join(" ")
         );
+        let tmp = tempfile::tempdir().unwrap();
+        cmd.current_dir(tmp.path());
         Swagent {
             cmd,
             describe,
             stdin: None,
+            tmp: Some(tmp),
         }
     }
 
@@ -171,6 +177,7 @@ impl Swagent {
 
     pub fn dir(mut self, dir: &Path) -> Swagent {
         self.cmd.current_dir(dir);
+        self.tmp = None;
         self.describe = format!("(in {}) {}", dir.display(), self.describe);
         self
     }
@@ -246,6 +253,7 @@ impl Swagent {
                             url,
                             log,
                             _rx: rx,
+                            _tmp: self.tmp.take(),
                         };
                     }
                 }
@@ -270,6 +278,7 @@ pub struct Server {
     pub url: String,
     log: std::sync::Arc<std::sync::Mutex<String>>,
     _rx: mpsc::Receiver<String>,
+    _tmp: Option<tempfile::TempDir>,
 }
 
 impl Server {
