@@ -106,6 +106,28 @@ fn env_bool(name: &str, default: bool) -> anyhow::Result<bool> {
 }
 
 impl Settings {
+    /// Settings with configured credentials and secret and every other value
+    /// at its documented default, as `from_env` gives with nothing else set
+    /// (for embedding swagent, and for in-process tests of [`app`]).
+    pub fn new(creds: Credentials, secret: Secret) -> Settings {
+        Settings {
+            creds,
+            secret,
+            secret_origin: Origin::Configured,
+            proxy_base: None,
+            trust_proxy: false,
+            max_request_size: DEFAULT_MAX_REQUEST,
+            tls: None,
+            domain: None,
+            hsts_max_age: Some(DEFAULT_HSTS_MAX_AGE),
+            signing_key: None,
+            allowed_hosts: AllowedHosts::parse(""),
+            rate_limit: DEFAULT_RATE_LIMIT,
+            auth_failure_limit: DEFAULT_AUTH_FAILURE_LIMIT,
+            rate_window: Duration::from_secs(60),
+        }
+    }
+
     /// Reads `SWML_*` and `SIGNALWIRE_SWAIG_SECRET` (empty counts as unset).
     pub fn from_env(trust_proxy: bool, allow_weak_password: bool) -> anyhow::Result<Settings> {
         let creds = Credentials::from_env(allow_weak_password)?;

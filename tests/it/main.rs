@@ -5,6 +5,7 @@ mod guards;
 mod handlers;
 mod https;
 mod incident;
+mod inprocess;
 mod ops;
 mod perimeter;
 mod serve;
