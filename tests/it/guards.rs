@@ -282,13 +282,7 @@ fn audit_log_records_each_event_and_nothing_secret() {
         .unwrap();
     assert_eq!(resp.status(), 401);
     // token_rejected (a real token for another function)
-    let swml: Value = server
-        .post("/")
-        .json(&json!({"call_id": "call-1"}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let swml: Value = server.swml("call-1");
     let pin_token = token_in(&swml, "verify_pin");
     let q = format!(
         "?__token={}",

@@ -17,13 +17,7 @@ fn serves_bank_and_runs_a_secure_function_with_its_token() {
         .creds()
         .dir(dir.path())
         .start();
-    let swml: serde_json::Value = server
-        .post("/")
-        .json(&json!({"call_id": "call-1"}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let swml: serde_json::Value = server.swml("call-1");
     let token = token_in(&swml, "get_balance");
     let (status, body) = server.swaig(
         &format!("?__token={}", urlencode(&token)),

@@ -196,19 +196,7 @@ impl Swagent {
             let mut stdin = child.stdin.take().unwrap();
             stdin.write_all(&data).unwrap();
         }
-        let (tx, rx) = mpsc::channel();
-        let pid = child.id();
-        std::thread::spawn(move || {
-            let _ = tx.send(child.wait_with_output());
-        });
-        let out = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(out) => out.unwrap(),
-            Err(_) => {
-                // SAFETY: plain kill of our own child.
-                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-                panic!("`{}` did not finish within 60 s", self.describe);
-            }
-        };
+        let out = wait_bounded(child, &self.describe);
         Output {
             status: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -321,6 +309,16 @@ impl Server {
             .basic_auth(USER, Some(PASSWORD))
     }
 
+    /// The SWML document for `call_id` (POST with the call id in the body).
+    pub fn swml(&self, call_id: &str) -> serde_json::Value {
+        self.post("/")
+            .json(&serde_json::json!({ "call_id": call_id }))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    }
+
     /// A SWAIG call with a JSON body.
     pub fn swaig(&self, query: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
         let resp = self
@@ -428,24 +426,30 @@ pub fn python(py: &Path, args: &[&str], stdin: &[u8]) -> Output {
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("python starts");
     child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let describe = format!("{} {}", py.display(), args.join(" "));
+    let out = wait_bounded(child, &describe);
+    Output {
+        status: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        describe,
+    }
+}
+
+/// Waits for `child` for at most 60 s; a hung child is killed and fails the test.
+fn wait_bounded(child: Child, describe: &str) -> std::process::Output {
     let (tx, rx) = mpsc::channel();
     let pid = child.id();
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    let out = match rx.recv_timeout(Duration::from_secs(60)) {
+    match rx.recv_timeout(Duration::from_secs(60)) {
         Ok(out) => out.unwrap(),
         Err(_) => {
             // SAFETY: plain kill of our own child.
             unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-            panic!("python {args:?} did not finish within 60 s");
+            panic!("`{describe}` did not finish within 60 s");
         }
-    };
-    Output {
-        status: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        describe: format!("{} {}", py.display(), args.join(" ")),
     }
 }
 
