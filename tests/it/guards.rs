@@ -427,3 +427,76 @@ fn validate_reports_a_gate_without_a_verifier() {
         .code(1)
         .stderr_is("a.yaml:6:28: error: function `f`: `requires_verification` but no function in this agent has `verifies_caller: true`\n  |\n6 |     requires_verification: true\n  |                            ^\n1 of 1 agent file(s) invalid\n");
 }
+
+#[test]
+fn an_http_verifier_grants_only_when_its_verified_field_is_true() {
+    let upstream = crate::util::Upstream::start(|seen| {
+        let body = String::from_utf8_lossy(&seen.body);
+        if body.contains("\"pin\":\"4321\"") {
+            crate::util::Answer::json(r#"{"result": {"ok": true}}"#)
+        } else {
+            crate::util::Answer::json(r#"{"result": {"ok": false}}"#)
+        }
+    });
+    let yaml = format!(
+        r#"name: httpverify
+prompt: {{ text: hi }}
+functions:
+  check_pin:
+    description: Check the PIN.
+    verifies_caller: true
+    parameters:
+      type: object
+      properties:
+        pin: {{ type: string, pattern: "^[0-9]{{4}}$", sensitive: true }}
+      required: [pin]
+    http:
+      url: {}/pins/check
+      method: POST
+      body: {{ pin: "${{args.pin}}" }}
+      verified_field: result.ok
+      output: PIN checked.
+  secret_thing:
+    description: Protected.
+    requires_verification: true
+    static: {{ response: The secret is 42. }}
+"#,
+        upstream.url()
+    );
+    let dir = crate::util::agent_dir(&yaml, &[]);
+    let server = Swagent::new(["serve", "agent.yaml"])
+        .creds()
+        .dir(dir.path())
+        .start();
+    let wrong = call(
+        &server,
+        "c1",
+        "check_pin",
+        json!({"pin": "0000"}),
+        json!({}),
+    );
+    assert_eq!(
+        wrong,
+        json!({"response": "PIN checked."}),
+        "no grant without a match"
+    );
+    let right = call(
+        &server,
+        "c1",
+        "check_pin",
+        json!({"pin": "4321"}),
+        json!({}),
+    );
+    assert_eq!(right["response"], "PIN checked.");
+    let grant = right["action"][0]["set_global_data"]["swagent_verified"].clone();
+    assert!(grant.is_string(), "{right}");
+    let ok = call(
+        &server,
+        "c1",
+        "secret_thing",
+        json!({}),
+        json!({ "swagent_verified": grant }),
+    );
+    assert_eq!(ok, json!({"response": "The secret is 42."}));
+    assert_eq!(upstream.seen().len(), 2);
+}

@@ -2,11 +2,11 @@
 //! server (tests/fixtures/ops/ops.yaml).
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::util::{client, root, Server, Swagent};
+use crate::util::{client, eventually, root, Server, Swagent};
 
 fn setup(extra_alert: Option<&str>) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -43,18 +43,6 @@ fn call(server: &Server, function: &str, args: Value) -> Value {
 
 const UNAVAILABLE: &str =
     "That service is unavailable right now. Offer the caller another way to get help.";
-
-/// Polls `f` until it is true or `within` passes (no fixed sleeps).
-fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    f()
-}
 
 fn audit_events(dir: &Path) -> Vec<Value> {
     std::fs::read_to_string(dir.join("audit.log"))
