@@ -5,6 +5,7 @@
 //! so serving a request never touches YAML or re-parses anything.
 
 pub mod findings;
+mod handlers;
 pub mod load;
 pub mod model;
 pub mod spans;

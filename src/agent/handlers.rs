@@ -1,0 +1,448 @@
+//! The checks of handlers and templates: shell programs and argv, http
+//! URLs, headers and bodies, and what each `${...}` may name where it sits.
+//!
+//! Part of loading ([`super::load`]): these are methods of its `Checker`,
+//! kept apart so each file stays about one thing.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use super::load::Checker;
+use super::model::{HttpFile, Method, ShellFile};
+use super::{defaults, HttpSpec, JsonTemplate, ShellSpec};
+use crate::template::{Template, Var};
+
+/// Where a template sits decides which variables it may use.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Slot {
+    ShellArg,
+    HttpRequest,
+    HttpOutput,
+    StaticReply,
+}
+
+const SECRET_WORDS: [&str; 6] = ["password", "passwd", "secret", "token", "api_key", "apikey"];
+
+fn looks_secret(key: &str) -> bool {
+    let k = key.to_ascii_lowercase().replace('-', "_");
+    k == "authorization"
+        || k == "proxy_authorization"
+        || k == "x_api_key"
+        || SECRET_WORDS.iter().any(|w| k.contains(w))
+}
+
+impl Checker<'_> {
+    /// Parses one template and checks what it names against where it sits.
+    pub(super) fn template(
+        &mut self,
+        function: &str,
+        text: &str,
+        path: &[&str],
+        slot: Slot,
+        declared: &serde_json::Map<String, Value>,
+    ) -> Option<Template> {
+        let pos = self.spans.value(path);
+        let template = match Template::parse(text) {
+            Ok(t) => t,
+            Err(e) => {
+                self.error(pos, format!("function `{function}`: {e}"));
+                return None;
+            }
+        };
+        let mut ok = true;
+        for (var, source) in template.vars() {
+            let at = self.refine(pos, source);
+            match var {
+                Var::Args(arg, _) if !declared.contains_key(arg) => {
+                    self.error(
+                        at,
+                        format!(
+                            "function `{function}`: template names `{source}` but no such argument is declared"
+                        ),
+                    );
+                    ok = false;
+                }
+                Var::Response(_) if slot != Slot::HttpOutput => {
+                    self.error(
+                        at,
+                        format!(
+                            "function `{function}`: `{source}` is only available in http `output`"
+                        ),
+                    );
+                    ok = false;
+                }
+                Var::Env(name) if slot != Slot::HttpRequest => {
+                    self.error(
+                        at,
+                        format!(
+                            "function `{function}`: `${{env:{name}}}` is only allowed in http `url`, `query`, `headers`, `body` and `form` (its value must never reach the caller)"
+                        ),
+                    );
+                    ok = false;
+                }
+                Var::Env(name) => match std::env::var(name) {
+                    Ok(value) => {
+                        self.env.insert(name.clone(), value);
+                    }
+                    Err(_) => {
+                        let msg = format!(
+                            "function `{function}`: environment variable `{name}` is not set"
+                        );
+                        if self.opts.strict {
+                            self.error(at, msg);
+                        } else {
+                            self.warn(at, msg);
+                        }
+                    }
+                },
+                _ => {}
+            }
+        }
+        ok.then_some(template)
+    }
+
+    /// A literal value under a key that names a credential is an error.
+    pub(super) fn literal_secret(
+        &mut self,
+        function: &str,
+        key: &str,
+        template: &Template,
+        path: &[&str],
+    ) {
+        if looks_secret(key) && template.is_literal() && !template.to_string().is_empty() {
+            let pos = self.spans.value(path);
+            self.error(
+                pos,
+                format!(
+                    "function `{function}`: `{key}` holds a literal credential; secrets never live in the agent file, use `${{env:NAME}}`"
+                ),
+            );
+        }
+    }
+
+    pub(super) fn shell(
+        &mut self,
+        name: &str,
+        s: ShellFile,
+        declared: &serde_json::Map<String, Value>,
+    ) -> Option<ShellSpec> {
+        let at = ["functions", name, "shell"];
+        let Some(program) = s.command.first() else {
+            let pos = self.spans.value(&[&at[..], &["command"]].concat());
+            self.error(
+                pos,
+                format!("function `{name}`: `command` needs at least the program"),
+            );
+            return None;
+        };
+        let program_path = [&at[..], &["command", "0"]].concat();
+        if program.contains("${") {
+            let pos = self.spans.value(&program_path);
+            self.error(
+                pos,
+                format!(
+                    "function `{name}`: the program (`command[0]`) must be literal, not a template"
+                ),
+            );
+            return None;
+        }
+        let program = self.resolve_program(name, program, &program_path)?;
+        let mut args = Vec::new();
+        let mut after_dashdash = false;
+        for (i, arg) in s.command.iter().enumerate().skip(1) {
+            let index = i.to_string();
+            let path = [&at[..], &["command", index.as_str()]].concat();
+            let t = self.template(name, arg, &path, Slot::ShellArg, declared)?;
+            if let Some(Var::Args(arg_name, _)) = t.as_single_var() {
+                let constrained = declared
+                    .get(arg_name)
+                    .is_some_and(|p| p.get("pattern").is_some() || p.get("enum").is_some());
+                if !after_dashdash && !constrained {
+                    let pos = self.spans.value(&path);
+                    self.warn(
+                        pos,
+                        format!(
+                            "function `{name}`: `{arg}` is a whole argument a caller controls; a value starting with `-` would be read as an option. Give `{arg_name}` a `pattern` or `enum`, put `--` before it, or write `--opt={arg}`"
+                        ),
+                    );
+                }
+            }
+            if let Some((flag, _)) = arg.split_once('=') {
+                self.literal_secret(name, flag.trim_start_matches('-'), &t, &path);
+            }
+            after_dashdash |= arg == "--";
+            args.push(t);
+        }
+        for var in s.env.iter().flatten() {
+            if !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                let pos = self.spans.value(&[&at[..], &["env"]].concat());
+                self.error(
+                    pos,
+                    format!("function `{name}`: `{var}` is not a variable name"),
+                );
+            }
+        }
+        let concurrency = s.concurrency.unwrap_or(defaults::CONCURRENCY);
+        if concurrency == 0 {
+            let pos = self.spans.value(&[&at[..], &["concurrency"]].concat());
+            self.error(
+                pos,
+                format!("function `{name}`: `concurrency` must be at least 1"),
+            );
+        }
+        Some(ShellSpec {
+            program,
+            args,
+            timeout: s.timeout.map_or(defaults::TIMEOUT, |d| d.0),
+            env: s.env.unwrap_or_default(),
+            max_output: s.max_output.map_or(defaults::MAX_OUTPUT, |b| b.0),
+            concurrency: concurrency.max(1),
+        })
+    }
+
+    pub(super) fn resolve_program(
+        &mut self,
+        name: &str,
+        program: &str,
+        path: &[&str],
+    ) -> Option<PathBuf> {
+        let pos = self.spans.value(path);
+        let resolved = if program.contains('/') {
+            let p = Path::new(program);
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                self.dir.join(p)
+            }
+        } else {
+            let found = std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|d| d.join(program))
+                    .find(|c| c.is_file())
+            });
+            match found {
+                Some(p) => p,
+                None => {
+                    self.error(
+                        pos,
+                        format!("function `{name}`: program `{program}` is not on PATH"),
+                    );
+                    return None;
+                }
+            }
+        };
+        match std::fs::metadata(&resolved) {
+            Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Some(resolved),
+            Ok(m) if m.is_file() => {
+                self.error(
+                    pos,
+                    format!("function `{name}`: `{program}` is not executable (try `chmod +x`)"),
+                );
+                None
+            }
+            _ => {
+                self.error(
+                    pos,
+                    format!(
+                        "function `{name}`: `{program}` does not exist (relative paths start at the agent file's folder)"
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn http(
+        &mut self,
+        name: &str,
+        h: HttpFile,
+        declared: &serde_json::Map<String, Value>,
+    ) -> Option<HttpSpec> {
+        let at = ["functions", name, "http"];
+        let url_path = [&at[..], &["url"]].concat();
+        let url = self.template(name, &h.url, &url_path, Slot::HttpRequest, declared)?;
+        self.check_url(name, &url, &url_path)?;
+        let pairs = |this: &mut Self, field: &str, map: Option<IndexMap<String, String>>| {
+            let mut out = Vec::new();
+            for (k, v) in map.unwrap_or_default() {
+                let path = [&at[..], &[field, k.as_str()]].concat();
+                let t = this.template(name, &v, &path, Slot::HttpRequest, declared)?;
+                this.literal_secret(name, &k, &t, &path);
+                out.push((k, t));
+            }
+            Some(out)
+        };
+        let query = pairs(self, "query", h.query);
+        let headers = pairs(self, "headers", h.headers);
+        let form = pairs(self, "form", h.form);
+        let body = match h.body {
+            Some(b) => {
+                let mut path: Vec<String> = at.iter().map(|s| s.to_string()).collect();
+                path.push("body".into());
+                Some(self.json_template(name, &b, &mut path, declared)?)
+            }
+            None => None,
+        };
+        let (query, headers, form) = (query?, headers?, form?);
+        if body.is_some() && !form.is_empty() {
+            let pos = self.spans.key(&[&at[..], &["form"]].concat());
+            self.error(
+                pos,
+                format!("function `{name}`: use `body` or `form`, not both"),
+            );
+            return None;
+        }
+        let verified_field = match &h.verified_field {
+            Some(field) => match crate::template::parse_path(field) {
+                Ok(steps) => Some(steps),
+                Err(e) => {
+                    let pos = self.spans.value(&[&at[..], &["verified_field"]].concat());
+                    self.error(pos, format!("function `{name}`: `verified_field`: {e}"));
+                    return None;
+                }
+            },
+            None => None,
+        };
+        let output = match h.output {
+            Some(o) => {
+                let path = [&at[..], &["output"]].concat();
+                Some(self.template(name, &o, &path, Slot::HttpOutput, declared)?)
+            }
+            None => None,
+        };
+        let method = h.method.unwrap_or(Method::Get);
+        let retries = h.retries.unwrap_or(0);
+        if retries > 0 && method != Method::Get {
+            let pos = self.spans.value(&[&at[..], &["retries"]].concat());
+            self.error(
+                pos,
+                format!("function `{name}`: `retries` is for GET only; retrying a {} could repeat what it changes", method.as_str()),
+            );
+        }
+        if retries > 10 {
+            let pos = self.spans.value(&[&at[..], &["retries"]].concat());
+            self.error(pos, format!("function `{name}`: `retries` is at most 10"));
+        }
+        Some(HttpSpec {
+            url,
+            method,
+            query,
+            headers,
+            body,
+            form,
+            timeout: h.timeout.map_or(defaults::TIMEOUT, |d| d.0),
+            retries,
+            output,
+            error_keys: h.error_keys.unwrap_or_default(),
+            max_response: h.max_response.map_or(defaults::MAX_RESPONSE, |b| b.0),
+            verified_field,
+        })
+    }
+
+    /// Scheme, host and port must be literal, so no argument can choose where
+    /// a request goes.
+    pub(super) fn check_url(&mut self, name: &str, url: &Template, path: &[&str]) -> Option<()> {
+        let pos = self.spans.value(path);
+        let literal_prefix = match url.parts().first() {
+            Some(crate::template::Part::Lit(s)) => s.as_str(),
+            _ => "",
+        };
+        let authority_done = literal_prefix
+            .split_once("://")
+            .is_some_and(|(_, rest)| rest.contains(['/', '?']) || url.is_literal());
+        if !authority_done {
+            self.error(
+                pos,
+                format!("function `{name}`: the scheme, host and port of `url` must be literal (no template before the path)"),
+            );
+            return None;
+        }
+        // Parse with every variable replaced by a harmless value.
+        let probe: String = url
+            .parts()
+            .iter()
+            .map(|p| match p {
+                crate::template::Part::Lit(s) => s.as_str(),
+                crate::template::Part::Var(..) => "x",
+            })
+            .collect();
+        match url::Url::parse(&probe) {
+            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {
+                if u.host_str().is_none_or(str::is_empty) {
+                    self.error(pos, format!("function `{name}`: `url` has no host"));
+                    return None;
+                }
+                if !u.username().is_empty() || u.password().is_some() {
+                    self.error(
+                        pos,
+                        format!("function `{name}`: `url` holds credentials; secrets never live in the agent file, use a header with `${{env:NAME}}`"),
+                    );
+                    return None;
+                }
+                Some(())
+            }
+            Ok(u) => {
+                self.error(
+                    pos,
+                    format!(
+                        "function `{name}`: `url` scheme `{}` is not http or https",
+                        u.scheme()
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                self.error(pos, format!("function `{name}`: `url` does not parse: {e}"));
+                None
+            }
+        }
+    }
+
+    pub(super) fn json_template(
+        &mut self,
+        name: &str,
+        value: &Value,
+        path: &mut Vec<String>,
+        declared: &serde_json::Map<String, Value>,
+    ) -> Option<JsonTemplate> {
+        Some(match value {
+            Value::String(s) => {
+                let refs: Vec<&str> = path.iter().map(String::as_str).collect();
+                let t = self.template(name, s, &refs, Slot::HttpRequest, declared)?;
+                if let Some(key) = path.last() {
+                    let key = key.clone();
+                    self.literal_secret(name, &key, &t, &refs);
+                }
+                if t.is_literal() {
+                    JsonTemplate::Literal(value.clone())
+                } else {
+                    JsonTemplate::Text(t)
+                }
+            }
+            Value::Array(items) => {
+                let mut out = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    path.push(i.to_string());
+                    let r = self.json_template(name, item, path, declared);
+                    path.pop();
+                    out.push(r?);
+                }
+                JsonTemplate::Array(out)
+            }
+            Value::Object(map) => {
+                let mut out = Vec::new();
+                for (k, v) in map {
+                    path.push(k.clone());
+                    let r = self.json_template(name, v, path, declared);
+                    path.pop();
+                    out.push((k.clone(), r?));
+                }
+                JsonTemplate::Object(out)
+            }
+            other => JsonTemplate::Literal(other.clone()),
+        })
+    }
+}
