@@ -94,7 +94,16 @@ pub(super) async fn run(
         }
     }
     if let Value::Object(args) = ctx.args {
-        for (k, v) in args {
+        // Only identifier-shaped names: a key is the caller's when the schema
+        // allows extra properties, and `=` or NUL in it would make a
+        // malformed variable. Every argument is on stdin as JSON anyway.
+        let is_ident = |k: &str| {
+            k.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        for (k, v) in args.iter().filter(|(k, _)| is_ident(k)) {
             cmd.env(
                 format!("SWAIG_ARG_{}", k.to_ascii_uppercase()),
                 value_to_text(v),
