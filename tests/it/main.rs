@@ -1,11 +1,14 @@
 //! Integration tests: the real `swagent` binary, real processes, real HTTP on
 //! loopback. One test crate, one module per feature, so one binary is linked.
 
+mod faults;
 mod guards;
 mod handlers;
+mod hostile;
 mod https;
 mod ops;
 mod perimeter;
+mod raw;
 mod serve;
 mod tools;
 mod util;
