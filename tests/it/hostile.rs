@@ -527,7 +527,7 @@ fn the_bad_input_catalogue() {
     }
 }
 
-/// `GET /` with the test credentials, as raw bytes.
+/// The status and JSON body (if any) a raw request gets.
 fn status_of(req: &Raw, port: u16) -> (u16, Option<Value>) {
     let answer = req.send(port);
     (answer.status().unwrap_or(0), answer.json())
