@@ -2,7 +2,8 @@
 //!
 //! Lines are written whole under a mutex with one `write` each, straight to
 //! the file (no userspace buffer), so they reach the OS before the response is
-//! sent and never interleave between workers. SIGHUP reopens the file for
+//! sent and never interleave between workers; a line a full disk cut short is
+//! taken back. SIGHUP reopens the file for
 //! logrotate. What is never written is decided by the callers' types: no
 //! field here takes a password, secret, key, whole token or header.
 
@@ -203,7 +204,7 @@ impl Audit {
         let result = match &mut *sink {
             Sink::Off => Ok(()),
             Sink::Stdout => std::io::stdout().lock().write_all(&bytes),
-            Sink::File(f) => f.write_all(&bytes),
+            Sink::File(f) => append_line(f, &bytes),
         };
         drop(sink);
         match result {
@@ -240,6 +241,29 @@ impl Sampler {
             Some(self.suppressed.swap(0, Ordering::Relaxed))
         }
     }
+}
+
+/// Appends one line, or nothing: on a full disk a write can be short, and the
+/// part written is taken back, so that the file stays one JSON object per
+/// line and the next line written does not join a torn one.
+fn append_line(f: &mut File, line: &[u8]) -> std::io::Result<()> {
+    let mut written = 0;
+    let error = loop {
+        if written == line.len() {
+            return Ok(());
+        }
+        match f.write(&line[written..]) {
+            Ok(0) => break std::io::Error::from(std::io::ErrorKind::WriteZero),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => break e,
+        }
+    };
+    if written > 0 {
+        let end = f.metadata()?.len();
+        f.set_len(end.saturating_sub(written as u64))?;
+    }
+    Err(error)
 }
 
 fn open_append(path: &Path) -> std::io::Result<File> {

@@ -1,5 +1,5 @@
 //! The gate in front of every route but `/health`: refuses while a required
-//! audit log cannot be written, then Basic Auth.
+//! audit log cannot be written (retrying it on each request), then Basic Auth.
 //!
 //! A thin shell around [`crate::auth::Credentials::check`], which decides.
 
@@ -33,7 +33,14 @@ pub(super) async fn basic_auth(
         .app_data::<web::Data<AppState>>()
         .expect("the app factory sets the state")
         .clone();
-    if !state.audit.accepting() {
+    // Refused requests write nothing else, so each one tries a line: the
+    // server recovers by itself once the disk has room again.
+    if !state.audit.accepting()
+        && state
+            .audit
+            .record(Event::new("audit_recovered", "ok"))
+            .is_err()
+    {
         let resp = ApiError::AuditUnavailable.error_response();
         return Ok(req.into_response(resp).map_into_right_body());
     }

@@ -393,8 +393,15 @@ pub fn serve(state: AppState, host: &str, port: u16) -> anyhow::Result<()> {
         // Handlers first: a SIGHUP or SIGUSR1 that arrives once we have said
         // we are up must not hit the default action, which ends the process.
         let signals = ops::Signals::install()?;
+        // With `--audit-required`, an audit log that cannot take its first
+        // line stops the start-up: better than a server that is up and
+        // refuses every request. Without it, the failure is logged and we go on.
+        if let Err(e) = state.audit.record(started_event(&state, addr)) {
+            if !state.audit.accepting() {
+                anyhow::bail!("{e}; `--audit-required` does not start without an audit log");
+            }
+        }
         announce(&state.live().agent, &state.settings, addr);
-        let _ = state.audit.record(started_event(&state, addr));
         state.refresh_disabled_gauge();
         let server = HttpServer::new(move || app(ops.clone()))
             .workers(workers)

@@ -197,7 +197,11 @@ pub(super) async fn perimeter(
         }
     }
     if let Some(key) = &settings.signing_key {
-        if req.method() == Method::POST && is_signed_path(&state.live().agent, req.path()) {
+        // The path as the router matches it: it decodes percent-escapes of
+        // unreserved characters, so `/%73waig` is served by `/swaig` and must
+        // be signed like it (`req.path()` is the raw, undecoded path).
+        let routed = req.match_info().as_str();
+        if req.method() == Method::POST && is_signed_path(&state.live().agent, routed) {
             let (http_req, payload) = req.parts_mut();
             let body = match read_body(
                 http_req.headers(),

@@ -179,11 +179,10 @@ pub(super) fn request_base(req: &HttpRequest, state: &AppState) -> Result<String
     // credential-carrying webhook URLs to plain http.
     let config = req.app_config();
     let own_scheme = if config.secure() { "https" } else { "http" };
-    let own_host = || {
-        req.headers()
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .map_or_else(|| config.host().to_owned(), str::to_owned)
+    let own_host = || match req.headers().get(header::HOST) {
+        // A `Host` that is not text is refused below, not replaced by ours.
+        Some(v) => v.to_str().map_or_else(|_| String::new(), str::to_owned),
+        None => config.host().to_owned(),
     };
     let (scheme, host) = if state.settings.trust_proxy {
         let h = req.headers();

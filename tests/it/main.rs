@@ -1,13 +1,16 @@
 //! Integration tests: the real `swagent` binary, real processes, real HTTP on
 //! loopback. One test crate, one module per feature, so one binary is linked.
 
+mod faults;
 mod guards;
 mod handlers;
+mod hostile;
 mod https;
 mod incident;
 mod inprocess;
 mod ops;
 mod perimeter;
+mod raw;
 mod serve;
 mod tools;
 mod util;

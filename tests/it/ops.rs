@@ -197,6 +197,19 @@ fn sighup_reloads_a_valid_file_and_keeps_the_old_agent_on_an_invalid_one() {
     assert!(server
         .log()
         .contains("reload failed, the previous agent keeps serving"));
+
+    // A valid file after the invalid one is picked up.
+    std::fs::write(
+        &file,
+        original.replace("We are open 9 to 5.", "We are open 7 to 7."),
+    )
+    .unwrap();
+    server.signal(libc::SIGHUP);
+    assert!(eventually(Duration::from_secs(5), || call(
+        &server,
+        "get_hours",
+        json!({})
+    ) == json!({"response": "We are open 7 to 7."})));
 }
 
 fn metric(text: &str, line_start: &str) -> Option<f64> {

@@ -1,0 +1,320 @@
+//! Faults on a real server (issue 9): an audit log on a full disk, logrotate
+//! and SIGHUP, SIGTERM with requests in flight, a handler flooding stderr.
+//!
+//! Hanging, stdout-flooding and failing handlers and a down or slow upstream
+//! are in `handlers.rs`; an invalid agent file and SIGHUP is in `ops.rs`.
+//! Every wait here is a poll with a deadline.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::util::{agent_dir, alive, client, eventually, Server, Swagent, PASSWORD, USER};
+
+const AGENT: &str = r#"name: faults
+prompt: { text: You test faults. }
+functions:
+  hours:
+    description: Opening hours.
+    secure: false
+    static: { response: Nine to five. }
+  slow:
+    description: Holds until the test creates `release`.
+    secure: false
+    shell: { command: ["./slow.sh"], timeout: 20s, concurrency: 8 }
+  noisy:
+    description: Floods stderr forever.
+    secure: false
+    shell: { command: ["./noisy.sh"], timeout: 1s }
+"#;
+
+/// Appends its pid to `started`, then holds until `release` exists (15 s at most).
+const SLOW: &str = "#!/bin/sh\necho $$ >> started\ni=0\nwhile [ ! -e release ] && [ $i -lt 750 ]; do sleep 0.02; i=$((i+1)); done\necho done\n";
+const NOISY: &str = "#!/bin/sh\necho $$ > noisy.pid\nexec yes stderr-flood >&2\n";
+
+const UNAVAILABLE: &str = r#"{"error":"audit_unavailable","message":"the service is unavailable"}"#;
+const ENOSPC: &str = "No space left on device (os error 28)";
+
+fn faults_dir() -> tempfile::TempDir {
+    agent_dir(AGENT, &[("slow.sh", SLOW), ("noisy.sh", NOISY)])
+}
+
+fn serve(dir: &Path, extra: &[&str]) -> Swagent {
+    Swagent::new(["serve", "agent.yaml"])
+        .args(extra)
+        .creds()
+        .dir(dir)
+}
+
+/// (status, body text) of a call to the open `hours` function.
+fn hours(server: &Server) -> (u16, String) {
+    let resp = server
+        .post("/swaig")
+        .json(&json!({"function": "hours", "call_id": "c-1"}))
+        .send()
+        .unwrap();
+    (resp.status().as_u16(), resp.text().unwrap())
+}
+
+fn wrong_password(server: &Server) -> u16 {
+    client()
+        .get(format!("{}/", server.url))
+        .basic_auth(USER, Some("wrong-password-0123456789"))
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn health(server: &Server) -> u16 {
+    client()
+        .get(format!("{}/health", server.url))
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn events(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["event"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+const OK: &str = r#"{"response":"Nine to five."}"#;
+
+#[test]
+fn an_audit_log_on_a_full_disk_is_reported_loudly_and_serving_goes_on() {
+    let dir = faults_dir();
+    let server = serve(dir.path(), &["--audit-log", "/dev/full"]).start();
+    let lost = format!(
+        "AUDIT LOG WRITE FAILED, events are being lost: cannot write the audit log `/dev/full`: {ENOSPC}"
+    );
+    // The start-up line already failed.
+    assert!(
+        eventually(Duration::from_secs(5), || server.log().contains(&lost)),
+        "{}",
+        server.log()
+    );
+    let before = server.log().matches(&lost).count();
+    assert_eq!(hours(&server), (200, OK.into()));
+    assert_eq!(wrong_password(&server), 401);
+    assert_eq!(health(&server), 200);
+    // Each lost event is reported, not only the first.
+    assert!(
+        eventually(Duration::from_secs(5), || server
+            .log()
+            .matches(&lost)
+            .count()
+            >= before + 2),
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
+fn a_required_audit_log_that_cannot_be_written_stops_the_start() {
+    let dir = faults_dir();
+    serve(
+        dir.path(),
+        &["--audit-log", "/dev/full", "--audit-required", "--port", "0"],
+    )
+    .run()
+    .code(2)
+    .stderr_has(&format!(
+        "error: cannot write the audit log `/dev/full`: {ENOSPC}; `--audit-required` does not start without an audit log\n"
+    ))
+    .never_shows("serving agent");
+}
+
+/// A 1 MiB tmpfs, unmounted on drop; `None` where mounting is not allowed.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount() -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            eprintln!(
+                "SKIPPED the tmpfs variant: cannot mount a tmpfs here (needs root): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return None;
+        }
+        Some(Tmpfs { dir })
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Writes zeros to `path` until the file system is full.
+fn fill(path: &Path) {
+    use std::io::Write as _;
+    let mut f = std::fs::File::create(path).unwrap();
+    let block = vec![0u8; 64 * 1024];
+    loop {
+        if let Err(e) = f.write_all(&block) {
+            assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
+            return;
+        }
+    }
+}
+
+#[test]
+fn a_required_audit_log_on_a_disk_that_fills_refuses_then_recovers_by_itself() {
+    let Some(disk) = Tmpfs::mount() else {
+        return;
+    };
+    let log = disk.path().join("audit.log");
+    let dir = faults_dir();
+    let server = serve(
+        dir.path(),
+        &["--audit-log", log.to_str().unwrap(), "--audit-required"],
+    )
+    .start();
+    assert_eq!(hours(&server), (200, OK.into()));
+    fill(&disk.path().join("filler"));
+    // The log's last page may still hold a few lines: call until it is full.
+    let mut answers = Vec::new();
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            answers.push(hours(&server));
+            answers.last().unwrap().0 == 503
+        }),
+        "never refused: {answers:?}"
+    );
+    assert_eq!(answers.last().unwrap(), &(503, UNAVAILABLE.into()));
+    // Refused before credentials are looked at; /health still answers.
+    assert_eq!(wrong_password(&server), 503);
+    assert_eq!(health(&server), 200);
+    assert!(server.log().contains(ENOSPC), "{}", server.log());
+    // Room again: the next request writes, and serving resumes without a signal.
+    std::fs::remove_file(disk.path().join("filler")).unwrap();
+    assert_eq!(hours(&server), (200, OK.into()));
+    let seen = events(&log);
+    assert_eq!(seen.first().map(String::as_str), Some("server_started"));
+    assert!(seen.iter().any(|e| e == "audit_recovered"), "{seen:?}");
+    assert_eq!(seen.last().map(String::as_str), Some("function_called"));
+}
+
+#[test]
+fn sighup_lets_go_of_a_rotated_audit_log() {
+    let dir = faults_dir();
+    let server = serve(dir.path(), &["--audit-log", "audit.log"]).start();
+    let log = dir.path().join("audit.log");
+    let rotated = dir.path().join("audit.log.1");
+    assert_eq!(wrong_password(&server), 401);
+    assert!(eventually(Duration::from_secs(5), || events(&log)
+        .contains(&"auth_failed".to_owned())));
+    std::fs::rename(&log, &rotated).unwrap();
+    server.signal(libc::SIGHUP);
+    // The reload's own event is the first line of the new file.
+    assert!(
+        eventually(Duration::from_secs(5), || events(&log)
+            == ["agent_reloaded"]),
+        "{:?}",
+        events(&log)
+    );
+    assert_eq!(wrong_password(&server), 401);
+    assert_eq!(events(&log), ["agent_reloaded", "auth_failed"]);
+    assert_eq!(events(&rotated), ["server_started", "auth_failed"]);
+}
+
+#[test]
+fn sigterm_lets_requests_in_flight_finish_and_refuses_new_connections() {
+    let dir = faults_dir();
+    let mut server = serve(dir.path(), &[]).start();
+    let url = server.url.clone();
+    let addr = url.trim_start_matches("http://").to_owned();
+    let inflight: Vec<_> = (0..4)
+        .map(|i| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let resp = client()
+                    .post(format!("{url}/swaig"))
+                    .basic_auth(USER, Some(PASSWORD))
+                    .json(&json!({"function": "slow", "call_id": format!("c-{i}")}))
+                    .send()
+                    .map_err(|e| e.to_string())?;
+                Ok::<_, String>((resp.status().as_u16(), resp.text().unwrap()))
+            })
+        })
+        .collect();
+    let started = dir.path().join("started");
+    assert!(eventually(Duration::from_secs(10), || {
+        std::fs::read_to_string(&started).is_ok_and(|s| s.lines().count() == 4)
+    }));
+    server.signal(libc::SIGTERM);
+    // New connections are refused while the four are still being served.
+    assert!(
+        eventually(Duration::from_secs(10), || std::net::TcpStream::connect(
+            &addr
+        )
+        .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused)),
+        "still accepting connections after SIGTERM"
+    );
+    assert_eq!(server.child.try_wait().unwrap(), None, "exited too early");
+    std::fs::write(dir.path().join("release"), "").unwrap();
+    for t in inflight {
+        assert_eq!(
+            t.join().unwrap(),
+            Ok((200, r#"{"response":"done"}"#.to_owned()))
+        );
+    }
+    assert_eq!(server.wait_exit(Duration::from_secs(35)), Some(0));
+    assert!(
+        eventually(Duration::from_secs(5), || server
+            .log()
+            .contains("swagent: stopped")),
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
+fn a_handler_flooding_stderr_is_stopped_at_its_timeout() {
+    let dir = faults_dir();
+    let server = serve(dir.path(), &[]).start();
+    let resp = server
+        .post("/swaig")
+        .json(&json!({"function": "noisy", "call_id": "c-1"}))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.json::<Value>().unwrap(),
+        json!({"response": "That took too long; please try again later."})
+    );
+    let pid: i32 = std::fs::read_to_string(dir.path().join("noisy.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(eventually(Duration::from_secs(5), || !alive(pid)));
+    // What it wrote is neither answered nor kept in the log.
+    assert!(!server.log().contains("stderr-flood"), "{}", server.log());
+}
