@@ -25,6 +25,9 @@ pub enum ApiError {
     /// A body that is not `application/json`.
     #[error("`Content-Type` must be `application/json`")]
     UnsupportedMediaType,
+    /// A body with a `Content-Encoding` (bodies are never decompressed).
+    #[error("`Content-Encoding` is not supported; send the body uncompressed")]
+    UnsupportedEncoding,
     /// A body over `SWML_MAX_REQUEST_SIZE`.
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
@@ -72,6 +75,7 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::UnsupportedEncoding => "unsupported_encoding",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::InvalidCallId(_) => "invalid_call_id",
@@ -109,7 +113,9 @@ impl ResponseError for ApiError {
             | ApiError::FunctionRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound | ApiError::UnknownFunction => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType | ApiError::UnsupportedEncoding => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BadRequest(_) | ApiError::InvalidCallId(_) => StatusCode::BAD_REQUEST,
             ApiError::Busy | ApiError::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,

@@ -115,6 +115,15 @@ pub(super) async fn json_body(
     if !is_json(req.headers()) {
         return Err(ApiError::UnsupportedMediaType);
     }
+    // Bodies are never decompressed (no gzip bomb can go off), so a coded
+    // body is refused rather than misread as bad JSON.
+    let coded = req
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
+    if coded {
+        return Err(ApiError::UnsupportedEncoding);
+    }
     let body = read_body(req.headers(), payload, state.settings.max_request_size).await?;
     match serde_json::from_slice::<Value>(&body) {
         Ok(v @ Value::Object(_)) => Ok(v),
@@ -313,6 +322,16 @@ pub fn arguments(body: &Value) -> Result<Value, String> {
     }
 }
 
+/// `text` cut to `max` characters, with `…` when cut.
+fn short(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max).collect();
+    out.push('…');
+    out
+}
+
 /// Validates arguments against the function's schema. `Err` says which
 /// argument is wrong and why, for the AI to ask the caller again.
 pub fn validate_arguments(function: &Function, args: &Value) -> Result<(), String> {
@@ -325,11 +344,14 @@ pub fn validate_arguments(function: &Function, args: &Value) -> Result<(), Strin
         .take(3)
         .map(|e| {
             let path = e.instance_path.to_string();
-            let name = path.trim_start_matches('/').replace('/', ".");
+            let name = short(&path.trim_start_matches('/').replace('/', "."), 64);
+            // The validator quotes the value; a caller's 100 KB value must
+            // not come back whole to the AI (or into logs).
+            let why = short(&e.to_string(), 200);
             if name.is_empty() {
-                format!("{e}")
+                why
             } else {
-                format!("the argument `{name}` is invalid: {e}")
+                format!("the argument `{name}` is invalid: {why}")
             }
         })
         .collect();
