@@ -66,22 +66,118 @@ impl RenderContext<'_> {
     }
 }
 
-/// Renders the SWML document for one call. Fails only when the call id cannot
-/// be bound into a token.
+/// Renders the SWML document for one call as a JSON value (for the `swml`
+/// command and tests; `serve` keeps a [`Prepared`] per agent). Fails only
+/// when the call id cannot be bound into a token.
 pub fn render(agent: &Agent, ctx: &RenderContext<'_>) -> Result<Value, token::CallIdError> {
-    token::check_call_id(ctx.call_id)?;
-    let base = ctx.authed_base();
-    let expiry = ctx.now + agent.token_ttl.as_secs();
-    // Trailing slashes as the Python SDK writes them, so both look alike to the platform.
-    let swaig_url = format!("{base}{}/", agent.sub_path("swaig"));
-    let with_token = |url: &str, function: &str| -> Result<String, token::CallIdError> {
-        let t = token::mint(ctx.secret, ctx.call_id, function, expiry)?;
-        Ok(format!(
-            "{url}?__token={}",
-            utf8_percent_encode(&t, QUERY_VALUE)
-        ))
-    };
+    let text = Prepared::new(agent).render(ctx)?;
+    Ok(serde_json::from_str(&text).expect("a prepared document is JSON"))
+}
 
+/// A webhook URL in a prepared document: the path under the base, and the
+/// function its token is for (`None`: no token).
+struct Hole {
+    path: String,
+    token_for: Option<String>,
+}
+
+/// An agent's SWML document with everything constant serialized once; per
+/// call only the webhook URLs (base, credentials, tokens) are spliced in.
+/// Rendering a `serde_json::Value` tree per request cost more than a whole
+/// bare actix-web request (bench/RESULTS.md), so the tree is built once.
+pub struct Prepared {
+    /// Literal JSON text around the holes: `chunks.len() == holes.len() + 1`.
+    chunks: Vec<String>,
+    holes: Vec<Hole>,
+    token_ttl: u64,
+    tokens: usize,
+}
+
+impl Prepared {
+    /// Builds the document once with a marker in each URL, then cuts the
+    /// serialized text at the markers.
+    pub fn new(agent: &Agent) -> Prepared {
+        // Letters and digits only, so JSON serialization leaves it intact; the
+        // random part means no agent text can contain it by accident.
+        let marker = format!("swagentHOLE{}N", token::random_hex(8));
+        let mut holes = Vec::new();
+        let doc = document(agent, &mut |path: String, token_for: Option<&str>| {
+            holes.push(Hole {
+                path,
+                token_for: token_for.map(str::to_owned),
+            });
+            format!("{marker}{}E", holes.len() - 1)
+        });
+        let text = serde_json::to_string(&doc).expect("a document serializes");
+        // The text need not list the holes in the order they were made
+        // (`defaults` comes before `functions`): each marker names its hole.
+        let mut chunks = Vec::with_capacity(holes.len() + 1);
+        let mut order = Vec::with_capacity(holes.len());
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find(&marker) {
+            chunks.push(rest[..i].to_owned());
+            let after = &rest[i + marker.len()..];
+            let end = after.find('E').expect("a marker ends with E");
+            order.push(
+                after[..end]
+                    .parse::<usize>()
+                    .expect("a marker holds its index"),
+            );
+            rest = &after[end + 1..];
+        }
+        chunks.push(rest.to_owned());
+        let mut slots: Vec<Option<Hole>> = holes.into_iter().map(Some).collect();
+        let holes: Vec<Hole> = order
+            .into_iter()
+            .map(|i| slots[i].take().expect("each marker once"))
+            .collect();
+        debug_assert_eq!(chunks.len(), holes.len() + 1);
+        let tokens = holes.iter().filter(|h| h.token_for.is_some()).count();
+        Prepared {
+            chunks,
+            holes,
+            token_ttl: agent.token_ttl.as_secs(),
+            tokens,
+        }
+    }
+
+    /// The document for one call, as JSON text.
+    pub fn render(&self, ctx: &RenderContext<'_>) -> Result<String, token::CallIdError> {
+        token::check_call_id(ctx.call_id)?;
+        let base = ctx.authed_base();
+        let expiry = ctx.now + self.token_ttl;
+        // One read of the system random source for every nonce of the document.
+        let mut nonces = token::random_hex(8 * self.tokens).into_bytes();
+        let mut out = String::with_capacity(
+            self.chunks.iter().map(String::len).sum::<usize>() + self.holes.len() * 256,
+        );
+        for (chunk, hole) in self.chunks.iter().zip(&self.holes) {
+            out.push_str(chunk);
+            json_escape_into(&mut out, &base);
+            json_escape_into(&mut out, &hole.path);
+            if let Some(function) = &hole.token_for {
+                let nonce: Vec<u8> = nonces.drain(..16).collect();
+                let nonce = std::str::from_utf8(&nonce).expect("hex is ASCII");
+                let t = token::mint_with_nonce(ctx.secret, ctx.call_id, function, expiry, nonce);
+                out.push_str("?__token=");
+                out.extend(utf8_percent_encode(&t, QUERY_VALUE));
+            }
+        }
+        out.push_str(self.chunks.last().expect("at least one chunk"));
+        Ok(out)
+    }
+}
+
+/// Appends `s` as the inside of a JSON string.
+fn json_escape_into(out: &mut String, s: &str) {
+    let quoted = serde_json::to_string(s).expect("a string serializes");
+    out.push_str(&quoted[1..quoted.len() - 1]);
+}
+
+/// The document, with each webhook URL made by `url(path, token_for)`.
+fn document(agent: &Agent, url: &mut dyn FnMut(String, Option<&str>) -> String) -> Value {
+    // Trailing slashes as the Python SDK writes them, so both look alike to the platform.
+    let swaig_path = format!("{}/", agent.sub_path("swaig"));
     let mut ai = Map::new();
     ai.insert(
         "prompt".into(),
@@ -92,10 +188,10 @@ pub fn render(agent: &Agent, ctx: &RenderContext<'_>) -> Result<Value, token::Ca
     );
     if let Some(post_prompt) = &agent.post_prompt {
         ai.insert("post_prompt".into(), json!({ "text": post_prompt }));
-        let url = format!("{base}{}/", agent.sub_path("post_prompt"));
+        let path = format!("{}/", agent.sub_path("post_prompt"));
         ai.insert(
             "post_prompt_url".into(),
-            Value::String(with_token(&url, "post_prompt")?),
+            Value::String(url(path, Some("post_prompt"))),
         );
     }
     ai.insert(
@@ -151,20 +247,20 @@ pub fn render(agent: &Agent, ctx: &RenderContext<'_>) -> Result<Value, token::Ca
             if f.secure {
                 m.insert(
                     "web_hook_url".into(),
-                    Value::String(with_token(&swaig_url, &f.name)?),
+                    Value::String(url(swaig_path.clone(), Some(&f.name))),
                 );
             }
             functions.push(Value::Object(m));
         }
         ai.insert(
             "SWAIG".into(),
-            json!({ "defaults": { "web_hook_url": swaig_url }, "functions": functions }),
+            json!({ "defaults": { "web_hook_url": url(swaig_path, None) }, "functions": functions }),
         );
     }
-    Ok(json!({
+    json!({
         "version": "1.0.0",
         "sections": { "main": [ { "answer": {} }, { "ai": Value::Object(ai) } ] }
-    }))
+    })
 }
 
 fn pom(s: &Section) -> Value {
@@ -374,6 +470,58 @@ fn describe_limits(obj: &Map<String, Value>) -> Vec<String> {
 mod tests {
     use super::platform_parameters;
     use serde_json::json;
+
+    #[test]
+    fn prepared_documents_survive_text_that_mimics_the_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.yaml");
+        std::fs::write(
+            &path,
+            "name: a\nroute: /r\npost_prompt: sum\nprompt: {text: 'swagentHOLE0000000000000000N0E \" \\\\ '}\nfunctions:\n  f:\n    description: 'swagentHOLEN1E'\n    static: {response: x}\n  g:\n    description: open\n    secure: false\n    static: {response: y}\n",
+        )
+        .unwrap();
+        let (agent, _) = crate::agent::load(&path, crate::agent::LoadOptions::default()).unwrap();
+        let secret = crate::token::Secret::new("k");
+        let ctx = super::RenderContext {
+            base_url: "https://h.example",
+            user: "u",
+            password: "p\"q",
+            secret: &secret,
+            call_id: "c1",
+            now: 1000,
+        };
+        let doc = super::render(&agent, &ctx).unwrap();
+        let ai = &doc["sections"]["main"][1]["ai"];
+        assert_eq!(
+            ai["prompt"]["text"],
+            "swagentHOLE0000000000000000N0E \" \\\\ "
+        );
+        assert_eq!(ai["SWAIG"]["functions"][0]["description"], "swagentHOLEN1E");
+        assert_eq!(
+            ai["SWAIG"]["defaults"]["web_hook_url"],
+            "https://u:p%22q@h.example/r/swaig/"
+        );
+        let hook = ai["SWAIG"]["functions"][0]["web_hook_url"]
+            .as_str()
+            .unwrap();
+        assert!(
+            hook.starts_with("https://u:p%22q@h.example/r/swaig/?__token="),
+            "{hook}"
+        );
+        assert!(ai["SWAIG"]["functions"][1].get("web_hook_url").is_none());
+        let pp = ai["post_prompt_url"].as_str().unwrap();
+        let token = pp.split("__token=").nth(1).unwrap().replace("%3D", "=");
+        let (verdict, _) = crate::token::check(
+            &secret,
+            &token,
+            crate::token::Expect {
+                function: Some("post_prompt"),
+                call_id: Some("c1"),
+                now: 1000,
+            },
+        );
+        assert_eq!(verdict, crate::token::Verdict::Valid);
+    }
 
     #[test]
     fn limits_become_words() {

@@ -35,6 +35,7 @@ use crate::killswitch::KillSwitch;
 use crate::limits::{FunctionLimits, Limits};
 use crate::metrics::Metrics;
 use crate::signature::{SigningKey, SIGNING_KEY_VAR};
+use crate::swml::Prepared;
 use crate::token::{random_hex, Secret};
 use error::ApiError;
 use perimeter::AllowedHosts;
@@ -228,6 +229,8 @@ pub struct Live {
     pub runtime: Runtime,
     pub alerts: Alerts,
     pub function_limits: FunctionLimits,
+    /// The SWML document, serialized once.
+    pub swml: Prepared,
 }
 
 impl Live {
@@ -236,6 +239,7 @@ impl Live {
             runtime: Runtime::new(&agent),
             alerts: Alerts::new(agent.alerts.clone()),
             function_limits: FunctionLimits::new(&agent),
+            swml: Prepared::new(&agent),
             agent,
         }
     }

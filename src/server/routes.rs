@@ -14,7 +14,7 @@ use super::{AppState, Live};
 use crate::agent::{Agent, Function};
 use crate::audit::Event;
 use crate::handlers::{CallInput, HandlerError, Reply};
-use crate::swml::{self, RenderContext};
+use crate::swml::RenderContext;
 use crate::token::{self, Expect, Verdict};
 
 /// Registers every route for `agent`.
@@ -241,23 +241,24 @@ async fn swml_doc(
     let call_id = call_id.unwrap_or_else(|| token::random_hex(16));
     let base = base_url(&req, &state)?;
     state.metrics.calls_started.inc();
-    let fired = state.live().alerts.call_started(chrono::Utc::now());
+    let live = state.live();
+    let fired = live.alerts.call_started(chrono::Utc::now());
     state.raise(&fired, Some(&call_id), None)?;
     let settings = &state.settings;
-    let live = state.live();
-    let doc = swml::render(
-        &live.agent,
-        &RenderContext {
+    let doc = live
+        .swml
+        .render(&RenderContext {
             base_url: &base,
             user: &settings.creds.user,
             password: settings.creds.password(),
             secret: &settings.secret,
             call_id: &call_id,
             now: token::now(),
-        },
-    )
-    .map_err(ApiError::InvalidCallId)?;
-    Ok(HttpResponse::Ok().json(doc))
+        })
+        .map_err(ApiError::InvalidCallId)?;
+    Ok(HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(doc))
 }
 
 /// Checks the `__token` of a request for `function` in `call_id`. A missing
