@@ -52,13 +52,15 @@ pub(super) async fn basic_auth(
             .map(ServiceResponse::map_into_left_body),
         Err(failure) => {
             let ip = client_ip(req.request(), &state);
-            log::warn!(
-                "auth failed ({}) from {} for {} {}",
-                failure.code(),
-                ip.map_or_else(|| "-".into(), |a| a.to_string()),
-                req.method(),
-                req.path()
-            );
+            if let Some(suppressed) = state.log_sampler.auth.admit() {
+                log::warn!(
+                    "auth failed ({}) from {} for {} {} ({suppressed} more since the last such line; all are in the audit log)",
+                    failure.code(),
+                    ip.map_or_else(|| "-".into(), |a| a.to_string()),
+                    req.method(),
+                    req.path()
+                );
+            }
             state.metrics.auth_failures.inc();
             let fired = state.live().alerts.auth_failed(chrono::Utc::now());
             let _ = state.raise(&fired, None, None);

@@ -245,6 +245,15 @@ impl Live {
     }
 }
 
+/// One WARN line a second per kind of refusal: a flood of bad passwords
+/// must not fill the disk with log (the audit log keeps every event).
+#[derive(Default)]
+pub struct LogSamplers {
+    pub auth: Sampler,
+    pub token: Sampler,
+    pub signature: Sampler,
+}
+
 /// Everything a request handler reads.
 pub struct AppState {
     live: ArcSwap<Live>,
@@ -252,6 +261,8 @@ pub struct AppState {
     pub audit: Audit,
     /// Samples audit events a flood could multiply.
     pub audit_sampler: Sampler,
+    /// Samples WARN lines a flood of refusals could multiply.
+    pub log_sampler: LogSamplers,
     pub used_codes: UsedCodes,
     pub kill: KillSwitch,
     pub metrics: Metrics,
@@ -274,6 +285,7 @@ impl AppState {
             settings,
             audit: Audit::off(),
             audit_sampler: Sampler::default(),
+            log_sampler: LogSamplers::default(),
             used_codes: UsedCodes::new(None),
             kill: KillSwitch::off(),
             metrics: Metrics::new(),

@@ -232,11 +232,13 @@ pub(super) async fn perimeter(
             };
             if verdict == Verdict::Rejected {
                 // Neither the expected signature nor the failed branch is logged.
-                log::warn!(
-                    "request signature rejected for {} {}",
-                    req.method(),
-                    req.path()
-                );
+                if let Some(suppressed) = state.log_sampler.signature.admit() {
+                    log::warn!(
+                        "request signature rejected for {} {} ({suppressed} more since the last such line; all are in the audit log)",
+                        req.method(),
+                        req.path()
+                    );
+                }
                 state.metrics.signature_rejections.inc();
                 let _ = state.audit_event(
                     Event::new("signature_rejected", "denied")

@@ -282,11 +282,13 @@ pub(super) fn check_token(
     if verdict == Verdict::Valid {
         return Ok(());
     }
-    log::warn!(
-        "token rejected for function `{function}` in call `{}`: {}",
-        call_id.unwrap_or("-"),
-        verdict.code()
-    );
+    if let Some(suppressed) = state.log_sampler.token.admit() {
+        log::warn!(
+            "token rejected for function `{function}` in call `{}`: {} ({suppressed} more since the last such line; all are in the audit log)",
+            call_id.unwrap_or("-"),
+            verdict.code()
+        );
+    }
     state
         .metrics
         .token_rejections

@@ -383,3 +383,38 @@ fn a_large_amount_raises_an_alert_and_is_blocked() {
     assert_eq!(alert["outcome"], "blocked");
     assert_eq!(alert["function"], "pay");
 }
+
+#[test]
+fn a_flood_of_bad_logins_is_sampled_in_the_log_but_complete_in_the_audit_log() {
+    let dir = setup(None);
+    let server = Swagent::new(["serve", "ops.yaml", "--audit-log", "audit.log"])
+        .creds()
+        .env("SWAGENT_AUTH_FAILURE_LIMIT", "0")
+        .env("RUST_LOG", "warn")
+        .dir(dir.path())
+        .start();
+    let started = std::time::Instant::now();
+    for _ in 0..50 {
+        let resp = client()
+            .post(format!("{}/swaig", server.url))
+            .basic_auth("u", Some("wrong-password-000"))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+    }
+    let seconds = started.elapsed().as_secs() as usize;
+    let audited = audit_events(dir.path())
+        .iter()
+        .filter(|e| e["event"] == "auth_failed")
+        .count();
+    assert_eq!(audited, 50);
+    // Lines reach the relay thread asynchronously; wait for at least one.
+    assert!(eventually(Duration::from_secs(5), || server
+        .log()
+        .contains("auth failed (mismatch)")));
+    let logged = server.log().matches("auth failed (mismatch)").count();
+    assert!(
+        logged <= seconds + 2,
+        "{logged} WARN lines for 50 failures in {seconds} s: the log is not sampled"
+    );
+}
