@@ -200,7 +200,7 @@ mod tests {
                 c.check(header.as_deref()),
                 want,
                 "{:?}",
-                header.map(String::from_utf8_lossy)
+                header.as_deref().map(String::from_utf8_lossy)
             );
         }
     }

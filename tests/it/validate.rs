@@ -37,7 +37,7 @@ fn unset_env_is_a_warning_and_an_error_under_strict() {
 fn undeclared_argument_points_at_the_template() {
     let dir = sandbox();
     let bank = std::fs::read_to_string(dir.path().join("agents/bank.yaml")).unwrap();
-    let bad = write(
+    write(
         &dir.path().join("agents"),
         "bad.yaml",
         &bank.replace("amount: \"${args.amount}\"", "amount: \"${args.ammount}\""),
