@@ -41,7 +41,7 @@ fuzz target seconds="600":
 
 # Replay the committed fuzz corpora (and crash artifacts) through every target, on stable.
 fuzz-replay:
-    cargo run --release --manifest-path fuzz/Cargo.toml --bin replay
+    cargo run --release --manifest-path fuzz/Cargo.toml --target-dir target --bin replay
 
 # The SignalWire Python SDK in target/sdk-venv (interop tests and the benchmark peer).
 sdk-venv:
