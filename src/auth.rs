@@ -173,7 +173,8 @@ mod tests {
     #[test]
     fn decision_table() {
         let c = Credentials::new("u".into(), "p:with:colons".into(), Origin::Configured);
-        let cases: Vec<(Option<Vec<u8>>, Result<(), Failure>)> = vec![
+        type Case = (Option<Vec<u8>>, Result<(), Failure>);
+        let cases: Vec<Case> = vec![
             (Some(basic(b"u:p:with:colons")), Ok(())),
             (
                 Some(format!("bAsIc {}", STANDARD.encode("u:p:with:colons")).into_bytes()),

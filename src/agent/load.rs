@@ -331,7 +331,7 @@ impl Checker<'_> {
         let declared = parameters
             .get("properties")
             .and_then(Value::as_object)
-            .map(|p| p.clone())
+            .cloned()
             .unwrap_or_default();
         let secure = f.secure.unwrap_or(true);
         let confirm = f.confirm.unwrap_or(false);

@@ -195,7 +195,8 @@ fn template_parts() -> impl Strategy<Value = Vec<(String, Option<&'static str>)>
     )
 }
 
-fn no_env(_: &str) -> Option<String> {
+/// Every env lookup answers `LEAKED`, so an expansion inside a value would show.
+fn leaky_env(_: &str) -> Option<String> {
     Some("LEAKED".to_owned())
 }
 
@@ -206,7 +207,7 @@ fn ctx(args: &Value) -> Context<'_> {
         global_data: &Value::Null,
         meta_data: &Value::Null,
         response: None,
-        env: &no_env,
+        env: &leaky_env,
     }
 }
 
