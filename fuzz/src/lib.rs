@@ -15,8 +15,11 @@ use swagent::server::routes::{arguments, validate_arguments};
 use swagent::template::{Context, Encoding, Template};
 use swagent::token::{self, Expect, Secret, Verdict};
 
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
 /// The targets by name, for the replay binary.
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("basic_auth", basic_auth),
     ("token", token),
     ("template", template),
