@@ -34,6 +34,7 @@ bench-load seconds="60":
     DURATION={{seconds}} bench/load.sh
 
 # New inputs go to target/fuzz-corpus/TARGET, so the committed seeds stay small.
+# The first run builds everything with ASan (about 20 min on 2 shared cores).
 # Fuzz TARGET for SECONDS with libFuzzer (needs nightly and cargo-fuzz).
 fuzz target seconds="600":
     mkdir -p target/fuzz-corpus/{{target}}
