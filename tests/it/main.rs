@@ -10,6 +10,7 @@ mod incident;
 mod inprocess;
 mod ops;
 mod perimeter;
+mod props;
 mod raw;
 mod serve;
 mod tools;
