@@ -47,4 +47,4 @@ fuzz-replay:
 # The SignalWire Python SDK in target/sdk-venv (interop tests and the benchmark peer).
 sdk-venv:
     python3 -m venv target/sdk-venv
-    target/sdk-venv/bin/pip install --quiet signalwire-sdk
+    target/sdk-venv/bin/pip install --quiet signalwire-sdk==3.7.5

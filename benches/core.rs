@@ -74,12 +74,19 @@ fn swml_render(c: &mut Criterion) {
         now: 1_700_000_000,
     };
     let mut g = c.benchmark_group("swml");
-    g.bench_function("render_bank", |b| {
-        b.iter(|| swml::render(black_box(&agent), &ctx).unwrap())
+    // What `serve` does per request: the prepared document, URLs and tokens
+    // spliced in, as the bytes it sends.
+    let prepared = swml::Prepared::new(&agent);
+    g.bench_function("render_bank_prepared", |b| {
+        b.iter(|| black_box(&prepared).render(&ctx).unwrap())
     });
-    // What the server sends: the document serialized.
-    g.bench_function("render_bank_to_bytes", |b| {
-        b.iter(|| serde_json::to_vec(&swml::render(black_box(&agent), &ctx).unwrap()).unwrap())
+    // Preparing the document, done once per (re)load.
+    g.bench_function("prepare_bank", |b| {
+        b.iter(|| swml::Prepared::new(black_box(&agent)))
+    });
+    // The document as a JSON value (`swagent swml`, tests): prepare + parse.
+    g.bench_function("render_bank_value", |b| {
+        b.iter(|| swml::render(black_box(&agent), &ctx).unwrap())
     });
     g.finish();
 }
