@@ -126,7 +126,7 @@ pub fn decode(token: &str) -> Result<Claims, String> {
         return Err("token is longer than 2048 characters".into());
     }
     let bytes = URL_SAFE
-        .decode(token.trim())
+        .decode(token)
         .map_err(|e| format!("not base64url: {e}"))?;
     let text = String::from_utf8(bytes).map_err(|_| "decoded token is not UTF-8".to_string())?;
     // From the right, as the SDK does: the call id is the only field that could
@@ -305,5 +305,11 @@ mod tests {
             decode("YWJj").unwrap_err(),
             "expected 5 fields `call_id.function.expiry.nonce.signature`"
         );
+        // One spelling per token: surrounding whitespace is not stripped.
+        let t = mint_with_nonce(&Secret::new(SECRET), "c", "f", FAR, "0011223344556677");
+        assert!(decode(&t).is_ok());
+        assert!(decode(&format!(" {t}"))
+            .unwrap_err()
+            .starts_with("not base64url"));
     }
 }

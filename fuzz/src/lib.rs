@@ -19,12 +19,13 @@ use swagent::token::{self, Expect, Secret, Verdict};
 pub type Target = fn(&[u8]);
 
 /// The targets by name, for the replay binary.
-pub const TARGETS: [(&str, Target); 5] = [
+pub const TARGETS: [(&str, Target); 6] = [
     ("basic_auth", basic_auth),
     ("token", token),
     ("template", template),
     ("agent_load", agent_load),
     ("swaig_args", swaig_args),
+    ("signature", signature),
 ];
 
 const USER: &str = "signalwire";
@@ -191,6 +192,47 @@ pub fn swaig_args(data: &[u8]) {
         if validate_arguments(function, &args).is_ok() {
             assert!(args.is_object());
             assert!(function.validator.is_valid(&args));
+        }
+    }
+}
+
+const SIGNING_KEY: &str = "PSKtest1234";
+
+fn signing_key() -> &'static swagent::signature::SigningKey {
+    static K: OnceLock<swagent::signature::SigningKey> = OnceLock::new();
+    K.get_or_init(|| swagent::signature::SigningKey::new(SIGNING_KEY))
+}
+
+fn hmac_hex(alg: ring::hmac::Algorithm, message: &[u8]) -> String {
+    hex::encode(ring::hmac::sign(&ring::hmac::Key::new(alg, SIGNING_KEY.as_bytes()), message))
+}
+
+/// The request-signature verifier. Input: `url\nsha256 header\nsha1 header\nbody`.
+/// Oracle: the hex schemes are valid only when their header is exactly the
+/// HMAC of url + body under the key (computed here independently with ring).
+pub fn signature(data: &[u8]) {
+    use swagent::signature::{verify, Headers, Scheme, Verdict as SigVerdict};
+    let mut parts = data.splitn(4, |b| *b == b'\n');
+    let url = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+    let sha256 = parts.next().map(|b| String::from_utf8_lossy(b).into_owned());
+    let sha1 = parts.next().map(|b| String::from_utf8_lossy(b).into_owned());
+    let body = parts.next().unwrap_or_default();
+    let message = [url.as_bytes(), body].concat();
+    for twilio in [false, true] {
+        let headers = Headers {
+            sha256: sha256.as_deref(),
+            sha1: sha1.as_deref().filter(|_| !twilio),
+            twilio: sha1.as_deref().filter(|_| twilio),
+        };
+        match verify(signing_key(), &url, headers, body) {
+            SigVerdict::Valid(Scheme::JsonSha256) => {
+                assert_eq!(sha256.as_deref(), Some(hmac_hex(ring::hmac::HMAC_SHA256, &message).as_str()));
+            }
+            SigVerdict::Valid(Scheme::JsonSha1) => {
+                let want = hmac_hex(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &message);
+                assert_eq!(sha1.as_deref(), Some(want.as_str()));
+            }
+            SigVerdict::Valid(_) | SigVerdict::Rejected => {}
         }
     }
 }

@@ -254,6 +254,25 @@ pub struct LogSamplers {
     pub signature: Sampler,
 }
 
+/// The served paths and their labels: `swml`, `swaig`, `post_prompt`,
+/// `health`, `metrics` (with and without a trailing slash).
+fn route_labels(agent: &Agent) -> Vec<(String, &'static str)> {
+    let mut out = vec![
+        ("/health".to_owned(), "health"),
+        ("/metrics".to_owned(), "metrics"),
+        (agent.route.clone(), "swml"),
+    ];
+    if agent.route != "/" {
+        out.push((format!("{}/", agent.route), "swml"));
+    }
+    for (leaf, label) in [("swaig", "swaig"), ("post_prompt", "post_prompt")] {
+        let p = agent.sub_path(leaf);
+        out.push((format!("{p}/"), label));
+        out.push((p, label));
+    }
+    out
+}
+
 /// Everything a request handler reads.
 pub struct AppState {
     live: ArcSwap<Live>,
@@ -268,6 +287,9 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Serve `/metrics` without Basic Auth.
     pub metrics_public: bool,
+    /// Request path → the `route` label of `requests_total` (fixed at start,
+    /// like the routes themselves).
+    route_labels: Vec<(String, &'static str)>,
     pub limits: Limits,
 }
 
@@ -275,6 +297,7 @@ impl AppState {
     /// Builds the state for an agent, with no audit log, an in-memory
     /// confirmation store and no kill-switch file.
     pub fn new(agent: Agent, settings: Settings) -> AppState {
+        let route_labels = route_labels(&agent);
         let limits = Limits::new(
             settings.rate_limit,
             settings.auth_failure_limit,
@@ -290,8 +313,18 @@ impl AppState {
             kill: KillSwitch::off(),
             metrics: Metrics::new(),
             metrics_public: false,
+            route_labels,
             limits,
         }
+    }
+
+    /// The `route` label for a request path: one of the served routes, or
+    /// `other`, so callers cannot add label values.
+    pub fn route_label(&self, path: &str) -> &'static str {
+        self.route_labels
+            .iter()
+            .find(|(p, _)| p == path)
+            .map_or("other", |(_, label)| label)
     }
 
     /// The agent now; a request keeps the one it started with.

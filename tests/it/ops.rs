@@ -235,7 +235,18 @@ fn metrics_need_auth_and_move() {
         .json(&json!({"call_id": "c1"}))
         .send()
         .unwrap();
+    // Unknown paths share one label: a caller cannot mint time series.
+    assert_eq!(server.get("/nope/1").send().unwrap().status(), 404);
+    assert_eq!(server.get("/nope/2").send().unwrap().status(), 404);
     let text = server.get("/metrics").send().unwrap().text().unwrap();
+    assert_eq!(
+        metric(
+            &text,
+            "swagent_requests_total{route=\"other\",status=\"404\"}"
+        ),
+        Some(2.0),
+        "{text}"
+    );
     assert_eq!(
         metric(
             &text,
@@ -257,7 +268,7 @@ fn metrics_need_auth_and_move() {
     assert_eq!(
         metric(
             &text,
-            "swagent_requests_total{route=\"/metrics\",status=\"401\"}"
+            "swagent_requests_total{route=\"metrics\",status=\"401\"}"
         ),
         Some(1.0),
         "{text}"
@@ -265,7 +276,7 @@ fn metrics_need_auth_and_move() {
     assert_eq!(
         metric(
             &text,
-            "swagent_requests_total{route=\"/swaig\",status=\"200\"}"
+            "swagent_requests_total{route=\"swaig\",status=\"200\"}"
         ),
         Some(2.0),
         "{text}"
