@@ -285,14 +285,7 @@ fn sigterm_lets_requests_in_flight_finish_and_refuses_new_connections() {
             Ok((200, r#"{"response":"done"}"#.to_owned()))
         );
     }
-    assert_eq!(server.wait_exit(Duration::from_secs(35)), Some(0));
-    assert!(
-        eventually(Duration::from_secs(5), || server
-            .log()
-            .contains("swagent: stopped")),
-        "{}",
-        server.log()
-    );
+    server.assert_stops_cleanly();
 }
 
 #[test]

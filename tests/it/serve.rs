@@ -776,14 +776,7 @@ fn sigterm_stops_the_server_cleanly() {
     let (_dir, mut server) = probe();
     assert_eq!(server.get("/").send().unwrap().status(), 200);
     server.signal(libc::SIGTERM);
-    assert_eq!(server.wait_exit(Duration::from_secs(35)), Some(0));
-    assert!(
-        eventually(Duration::from_secs(5), || server
-            .log()
-            .contains("swagent: stopped")),
-        "{}",
-        server.log()
-    );
+    server.assert_stops_cleanly();
 }
 
 #[test]

@@ -295,6 +295,19 @@ impl Server {
         }
     }
 
+    /// Waits (bounded) for a clean exit after SIGTERM: code 0 and `stopped`
+    /// in the output, which in-flight requests had to finish before.
+    pub fn assert_stops_cleanly(&mut self) {
+        assert_eq!(self.wait_exit(Duration::from_secs(35)), Some(0));
+        assert!(
+            eventually(Duration::from_secs(5), || self
+                .log()
+                .contains("swagent: stopped")),
+            "{}",
+            self.log()
+        );
+    }
+
     /// A client request to `path` with the test credentials.
     pub fn post(&self, path: &str) -> reqwest::blocking::RequestBuilder {
         client()
