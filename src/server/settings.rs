@@ -1,0 +1,196 @@
+//! Server settings: what `serve` reads from the environment (the SignalWire
+//! SDK's variable names) and its flags, checked once at start. Request
+//! handling only ever sees the resulting [`Settings`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::header::HeaderValue;
+
+use super::perimeter::AllowedHosts;
+use crate::auth::{non_empty_env, Credentials, Origin};
+use crate::signature::{SigningKey, SIGNING_KEY_VAR};
+use crate::token::{random_hex, Secret};
+
+/// Name of the token secret variable, as in the SignalWire Python SDK.
+pub const SECRET_VAR: &str = "SIGNALWIRE_SWAIG_SECRET";
+/// Default body limit when `SWML_MAX_REQUEST_SIZE` is unset.
+pub const DEFAULT_MAX_REQUEST: usize = 1024 * 1024;
+/// Default `SWML_RATE_LIMIT`, requests per minute per client address. A flood
+/// guard only: SignalWire calls from few addresses, so a low value would
+/// throttle a busy agent.
+pub const DEFAULT_RATE_LIMIT: u32 = 6000;
+/// Default `SWAGENT_AUTH_FAILURE_LIMIT`, failures per minute per address.
+pub const DEFAULT_AUTH_FAILURE_LIMIT: u32 = 10;
+/// Default `SWML_HSTS_MAX_AGE`, one year.
+pub const DEFAULT_HSTS_MAX_AGE: u64 = 31_536_000;
+/// Internal: the interval of the per-address and failure limits instead of a
+/// minute (`2s`, `500ms`). Not in `--help`; it lets tests see a limit recover
+/// without waiting a minute.
+pub const RATE_WINDOW_VAR: &str = "SWAGENT_RATE_WINDOW";
+
+/// Server settings resolved from the environment and flags.
+#[derive(Debug)]
+pub struct Settings {
+    pub creds: Credentials,
+    pub secret: Secret,
+    pub secret_origin: Origin,
+    /// `SWML_PROXY_URL_BASE`, without a trailing slash.
+    pub proxy_base: Option<String>,
+    pub trust_proxy: bool,
+    pub max_request_size: usize,
+    /// HTTPS, when `serve` was given a certificate (see [`tls`]).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// `SWML_DOMAIN`: the host of webhook URLs when serving HTTPS.
+    pub domain: Option<String>,
+    /// `SWML_HSTS_MAX_AGE` when `SWML_USE_HSTS` is on (the default).
+    pub hsts_max_age: Option<u64>,
+    /// `SIGNALWIRE_SIGNING_KEY`: when set, webhooks must be signed with it.
+    pub signing_key: Option<SigningKey>,
+    /// `SWML_ALLOWED_HOSTS`.
+    pub allowed_hosts: AllowedHosts,
+    /// `SWML_RATE_LIMIT` (0: off).
+    pub rate_limit: u32,
+    /// `SWAGENT_AUTH_FAILURE_LIMIT` (0: off).
+    pub auth_failure_limit: u32,
+    /// The interval of both limits: a minute, unless `SWAGENT_RATE_WINDOW`.
+    pub rate_window: Duration,
+}
+
+fn env_number<T: std::str::FromStr>(name: &str, default: T, what: &str) -> anyhow::Result<T> {
+    match non_empty_env(name) {
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("`{name}` must be {what}, not `{v}`")),
+        None => Ok(default),
+    }
+}
+
+fn env_bool(name: &str, default: bool) -> anyhow::Result<bool> {
+    match non_empty_env(name) {
+        None => Ok(default),
+        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" => Ok(false),
+            _ => anyhow::bail!("`{name}` must be `true` or `false`, not `{v}`"),
+        },
+    }
+}
+
+impl Settings {
+    /// Settings with configured credentials and secret and every other value
+    /// at its documented default, as `from_env` gives with nothing else set
+    /// (for embedding swagent, and for in-process tests of [`app`]).
+    pub fn new(creds: Credentials, secret: Secret) -> Settings {
+        Settings {
+            creds,
+            secret,
+            secret_origin: Origin::Configured,
+            proxy_base: None,
+            trust_proxy: false,
+            max_request_size: DEFAULT_MAX_REQUEST,
+            tls: None,
+            domain: None,
+            hsts_max_age: Some(DEFAULT_HSTS_MAX_AGE),
+            signing_key: None,
+            allowed_hosts: AllowedHosts::parse(""),
+            rate_limit: DEFAULT_RATE_LIMIT,
+            auth_failure_limit: DEFAULT_AUTH_FAILURE_LIMIT,
+            rate_window: Duration::from_secs(60),
+        }
+    }
+
+    /// Reads `SWML_*` and `SIGNALWIRE_SWAIG_SECRET` (empty counts as unset).
+    pub fn from_env(trust_proxy: bool, allow_weak_password: bool) -> anyhow::Result<Settings> {
+        let creds = Credentials::from_env(allow_weak_password)?;
+        let (secret, secret_origin) = match non_empty_env(SECRET_VAR) {
+            Some(s) => (Secret::new(&s), Origin::Configured),
+            None => (Secret::new(&random_hex(32)), Origin::Generated),
+        };
+        let proxy_base = match non_empty_env("SWML_PROXY_URL_BASE") {
+            Some(base) => {
+                let parsed = url::Url::parse(&base).map_err(|e| {
+                    anyhow::anyhow!("`SWML_PROXY_URL_BASE` is not a URL (`{base}`): {e}")
+                })?;
+                if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+                    anyhow::bail!("`SWML_PROXY_URL_BASE` must be an http(s) URL with a host");
+                }
+                Some(base.trim_end_matches('/').to_owned())
+            }
+            None => None,
+        };
+        let max_request_size = match non_empty_env("SWML_MAX_REQUEST_SIZE") {
+            Some(v) => v.parse().map_err(|_| {
+                anyhow::anyhow!("`SWML_MAX_REQUEST_SIZE` must be a number of bytes, not `{v}`")
+            })?,
+            None => DEFAULT_MAX_REQUEST,
+        };
+        let domain = match non_empty_env("SWML_DOMAIN") {
+            Some(d) => {
+                let d = d.trim().to_owned();
+                let ok = d
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
+                if !ok {
+                    anyhow::bail!("`SWML_DOMAIN` must be a host name, not `{d}`");
+                }
+                Some(d)
+            }
+            None => None,
+        };
+        let hsts_max_age = if env_bool("SWML_USE_HSTS", true)? {
+            Some(env_number(
+                "SWML_HSTS_MAX_AGE",
+                DEFAULT_HSTS_MAX_AGE,
+                "a number of seconds",
+            )?)
+        } else {
+            None
+        };
+        let rate_window = match non_empty_env(RATE_WINDOW_VAR) {
+            Some(v) => crate::agent::model::parse_duration(&v)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "`{RATE_WINDOW_VAR}` must be a duration such as `2s`, not `{v}`"
+                    )
+                })?,
+            None => Duration::from_secs(60),
+        };
+        Ok(Settings {
+            creds,
+            secret,
+            secret_origin,
+            proxy_base,
+            trust_proxy,
+            max_request_size,
+            tls: None,
+            domain,
+            hsts_max_age,
+            signing_key: non_empty_env(SIGNING_KEY_VAR).map(|k| SigningKey::new(&k)),
+            allowed_hosts: AllowedHosts::parse(
+                &std::env::var("SWML_ALLOWED_HOSTS").unwrap_or_default(),
+            ),
+            rate_limit: env_number(
+                "SWML_RATE_LIMIT",
+                DEFAULT_RATE_LIMIT,
+                "a number of requests per minute (0 turns it off)",
+            )?,
+            auth_failure_limit: env_number(
+                "SWAGENT_AUTH_FAILURE_LIMIT",
+                DEFAULT_AUTH_FAILURE_LIMIT,
+                "a number of failures per minute (0 turns it off)",
+            )?,
+            rate_window,
+        })
+    }
+
+    /// `Strict-Transport-Security`, when serving HTTPS with HSTS on.
+    pub fn hsts_header(&self) -> Option<HeaderValue> {
+        let max_age = self.hsts_max_age?;
+        self.tls.as_ref()?;
+        HeaderValue::from_str(&format!("max-age={max_age}; includeSubDomains")).ok()
+    }
+}
