@@ -43,7 +43,10 @@ YAML
 
 PORT=$(free_port)
 # The flood guard would answer 429 to one loopback address; see http.sh.
-SWAGENT_ENV="SWML_RATE_LIMIT=0" start_swagent load "$PORT" "$WORK/load/agents/load.yaml"
+# All traffic comes from one loopback address and half of it is deliberately
+# refused: the per-address flood guard and the failed-authentication lock-out
+# would turn the run into a count of 429s (both are tested in tests/it/).
+SWAGENT_ENV="SWML_RATE_LIMIT=0 SWAGENT_AUTH_FAILURE_LIMIT=0" start_swagent load "$PORT" "$WORK/load/agents/load.yaml"
 PID=$LAST_PID
 
 CALL=load-call
