@@ -62,6 +62,12 @@ fn runs(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Asserts the AI is told something starting with `prefix`.
+fn assert_says(reply: &Value, prefix: &str) {
+    let text = reply["response"].as_str().unwrap_or_default();
+    assert!(text.starts_with(prefix), "{reply}");
+}
+
 fn code_in(reply: &Value) -> String {
     let text = reply["response"].as_str().unwrap();
     let start =
@@ -77,9 +83,7 @@ fn confirmed_transfer_runs_once_and_unconfirmed_never() {
 
     let first = call(&server, "call-1", "transfer", args.clone(), json!({}));
     let code = code_in(&first);
-    assert!(first["response"].as_str().unwrap().starts_with(
-        "Nothing was done yet. Read these details back to the caller: amount: 25, to: 123456. Ask for an explicit yes."
-    ), "{first}");
+    assert_says(&first, "Nothing was done yet. Read these details back to the caller: amount: 25, to: 123456. Ask for an explicit yes.");
     assert_eq!(
         runs(dir.path()),
         Vec::<String>::new(),
@@ -94,11 +98,9 @@ fn confirmed_transfer_runs_once_and_unconfirmed_never() {
         json!({"to": "123456", "amount": 999, "confirmation": code}),
         json!({}),
     );
-    assert!(
-        changed["response"].as_str().unwrap().starts_with(
-            "That confirmation code does not match these details. Nothing was done yet."
-        ),
-        "{changed}"
+    assert_says(
+        &changed,
+        "That confirmation code does not match these details. Nothing was done yet.",
     );
     assert_ne!(code_in(&changed), code);
     assert!(runs(dir.path()).is_empty());
@@ -111,13 +113,7 @@ fn confirmed_transfer_runs_once_and_unconfirmed_never() {
         json!({"to": "123456", "amount": 25, "confirmation": code}),
         json!({}),
     );
-    assert!(
-        other_call["response"]
-            .as_str()
-            .unwrap()
-            .starts_with("That confirmation code does not match"),
-        "{other_call}"
-    );
+    assert_says(&other_call, "That confirmation code does not match");
     assert!(runs(dir.path()).is_empty());
 
     // The same arguments in another order, with the code: runs once.
@@ -139,13 +135,7 @@ fn confirmed_transfer_runs_once_and_unconfirmed_never() {
         json!({"to": "123456", "amount": 25, "confirmation": code}),
         json!({}),
     );
-    assert!(
-        replay["response"]
-            .as_str()
-            .unwrap()
-            .starts_with("That confirmation code was already used."),
-        "{replay}"
-    );
+    assert_says(&replay, "That confirmation code was already used.");
     assert_eq!(runs(dir.path()).len(), 1);
 }
 
@@ -165,13 +155,7 @@ fn a_forged_or_malformed_code_runs_nothing() {
             json!({"to": "123456", "amount": 25, "confirmation": forged}),
             json!({}),
         );
-        assert!(
-            r["response"]
-                .as_str()
-                .unwrap()
-                .starts_with("That confirmation code does not match"),
-            "{r}"
-        );
+        assert_says(&r, "That confirmation code does not match");
     }
     assert!(runs(dir.path()).is_empty());
 }
@@ -197,13 +181,7 @@ fn confirmation_store_shared_by_two_servers_refuses_a_replay_on_the_other() {
         json!({"response": "Transfer done."})
     );
     let replay = call(&b, "call-1", "transfer", confirmed, json!({}));
-    assert!(
-        replay["response"]
-            .as_str()
-            .unwrap()
-            .starts_with("That confirmation code was already used."),
-        "{replay}"
-    );
+    assert_says(&replay, "That confirmation code was already used.");
     assert_eq!(runs(dir.path()).len(), 1);
 }
 

@@ -158,17 +158,7 @@ fn sighup_reloads_a_valid_file_and_keeps_the_old_agent_on_an_invalid_one() {
     let file = dir.path().join("ops.yaml");
     let original = std::fs::read_to_string(&file).unwrap();
 
-    std::fs::write(
-        &file,
-        original.replace("We are open 9 to 5.", "We are open 8 to 8."),
-    )
-    .unwrap();
-    server.signal(libc::SIGHUP);
-    assert!(eventually(Duration::from_secs(5), || call(
-        &server,
-        "get_hours",
-        json!({})
-    ) == json!({"response": "We are open 8 to 8."})));
+    reload_to(&server, &file, &original, "We are open 8 to 8.");
 
     std::fs::write(
         &file,
@@ -199,17 +189,18 @@ fn sighup_reloads_a_valid_file_and_keeps_the_old_agent_on_an_invalid_one() {
         .contains("reload failed, the previous agent keeps serving"));
 
     // A valid file after the invalid one is picked up.
-    std::fs::write(
-        &file,
-        original.replace("We are open 9 to 5.", "We are open 7 to 7."),
-    )
-    .unwrap();
+    reload_to(&server, &file, &original, "We are open 7 to 7.");
+}
+
+/// Rewrites the hours, sends SIGHUP and waits (bounded) for the new reply.
+fn reload_to(server: &Server, file: &Path, original: &str, hours: &str) {
+    std::fs::write(file, original.replace("We are open 9 to 5.", hours)).unwrap();
     server.signal(libc::SIGHUP);
     assert!(eventually(Duration::from_secs(5), || call(
-        &server,
+        server,
         "get_hours",
         json!({})
-    ) == json!({"response": "We are open 7 to 7."})));
+    ) == json!({ "response": hours })));
 }
 
 fn metric(text: &str, line_start: &str) -> Option<f64> {
