@@ -77,7 +77,8 @@ pub fn render(agent: &Agent, ctx: &RenderContext<'_>) -> Result<Value, token::Ca
 /// A webhook URL in a prepared document: the path under the base, and the
 /// function its token is for (`None`: no token).
 struct Hole {
-    path: String,
+    /// JSON-escaped, once.
+    escaped_path: String,
     token_for: Option<String>,
 }
 
@@ -102,8 +103,10 @@ impl Prepared {
         let marker = format!("swagentHOLE{}N", token::random_hex(8));
         let mut holes = Vec::new();
         let doc = document(agent, &mut |path: String, token_for: Option<&str>| {
+            let mut escaped_path = String::new();
+            json_escape_into(&mut escaped_path, &path);
             holes.push(Hole {
-                path,
+                escaped_path,
                 token_for: token_for.map(str::to_owned),
             });
             format!("{marker}{}E", holes.len() - 1)
@@ -144,23 +147,32 @@ impl Prepared {
     /// The document for one call, as JSON text.
     pub fn render(&self, ctx: &RenderContext<'_>) -> Result<String, token::CallIdError> {
         token::check_call_id(ctx.call_id)?;
-        let base = ctx.authed_base();
+        let mut base = String::new();
+        json_escape_into(&mut base, &ctx.authed_base());
         let expiry = ctx.now + self.token_ttl;
         // One read of the system random source for every nonce of the document.
-        let mut nonces = token::random_hex(8 * self.tokens).into_bytes();
+        let mut nonces = token::random_nonces(self.tokens).into_iter();
         let mut out = String::with_capacity(
             self.chunks.iter().map(String::len).sum::<usize>() + self.holes.len() * 256,
         );
+        let mut token = String::with_capacity(256);
         for (chunk, hole) in self.chunks.iter().zip(&self.holes) {
             out.push_str(chunk);
-            json_escape_into(&mut out, &base);
-            json_escape_into(&mut out, &hole.path);
+            out.push_str(&base);
+            out.push_str(&hole.escaped_path);
             if let Some(function) = &hole.token_for {
-                let nonce: Vec<u8> = nonces.drain(..16).collect();
-                let nonce = std::str::from_utf8(&nonce).expect("hex is ASCII");
-                let t = token::mint_with_nonce(ctx.secret, ctx.call_id, function, expiry, nonce);
+                let nonce = nonces.next().expect("a nonce per token");
+                token.clear();
+                token::mint_into(
+                    &mut token,
+                    ctx.secret,
+                    ctx.call_id,
+                    function,
+                    expiry,
+                    &nonce,
+                );
                 out.push_str("?__token=");
-                out.extend(utf8_percent_encode(&t, QUERY_VALUE));
+                out.extend(utf8_percent_encode(&token, QUERY_VALUE));
             }
         }
         out.push_str(self.chunks.last().expect("at least one chunk"));
