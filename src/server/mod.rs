@@ -80,15 +80,14 @@ fn route_labels(agent: &Agent) -> Vec<(String, &'static str)> {
     let mut out = vec![
         ("/health".to_owned(), "health"),
         ("/metrics".to_owned(), "metrics"),
-        (agent.route.clone(), "swml"),
     ];
-    if agent.route != "/" {
-        out.push((format!("{}/", agent.route), "swml"));
-    }
-    for (leaf, label) in [("swaig", "swaig"), ("post_prompt", "post_prompt")] {
-        let p = agent.sub_path(leaf);
-        out.push((format!("{p}/"), label));
-        out.push((p, label));
+    let routes = [
+        (agent.route.clone(), "swml"),
+        (agent.sub_path("swaig"), "swaig"),
+        (agent.sub_path("post_prompt"), "post_prompt"),
+    ];
+    for (path, label) in routes {
+        out.extend(routes::both_forms(path).into_iter().map(|p| (p, label)));
     }
     out
 }
