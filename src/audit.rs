@@ -26,6 +26,8 @@ enum Sink {
 /// The audit log of one server.
 pub struct Audit {
     sink: Mutex<Sink>,
+    /// The sink is not `Off`; read on every request without the lock.
+    on: bool,
     path: Option<PathBuf>,
     agent: Mutex<String>,
     /// With `--audit-required`, a failed write makes the server refuse requests.
@@ -98,6 +100,7 @@ impl Audit {
     pub fn off() -> Audit {
         Audit {
             sink: Mutex::new(Sink::Off),
+            on: false,
             path: None,
             agent: Mutex::new(String::new()),
             required: false,
@@ -114,6 +117,7 @@ impl Audit {
         };
         Ok(Audit {
             sink: Mutex::new(sink),
+            on: true,
             path,
             agent: Mutex::new(agent.to_owned()),
             required,
@@ -121,12 +125,10 @@ impl Audit {
         })
     }
 
-    /// True when audit lines are written somewhere.
+    /// True when audit lines are written somewhere (fixed when opened:
+    /// a reopen replaces a file with a file).
     pub fn enabled(&self) -> bool {
-        !matches!(
-            *self.sink.lock().unwrap_or_else(|e| e.into_inner()),
-            Sink::Off
-        )
+        self.on
     }
 
     /// With `--audit-required`: false once a write failed (until one succeeds).

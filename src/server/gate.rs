@@ -65,12 +65,12 @@ pub(super) async fn basic_auth(
             let fired = state.live().alerts.auth_failed(chrono::Utc::now());
             let _ = state.raise(&fired, None, None);
             // The refusal stands whether or not the line could be written.
-            let _ = state.audit_event(
+            let _ = state.audit_event(|| {
                 Event::new("auth_failed", "denied")
                     .client(ip)
                     .field("reason", failure.code())
-                    .field("path", req.path().to_owned()),
-            );
+                    .field("path", req.path().to_owned())
+            });
             let err = super::perimeter::auth_failure(req.request(), &state, ApiError::Unauthorized);
             let resp = err.error_response();
             Ok(req.into_response(resp).map_into_right_body())

@@ -136,12 +136,12 @@ pub(super) fn auth_failure(req: &HttpRequest, state: &AppState, refusal: ApiErro
 fn limited(state: &AppState, limit: &'static str, ip: std::net::IpAddr) {
     state.metrics.rate_limited.with_label_values(&[limit]).inc();
     if let Some(suppressed) = state.audit_sampler.admit() {
-        let _ = state.audit_event(
+        let _ = state.audit_event(|| {
             Event::new("rate_limited", "refused")
                 .client(Some(ip))
                 .field("limit", limit)
-                .field("suppressed_since_last", suppressed),
-        );
+                .field("suppressed_since_last", suppressed)
+        });
     }
 }
 
@@ -240,11 +240,11 @@ pub(super) async fn perimeter(
                     );
                 }
                 state.metrics.signature_rejections.inc();
-                let _ = state.audit_event(
+                let _ = state.audit_event(|| {
                     Event::new("signature_rejected", "denied")
                         .client(ip)
-                        .field("path", req.path().to_owned()),
-                );
+                        .field("path", req.path().to_owned())
+                });
                 let err = auth_failure(req.request(), &state, ApiError::InvalidSignature);
                 return Ok(refuse(req, err));
             }

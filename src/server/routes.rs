@@ -306,14 +306,14 @@ pub(super) fn check_token(
         .inc();
     // A prefix correlates lines without handing out a usable token.
     let prefix: String = presented.chars().take(8).collect();
-    state.audit_event(
+    state.audit_event(|| {
         Event::new("token_rejected", "denied")
             .call(call_id)
             .function(function)
             .client(client_ip(req, state))
             .field("verdict", verdict.code())
-            .field("token_prefix", prefix),
-    )?;
+            .field("token_prefix", prefix)
+    })?;
     Err(super::perimeter::auth_failure(
         req,
         state,
@@ -423,11 +423,11 @@ async fn post_prompt(
         call_id.unwrap_or("-"),
         state.live().agent.name
     );
-    state.audit_event(
+    state.audit_event(|| {
         Event::new("summary_received", "ok")
             .call(call_id)
             .client(client_ip(&req, &state))
-            .field("summary_chars", summary.chars().count()),
-    )?;
+            .field("summary_chars", summary.chars().count())
+    })?;
     Ok(HttpResponse::Ok().json(json!({ "response": "ok" })))
 }

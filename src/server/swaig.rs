@@ -83,13 +83,13 @@ pub(super) async fn swaig(
             .rate_limited
             .with_label_values(&["function"])
             .inc();
-        state.audit_event(
+        state.audit_event(|| {
             Event::new("rate_limited", "refused")
                 .call(call_id)
                 .function(&function.name)
                 .client(ip)
-                .field("limit", "function"),
-        )?;
+                .field("limit", "function")
+        })?;
         return Err(ApiError::FunctionRateLimited {
             retry_after: Admission::retry_after_secs(retry_after),
         });
@@ -99,12 +99,12 @@ pub(super) async fn swaig(
             "function `{}` refused: disabled by the kill switch",
             function.name
         );
-        state.audit_event(
+        state.audit_event(|| {
             Event::new("function_disabled", "refused")
                 .call(call_id)
                 .function(&function.name)
-                .client(ip),
-        )?;
+                .client(ip)
+        })?;
         state
             .metrics
             .function_calls
@@ -144,11 +144,11 @@ pub(super) async fn swaig(
         None
     };
     if let Err(msg) = validate_arguments(function, &args) {
-        state.audit_event(
+        state.audit_event(|| {
             event("function_called", "invalid_arguments")
                 .field("arguments", redact(&function.parameters, &args))
-                .duration(started.elapsed()),
-        )?;
+                .duration(started.elapsed())
+        })?;
         return Ok(say(msg));
     }
 
@@ -177,7 +177,7 @@ pub(super) async fn swaig(
         let null = Value::Null;
         let global = body.get("global_data").unwrap_or(&null);
         if !guard::has_grant(secret, global, call_id, now) {
-            state.audit_event(event("verification_required", "refused"))?;
+            state.audit_event(|| event("verification_required", "refused"))?;
             let verifiers: Vec<String> = agent
                 .functions
                 .values()
@@ -224,21 +224,23 @@ pub(super) async fn swaig(
         };
         if let Some(lead) = lead {
             if let Some(v) = verdict {
-                state.audit_event(event("confirmation_rejected", "refused").field(
-                    "verdict",
-                    if lead.contains("already") {
-                        "replayed"
-                    } else {
-                        v.code()
-                    },
-                ))?;
+                state.audit_event(|| {
+                    event("confirmation_rejected", "refused").field(
+                        "verdict",
+                        if lead.contains("already") {
+                            "replayed"
+                        } else {
+                            v.code()
+                        },
+                    )
+                })?;
             }
             let expiry = now + agent.confirm_ttl.as_secs();
             let fresh = guard::confirmation_code(secret, call_id, &function.name, &args, expiry);
-            state.audit_event(
+            state.audit_event(|| {
                 event("confirmation_requested", "pending")
-                    .field("arguments", redact(&function.parameters, &args)),
-            )?;
+                    .field("arguments", redact(&function.parameters, &args))
+            })?;
             let text = format!(
                 "{lead}{}Nothing was done yet. Read these details back to the caller: {}. Ask for an explicit yes. Only if the caller clearly says yes, call `{}` again with exactly the same details and confirmation \"{fresh}\". If the caller says no or changes anything, do not call it with this code.",
                 if lead.is_empty() { "" } else { " " },
@@ -247,7 +249,7 @@ pub(super) async fn swaig(
             );
             return Ok(say(text));
         }
-        state.audit_event(event("confirmation_accepted", "ok"))?;
+        state.audit_event(|| event("confirmation_accepted", "ok"))?;
     }
 
     let null = Value::Null;
@@ -275,14 +277,15 @@ pub(super) async fn swaig(
         .function_calls
         .with_label_values(&[function.name.as_str(), outcome_label])
         .inc();
-    let called = event(
-        "function_called",
-        if outcome.is_ok() { "ok" } else { "error" },
-    )
-    .field("arguments", redact(&function.parameters, &args))
-    .field("handler", function.handler.kind())
-    .duration(started.elapsed());
-    state.audit_event(called)?;
+    state.audit_event(|| {
+        event(
+            "function_called",
+            if outcome.is_ok() { "ok" } else { "error" },
+        )
+        .field("arguments", redact(&function.parameters, &args))
+        .field("handler", function.handler.kind())
+        .duration(started.elapsed())
+    })?;
     match outcome {
         Ok(mut reply) => {
             if function.verifies_caller {
@@ -292,14 +295,16 @@ pub(super) async fn swaig(
                         .action
                         .push(json!({ "set_global_data": { GRANT_KEY: grant } }));
                 }
-                state.audit_event(event(
-                    "caller_verification",
-                    if reply.verified {
-                        "verified"
-                    } else {
-                        "not_verified"
-                    },
-                ))?;
+                state.audit_event(|| {
+                    event(
+                        "caller_verification",
+                        if reply.verified {
+                            "verified"
+                        } else {
+                            "not_verified"
+                        },
+                    )
+                })?;
             }
             Ok(HttpResponse::Ok().json(reply.to_json()))
         }
@@ -308,7 +313,7 @@ pub(super) async fn swaig(
                 "function `{}` refused: concurrency limit reached",
                 function.name
             );
-            state.audit_event(event("function_failed", "busy"))?;
+            state.audit_event(|| event("function_failed", "busy"))?;
             Err(ApiError::Busy)
         }
         Err(e) => {
@@ -317,7 +322,7 @@ pub(super) async fn swaig(
                 HandlerError::Timeout { .. } => ("function_timeout", "timeout"),
                 _ => ("function_failed", "error"),
             };
-            state.audit_event(event(name, outcome).duration(started.elapsed()))?;
+            state.audit_event(|| event(name, outcome).duration(started.elapsed()))?;
             Ok(say(e.spoken()))
         }
     }
