@@ -515,7 +515,7 @@ impl Checker<'_> {
         }
         if let Err(e) = jsonschema::meta::validate(&parameters) {
             let path: Vec<String> = e
-                .instance_path
+                .instance_path()
                 .as_str()
                 .split('/')
                 .filter(|s| !s.is_empty())

@@ -356,7 +356,7 @@ pub fn validate_arguments(function: &Function, args: &Value) -> Result<(), Strin
         .iter_errors(args)
         .take(3)
         .map(|e| {
-            let path = e.instance_path.to_string();
+            let path = e.instance_path().to_string();
             let name = short(&path.trim_start_matches('/').replace('/', "."), 64);
             // The validator quotes the value; a caller's 100 KB value must
             // not come back whole to the AI (or into logs).

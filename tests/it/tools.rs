@@ -788,7 +788,7 @@ fn call_runs_each_handler_kind_like_serve() {
         .run()
         .code(1)
         .stdout_is("")
-        .stderr_is("error: invalid arguments: Some arguments are not acceptable: the argument `item` is invalid: \"../admin\" is not one of [\"widget\",\"gadget\"]. Please ask the caller again.\n");
+        .stderr_is("error: invalid arguments: Some arguments are not acceptable: the argument `item` is invalid: \"../admin\" is not one of \"widget\" or \"gadget\". Please ask the caller again.\n");
     call(&["balance", "--arg", "account=12"])
         .run()
         .code(1)
