@@ -155,7 +155,8 @@ fn call(args: &CallArgs) -> anyhow::Result<u8> {
         anyhow::bail!("agent `{}` has no function `{}`", agent.name, args.function);
     }
     let input = parse_args(args)?;
-    let live = Live::new(agent);
+    // Metrics of their own: nothing reads them in a one-off call.
+    let live = Live::new(agent, &crate::metrics::Metrics::new());
     let body = serde_json::json!({ "call_id": args.call_id });
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -170,10 +171,7 @@ fn call(args: &CallArgs) -> anyhow::Result<u8> {
     ));
     match outcome {
         Ok(Ok(reply)) => {
-            print_out(&format!(
-                "{}\n",
-                serde_json::to_string_pretty(&reply.to_json())?
-            ))?;
+            print_out(&format!("{}\n", serde_json::to_string_pretty(&reply)?))?;
             Ok(0)
         }
         Ok(Err(invalid)) => {

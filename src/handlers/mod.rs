@@ -28,12 +28,15 @@ pub struct CallInput<'a> {
     pub meta_data: &'a Value,
 }
 
-/// A SWAIG reply: `{"response": ..., "action": [...]}`.
-#[derive(Debug, Clone, PartialEq)]
+/// A SWAIG reply: `{"response": ..., "action": [...]}`, `action` omitted
+/// when empty. Serialized as it is, with no intermediate `Value`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Reply {
     pub response: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub action: Vec<Value>,
     /// A `verifies_caller` handler matched (never sent; the server turns it into a grant).
+    #[serde(skip)]
     pub verified: bool,
 }
 
@@ -45,16 +48,6 @@ impl Reply {
             action: Vec::new(),
             verified: false,
         }
-    }
-
-    /// The JSON body; `action` is omitted when empty.
-    pub fn to_json(&self) -> Value {
-        let mut m = serde_json::Map::new();
-        m.insert("response".into(), Value::String(self.response.clone()));
-        if !self.action.is_empty() {
-            m.insert("action".into(), Value::Array(self.action.clone()));
-        }
-        Value::Object(m)
     }
 }
 

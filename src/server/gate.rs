@@ -77,24 +77,3 @@ pub(super) async fn basic_auth(
         }
     }
 }
-
-/// Counts every response by route pattern and status for `/metrics`.
-/// Unmatched paths count as `other`, so callers cannot add label values.
-pub(super) async fn count_requests(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    // The label from a fixed table, not `match_pattern()`: that re-runs the
-    // router's regexes, which cost about 4% of a request (perf, static SWAIG).
-    let route = state.as_ref().map(|s| s.route_label(req.path()));
-    let res = next.call(req).await?;
-    if let (Some(state), Some(route)) = (state, route) {
-        state
-            .metrics
-            .requests
-            .with_label_values(&[route, res.status().as_str()])
-            .inc();
-    }
-    Ok(res)
-}

@@ -25,6 +25,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
 use arc_swap::ArcSwap;
+use prometheus::IntCounter;
 
 use crate::agent::Agent;
 use crate::alerts::{Alerts, Fired};
@@ -34,7 +35,7 @@ use crate::guard::UsedCodes;
 use crate::handlers::Runtime;
 use crate::killswitch::KillSwitch;
 use crate::limits::{FunctionLimits, Limits};
-use crate::metrics::Metrics;
+use crate::metrics::{FunctionSeries, Metrics};
 use crate::signature::SIGNING_KEY_VAR;
 use crate::swml::Prepared;
 use error::ApiError;
@@ -51,11 +52,18 @@ pub struct Live {
     pub function_limits: FunctionLimits,
     /// The SWML document, serialized once.
     pub swml: Prepared,
+    /// Each function's hot metric series, in `agent.functions` order.
+    pub series: Vec<FunctionSeries>,
 }
 
 impl Live {
-    pub fn new(agent: Agent) -> Live {
+    pub fn new(agent: Agent, metrics: &Metrics) -> Live {
         Live {
+            series: agent
+                .functions
+                .keys()
+                .map(|name| metrics.function_series(name))
+                .collect(),
             runtime: Runtime::new(&agent),
             alerts: Alerts::new(agent.alerts.clone()),
             function_limits: FunctionLimits::new(&agent),
@@ -74,10 +82,18 @@ pub struct LogSamplers {
     pub signature: Sampler,
 }
 
-/// The served paths and their labels: `swml`, `swaig`, `post_prompt`,
-/// `health`, `metrics` (with and without a trailing slash).
-fn route_labels(agent: &Agent) -> Vec<(String, &'static str)> {
-    let mut out = vec![
+/// A served path, its `route` label and its `status="200"` series, looked
+/// up once: [`perimeter::outer`] counts every request.
+pub(crate) struct RouteSeries {
+    path: String,
+    pub label: &'static str,
+    pub ok: IntCounter,
+}
+
+/// The served paths and their labels: `swml`, `swaig`, `post_prompt` (each
+/// with and without a trailing slash), `health`, `metrics`.
+fn route_series(agent: &Agent, metrics: &Metrics) -> Vec<RouteSeries> {
+    let mut paths = vec![
         ("/health".to_owned(), "health"),
         ("/metrics".to_owned(), "metrics"),
     ];
@@ -87,9 +103,16 @@ fn route_labels(agent: &Agent) -> Vec<(String, &'static str)> {
         (agent.sub_path("post_prompt"), "post_prompt"),
     ];
     for (path, label) in routes {
-        out.extend(routes::both_forms(path).into_iter().map(|p| (p, label)));
+        paths.extend(routes::both_forms(path).into_iter().map(|p| (p, label)));
     }
-    out
+    paths
+        .into_iter()
+        .map(|(path, label)| RouteSeries {
+            ok: metrics.requests.with_label_values(&[label, "200"]),
+            path,
+            label,
+        })
+        .collect()
 }
 
 /// Everything a request handler reads.
@@ -108,7 +131,7 @@ pub struct AppState {
     pub metrics_public: bool,
     /// Request path → the `route` label of `requests_total` (fixed at start,
     /// like the routes themselves).
-    route_labels: Vec<(String, &'static str)>,
+    routes: Vec<RouteSeries>,
     pub limits: Limits,
 }
 
@@ -116,34 +139,32 @@ impl AppState {
     /// Builds the state for an agent, with no audit log, an in-memory
     /// confirmation store and no kill-switch file.
     pub fn new(agent: Agent, settings: Settings) -> AppState {
-        let route_labels = route_labels(&agent);
+        let metrics = Metrics::new();
+        let routes = route_series(&agent, &metrics);
         let limits = Limits::new(
             settings.rate_limit,
             settings.auth_failure_limit,
             settings.rate_window,
         );
         AppState {
-            live: ArcSwap::from_pointee(Live::new(agent)),
+            live: ArcSwap::from_pointee(Live::new(agent, &metrics)),
             settings,
             audit: Audit::off(),
             audit_sampler: Sampler::default(),
             log_sampler: LogSamplers::default(),
             used_codes: UsedCodes::new(None),
             kill: KillSwitch::off(),
-            metrics: Metrics::new(),
+            metrics,
             metrics_public: false,
-            route_labels,
+            routes,
             limits,
         }
     }
 
-    /// The `route` label for a request path: one of the served routes, or
-    /// `other`, so callers cannot add label values.
-    pub fn route_label(&self, path: &str) -> &'static str {
-        self.route_labels
-            .iter()
-            .find(|(p, _)| p == path)
-            .map_or("other", |(_, label)| label)
+    /// The served route of a request path; `None` counts as `other`, so
+    /// callers cannot add label values.
+    pub(crate) fn route(&self, path: &str) -> Option<&RouteSeries> {
+        self.routes.iter().find(|r| r.path == path)
     }
 
     /// The agent now; a request keeps the one it started with.
@@ -162,7 +183,7 @@ impl AppState {
             ));
         }
         self.audit.set_agent(&agent.name);
-        self.live.store(Arc::new(Live::new(agent)));
+        self.live.store(Arc::new(Live::new(agent, &self.metrics)));
         self.refresh_disabled_gauge();
         Ok(())
     }
@@ -243,11 +264,10 @@ pub fn app(
     let agent = &live.agent;
     App::new()
         .app_data(state)
-        // The last `wrap` is the outermost: headers, perimeter, then auth.
+        // The last `wrap` is the outermost: headers and counting, perimeter, then auth.
         .wrap(from_fn(gate::basic_auth))
         .wrap(from_fn(perimeter::perimeter))
-        .wrap(from_fn(perimeter::headers))
-        .wrap(from_fn(gate::count_requests))
+        .wrap(from_fn(perimeter::outer))
         .configure(|cfg| routes::configure(cfg, agent))
 }
 

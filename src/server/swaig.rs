@@ -24,7 +24,7 @@ use crate::template::value_to_text;
 use crate::token;
 
 fn say(text: impl Into<String>) -> HttpResponse {
-    HttpResponse::Ok().json(Reply::text(text).to_json())
+    HttpResponse::Ok().json(Reply::text(text))
 }
 
 /// The details a caller confirms, as `name: value` pairs (sensitive ones hidden).
@@ -68,7 +68,11 @@ pub(super) async fn swaig(
     // The agent of this request, even if a reload swaps it meanwhile.
     let live = state.live();
     let agent = &live.agent;
-    let function = agent.functions.get(name).ok_or(ApiError::UnknownFunction)?;
+    let (index, _, function) = agent
+        .functions
+        .get_full(name)
+        .ok_or(ApiError::UnknownFunction)?;
+    let series = &live.series[index];
     let call_id = body_call_id(&body);
     let ip = client_ip(&req, &state);
     if function.secure {
@@ -261,22 +265,21 @@ pub(super) async fn swaig(
     };
     let ran = Instant::now();
     let outcome = live.runtime.run(agent, function, input).await;
-    state
-        .metrics
-        .function_duration
-        .with_label_values(&[function.name.as_str()])
-        .observe(ran.elapsed().as_secs_f64());
-    let outcome_label = match &outcome {
-        Ok(_) => "ok",
-        Err(HandlerError::Busy { .. }) => "busy",
-        Err(HandlerError::Timeout { .. }) => "timeout",
-        Err(HandlerError::Failed { .. }) => "failed",
+    series.duration.observe(ran.elapsed().as_secs_f64());
+    let failed = match &outcome {
+        Ok(_) => None,
+        Err(HandlerError::Busy { .. }) => Some("busy"),
+        Err(HandlerError::Timeout { .. }) => Some("timeout"),
+        Err(HandlerError::Failed { .. }) => Some("failed"),
     };
-    state
-        .metrics
-        .function_calls
-        .with_label_values(&[function.name.as_str(), outcome_label])
-        .inc();
+    match failed {
+        None => series.ok.inc(),
+        Some(outcome) => state
+            .metrics
+            .function_calls
+            .with_label_values(&[function.name.as_str(), outcome])
+            .inc(),
+    }
     state.audit_event(|| {
         event(
             "function_called",
@@ -306,7 +309,7 @@ pub(super) async fn swaig(
                     )
                 })?;
             }
-            Ok(HttpResponse::Ok().json(reply.to_json()))
+            Ok(HttpResponse::Ok().json(reply))
         }
         Err(HandlerError::Busy { .. }) => {
             log::warn!(
