@@ -29,6 +29,10 @@ bench:
     cargo bench --bench core
     bench/http.sh
 
+# User-space instructions per request (callgrind): repeatable where req/s is not.
+bench-icount:
+    bench/icount.sh
+
 # Load test: SECONDS at 256 connections over valid and hostile requests.
 bench-load seconds="60":
     DURATION={{seconds}} bench/load.sh
