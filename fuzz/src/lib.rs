@@ -11,7 +11,8 @@ use std::sync::OnceLock;
 use serde_json::Value;
 use swagent::agent::{load, load_report, Agent, LoadOptions};
 use swagent::auth::{Credentials, Origin};
-use swagent::server::routes::{arguments, validate_arguments};
+use swagent::server::body::CallBody;
+use swagent::server::routes::validate_arguments;
 use swagent::template::{Context, Encoding, Template};
 use swagent::token::{self, Expect, Secret, Verdict};
 
@@ -179,13 +180,26 @@ fn bank() -> &'static Agent {
 }
 
 /// The SWAIG body: JSON parsing, argument extraction and schema validation,
-/// against every function of agents/bank.yaml. Oracle: arguments that pass
-/// validation are an object and satisfy the compiled schema.
+/// against every function of agents/bank.yaml. Oracles: the body is accepted
+/// exactly when it is a JSON object (as a whole-`Value` parse decides) and
+/// names the same function; arguments that pass validation are an object
+/// and satisfy the compiled schema.
 pub fn swaig_args(data: &[u8]) {
-    let Ok(body) = serde_json::from_slice::<Value>(data) else {
+    let whole = serde_json::from_slice::<Value>(data);
+    let parsed = CallBody::parse(data);
+    assert_eq!(
+        parsed.is_ok(),
+        matches!(whole, Ok(Value::Object(_))),
+        "{parsed:?}"
+    );
+    let Ok(body) = parsed else {
         return;
     };
-    let Ok(args) = arguments(&body) else {
+    assert_eq!(
+        body.function.as_ref(),
+        whole.ok().as_ref().and_then(|v| v.get("function"))
+    );
+    let Ok(args) = body.arguments() else {
         return;
     };
     for function in bank().functions.values() {
@@ -204,7 +218,10 @@ fn signing_key() -> &'static swagent::signature::SigningKey {
 }
 
 fn hmac_hex(alg: ring::hmac::Algorithm, message: &[u8]) -> String {
-    hex::encode(ring::hmac::sign(&ring::hmac::Key::new(alg, SIGNING_KEY.as_bytes()), message))
+    hex::encode(ring::hmac::sign(
+        &ring::hmac::Key::new(alg, SIGNING_KEY.as_bytes()),
+        message,
+    ))
 }
 
 /// The request-signature verifier. Input: `url\nsha256 header\nsha1 header\nbody`.
@@ -214,8 +231,12 @@ pub fn signature(data: &[u8]) {
     use swagent::signature::{verify, Headers, Scheme, Verdict as SigVerdict};
     let mut parts = data.splitn(4, |b| *b == b'\n');
     let url = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
-    let sha256 = parts.next().map(|b| String::from_utf8_lossy(b).into_owned());
-    let sha1 = parts.next().map(|b| String::from_utf8_lossy(b).into_owned());
+    let sha256 = parts
+        .next()
+        .map(|b| String::from_utf8_lossy(b).into_owned());
+    let sha1 = parts
+        .next()
+        .map(|b| String::from_utf8_lossy(b).into_owned());
     let body = parts.next().unwrap_or_default();
     let message = [url.as_bytes(), body].concat();
     for twilio in [false, true] {
@@ -226,7 +247,10 @@ pub fn signature(data: &[u8]) {
         };
         match verify(signing_key(), &url, headers, body) {
             SigVerdict::Valid(Scheme::JsonSha256) => {
-                assert_eq!(sha256.as_deref(), Some(hmac_hex(ring::hmac::HMAC_SHA256, &message).as_str()));
+                assert_eq!(
+                    sha256.as_deref(),
+                    Some(hmac_hex(ring::hmac::HMAC_SHA256, &message).as_str())
+                );
             }
             SigVerdict::Valid(Scheme::JsonSha1) => {
                 let want = hmac_hex(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &message);

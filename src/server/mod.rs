@@ -7,6 +7,7 @@
 //! [`perimeter`], HTTPS set-up in [`tls`], signals and the kill-switch
 //! watcher in [`ops`].
 
+pub mod body;
 pub mod error;
 mod gate;
 mod ops;

@@ -9,6 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt as _;
 use serde_json::{json, Value};
 
+use super::body::{BodyError, CallBody};
 use super::error::ApiError;
 use super::{AppState, Live};
 use crate::agent::{Agent, Function};
@@ -116,12 +117,12 @@ where
     Ok(body.freeze())
 }
 
-/// Reads a JSON object body (415, 413, 400 as due).
+/// Reads a JSON object body into what swagent uses of it (415, 413, 400 as due).
 pub(super) async fn json_body(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
-) -> Result<Value, ApiError> {
+) -> Result<CallBody, ApiError> {
     if !is_json(req.headers()) {
         return Err(ApiError::UnsupportedMediaType);
     }
@@ -135,28 +136,21 @@ pub(super) async fn json_body(
         return Err(ApiError::UnsupportedEncoding);
     }
     let body = read_body(req.headers(), payload, state.settings.max_request_size).await?;
-    match serde_json::from_slice::<Value>(&body) {
-        Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(_) => Err(ApiError::BadRequest(
-            "the request body must be a JSON object".into(),
-        )),
-        Err(_) => Err(ApiError::BadRequest(
-            "the request body is not valid JSON".into(),
-        )),
-    }
+    CallBody::parse(&body).map_err(|e| {
+        ApiError::BadRequest(
+            match e {
+                BodyError::NotObject => "the request body must be a JSON object",
+                BodyError::NotJson => "the request body is not valid JSON",
+            }
+            .into(),
+        )
+    })
 }
 
 fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
     url::form_urlencoded::parse(req.query_string().as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
-}
-
-/// The call id a request names: body `call_id`, or `call.call_id`.
-pub(super) fn body_call_id(body: &Value) -> Option<&str> {
-    body.get("call_id")
-        .and_then(Value::as_str)
-        .or_else(|| body.pointer("/call/call_id").and_then(Value::as_str))
 }
 
 /// The client's address as the perimeter decided it (the socket peer, or the
@@ -241,9 +235,17 @@ async fn swml_doc(
         let body = read_body(req.headers(), payload, state.settings.max_request_size).await?;
         // The platform posts JSON; other bodies carry nothing we use.
         if is_json(req.headers()) && !body.is_empty() {
-            let v: Value = serde_json::from_slice(&body)
-                .map_err(|_| ApiError::BadRequest("the request body is not valid JSON".into()))?;
-            if let Some(id) = body_call_id(&v) {
+            let parsed = match CallBody::parse(&body) {
+                Ok(b) => Some(b),
+                // Any JSON will do; only an object can name the call.
+                Err(BodyError::NotObject) => None,
+                Err(BodyError::NotJson) => {
+                    return Err(ApiError::BadRequest(
+                        "the request body is not valid JSON".into(),
+                    ))
+                }
+            };
+            if let Some(id) = parsed.as_ref().and_then(CallBody::call_id) {
                 call_id = Some(id.to_owned());
             }
         }
@@ -321,20 +323,6 @@ pub(super) fn check_token(
     ))
 }
 
-/// The function's arguments from a SWAIG body: `argument.parsed[0]`, else
-/// `argument.raw` (a JSON string), else none. `Err` is a message for the AI.
-pub fn arguments(body: &Value) -> Result<Value, String> {
-    let arg = body.get("argument");
-    if let Some(parsed) = arg.and_then(|a| a.get("parsed")).and_then(|p| p.get(0)) {
-        return Ok(parsed.clone());
-    }
-    match arg.and_then(|a| a.get("raw")) {
-        Some(Value::String(raw)) if !raw.trim().is_empty() => serde_json::from_str(raw)
-            .map_err(|_| "The arguments were not valid JSON. Please try again.".to_string()),
-        _ => Ok(json!({})),
-    }
-}
-
 /// `text` cut to `max` characters, with `…` when cut.
 fn short(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -386,7 +374,7 @@ pub async fn run_function(
     function: &Function,
     args: &Value,
     call_id: &str,
-    body: &Value,
+    body: &CallBody,
 ) -> Result<Result<Reply, String>, HandlerError> {
     if let Err(msg) = validate_arguments(function, args) {
         return Ok(Err(msg));
@@ -395,8 +383,8 @@ pub async fn run_function(
     let input = CallInput {
         args,
         call_id,
-        global_data: body.get("global_data").unwrap_or(&null),
-        meta_data: body.get("meta_data").unwrap_or(&null),
+        global_data: body.global_data.as_ref().unwrap_or(&null),
+        meta_data: body.meta_data.as_ref().unwrap_or(&null),
     };
     live.runtime.run(&live.agent, function, input).await.map(Ok)
 }
@@ -407,14 +395,15 @@ async fn post_prompt(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let body = json_body(&req, payload, &state).await?;
-    let call_id = body_call_id(&body);
+    let call_id = body.call_id();
     check_token(&req, &state, "post_prompt", call_id)?;
-    let summary = body
-        .pointer("/post_prompt_data/raw")
+    let data = body.post_prompt_data.as_ref();
+    let summary = data
+        .and_then(|d| d.get("raw"))
         .and_then(Value::as_str)
         .map(str::to_owned)
         .or_else(|| {
-            body.pointer("/post_prompt_data/parsed/0")
+            data.and_then(|d| d.pointer("/parsed/0"))
                 .map(Value::to_string)
         })
         .unwrap_or_default();

@@ -11,9 +11,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::error::ApiError;
-use super::routes::{
-    arguments, body_call_id, check_token, client_ip, json_body, validate_arguments,
-};
+use super::routes::{check_token, client_ip, json_body, validate_arguments};
 use super::AppState;
 use crate::agent::Function;
 use crate::audit::{redact, Event};
@@ -56,7 +54,7 @@ pub(super) async fn swaig(
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
     let body = json_body(&req, payload, &state).await?;
-    let name = match body.get("function") {
+    let name = match &body.function {
         Some(Value::String(f)) if !f.is_empty() => f.as_str(),
         Some(_) => {
             return Err(ApiError::BadRequest(
@@ -73,7 +71,7 @@ pub(super) async fn swaig(
         .get_full(name)
         .ok_or(ApiError::UnknownFunction)?;
     let series = &live.series[index];
-    let call_id = body_call_id(&body);
+    let call_id = body.call_id();
     let ip = client_ip(&req, &state);
     if function.secure {
         check_token(&req, &state, &function.name, call_id)?;
@@ -135,7 +133,7 @@ pub(super) async fn swaig(
             .client(ip)
     };
 
-    let mut args = match arguments(&body) {
+    let mut args = match body.arguments() {
         Ok(a) => a,
         Err(msg) => return Ok(say(msg)),
     };
@@ -179,7 +177,7 @@ pub(super) async fn swaig(
     let now = token::now();
     if function.requires_verification {
         let null = Value::Null;
-        let global = body.get("global_data").unwrap_or(&null);
+        let global = body.global_data.as_ref().unwrap_or(&null);
         if !guard::has_grant(secret, global, call_id, now) {
             state.audit_event(|| event("verification_required", "refused"))?;
             let verifiers: Vec<String> = agent
@@ -260,8 +258,8 @@ pub(super) async fn swaig(
     let input = CallInput {
         args: &args,
         call_id,
-        global_data: body.get("global_data").unwrap_or(&null),
-        meta_data: body.get("meta_data").unwrap_or(&null),
+        global_data: body.global_data.as_ref().unwrap_or(&null),
+        meta_data: body.meta_data.as_ref().unwrap_or(&null),
     };
     let ran = Instant::now();
     let outcome = live.runtime.run(agent, function, input).await;
