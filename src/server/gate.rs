@@ -14,6 +14,7 @@ use super::routes::client_ip;
 use super::AppState;
 use crate::audit::Event;
 
+/// Called by [`super::perimeter::perimeter`] as its last step.
 pub(super) async fn basic_auth(
     req: ServiceRequest,
     next: Next<impl MessageBody>,

@@ -265,8 +265,8 @@ pub fn app(
     let agent = &live.agent;
     App::new()
         .app_data(state)
-        // The last `wrap` is the outermost: headers and counting, perimeter, then auth.
-        .wrap(from_fn(gate::basic_auth))
+        // The last `wrap` is the outermost: headers and counting, then the
+        // perimeter, which ends with the Basic Auth gate.
         .wrap(from_fn(perimeter::perimeter))
         .wrap(from_fn(perimeter::outer))
         .configure(|cfg| routes::configure(cfg, agent))

@@ -4,10 +4,11 @@
 //!
 //! Order, outermost first: [`outer`] (so every answer, refusals included,
 //! carries the headers and is counted), then [`perimeter`]: rate limit,
-//! `Host`, lock-out, signature; then `gate::basic_auth`. Signatures are checked before Basic
-//! Auth, as the SignalWire SDK does: an unsigned request is refused without
-//! looking at credentials, so a stranger learns nothing about them, and a
-//! failed signature counts toward the lock-out like a failed password.
+//! `Host`, lock-out, signature, and last `gate::basic_auth`. Signatures are
+//! checked before Basic Auth, as the SignalWire SDK does: an unsigned request
+//! is refused without looking at credentials, so a stranger learns nothing
+//! about them, and a failed signature counts toward the lock-out like a
+//! failed password.
 //!
 //! The signature covers the raw body, so [`perimeter`] reads the body once
 //! (with the same size limit and 413 as the routes), checks it, and puts the
@@ -25,16 +26,12 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage as _, HttpRequest, ResponseError};
 
 use super::error::ApiError;
-use super::routes::{read_body, request_base};
+use super::routes::{client_ip, read_body, request_base};
 use super::AppState;
 use crate::agent::Agent;
 use crate::audit::Event;
 use crate::limits::Admission;
 use crate::signature::{self, Verdict};
-
-/// The client address of a request, as decided by [`client_addr`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientAddr(pub IpAddr);
 
 /// The address limits apply to: the socket peer, or with `trust_proxy` the
 /// first `X-Forwarded-For` hop when it is an IP address.
@@ -114,10 +111,8 @@ pub fn is_signed_path(agent: &Agent, path: &str) -> bool {
 /// Counts an authentication failure from the request's address: the refusal
 /// itself, or 429 when it is one too many.
 pub(super) fn auth_failure(req: &HttpRequest, state: &AppState, refusal: ApiError) -> ApiError {
-    let (Some(failures), Some(ClientAddr(ip))) = (
-        state.limits.auth_failures.as_ref(),
-        req.extensions().get::<ClientAddr>().copied(),
-    ) else {
+    let (Some(failures), Some(ip)) = (state.limits.auth_failures.as_ref(), client_ip(req, state))
+    else {
         return refusal;
     };
     match failures.record(ip) {
@@ -152,24 +147,15 @@ fn refuse<B>(req: ServiceRequest, err: ApiError) -> ServiceResponse<EitherBody<B
 
 pub(super) async fn perimeter(
     mut req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .expect("the app factory sets the state")
         .clone();
     let settings = &state.settings;
-    let forwarded = req
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    let ip = client_addr(
-        req.peer_addr().map(|a| a.ip()),
-        forwarded,
-        settings.trust_proxy,
-    );
+    let ip = client_ip(req.request(), &state);
     if let Some(ip) = ip {
-        req.extensions_mut().insert(ClientAddr(ip));
         if let Some(limiter) = &state.limits.per_address {
             if let Admission::Limited { retry_after } = limiter.check(&ip) {
                 let retry_after = Admission::retry_after_secs(retry_after);
@@ -251,7 +237,9 @@ pub(super) async fn perimeter(
             req.set_payload(Payload::from(body));
         }
     }
-    next.call(req)
+    // The gate is the last step of this layer, not a layer of its own: each
+    // layer costs a boxed future per request.
+    super::gate::basic_auth(req, next)
         .await
         .map(ServiceResponse::map_into_left_body)
 }

@@ -153,14 +153,20 @@ fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// The client's address as the perimeter decided it (the socket peer, or the
-/// first `X-Forwarded-For` hop with `--trust-proxy`).
-pub fn client_ip(req: &HttpRequest, _state: &AppState) -> Option<std::net::IpAddr> {
-    use actix_web::HttpMessage as _;
-    req.extensions()
-        .get::<super::perimeter::ClientAddr>()
-        .map(|a| a.0)
-        .or_else(|| req.peer_addr().map(|a| a.ip()))
+/// The client's address, as the perimeter decides it for its limits: the
+/// socket peer, or the first `X-Forwarded-For` hop with `--trust-proxy`
+/// ([`super::perimeter::client_addr`]). Recomputed where needed rather than
+/// stored in the request's extensions, which cost an allocation per request.
+pub fn client_ip(req: &HttpRequest, state: &AppState) -> Option<std::net::IpAddr> {
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    super::perimeter::client_addr(
+        req.peer_addr().map(|a| a.ip()),
+        forwarded,
+        state.settings.trust_proxy,
+    )
 }
 
 /// The base URL webhooks are built on: `SWML_PROXY_URL_BASE`; else, when
