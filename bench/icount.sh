@@ -8,7 +8,7 @@
 #   SWAGENT=/path/to/other/swagent bench/icount.sh
 #
 # Each server runs twice under callgrind, answering N=1000 and then N=3000
-# identical sequential requests (bench/requests.py); the difference divided by
+# identical sequential requests (bench/seq_post.py); the difference divided by
 # 2000 is the cost of one request, start-up and shutdown cancelled out.
 # Kernel time (the larger part of a request on loopback) is not counted.
 # Everything it starts is killed on exit; traffic goes to 127.0.0.1 only.
@@ -39,7 +39,7 @@ instructions() {
     curl -s -o /dev/null -m 1 -X POST "http://127.0.0.1:$port/health" && break
     sleep 0.2
   done
-  python3 "$ROOT/bench/requests.py" "$port" "$path" "$body" "$n" ||
+  python3 "$ROOT/bench/seq_post.py" "$port" "$path" "$body" "$n" ||
     die "$name: not every answer was 200"
   kill -INT "$pid"
   wait "$pid" 2>/dev/null || true

@@ -1,12 +1,14 @@
 """Sends N identical POSTs over one keep-alive connection, one at a time.
 
-Usage: requests.py PORT PATH BODY N   (Authorization from BENCH_AUTH)
+Usage: seq_post.py PORT PATH BODY N   (Authorization from BENCH_AUTH)
 
 For bench/icount.sh: a fixed, sequential load, so that two runs that differ
 only in N differ only in the work of the extra requests. Exits 1 if any
 answer is not 200.
 """
 
+# Not named requests.py: beside sdk_bank.py it would shadow the `requests`
+# package the SignalWire SDK imports.
 import http.client
 import os
 import sys
