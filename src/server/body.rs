@@ -13,6 +13,31 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{json, Value};
 
+/// The scalar `visit_*` methods of a visitor that takes any scalar as `$value`
+/// (the string already checked by the parser before it is visited).
+macro_rules! accept_scalars {
+    ($value:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+    };
+}
+
 /// Why a body is not a [`CallBody`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyError {
@@ -149,24 +174,7 @@ impl<'de> Visitor<'de> for ArgumentVisitor {
     fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Argument, A::Error> {
         CheckedVisitor.visit_seq(seq).map(|_| Argument::default())
     }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Argument, E> {
-        Ok(Argument::default())
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Argument, E> {
-        Ok(Argument::default())
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Argument, E> {
-        Ok(Argument::default())
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Argument, E> {
-        Ok(Argument::default())
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Argument, E> {
-        Ok(Argument::default())
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Argument, E> {
-        Ok(Argument::default())
-    }
+    accept_scalars!(Argument::default());
 }
 
 /// A value that is read to the end and dropped, with every string in it
@@ -190,24 +198,7 @@ impl<'de> Visitor<'de> for CheckedVisitor {
         f.write_str("any JSON value")
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Checked, E> {
-        Ok(Checked)
-    }
+    accept_scalars!(Checked);
     fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
         while seq.next_element::<Checked>()?.is_some() {}
         Ok(Checked)
