@@ -98,12 +98,7 @@ fn route_series(agent: &Agent, metrics: &Metrics) -> Vec<RouteSeries> {
         ("/health".to_owned(), "health"),
         ("/metrics".to_owned(), "metrics"),
     ];
-    let routes = [
-        (agent.route.clone(), "swml"),
-        (agent.sub_path("swaig"), "swaig"),
-        (agent.sub_path("post_prompt"), "post_prompt"),
-    ];
-    for (path, label) in routes {
+    for (path, label, _) in routes::agent_routes(agent) {
         paths.extend(routes::both_forms(path).into_iter().map(|p| (p, label)));
     }
     paths

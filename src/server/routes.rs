@@ -5,7 +5,7 @@
 //! then runs anything.
 
 use actix_web::http::header::{self, HeaderMap};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, Resource};
 use futures_util::StreamExt as _;
 use serde_json::{json, Value};
 
@@ -18,6 +18,27 @@ use crate::handlers::{CallInput, HandlerError, Reply};
 use crate::swml::RenderContext;
 use crate::token::{self, Expect, Verdict};
 
+/// Adds a route's methods to its resource.
+pub(super) type Methods = fn(Resource) -> Resource;
+
+/// The agent's own routes: path, `route` label for `/metrics`, and the
+/// methods served there. Each is served with and without a trailing slash
+/// ([`both_forms`]); the one table for [`configure`] and the metrics labels.
+pub(super) fn agent_routes(agent: &Agent) -> [(String, &'static str, Methods); 3] {
+    [
+        (agent.route.clone(), "swml", |r| {
+            r.route(web::get().to(swml_doc))
+                .route(web::post().to(swml_doc))
+        }),
+        (agent.sub_path("swaig"), "swaig", |r| {
+            r.route(web::post().to(super::swaig::swaig))
+        }),
+        (agent.sub_path("post_prompt"), "post_prompt", |r| {
+            r.route(web::post().to(post_prompt))
+        }),
+    ]
+}
+
 /// Registers every route for `agent`.
 ///
 /// One resource per path, not one resource with a list of paths: actix
@@ -26,27 +47,10 @@ use crate::token::{self, Expect, Verdict};
 pub fn configure(cfg: &mut web::ServiceConfig, agent: &Agent) {
     cfg.route("/health", web::get().to(health))
         .route("/metrics", web::get().to(metrics));
-    for path in both_forms(agent.route.clone()) {
-        cfg.service(
-            web::resource(path)
-                .route(web::get().to(swml_doc))
-                .route(web::post().to(swml_doc))
-                .default_service(web::to(method_not_allowed)),
-        );
-    }
-    for path in both_forms(agent.sub_path("swaig")) {
-        cfg.service(
-            web::resource(path)
-                .route(web::post().to(super::swaig::swaig))
-                .default_service(web::to(method_not_allowed)),
-        );
-    }
-    for path in both_forms(agent.sub_path("post_prompt")) {
-        cfg.service(
-            web::resource(path)
-                .route(web::post().to(post_prompt))
-                .default_service(web::to(method_not_allowed)),
-        );
+    for (path, _, methods) in agent_routes(agent) {
+        for path in both_forms(path) {
+            cfg.service(methods(web::resource(path)).default_service(web::to(method_not_allowed)));
+        }
     }
     cfg.default_service(web::to(not_found));
 }
