@@ -67,8 +67,7 @@ fn swml_render(c: &mut Criterion) {
     let secret = Secret::new(SECRET);
     let ctx = RenderContext {
         base_url: "http://127.0.0.1:3000",
-        user: "signalwire",
-        password: "p-0123456789abcdef0123",
+        userinfo: &swml::Userinfo::new("signalwire", "p-0123456789abcdef0123"),
         secret: &secret,
         call_id: "call-123",
         now: 1_700_000_000,

@@ -36,15 +36,34 @@ const USERINFO: &AsciiSet = &CONTROLS
     .add(b'|')
     .add(b'}');
 
-/// Query values: `=` and `+` in base64 tokens must survive.
-const QUERY_VALUE: &AsciiSet = &USERINFO.add(b'&').add(b'+');
+/// `user:password@` as every webhook URL carries it: percent-encoded, which
+/// also leaves nothing to escape in JSON. Made once per server, not per
+/// document (encoding it per request was a visible share of rendering).
+#[derive(Clone)]
+pub struct Userinfo(String);
+
+impl Userinfo {
+    pub fn new(user: &str, password: &str) -> Userinfo {
+        let mut out = String::with_capacity(3 * (user.len() + password.len()) + 2);
+        out.extend(utf8_percent_encode(user, USERINFO));
+        out.push(':');
+        out.extend(utf8_percent_encode(password, USERINFO));
+        out.push('@');
+        Userinfo(out)
+    }
+}
+
+impl std::fmt::Debug for Userinfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Userinfo(***)")
+    }
+}
 
 /// Everything a rendering needs besides the agent.
 pub struct RenderContext<'a> {
     /// `scheme://host[:port][/prefix]`, without credentials or trailing slash.
     pub base_url: &'a str,
-    pub user: &'a str,
-    pub password: &'a str,
+    pub userinfo: &'a Userinfo,
     pub secret: &'a Secret,
     pub call_id: &'a str,
     /// Unix seconds; tokens expire at `now + token_ttl`.
@@ -52,22 +71,17 @@ pub struct RenderContext<'a> {
 }
 
 impl RenderContext<'_> {
-    /// `scheme://user:pass@host[:port][/prefix]`, credentials percent-encoded.
+    /// `scheme://user:pass@host[:port][/prefix]`, escaped for JSON.
     fn authed_base(&self) -> String {
         let (scheme, rest) = self
             .base_url
             .split_once("://")
             .unwrap_or(("http", self.base_url));
-        // Pushed piece by piece: `format!` with the encoders as `Display`
-        // was a visible share of rendering.
-        let mut out = String::with_capacity(self.base_url.len() + 3 * self.password.len() + 16);
-        out.push_str(scheme);
+        let mut out = String::with_capacity(self.base_url.len() + self.userinfo.0.len() + 3);
+        json_escape_into(&mut out, scheme);
         out.push_str("://");
-        out.extend(utf8_percent_encode(self.user, USERINFO));
-        out.push(':');
-        out.extend(utf8_percent_encode(self.password, USERINFO));
-        out.push('@');
-        out.push_str(rest);
+        out.push_str(&self.userinfo.0);
+        json_escape_into(&mut out, rest);
         out
     }
 }
@@ -97,7 +111,6 @@ pub struct Prepared {
     chunks: Vec<String>,
     holes: Vec<Hole>,
     token_ttl: u64,
-    tokens: usize,
 }
 
 impl Prepared {
@@ -141,44 +154,47 @@ impl Prepared {
             .map(|i| slots[i].take().expect("each marker once"))
             .collect();
         debug_assert_eq!(chunks.len(), holes.len() + 1);
-        let tokens = holes.iter().filter(|h| h.token_for.is_some()).count();
         Prepared {
             chunks,
             holes,
             token_ttl: agent.token_ttl.as_secs(),
-            tokens,
         }
     }
 
     /// The document for one call, as JSON text.
     pub fn render(&self, ctx: &RenderContext<'_>) -> Result<String, token::CallIdError> {
         token::check_call_id(ctx.call_id)?;
-        let mut base = String::new();
-        json_escape_into(&mut base, &ctx.authed_base());
+        let base = ctx.authed_base();
         let expiry = ctx.now + self.token_ttl;
-        // One read of the system random source for every nonce of the document.
-        let mut nonces = token::random_nonces(self.tokens).into_iter();
         let mut out = String::with_capacity(
             self.chunks.iter().map(String::len).sum::<usize>() + self.holes.len() * 256,
         );
-        let mut token = String::with_capacity(256);
         for (chunk, hole) in self.chunks.iter().zip(&self.holes) {
             out.push_str(chunk);
             out.push_str(&base);
             out.push_str(&hole.escaped_path);
             if let Some(function) = &hole.token_for {
-                let nonce = nonces.next().expect("a nonce per token");
-                token.clear();
+                out.push_str("?__token=");
+                let start = out.len();
                 token::mint_into(
-                    &mut token,
+                    &mut out,
                     ctx.secret,
                     ctx.call_id,
                     function,
                     expiry,
-                    &nonce,
+                    &token::nonce(),
                 );
-                out.push_str("?__token=");
-                out.extend(utf8_percent_encode(&token, QUERY_VALUE));
+                // URL-safe base64 needs escaping in a query value only in its
+                // `=` padding, which is all at the end.
+                let padding = out[start..]
+                    .bytes()
+                    .rev()
+                    .take_while(|&b| b == b'=')
+                    .count();
+                out.truncate(out.len() - padding);
+                for _ in 0..padding {
+                    out.push_str("%3D");
+                }
             }
         }
         out.push_str(self.chunks.last().expect("at least one chunk"));
@@ -188,6 +204,11 @@ impl Prepared {
 
 /// Appends `s` as the inside of a JSON string.
 fn json_escape_into(out: &mut String, s: &str) {
+    // The common case (host names, paths) has nothing to escape.
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(s);
+        return;
+    }
     let quoted = serde_json::to_string(s).expect("a string serializes");
     out.push_str(&quoted[1..quoted.len() - 1]);
 }
@@ -487,23 +508,46 @@ fn describe_limits(obj: &Map<String, Value>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::platform_parameters;
+    use crate::token::{Claims, Secret, Verdict};
     use serde_json::json;
+
+    /// An agent loaded from YAML text.
+    fn agent(yaml: &str) -> crate::agent::Agent {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        crate::agent::load(&path, crate::agent::LoadOptions::default())
+            .unwrap()
+            .0
+    }
+
+    /// The verdict on a token for `function` in `call_id` at time 1000.
+    fn check(
+        secret: &Secret,
+        token: &str,
+        function: &str,
+        call_id: &str,
+    ) -> (Verdict, Option<Claims>) {
+        crate::token::check(
+            secret,
+            token,
+            crate::token::Expect {
+                function: Some(function),
+                call_id: Some(call_id),
+                now: 1000,
+            },
+        )
+    }
 
     #[test]
     fn prepared_documents_survive_text_that_mimics_the_marker() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.yaml");
-        std::fs::write(
-            &path,
+        let agent = agent(
             "name: a\nroute: /r\npost_prompt: sum\nprompt: {text: 'swagentHOLE0000000000000000N0E \" \\\\ '}\nfunctions:\n  f:\n    description: 'swagentHOLEN1E'\n    static: {response: x}\n  g:\n    description: open\n    secure: false\n    static: {response: y}\n",
-        )
-        .unwrap();
-        let (agent, _) = crate::agent::load(&path, crate::agent::LoadOptions::default()).unwrap();
-        let secret = crate::token::Secret::new("k");
+        );
+        let secret = Secret::new("k");
         let ctx = super::RenderContext {
             base_url: "https://h.example",
-            user: "u",
-            password: "p\"q",
+            userinfo: &super::Userinfo::new("u", "p\"q"),
             secret: &secret,
             call_id: "c1",
             now: 1000,
@@ -529,16 +573,55 @@ mod tests {
         assert!(ai["SWAIG"]["functions"][1].get("web_hook_url").is_none());
         let pp = ai["post_prompt_url"].as_str().unwrap();
         let token = pp.split("__token=").nth(1).unwrap().replace("%3D", "=");
-        let (verdict, _) = crate::token::check(
-            &secret,
-            &token,
-            crate::token::Expect {
-                function: Some("post_prompt"),
-                call_id: Some("c1"),
-                now: 1000,
-            },
+        assert_eq!(
+            check(&secret, &token, "post_prompt", "c1").0,
+            Verdict::Valid
         );
-        assert_eq!(verdict, crate::token::Verdict::Valid);
+    }
+
+    #[test]
+    fn tokens_in_urls_are_escaped_for_every_padding_and_never_repeat() {
+        let prepared = super::Prepared::new(&agent(
+            "name: a\nroute: /r\nprompt: {text: hi}\nfunctions:\n  f:\n    description: d\n    static: {response: x}\n",
+        ));
+        let secret = Secret::new("k");
+        let userinfo = super::Userinfo::new("u", "p");
+        let mut paddings = std::collections::BTreeSet::new();
+        let mut nonces = std::collections::HashSet::new();
+        // Call ids of every length mod 3 give every amount of base64 padding.
+        for call_id in ["c", "c1", "c12", "c123", "c1234", "c12345"] {
+            for _ in 0..100 {
+                let ctx = super::RenderContext {
+                    base_url: "http://h",
+                    userinfo: &userinfo,
+                    secret: &secret,
+                    call_id,
+                    now: 1000,
+                };
+                let doc: serde_json::Value =
+                    serde_json::from_str(&prepared.render(&ctx).unwrap()).unwrap();
+                let hook = doc["sections"]["main"][1]["ai"]["SWAIG"]["functions"][0]
+                    ["web_hook_url"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                let raw = hook.split("__token=").nth(1).unwrap();
+                let body = raw.trim_end_matches("%3D");
+                assert!(
+                    body.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                    "{raw}"
+                );
+                paddings.insert((raw.len() - body.len()) / 3);
+                let token = percent_encoding::percent_decode_str(raw)
+                    .decode_utf8()
+                    .unwrap();
+                let (verdict, claims) = check(&secret, &token, "f", call_id);
+                assert_eq!(verdict, Verdict::Valid, "{raw}");
+                assert!(nonces.insert(claims.unwrap().nonce), "a nonce repeated");
+            }
+        }
+        assert_eq!(paddings, [0, 1, 2].into());
     }
 
     #[test]

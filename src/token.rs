@@ -53,13 +53,48 @@ pub fn random_hex(bytes: usize) -> String {
     hex::encode(buf)
 }
 
-/// Random nonces for `count` tokens, from one read of ring's SystemRandom.
-pub fn random_nonces(count: usize) -> Vec<[u8; NONCE_BYTES]> {
-    let mut out = vec![[0u8; NONCE_BYTES]; count];
-    SystemRandom::new()
-        .fill(out.as_flattened_mut())
-        .expect("the system random source works");
-    out
+/// A fresh nonce, from a per-thread pool of ring's SystemRandom output.
+///
+/// Every rendered document needs one nonce per secure function; reading the
+/// system source for each document was one `getrandom` call per SWML request
+/// (bench/RESULTS.md). A nonce is printed in its token, so it is not a secret:
+/// it must never repeat and must not be guessable, and both hold when each
+/// pool byte comes from SystemRandom and is handed out once. The pool is
+/// per thread, so no lock; swagent never forks without an immediate exec, so
+/// no child can hand out the same bytes.
+pub fn nonce() -> [u8; NONCE_BYTES] {
+    NONCE_POOL.with(|pool| pool.borrow_mut().take())
+}
+
+/// Nonces per refill of a thread's pool.
+const POOL_NONCES: usize = 128;
+
+thread_local! {
+    static NONCE_POOL: std::cell::RefCell<NoncePool> = const {
+        std::cell::RefCell::new(NoncePool {
+            bytes: [[0; NONCE_BYTES]; POOL_NONCES],
+            next: POOL_NONCES,
+        })
+    };
+}
+
+struct NoncePool {
+    bytes: [[u8; NONCE_BYTES]; POOL_NONCES],
+    /// Index of the next unused nonce; `POOL_NONCES` when all are used.
+    next: usize,
+}
+
+impl NoncePool {
+    fn take(&mut self) -> [u8; NONCE_BYTES] {
+        if self.next == POOL_NONCES {
+            SystemRandom::new()
+                .fill(self.bytes.as_flattened_mut())
+                .expect("the system random source works");
+            self.next = 0;
+        }
+        self.next += 1;
+        self.bytes[self.next - 1]
+    }
 }
 
 /// Random bytes in a nonce (16 hex characters, as the SDK's `secrets.token_hex(8)`).
@@ -101,9 +136,7 @@ pub fn mint(
     expiry: u64,
 ) -> Result<String, CallIdError> {
     check_call_id(call_id)?;
-    let [nonce] = random_nonces(1)[..] else {
-        unreachable!("one nonce was asked for")
-    };
+    let nonce = nonce();
     let mut out = String::new();
     mint_into(&mut out, secret, call_id, function, expiry, &nonce);
     Ok(out)

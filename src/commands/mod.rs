@@ -117,8 +117,7 @@ fn swml(args: &SwmlArgs) -> anyhow::Result<u8> {
         &agent,
         &crate::swml::RenderContext {
             base_url: base.trim_end_matches('/'),
-            user: &settings.creds.user,
-            password: settings.creds.password(),
+            userinfo: &crate::swml::Userinfo::new(&settings.creds.user, settings.creds.password()),
             secret: &settings.secret,
             call_id: &call_id,
             now: crate::token::now(),

@@ -38,7 +38,7 @@ use crate::killswitch::KillSwitch;
 use crate::limits::{FunctionLimits, Limits};
 use crate::metrics::{FunctionSeries, Metrics};
 use crate::signature::SIGNING_KEY_VAR;
-use crate::swml::Prepared;
+use crate::swml::{Prepared, Userinfo};
 use error::ApiError;
 pub use settings::{
     Settings, DEFAULT_AUTH_FAILURE_LIMIT, DEFAULT_HSTS_MAX_AGE, DEFAULT_MAX_REQUEST,
@@ -129,6 +129,8 @@ pub struct AppState {
     /// like the routes themselves).
     routes: Vec<RouteSeries>,
     pub limits: Limits,
+    /// The credentials as the webhook URLs of every document carry them.
+    userinfo: Userinfo,
 }
 
 impl AppState {
@@ -142,6 +144,7 @@ impl AppState {
             settings.auth_failure_limit,
             settings.rate_window,
         );
+        let userinfo = Userinfo::new(&settings.creds.user, settings.creds.password());
         AppState {
             live: ArcSwap::from_pointee(Live::new(agent, &metrics)),
             settings,
@@ -153,6 +156,7 @@ impl AppState {
             metrics,
             metrics_public: false,
             routes,
+            userinfo,
             limits,
         }
     }
