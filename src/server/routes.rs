@@ -204,35 +204,39 @@ pub(super) fn request_base(req: &HttpRequest, state: &AppState) -> Result<String
     let own_scheme = if config.secure() { "https" } else { "http" };
     let own_host = || match req.headers().get(header::HOST) {
         // A `Host` that is not text is refused below, not replaced by ours.
-        Some(v) => v.to_str().map_or_else(|_| String::new(), str::to_owned),
-        None => config.host().to_owned(),
+        Some(v) => v.to_str().unwrap_or(""),
+        None => config.host(),
     };
     let (scheme, host) = if state.settings.trust_proxy {
         let h = req.headers();
         let get = |n: &str| {
             h.get(n)
                 .and_then(|v| v.to_str().ok())
-                .map(|v| v.split(',').next().unwrap_or("").trim().to_owned())
+                .map(|v| v.split(',').next().unwrap_or("").trim())
         };
         (
-            get("x-forwarded-proto").unwrap_or_else(|| own_scheme.to_owned()),
+            get("x-forwarded-proto").unwrap_or(own_scheme),
             get("x-forwarded-host").unwrap_or_else(own_host),
         )
     } else {
-        (own_scheme.to_owned(), own_host())
+        (own_scheme, own_host())
     };
     // The host goes into URLs that carry credentials: only host[:port] characters.
     let host_ok = !host.is_empty()
         && host.len() <= 255
         && host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-.:[]_".contains(c));
-    if !host_ok || !matches!(scheme.as_str(), "http" | "https") {
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"-.:[]_".contains(&c));
+    if !host_ok || !matches!(scheme, "http" | "https") {
         return Err(ApiError::BadRequest(
             "the `Host` header is not a valid host".into(),
         ));
     }
-    Ok(format!("{scheme}://{host}"))
+    let mut base = String::with_capacity(scheme.len() + 3 + host.len());
+    base.push_str(scheme);
+    base.push_str("://");
+    base.push_str(host);
+    Ok(base)
 }
 
 async fn swml_doc(
@@ -271,8 +275,7 @@ async fn swml_doc(
         .swml
         .render(&RenderContext {
             base_url: &base,
-            user: &settings.creds.user,
-            password: settings.creds.password(),
+            userinfo: &state.userinfo,
             secret: &settings.secret,
             call_id: &call_id,
             now: token::now(),
