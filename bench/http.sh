@@ -21,7 +21,9 @@
 # plus startup (exec to first 200 on /health) and `validate` on 1,000 files.
 #
 # Environment: DURATION (s per measurement, 10), WARMUP (s, 3), ROUNDS (3;
-# the runs are interleaved round by round and the median is reported),
+# the runs are interleaved round by round and the median is reported; the
+# ratios to the limit also show each round's range, and say "not every round"
+# when the median meets a target that some round missed),
 # SDK_PYTHON (a python with signalwire-sdk; default target/sdk-venv),
 # SWAGENT (the binary to measure; default target/release/swagent), SKIP_BUILD=1.
 # Everything it starts is killed on exit; traffic goes to 127.0.0.1 only.
@@ -263,14 +265,23 @@ print(f"validate --strict, 1,000 copies of bank.yaml: mean {val['mean']*1000:.0f
 print("layers run: $LAYERS_NOTE")
 print()
 def check(label, value, target, ok):
-    print(f"  {label:<40}{value:>10}   target {target:<10}{'ok' if ok else 'MISSED'}")
-r = rps("swagent_swml") / rps("limit"); check("SWML swagent/limit", f"{r:.2f}", ">= 0.7", r >= 0.7)
+    status = ok if isinstance(ok, str) else ("ok" if ok else "MISSED")
+    print(f"  {label:<40}{value:>18}   target {target:<10}{status}")
+def against_limit(label, name, target):
+    # The ratio of medians, and each round's own ratio: on a shared VM one
+    # round can land on either side of a target, and that should show.
+    r = rps(name) / rps("limit")
+    rounds = [a["rps"] / b["rps"] for a, b in zip(rows[name], rows["limit"])]
+    lo, hi = min(rounds), max(rounds)
+    status = "ok" if lo >= target else ("MISSED" if r < target else "not every round")
+    check(label, f"{r:.2f} ({lo:.2f}-{hi:.2f})", f">= {target}", status)
+against_limit("SWML swagent/limit (rounds)", "swagent_swml", 0.7)
 r = rps("swagent_swml") / rps("peer_swml"); check("SWML swagent/peer", f"{r:.1f}x", ">= 20x", r >= 20)
-r = rps("swagent_swaig") / rps("limit"); check("SWAIG static swagent/limit", f"{r:.2f}", ">= 0.7", r >= 0.7)
+against_limit("SWAIG static swagent/limit (rounds)", "swagent_swaig", 0.7)
 r = rps("swagent_swaig") / rps("peer_swaig"); check("SWAIG static swagent/peer", f"{r:.1f}x", "(none)", True)
 p = max(med("swagent_swml", "p99_ms"), med("swagent_swaig", "p99_ms")); check("p99 at 32 connections", f"{p:.2f} ms", "< 5 ms", p < 5)
 m = mb($RSS_SW_PEAK); check("swagent peak RSS", f"{m:.1f} MB", "< 20 MB", m < 20)
-r = rps("layers_swml") / rps("limit"); check("layers swagent/limit", f"{r:.2f}", ">= 0.5", r >= 0.5)
+against_limit("layers swagent/limit (rounds)", "layers_swml", 0.5)
 r = rps("layers_swml") / rps("swagent_swml"); check("layers / run 1 (cost of security)", f"{r:.2f}", "(none)", True)
 s = float("$STARTUP_SW".split()[1].split("=")[1]); check("swagent startup (median)", f"{s:.1f} ms", "< 50 ms", s < 50)
 v = val["mean"] * 1000; check("validate 1,000 files", f"{v:.0f} ms", "< 1000 ms", v < 1000)
