@@ -69,9 +69,11 @@ build_release() {
 # The SignalWire Python SDK in target/sdk-venv (or $SDK_PYTHON), created once.
 ensure_sdk() {
   if ! "$SDK_PYTHON" -c 'import signalwire' 2>/dev/null; then
-    echo "creating $ROOT/target/sdk-venv with signalwire-sdk ..." >&2
+    # The version .ci/run and `just sdk-venv` install, so the peer in
+    # bench/RESULTS.md is the one the interop tests ran against.
+    echo "creating $ROOT/target/sdk-venv with signalwire-sdk 3.7.5 ..." >&2
     python3 -m venv "$ROOT/target/sdk-venv"
-    "$ROOT/target/sdk-venv/bin/pip" install --quiet signalwire-sdk
+    "$ROOT/target/sdk-venv/bin/pip" install --quiet 'signalwire-sdk==3.7.5'
     SDK_PYTHON="$ROOT/target/sdk-venv/bin/python"
   fi
 }
