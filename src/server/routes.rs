@@ -286,15 +286,22 @@ async fn swml_doc(
         .body(doc))
 }
 
-/// Checks the `__token` of a request for `function` in `call_id`. A missing
+/// Checks the token of a request for `function` in `call_id`. A missing
 /// token is refused exactly like a wrong one.
+///
+/// The token is `__token`, or `token` when `__token` is absent or empty: the
+/// Python SDK looks in the same order, so a webhook URL written for an SDK
+/// agent works here. A present `__token` is never overridden by `token`.
 pub(super) fn check_token(
     req: &HttpRequest,
     state: &AppState,
     function: &str,
     call_id: Option<&str>,
 ) -> Result<(), ApiError> {
-    let presented = query_param(req, "__token").unwrap_or_default();
+    let presented = query_param(req, "__token")
+        .filter(|t| !t.is_empty())
+        .or_else(|| query_param(req, "token"))
+        .unwrap_or_default();
     let (verdict, _) = token::check(
         &state.settings.secret,
         &presented,
