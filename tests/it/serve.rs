@@ -393,7 +393,12 @@ fn secure_function_refuses_every_bad_token_and_never_runs() {
                 "0011223344556677",
             )),
         ),
-        ("under another name", format!("?token={}", urlencode(&good))),
+        // `token` is read like `__token` (as the SDK does); other names are not.
+        (
+            "under another name",
+            format!("?_token={}", urlencode(&good)),
+        ),
+        ("under `Token`", format!("?Token={}", urlencode(&good))),
     ];
     for (what, query) in cases {
         let (status, body) = server.swaig(&query, touch_body("call-1"));
