@@ -22,7 +22,7 @@ use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
@@ -239,6 +239,8 @@ impl AuthFailures {
 
 /// A function's limits: per call id and over all calls.
 pub struct FunctionLimit {
+    /// The rates it was built for, to tell whether a reload changed them.
+    rates: (Option<Rate>, Option<Rate>),
     per_call: Option<Keyed<u64>>,
     global: Option<Keyed<()>>,
     hasher: std::collections::hash_map::RandomState,
@@ -248,6 +250,7 @@ impl FunctionLimit {
     /// Limiters for the rates an agent file set.
     pub fn new(per_call: Option<Rate>, global: Option<Rate>) -> FunctionLimit {
         FunctionLimit {
+            rates: (per_call, global),
             per_call: per_call.map(Keyed::new),
             global: global.map(Keyed::new),
             hasher: std::collections::hash_map::RandomState::new(),
@@ -289,23 +292,33 @@ impl Limits {
 }
 
 /// The `rate_limit`s of one agent's functions, by name. Built with the agent,
-/// so a reload applies changed limits (and starts their counts afresh).
+/// so a reload applies changed limits; an unchanged limit keeps its counts.
 #[derive(Default)]
 pub struct FunctionLimits {
-    functions: HashMap<String, FunctionLimit>,
+    functions: HashMap<String, Arc<FunctionLimit>>,
 }
 
 impl FunctionLimits {
     pub fn new(agent: &crate::agent::Agent) -> FunctionLimits {
+        FunctionLimits::carried(agent, &FunctionLimits::default())
+    }
+
+    /// The limits of a reloaded `agent`. A function whose rates did not change
+    /// keeps its limiter from `previous`, counts included: an operator's
+    /// SIGHUP (for a prompt fix, say) must not hand every call a fresh budget
+    /// of, for example, transfers. A changed or new limit starts afresh.
+    pub fn carried(agent: &crate::agent::Agent, previous: &FunctionLimits) -> FunctionLimits {
         let functions = agent
             .functions
             .values()
             .filter(|f| f.rate_limit.per_call.is_some() || f.rate_limit.global.is_some())
             .map(|f| {
-                (
-                    f.name.clone(),
-                    FunctionLimit::new(f.rate_limit.per_call, f.rate_limit.global),
-                )
+                let rates = (f.rate_limit.per_call, f.rate_limit.global);
+                let limit = match previous.functions.get(&f.name) {
+                    Some(kept) if kept.rates == rates => Arc::clone(kept),
+                    _ => Arc::new(FunctionLimit::new(rates.0, rates.1)),
+                };
+                (f.name.clone(), limit)
             })
             .collect();
         FunctionLimits { functions }

@@ -155,7 +155,7 @@ fn call(args: &CallArgs) -> anyhow::Result<u8> {
     }
     let input = parse_args(args)?;
     // Metrics of their own: nothing reads them in a one-off call.
-    let live = Live::new(agent, &crate::metrics::Metrics::new());
+    let live = Live::new(agent, &crate::metrics::Metrics::new(), None);
     let body = crate::server::body::CallBody::default();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

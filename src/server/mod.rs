@@ -58,7 +58,9 @@ pub struct Live {
 }
 
 impl Live {
-    pub fn new(agent: Agent, metrics: &Metrics) -> Live {
+    /// The live state of `agent`. On a reload, `previous` is the agent it
+    /// replaces, whose unchanged function rate limits carry over.
+    pub fn new(agent: Agent, metrics: &Metrics, previous: Option<&Live>) -> Live {
         Live {
             series: agent
                 .functions
@@ -67,7 +69,10 @@ impl Live {
                 .collect(),
             runtime: Runtime::new(&agent),
             alerts: Alerts::new(agent.alerts.clone()),
-            function_limits: FunctionLimits::new(&agent),
+            function_limits: match previous {
+                Some(p) => FunctionLimits::carried(&agent, &p.function_limits),
+                None => FunctionLimits::new(&agent),
+            },
             swml: Prepared::new(&agent),
             agent,
         }
@@ -146,7 +151,7 @@ impl AppState {
         );
         let userinfo = Userinfo::new(&settings.creds.user, settings.creds.password());
         AppState {
-            live: ArcSwap::from_pointee(Live::new(agent, &metrics)),
+            live: ArcSwap::from_pointee(Live::new(agent, &metrics, None)),
             settings,
             audit: Audit::off(),
             audit_sampler: Sampler::default(),
@@ -183,7 +188,8 @@ impl AppState {
             ));
         }
         self.audit.set_agent(&agent.name);
-        self.live.store(Arc::new(Live::new(agent, &self.metrics)));
+        self.live
+            .store(Arc::new(Live::new(agent, &self.metrics, Some(&current))));
         self.refresh_disabled_gauge();
         Ok(())
     }

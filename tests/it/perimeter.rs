@@ -523,6 +523,53 @@ fn a_function_over_its_rate_limit_does_not_run() {
 }
 
 #[test]
+fn a_reload_keeps_the_counts_of_unchanged_rate_limits() {
+    let dir = agent_dir();
+    let server = serve(dir.path()).start();
+    let call = || {
+        let resp = server
+            .post("/swaig")
+            .json(&json!({"function": "limited", "call_id": "a"}))
+            .send()
+            .unwrap();
+        resp.status().as_u16()
+    };
+    let file = dir.path().join("perim.yaml");
+    // Rewrites the file and waits (bounded) until the SWML shows `prompt`.
+    let reload = |edits: &[(&str, &str)], prompt: &str| {
+        let mut text = std::fs::read_to_string(&file).unwrap();
+        for (from, to) in edits {
+            assert!(text.contains(from), "{text}");
+            text = text.replace(from, to);
+        }
+        std::fs::write(&file, text).unwrap();
+        server.signal(libc::SIGHUP);
+        assert!(
+            crate::util::eventually(Duration::from_secs(5), || server.swml("c")["sections"]
+                ["main"][1]["ai"]["prompt"]["text"]
+                == prompt),
+            "{}",
+            server.log()
+        );
+    };
+    assert_eq!((call(), call(), call()), (200, 200, 429));
+    // Another prompt, the same limits: call `a` has still used its budget.
+    reload(&[("A test agent.", "Reloaded once.")], "Reloaded once.");
+    assert_eq!(call(), 429);
+    assert_eq!(runs(dir.path()), 2);
+    // A changed limit starts afresh.
+    reload(
+        &[
+            ("Reloaded once.", "Reloaded twice."),
+            ("per_call: 2/min", "per_call: 3/min"),
+        ],
+        "Reloaded twice.",
+    );
+    assert_eq!(call(), 200);
+    assert_eq!(runs(dir.path()), 3);
+}
+
+#[test]
 fn security_headers_on_every_response_and_no_hsts_over_http() {
     let dir = agent_dir();
     let server = serve(dir.path()).start();
