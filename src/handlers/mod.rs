@@ -95,20 +95,35 @@ impl HandlerError {
 /// concurrency limits. Built once per loaded agent.
 pub struct Runtime {
     client: reqwest::Client,
-    limits: HashMap<String, Arc<Semaphore>>,
+    /// Per shell function: its `concurrency` and the slots that enforce it.
+    limits: HashMap<String, (u32, Arc<Semaphore>)>,
 }
 
 impl Runtime {
     /// Builds the runtime for `agent`.
     pub fn new(agent: &Agent) -> Runtime {
+        Runtime::carried(agent, None)
+    }
+
+    /// The runtime of a reloaded `agent`. A shell function whose
+    /// `concurrency` did not change keeps its slots from `previous`: runs
+    /// still in flight from before the reload hold them, and new slots would
+    /// let a `concurrency: 1` function run twice at once.
+    pub fn carried(agent: &Agent, previous: Option<&Runtime>) -> Runtime {
         let limits = agent
             .functions
             .values()
             .filter_map(|f| match &f.handler {
-                Handler::Shell(s) => Some((
-                    f.name.clone(),
-                    Arc::new(Semaphore::new(s.concurrency as usize)),
-                )),
+                Handler::Shell(s) => {
+                    let kept = previous
+                        .and_then(|p| p.limits.get(&f.name))
+                        .filter(|(n, _)| *n == s.concurrency);
+                    let slots = kept.map_or_else(
+                        || Arc::new(Semaphore::new(s.concurrency as usize)),
+                        |(_, slots)| Arc::clone(slots),
+                    );
+                    Some((f.name.clone(), (s.concurrency, slots)))
+                }
                 _ => None,
             })
             .collect();
@@ -143,7 +158,7 @@ impl Runtime {
                 let permit = self
                     .limits
                     .get(&function.name)
-                    .and_then(|s| s.clone().try_acquire_owned().ok())
+                    .and_then(|(_, slots)| slots.clone().try_acquire_owned().ok())
                     .ok_or_else(|| HandlerError::Busy {
                         function: function.name.clone(),
                     })?;

@@ -59,7 +59,8 @@ pub struct Live {
 
 impl Live {
     /// The live state of `agent`. On a reload, `previous` is the agent it
-    /// replaces, whose unchanged function rate limits carry over.
+    /// replaces, whose unchanged function rate limits and shell concurrency
+    /// slots carry over.
     pub fn new(agent: Agent, metrics: &Metrics, previous: Option<&Live>) -> Live {
         Live {
             series: agent
@@ -67,7 +68,7 @@ impl Live {
                 .keys()
                 .map(|name| metrics.function_series(name))
                 .collect(),
-            runtime: Runtime::new(&agent),
+            runtime: Runtime::carried(&agent, previous.map(|p| &p.runtime)),
             alerts: Alerts::new(agent.alerts.clone()),
             function_limits: match previous {
                 Some(p) => FunctionLimits::carried(&agent, &p.function_limits),

@@ -372,6 +372,28 @@ fn a_saturated_function_answers_503_busy_at_once() {
         resp.json::<Value>().unwrap(),
         json!({"error": "busy", "message": "the function is busy; try again shortly"})
     );
+    // A reload (here of the prompt) keeps the slot the running call holds.
+    let file = dir.path().join("agent.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replace("You run scripts.", "You run scripts, reloaded."),
+    )
+    .unwrap();
+    server.signal(libc::SIGHUP);
+    assert!(eventually(Duration::from_secs(5), || server.swml("c")
+        ["sections"]["main"][1]["ai"]["prompt"]["text"]
+        == "You run scripts, reloaded."));
+    let resp = server
+        .post("/swaig")
+        .json(&json!({"function": "slow", "call_id": "call-9"}))
+        .send()
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        503,
+        "a reload freed the slot of a running call"
+    );
     std::fs::write(dir.path().join("release"), "").unwrap();
     assert_eq!(
         first.join().unwrap(),
