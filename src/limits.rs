@@ -299,22 +299,21 @@ pub struct FunctionLimits {
 }
 
 impl FunctionLimits {
-    pub fn new(agent: &crate::agent::Agent) -> FunctionLimits {
-        FunctionLimits::carried(agent, &FunctionLimits::default())
-    }
-
-    /// The limits of a reloaded `agent`. A function whose rates did not change
-    /// keeps its limiter from `previous`, counts included: an operator's
+    /// The limits of `agent`. On a reload, a function whose rates did not
+    /// change keeps its limiter from `previous`, counts included: an operator's
     /// SIGHUP (for a prompt fix, say) must not hand every call a fresh budget
     /// of, for example, transfers. A changed or new limit starts afresh.
-    pub fn carried(agent: &crate::agent::Agent, previous: &FunctionLimits) -> FunctionLimits {
+    pub fn carried(
+        agent: &crate::agent::Agent,
+        previous: Option<&FunctionLimits>,
+    ) -> FunctionLimits {
         let functions = agent
             .functions
             .values()
             .filter(|f| f.rate_limit.per_call.is_some() || f.rate_limit.global.is_some())
             .map(|f| {
                 let rates = (f.rate_limit.per_call, f.rate_limit.global);
-                let limit = match previous.functions.get(&f.name) {
+                let limit = match previous.and_then(|p| p.functions.get(&f.name)) {
                     Some(kept) if kept.rates == rates => Arc::clone(kept),
                     _ => Arc::new(FunctionLimit::new(rates.0, rates.1)),
                 };

@@ -39,7 +39,6 @@ const USERINFO: &AsciiSet = &CONTROLS
 /// `user:password@` as every webhook URL carries it: percent-encoded, which
 /// also leaves nothing to escape in JSON. Made once per server, not per
 /// document (encoding it per request was a visible share of rendering).
-#[derive(Clone)]
 pub struct Userinfo(String);
 
 impl Userinfo {
@@ -63,6 +62,7 @@ impl std::fmt::Debug for Userinfo {
 pub struct RenderContext<'a> {
     /// `scheme://host[:port][/prefix]`, without credentials or trailing slash.
     pub base_url: &'a str,
+    /// The Basic Auth credentials, encoded for the URLs.
     pub userinfo: &'a Userinfo,
     pub secret: &'a Secret,
     pub call_id: &'a str,

@@ -70,10 +70,7 @@ impl Live {
                 .collect(),
             runtime: Runtime::carried(&agent, previous.map(|p| &p.runtime)),
             alerts: Alerts::new(agent.alerts.clone()),
-            function_limits: match previous {
-                Some(p) => FunctionLimits::carried(&agent, &p.function_limits),
-                None => FunctionLimits::new(&agent),
-            },
+            function_limits: FunctionLimits::carried(&agent, previous.map(|p| &p.function_limits)),
             swml: Prepared::new(&agent),
             agent,
         }
