@@ -169,30 +169,19 @@ impl Prepared {
         let mut out = String::with_capacity(
             self.chunks.iter().map(String::len).sum::<usize>() + self.holes.len() * 256,
         );
+        let mut minter = token::Minter::default();
         for (chunk, hole) in self.chunks.iter().zip(&self.holes) {
             out.push_str(chunk);
             out.push_str(&base);
             out.push_str(&hole.escaped_path);
             if let Some(function) = &hole.token_for {
                 out.push_str("?__token=");
-                let start = out.len();
-                token::mint_into(
-                    &mut out,
-                    ctx.secret,
-                    ctx.call_id,
-                    function,
-                    expiry,
-                    &token::nonce(),
-                );
+                let token = minter.mint(ctx.secret, ctx.call_id, function, expiry, &token::nonce());
                 // URL-safe base64 needs escaping in a query value only in its
                 // `=` padding, which is all at the end.
-                let padding = out[start..]
-                    .bytes()
-                    .rev()
-                    .take_while(|&b| b == b'=')
-                    .count();
-                out.truncate(out.len() - padding);
-                for _ in 0..padding {
+                let unpadded = token.trim_end_matches('=');
+                out.push_str(unpadded);
+                for _ in unpadded.len()..token.len() {
                     out.push_str("%3D");
                 }
             }

@@ -136,10 +136,9 @@ pub fn mint(
     expiry: u64,
 ) -> Result<String, CallIdError> {
     check_call_id(call_id)?;
-    let nonce = nonce();
-    let mut out = String::new();
-    mint_into(&mut out, secret, call_id, function, expiry, &nonce);
-    Ok(out)
+    Ok(Minter::default()
+        .mint(secret, call_id, function, expiry, &nonce())
+        .to_owned())
 }
 
 /// Mints with a given nonce: deterministic, for tests and benchmarks.
@@ -150,66 +149,81 @@ pub fn mint_with_nonce(
     expiry: u64,
     nonce: &str,
 ) -> String {
-    URL_SAFE.encode(seal(
-        signed_fields(call_id, function, expiry, nonce),
-        secret,
-    ))
+    Minter::default()
+        .seal(secret, call_id, function, expiry, nonce)
+        .to_owned()
 }
 
-/// Appends a token with the hex of `nonce` as its nonce to `out`. The SWML
-/// of every call mints one per secure function, so this path avoids
-/// `format!` and keeps to two buffers.
-pub fn mint_into(
-    out: &mut String,
-    secret: &Secret,
-    call_id: &str,
-    function: &str,
-    expiry: u64,
-    nonce: &[u8; NONCE_BYTES],
-) {
-    let mut hex_nonce = [0u8; 2 * NONCE_BYTES];
-    hex::encode_to_slice(nonce, &mut hex_nonce).expect("the buffer fits the hex");
-    let nonce = std::str::from_utf8(&hex_nonce).expect("hex is ASCII");
-    let plain = seal(signed_fields(call_id, function, expiry, nonce), secret);
-    URL_SAFE.encode_string(plain, out);
+/// Buffers for minting, reused across tokens. The SWML of every call mints
+/// one token per secure function; with one `Minter` per document that is
+/// two allocations per document, not per token, and no `format!`.
+#[derive(Default)]
+pub struct Minter {
+    plain: Vec<u8>,
+    encoded: Vec<u8>,
 }
 
-/// `{call_id}:{function}:{expiry}:{nonce}`, the message the signature
-/// covers, and where its three separators are.
-struct Fields {
-    text: String,
-    separators: [usize; 3],
-}
-
-fn signed_fields(call_id: &str, function: &str, expiry: u64, nonce: &str) -> Fields {
-    let mut text = String::with_capacity(call_id.len() + function.len() + nonce.len() + 96);
-    let mut separators = [0; 3];
-    text.push_str(call_id);
-    for (sep, field) in
-        separators
-            .iter_mut()
-            .zip([function, itoa::Buffer::new().format(expiry), nonce])
-    {
-        *sep = text.len();
-        text.push(':');
-        text.push_str(field);
+impl Minter {
+    /// A token with the hex of `nonce` as its nonce, valid until the next
+    /// call. `call_id` must have passed [`check_call_id`].
+    pub fn mint(
+        &mut self,
+        secret: &Secret,
+        call_id: &str,
+        function: &str,
+        expiry: u64,
+        nonce: &[u8; NONCE_BYTES],
+    ) -> &str {
+        let mut hex_nonce = [0u8; 2 * NONCE_BYTES];
+        hex::encode_to_slice(nonce, &mut hex_nonce).expect("the buffer fits the hex");
+        let nonce = std::str::from_utf8(&hex_nonce).expect("hex is ASCII");
+        self.seal(secret, call_id, function, expiry, nonce)
     }
-    Fields { text, separators }
-}
 
-/// Signs the message and turns it into the token's plain text,
-/// `{call_id}.{function}.{expiry}.{nonce}.{sig}`.
-fn seal(fields: Fields, secret: &Secret) -> Vec<u8> {
-    let tag = secret.sign(fields.text.as_bytes());
-    let mut plain = fields.text.into_bytes();
-    for i in fields.separators {
-        plain[i] = b'.';
+    /// Signs `{call_id}:{function}:{expiry}:{nonce}` and encodes
+    /// `{call_id}.{function}.{expiry}.{nonce}.{sig}`.
+    fn seal(
+        &mut self,
+        secret: &Secret,
+        call_id: &str,
+        function: &str,
+        expiry: u64,
+        nonce: &str,
+    ) -> &str {
+        let plain = &mut self.plain;
+        plain.clear();
+        // Expiry, separators and signature fit in 96.
+        plain.reserve(call_id.len() + function.len() + nonce.len() + 96);
+        plain.extend_from_slice(call_id.as_bytes());
+        let mut separators = [0; 3];
+        for (sep, field) in
+            separators
+                .iter_mut()
+                .zip([function, itoa::Buffer::new().format(expiry), nonce])
+        {
+            *sep = plain.len();
+            plain.push(b':');
+            plain.extend_from_slice(field.as_bytes());
+        }
+        let tag = secret.sign(plain);
+        for i in separators {
+            plain[i] = b'.';
+        }
+        let mut sig = [0u8; 64];
+        hex::encode_to_slice(tag.as_ref(), &mut sig).expect("the buffer fits the hex");
+        plain.push(b'.');
+        plain.extend_from_slice(&sig);
+        // Into a plain buffer: `encode_string` goes through a chunked
+        // encoder that checks UTF-8 per chunk.
+        self.encoded.resize(
+            base64::encoded_len(plain.len(), true).expect("a token is short"),
+            0,
+        );
+        let n = URL_SAFE
+            .encode_slice(&*plain, &mut self.encoded)
+            .expect("the buffer is the encoded length");
+        std::str::from_utf8(&self.encoded[..n]).expect("base64 is ASCII")
     }
-    let mut sig = [0u8; 64];
-    hex::encode_to_slice(tag.as_ref(), &mut sig).expect("the buffer fits the hex");
-    plain.push(b'.');
-    plain.extend_from_slice(&sig);
-    plain
 }
 
 /// A token's decoded fields. Nothing here is trusted until [`check`] says so.
