@@ -1,14 +1,19 @@
 //! Layer 2: HTTP Basic Auth. Credential loading, and the decision as a pure
 //! function of the `Authorization` header.
 //!
-//! The comparison is constant-time and length-blind: the expected
-//! `user:password` is kept only as an HMAC tag under a per-process random key,
-//! and a presented header is checked with `ring::hmac::verify`.
+//! The comparison is constant-time and length-blind. A header that is
+//! exactly `Basic base64(user:password)`, the form every client sends, is
+//! compared in constant time over a fixed 256 bytes, whatever its length.
+//! Any other header (another case or spacing, or a longer one) is decoded and
+//! checked against an HMAC tag of `user:password` under a per-process random
+//! key with `ring::hmac::verify`. Both paths accept the same headers; the
+//! first costs a tenth of the second on every request.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
+use subtle::ConstantTimeEq;
 
 /// Environment variable names, as in the SignalWire Python SDK.
 pub const USER_VAR: &str = "SWML_BASIC_AUTH_USER";
@@ -32,6 +37,42 @@ pub struct Credentials {
     pub origin: Origin,
     key: hmac::Key,
     tag: hmac::Tag,
+    exact: ExactHeader,
+}
+
+/// Longest `Authorization` header the exact path compares (in words).
+const EXACT_WORDS: usize = 32;
+
+/// `Basic base64(user:password)`, zero-padded to a fixed size, and its
+/// length; `None` when it does not fit, and then every header takes the
+/// HMAC path.
+struct ExactHeader(Option<([u64; EXACT_WORDS], u64)>);
+
+impl ExactHeader {
+    fn new(user: &str, password: &str) -> ExactHeader {
+        let header = format!("Basic {}", STANDARD.encode(format!("{user}:{password}")));
+        ExactHeader(pad(header.as_bytes()).map(|words| (words, header.len() as u64)))
+    }
+
+    /// Constant time in the header's content and in the expected header;
+    /// only whether `header` fits the fixed size shows, and that is public.
+    fn matches(&self, header: &[u8]) -> bool {
+        let (Some((expected, len)), Some(words)) = (&self.0, pad(header)) else {
+            return false;
+        };
+        (words[..].ct_eq(&expected[..]) & (header.len() as u64).ct_eq(len)).into()
+    }
+}
+
+/// `bytes` zero-padded into words, or `None` when it is longer than they hold.
+fn pad(bytes: &[u8]) -> Option<[u64; EXACT_WORDS]> {
+    let mut padded = [0u8; EXACT_WORDS * 8];
+    padded.get_mut(..bytes.len())?.copy_from_slice(bytes);
+    let mut words = [0u64; EXACT_WORDS];
+    for (w, chunk) in words.iter_mut().zip(padded.chunks_exact(8)) {
+        *w = u64::from_ne_bytes(chunk.try_into().expect("chunks of 8"));
+    }
+    Some(words)
 }
 
 impl std::fmt::Debug for Credentials {
@@ -73,12 +114,14 @@ impl Credentials {
             .expect("the system random source works");
         let key = hmac::Key::new(hmac::HMAC_SHA256, &seed);
         let tag = hmac::sign(&key, format!("{user}:{password}").as_bytes());
+        let exact = ExactHeader::new(&user, &password);
         Credentials {
             user,
             password,
             origin,
             key,
             tag,
+            exact,
         }
     }
 
@@ -112,6 +155,14 @@ impl Credentials {
     /// Decides a request from its `Authorization` header.
     pub fn check(&self, header: Option<&[u8]>) -> Result<(), Failure> {
         let header = header.ok_or(Failure::Missing)?;
+        if self.exact.matches(header) {
+            return Ok(());
+        }
+        self.check_decoded(header)
+    }
+
+    /// The general path: any case of `Basic`, any spacing, against the HMAC tag.
+    fn check_decoded(&self, header: &[u8]) -> Result<(), Failure> {
         let header = std::str::from_utf8(header).map_err(|_| Failure::NotUtf8)?;
         let (scheme, rest) = header.trim().split_once(' ').ok_or(Failure::WrongScheme)?;
         if !scheme.eq_ignore_ascii_case("basic") {
@@ -210,6 +261,54 @@ mod tests {
                 header.as_deref().map(String::from_utf8_lossy)
             );
         }
+    }
+
+    /// The exact path accepts only what the HMAC path accepts: the one
+    /// canonical header, not any change of one byte, a truncation, an
+    /// extension (NUL padding included) or another user's header.
+    #[test]
+    fn the_exact_path_accepts_only_the_canonical_header() {
+        let c = Credentials::new(
+            "bench".into(),
+            "s3cret-password-1234".into(),
+            Origin::Configured,
+        );
+        let good = basic(b"bench:s3cret-password-1234");
+        assert!(c.exact.matches(&good));
+        assert_eq!(c.check_decoded(&good), Ok(()));
+        let mut variants: Vec<Vec<u8>> = Vec::new();
+        for i in 0..good.len() {
+            for flip in [0x01u8, 0x20, 0x80] {
+                let mut v = good.clone();
+                v[i] ^= flip;
+                variants.push(v);
+            }
+            variants.push(good[..i].to_vec());
+        }
+        for tail in [&b"\0"[..], b"=", b" ", b"\0\0\0\0\0\0\0\0"] {
+            variants.push([&good[..], tail].concat());
+        }
+        variants.push(basic(b"bench:s3cret-password-123"));
+        variants.push(basic(b"other:s3cret-password-1234"));
+        for v in variants {
+            assert!(!c.exact.matches(&v), "{:?}", String::from_utf8_lossy(&v));
+            // Whatever the HMAC path says about it, `check` says the same.
+            assert_eq!(c.check(Some(&v)), c.check_decoded(&v));
+        }
+    }
+
+    /// Credentials too long for the exact path still work, through the HMAC.
+    #[test]
+    fn long_credentials_take_the_hmac_path() {
+        let password = "p".repeat(300);
+        let c = Credentials::new("u".into(), password.clone(), Origin::Configured);
+        let good = basic(format!("u:{password}").as_bytes());
+        assert!(good.len() > 256);
+        assert!(!c.exact.matches(&good));
+        assert_eq!(c.check(Some(&good)), Ok(()));
+        assert_eq!(c.check(Some(&basic(b"u:p"))), Err(Failure::Mismatch));
+        // A disabled exact path matches nothing, not even an empty header.
+        assert!(!c.exact.matches(b""));
     }
 
     #[test]

@@ -253,6 +253,7 @@ fn catalogue(strict_url: &str) -> Vec<Row> {
         row("Bearer scheme", swml_with(format!("Bearer {PASSWORD}").into_bytes()), Want::Err(401, "unauthorized")),
         row("not base64", swml_with(b"Basic !!!not-base64!!!".to_vec()), Want::Err(401, "unauthorized")),
         row("extra base64 padding", swml_with([good_creds(), b"==".to_vec()].concat()), Want::Err(401, "unauthorized")),
+        row("good header cut by one byte", swml_with(good_creds()[..good_creds().len() - 1].to_vec()), Want::Err(401, "unauthorized")),
         row("no colon", swml_with(basic(USER.as_bytes())), Want::Err(401, "unauthorized")),
         row("NUL after the password", swml_with(basic(format!("{USER}:{PASSWORD}\0").as_bytes())), Want::Err(401, "unauthorized")),
         row("non-UTF-8 credentials", swml_with(basic(b"u:\xff\xfe")), Want::Err(401, "unauthorized")),
