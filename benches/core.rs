@@ -140,6 +140,74 @@ fn loading(c: &mut Criterion) {
     g.finish();
 }
 
+/// One request through the same `app()` as `serve`, in-process (no socket,
+/// no HTTP codec): the server's own user-space work per request. `/health`
+/// is the floor every request pays (middleware, routing, headers).
+fn app_requests(c: &mut Criterion) {
+    use actix_web::{test, web};
+    use base64::Engine as _;
+    use swagent::auth::{Credentials, Origin};
+    use swagent::server::{app, AppState, Settings};
+
+    let rt = actix_web::rt::System::new();
+    let settings = Settings::new(
+        Credentials::new(
+            "bench".into(),
+            "bench-password-0123456789".into(),
+            Origin::Configured,
+        ),
+        Secret::new(SECRET),
+    );
+    let state = web::Data::new(AppState::new(bank(), settings));
+    let service = rt.block_on(test::init_service(app(state)));
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("bench:bench-password-0123456789")
+    );
+    let post = |path: &str, body: &'static str| {
+        test::TestRequest::post()
+            .uri(path)
+            .insert_header(("authorization", auth.as_str()))
+            .insert_header(("content-type", "application/json"))
+            .insert_header(("host", "127.0.0.1:8080"))
+            .set_payload(body)
+            .to_request()
+    };
+    let mut g = c.benchmark_group("app");
+    g.bench_function("health", |b| {
+        b.iter(|| {
+            let req = test::TestRequest::get().uri("/health").to_request();
+            let resp = rt.block_on(test::call_service(&service, req));
+            assert!(resp.status().is_success());
+            rt.block_on(test::read_body(resp))
+        })
+    });
+    g.bench_function("swml", |b| {
+        b.iter(|| {
+            let resp = rt.block_on(test::call_service(
+                &service,
+                post("/", r#"{"call_id":"bench-call"}"#),
+            ));
+            assert!(resp.status().is_success());
+            rt.block_on(test::read_body(resp))
+        })
+    });
+    g.bench_function("swaig_static", |b| {
+        b.iter(|| {
+            let resp = rt.block_on(test::call_service(
+                &service,
+                post(
+                    "/swaig",
+                    r#"{"function":"get_hours","argument":{"parsed":[{}],"raw":"{}"},"call_id":"bench-call"}"#,
+                ),
+            ));
+            assert!(resp.status().is_success());
+            rt.block_on(test::read_body(resp))
+        })
+    });
+    g.finish();
+}
+
 fn quick() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(300))
@@ -151,6 +219,6 @@ fn quick() -> Criterion {
 criterion_group! {
     name = benches;
     config = quick();
-    targets = tokens, swml_render, templates, loading
+    targets = tokens, swml_render, templates, loading, app_requests
 }
 criterion_main!(benches);
