@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -163,6 +163,11 @@ pub struct AuthFailures {
     counter: Keyed<IpAddr>,
     window: Duration,
     lockouts: Mutex<HashMap<IpAddr, Instant>>,
+    /// Whether `lockouts` has any entry, kept under its lock. Every request
+    /// asks, nearly always when nobody is locked out; reading a flag that
+    /// rarely changes keeps the workers off the lock, whose cache line they
+    /// would otherwise pass back and forth on each request.
+    any: AtomicBool,
 }
 
 impl AuthFailures {
@@ -173,28 +178,29 @@ impl AuthFailures {
             counter: Keyed::new(rate),
             window,
             lockouts: Mutex::new(HashMap::new()),
+            any: AtomicBool::new(false),
         })
     }
 
     /// Whether `ip` is locked out now.
     pub fn locked(&self, ip: IpAddr) -> Admission {
-        let mut lockouts = self.lockouts.lock().expect("no panic holds this lock");
-        // Asked on every request; nearly always nobody is locked out, and
-        // then the clock need not be read.
-        if lockouts.is_empty() {
+        // A lock-out being recorded right now may be missed: the same as
+        // this request arriving a moment earlier.
+        if !self.any.load(Ordering::Acquire) {
             return Admission::Allowed;
         }
-        Self::locked_in(&mut lockouts, ip, Instant::now())
+        self.locked_at(ip, Instant::now())
     }
 
-    #[cfg(test)]
     fn locked_at(&self, ip: IpAddr, now: Instant) -> Admission {
         let mut lockouts = self.lockouts.lock().expect("no panic holds this lock");
-        Self::locked_in(&mut lockouts, ip, now)
-    }
-
-    fn locked_in(lockouts: &mut HashMap<IpAddr, Instant>, ip: IpAddr, now: Instant) -> Admission {
-        match lockouts.get(&ip) {
+        // Few entries: sweep the expired ones, so that the flag falls back to
+        // false once an attack is over. Many: only the asker's, as a sweep
+        // per request would cost most when the server is under attack.
+        if lockouts.len() <= 16 {
+            lockouts.retain(|_, until| *until > now);
+        }
+        let verdict = match lockouts.get(&ip) {
             Some(until) if *until > now => Admission::Limited {
                 retry_after: *until - now,
             },
@@ -203,7 +209,9 @@ impl AuthFailures {
                 Admission::Allowed
             }
             None => Admission::Allowed,
-        }
+        };
+        self.any.store(!lockouts.is_empty(), Ordering::Release);
+        verdict
     }
 
     /// Counts a failure from `ip`; `Limited` when it is one too many, which
@@ -223,6 +231,7 @@ impl AuthFailures {
         if lockouts.len() < MAX_LOCKOUTS || lockouts.contains_key(&ip) {
             lockouts.insert(ip, now + self.window);
         }
+        self.any.store(!lockouts.is_empty(), Ordering::Release);
         Admission::Limited {
             retry_after: self.window,
         }
@@ -334,6 +343,7 @@ impl FunctionLimits {
 #[cfg(test)]
 mod tests {
     use std::net::{IpAddr, Ipv4Addr};
+    use std::sync::atomic::Ordering;
     use std::time::{Duration, Instant};
 
     use governor::clock::FakeRelativeClock;
@@ -459,6 +469,26 @@ mod tests {
         // The expired lock-out was removed when looked at.
         assert_eq!(f.lockouts(), 0);
         assert!(AuthFailures::new(0, Duration::from_secs(60)).is_none());
+    }
+
+    /// `locked` skips the lock only while nobody is locked out: a lock-out
+    /// sets the flag at once, and a look from any address after it expired
+    /// clears it.
+    #[test]
+    fn the_lock_free_check_sees_every_lockout() {
+        let f = AuthFailures::new(1, Duration::from_secs(60)).unwrap();
+        assert!(!f.any.load(Ordering::Acquire));
+        assert_eq!(f.locked(ip(1)), Admission::Allowed);
+        f.record(ip(1));
+        assert!(matches!(f.record(ip(1)), Admission::Limited { .. }));
+        assert!(f.any.load(Ordering::Acquire));
+        assert!(matches!(f.locked(ip(1)), Admission::Limited { .. }));
+        assert_eq!(f.locked(ip(2)), Admission::Allowed);
+        assert!(f.any.load(Ordering::Acquire));
+        let later = Instant::now() + Duration::from_secs(61);
+        assert_eq!(f.locked_at(ip(2), later), Admission::Allowed);
+        assert!(!f.any.load(Ordering::Acquire));
+        assert_eq!(f.lockouts(), 0);
     }
 
     #[test]
