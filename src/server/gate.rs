@@ -7,11 +7,11 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::middleware::Next;
-use actix_web::{web, ResponseError};
+use actix_web::ResponseError;
 
 use super::error::ApiError;
 use super::routes::client_ip;
-use super::AppState;
+use super::state_of;
 use crate::audit::Event;
 
 /// Called by [`super::perimeter::perimeter`] as its last step.
@@ -19,21 +19,14 @@ pub(super) async fn basic_auth(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let public = req.path() == "/health"
-        || (req.path() == "/metrics"
-            && req
-                .app_data::<web::Data<AppState>>()
-                .is_some_and(|s| s.metrics_public));
+    let state = state_of(req.request());
+    let public = req.path() == "/health" || (req.path() == "/metrics" && state.metrics_public);
     if public {
         return next
             .call(req)
             .await
             .map(ServiceResponse::map_into_left_body);
     }
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .expect("the app factory sets the state")
-        .clone();
     // Refused requests write nothing else, so each one tries a line: the
     // server recovers by itself once the disk has room again.
     if !state.audit.accepting()
@@ -52,6 +45,7 @@ pub(super) async fn basic_auth(
             .await
             .map(ServiceResponse::map_into_left_body),
         Err(failure) => {
+            let state = state.clone();
             let ip = client_ip(req.request(), &state);
             if let Some(suppressed) = state.log_sampler.auth.admit() {
                 log::warn!(

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App, HttpRequest, HttpServer};
 
 use arc_swap::ArcSwap;
 use prometheus::IntCounter;
@@ -175,6 +175,12 @@ impl AppState {
         self.live.load_full()
     }
 
+    /// The agent now, for a request that does not await while it holds it:
+    /// no shared reference count is touched.
+    pub(crate) fn live_now(&self) -> arc_swap::Guard<Arc<Live>> {
+        self.live.load()
+    }
+
     /// Replaces the agent atomically. The route cannot change without a
     /// restart: the routes are registered once.
     pub fn replace(&self, agent: Agent) -> Result<(), String> {
@@ -250,6 +256,14 @@ impl AppState {
         }
         Ok(())
     }
+}
+
+/// The server's state, borrowed from a request. Layers and handlers borrow it
+/// rather than extract or clone the `web::Data`: a clone is an atomic
+/// increment on a counter every worker shares, on every request.
+pub(crate) fn state_of(req: &HttpRequest) -> &web::Data<AppState> {
+    req.app_data::<web::Data<AppState>>()
+        .expect("the app factory sets the state")
 }
 
 /// The application: every route, behind the perimeter and the Basic Auth gate.

@@ -23,11 +23,11 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpMessage as _, HttpRequest, ResponseError};
+use actix_web::{HttpMessage as _, HttpRequest, ResponseError};
 
 use super::error::ApiError;
 use super::routes::{client_ip, read_body, request_base};
-use super::AppState;
+use super::{state_of, AppState};
 use crate::agent::Agent;
 use crate::audit::Event;
 use crate::limits::Admission;
@@ -149,18 +149,38 @@ pub(super) async fn perimeter(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .expect("the app factory sets the state")
-        .clone();
-    let settings = &state.settings;
-    let ip = client_ip(req.request(), &state);
+    let state = state_of(req.request());
+    if let Some(refusal) = admission(req.request(), state) {
+        return Ok(refuse(req, refusal));
+    }
+    if state.settings.signing_key.is_some() {
+        // The path as the router matches it: it decodes percent-escapes of
+        // unreserved characters, so `/%73waig` is served by `/swaig` and must
+        // be signed like it (`req.path()` is the raw, undecoded path).
+        let routed = req.match_info().as_str();
+        if req.method() == Method::POST && is_signed_path(&state.live().agent, routed) {
+            let state = state.clone();
+            if let Err(refusal) = check_signature(&mut req, &state).await {
+                return Ok(refuse(req, refusal));
+            }
+        }
+    }
+    // The gate is the last step of this layer, not a layer of its own: each
+    // layer costs a boxed future per request.
+    super::gate::basic_auth(req, next)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+/// The checks before any body is read: the flood guard, `Host`, lock-outs.
+fn admission(req: &HttpRequest, state: &AppState) -> Option<ApiError> {
+    let ip = client_ip(req, state);
     if let Some(ip) = ip {
         if let Some(limiter) = &state.limits.per_address {
             if let Admission::Limited { retry_after } = limiter.check(&ip) {
                 let retry_after = Admission::retry_after_secs(retry_after);
-                limited(&state, "address", ip);
-                return Ok(refuse(req, ApiError::RateLimited { retry_after }));
+                limited(state, "address", ip);
+                return Some(ApiError::RateLimited { retry_after });
             }
         }
     }
@@ -169,79 +189,75 @@ pub(super) async fn perimeter(
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .or_else(|| req.uri().authority().map(|a| a.as_str()));
-    if !settings.allowed_hosts.allows(host) {
+    if !state.settings.allowed_hosts.allows(host) {
         log::warn!("request refused: `Host` not in `SWML_ALLOWED_HOSTS`");
-        return Ok(refuse(req, ApiError::HostNotAllowed));
+        return Some(ApiError::HostNotAllowed);
     }
     if req.path() != "/health" {
         if let (Some(failures), Some(ip)) = (&state.limits.auth_failures, ip) {
             if let Admission::Limited { retry_after } = failures.locked(ip) {
                 let retry_after = Admission::retry_after_secs(retry_after);
-                limited(&state, "auth_failures", ip);
-                return Ok(refuse(req, ApiError::TooManyFailures { retry_after }));
+                limited(state, "auth_failures", ip);
+                return Some(ApiError::TooManyFailures { retry_after });
             }
         }
     }
-    if let Some(key) = &settings.signing_key {
-        // The path as the router matches it: it decodes percent-escapes of
-        // unreserved characters, so `/%73waig` is served by `/swaig` and must
-        // be signed like it (`req.path()` is the raw, undecoded path).
-        let routed = req.match_info().as_str();
-        if req.method() == Method::POST && is_signed_path(&state.live().agent, routed) {
-            let (http_req, payload) = req.parts_mut();
-            let body = match read_body(
-                http_req.headers(),
-                payload.take(),
-                settings.max_request_size,
-            )
-            .await
-            {
-                Ok(body) => body,
-                Err(e) => return Ok(refuse(req, e)),
+    None
+}
+
+/// Reads the body, checks its SignalWire signature, and puts the body back
+/// for the route. A refusal is counted, audited and logged (sampled) here.
+async fn check_signature(req: &mut ServiceRequest, state: &AppState) -> Result<(), ApiError> {
+    let Some(key) = &state.settings.signing_key else {
+        return Ok(());
+    };
+    let (http_req, payload) = req.parts_mut();
+    let body = read_body(
+        http_req.headers(),
+        payload.take(),
+        state.settings.max_request_size,
+    )
+    .await?;
+    let verdict = match request_base(req.request(), state) {
+        Ok(base) => {
+            let url = format!(
+                "{base}{}",
+                req.uri().path_and_query().map_or("/", |pq| pq.as_str())
+            );
+            let h = req.headers();
+            let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok());
+            let headers = signature::Headers {
+                sha256: get(signature::SHA256_HEADER),
+                sha1: get(signature::SHA1_HEADER),
+                twilio: get(signature::TWILIO_HEADER),
             };
-            let verdict = match request_base(req.request(), &state) {
-                Ok(base) => {
-                    let url = format!(
-                        "{base}{}",
-                        req.uri().path_and_query().map_or("/", |pq| pq.as_str())
-                    );
-                    let h = req.headers();
-                    let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok());
-                    let headers = signature::Headers {
-                        sha256: get(signature::SHA256_HEADER),
-                        sha1: get(signature::SHA1_HEADER),
-                        twilio: get(signature::TWILIO_HEADER),
-                    };
-                    signature::verify(key, &url, headers, &body)
-                }
-                Err(_) => Verdict::Rejected,
-            };
-            if verdict == Verdict::Rejected {
-                // Neither the expected signature nor the failed branch is logged.
-                if let Some(suppressed) = state.log_sampler.signature.admit() {
-                    log::warn!(
-                        "request signature rejected for {} {} ({suppressed} more since the last such line; all are in the audit log)",
-                        req.method(),
-                        req.path()
-                    );
-                }
-                state.metrics.signature_rejections.inc();
-                let _ = state.audit_event(|| {
-                    Event::new("signature_rejected", "denied")
-                        .client(ip)
-                        .field("path", req.path().to_owned())
-                });
-                let err = auth_failure(req.request(), &state, ApiError::InvalidSignature);
-                return Ok(refuse(req, err));
-            }
-            req.set_payload(Payload::from(body));
+            signature::verify(key, &url, headers, &body)
         }
+        Err(_) => Verdict::Rejected,
+    };
+    if verdict == Verdict::Rejected {
+        // Neither the expected signature nor the failed branch is logged.
+        if let Some(suppressed) = state.log_sampler.signature.admit() {
+            log::warn!(
+                "request signature rejected for {} {} ({suppressed} more since the last such line; all are in the audit log)",
+                req.method(),
+                req.path()
+            );
+        }
+        state.metrics.signature_rejections.inc();
+        let _ = state.audit_event(|| {
+            Event::new("signature_rejected", "denied")
+                .client(client_ip(req.request(), state))
+                .field("path", req.path().to_owned())
+        });
+        return Err(auth_failure(
+            req.request(),
+            state,
+            ApiError::InvalidSignature,
+        ));
     }
-    // The gate is the last step of this layer, not a layer of its own: each
-    // layer costs a boxed future per request.
-    super::gate::basic_auth(req, next)
-        .await
-        .map(ServiceResponse::map_into_left_body)
+    req.set_payload(Payload::from(body));
+    Ok(())
 }
 
 /// The outermost layer: every answer, refusals included, gets the security
@@ -252,15 +268,13 @@ pub(super) async fn outer(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .expect("the app factory sets the state")
-        .clone();
+    let mut resp = next.call(req).await?;
+    // Borrowed from the answered request: no clone held across the call.
+    let state = state_of(resp.request());
     let hsts = state.settings.hsts_header();
     // The route from a fixed table, not `match_pattern()`: that re-runs the
     // router's regexes (about 4% of a static SWAIG call under perf).
-    let route = state.route(req.path());
-    let mut resp = next.call(req).await?;
+    let route = state.route(resp.request().path());
     match route {
         Some(r) if resp.status() == StatusCode::OK => r.ok.inc(),
         _ => state

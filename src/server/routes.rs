@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::body::{BodyError, CallBody};
 use super::error::ApiError;
-use super::{AppState, Live};
+use super::{state_of, AppState, Live};
 use crate::agent::{Agent, Function};
 use crate::audit::Event;
 use crate::handlers::{CallInput, HandlerError, Reply};
@@ -239,11 +239,8 @@ pub(super) fn request_base(req: &HttpRequest, state: &AppState) -> Result<String
     Ok(base)
 }
 
-async fn swml_doc(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+async fn swml_doc(req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    let state = state_of(&req);
     let mut call_id = query_param(&req, "call_id");
     if req.method() == actix_web::http::Method::POST {
         let body = read_body(req.headers(), payload, state.settings.max_request_size).await?;
@@ -265,9 +262,10 @@ async fn swml_doc(
         }
     }
     let call_id = call_id.unwrap_or_else(|| token::random_hex(16));
-    let base = base_url(&req, &state)?;
+    let base = base_url(&req, state)?;
     state.metrics.calls_started.inc();
-    let live = state.live();
+    // A guard, not a clone: nothing below awaits.
+    let live = state.live_now();
     let fired = live.alerts.call_started(chrono::Utc::now());
     state.raise(&fired, Some(&call_id), None)?;
     let settings = &state.settings;

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::routes::{check_token, client_ip, json_body, validate_arguments};
-use super::AppState;
+use super::state_of;
 use crate::agent::Function;
 use crate::audit::{redact, Event};
 use crate::guard::{self, CodeVerdict, CONFIRMATION_ARG, GRANT_KEY};
@@ -50,10 +50,10 @@ fn readback(function: &Function, args: &Value) -> String {
 pub(super) async fn swaig(
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let state = state_of(&req);
     let started = Instant::now();
-    let body = json_body(&req, payload, &state).await?;
+    let body = json_body(&req, payload, state).await?;
     let name = match &body.function {
         Some(Value::String(f)) if !f.is_empty() => f.as_str(),
         Some(_) => {
@@ -72,9 +72,9 @@ pub(super) async fn swaig(
         .ok_or(ApiError::UnknownFunction)?;
     let series = &live.series[index];
     let call_id = body.call_id();
-    let ip = client_ip(&req, &state);
+    let ip = client_ip(&req, state);
     if function.secure {
-        check_token(&req, &state, &function.name, call_id)?;
+        check_token(&req, state, &function.name, call_id)?;
     }
     if let Admission::Limited { retry_after } =
         live.function_limits.check(name, call_id.unwrap_or(""))
