@@ -45,8 +45,7 @@ pub(super) async fn basic_auth(
             .await
             .map(ServiceResponse::map_into_left_body),
         Err(failure) => {
-            let state = state.clone();
-            let ip = client_ip(req.request(), &state);
+            let ip = client_ip(req.request(), state);
             if let Some(suppressed) = state.log_sampler.auth.admit() {
                 log::warn!(
                     "auth failed ({}) from {} for {} {} ({suppressed} more since the last such line; all are in the audit log)",
@@ -66,7 +65,7 @@ pub(super) async fn basic_auth(
                     .field("reason", failure.code())
                     .field("path", req.path().to_owned())
             });
-            let err = super::perimeter::auth_failure(req.request(), &state, ApiError::Unauthorized);
+            let err = super::perimeter::auth_failure(req.request(), state, ApiError::Unauthorized);
             let resp = err.error_response();
             Ok(req.into_response(resp).map_into_right_body())
         }

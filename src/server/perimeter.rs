@@ -158,7 +158,7 @@ pub(super) async fn perimeter(
         // unreserved characters, so `/%73waig` is served by `/swaig` and must
         // be signed like it (`req.path()` is the raw, undecoded path).
         let routed = req.match_info().as_str();
-        if req.method() == Method::POST && is_signed_path(&state.live().agent, routed) {
+        if req.method() == Method::POST && is_signed_path(&state.live_now().agent, routed) {
             let state = state.clone();
             if let Err(refusal) = check_signature(&mut req, &state).await {
                 return Ok(refuse(req, refusal));

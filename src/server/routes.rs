@@ -412,14 +412,11 @@ pub async fn run_function(
     live.runtime.run(&live.agent, function, input).await.map(Ok)
 }
 
-async fn post_prompt(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let body = json_body(&req, payload, &state).await?;
+async fn post_prompt(req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    let state = state_of(&req);
+    let body = json_body(&req, payload, state).await?;
     let call_id = body.call_id();
-    check_token(&req, &state, "post_prompt", call_id)?;
+    check_token(&req, state, "post_prompt", call_id)?;
     let data = body.post_prompt_data.as_ref();
     let summary = data
         .and_then(|d| d.get("raw"))
@@ -438,7 +435,7 @@ async fn post_prompt(
     state.audit_event(|| {
         Event::new("summary_received", "ok")
             .call(call_id)
-            .client(client_ip(&req, &state))
+            .client(client_ip(&req, state))
             .field("summary_chars", summary.chars().count())
     })?;
     Ok(HttpResponse::Ok().json(json!({ "response": "ok" })))
