@@ -29,7 +29,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve an agent: SWML at its route, `/swaig`, `/post_prompt`, `/health`.
+    /// Serve an agent: SWML at its route, `/swaig`, `/post_prompt`, `/health`, `/ready`.
     #[command(
         after_help = "Exit codes:\n  0  stopped cleanly (SIGTERM/SIGINT)\n  2  could not start (bad agent file, weak password, port in use)"
     )]

@@ -1,4 +1,5 @@
-//! The gate in front of every route but `/health`: refuses while a required
+//! The gate in front of every route but the probes (`/health`, `/ready`):
+//! refuses while a required
 //! audit log cannot be written (retrying it on each request), then Basic Auth.
 //!
 //! A thin shell around [`crate::auth::Credentials::check`], which decides.
@@ -10,7 +11,7 @@ use actix_web::middleware::Next;
 use actix_web::ResponseError;
 
 use super::error::ApiError;
-use super::routes::client_ip;
+use super::routes::{client_ip, is_probe};
 use super::state_of;
 use crate::audit::Event;
 
@@ -20,21 +21,14 @@ pub(super) async fn basic_auth(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let state = state_of(req.request());
-    let public = req.path() == "/health" || (req.path() == "/metrics" && state.metrics_public);
+    let public = is_probe(req.path()) || (req.path() == "/metrics" && state.metrics_public);
     if public {
         return next
             .call(req)
             .await
             .map(ServiceResponse::map_into_left_body);
     }
-    // Refused requests write nothing else, so each one tries a line: the
-    // server recovers by itself once the disk has room again.
-    if !state.audit.accepting()
-        && state
-            .audit
-            .record(Event::new("audit_recovered", "ok"))
-            .is_err()
-    {
+    if !state.audit_writable() {
         let resp = ApiError::AuditUnavailable.error_response();
         return Ok(req.into_response(resp).map_into_right_body());
     }

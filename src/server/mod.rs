@@ -95,10 +95,11 @@ pub(crate) struct RouteSeries {
 }
 
 /// The served paths and their labels: `swml`, `swaig`, `post_prompt` (each
-/// with and without a trailing slash), `health`, `metrics`.
+/// with and without a trailing slash), `health`, `ready`, `metrics`.
 fn route_series(agent: &Agent, metrics: &Metrics) -> Vec<RouteSeries> {
     let mut paths = vec![
         ("/health".to_owned(), "health"),
+        ("/ready".to_owned(), "ready"),
         ("/metrics".to_owned(), "metrics"),
     ];
     for (path, label, _) in routes::agent_routes(agent) {
@@ -223,6 +224,18 @@ impl AppState {
             Err(_) if self.audit.accepting() => Ok(()),
             Err(_) => Err(ApiError::AuditUnavailable),
         }
+    }
+
+    /// False while a required audit log cannot be written. Each call while
+    /// it cannot tries one `audit_recovered` line, so the server recovers by
+    /// itself once the disk has room again, even when the only requests still
+    /// arriving are a load balancer's `/ready` probes.
+    pub fn audit_writable(&self) -> bool {
+        self.audit.accepting()
+            || self
+                .audit
+                .record(Event::new("audit_recovered", "ok"))
+                .is_ok()
     }
 
     /// Raises alerts: an audit event, a WARN line and a metric each.

@@ -193,7 +193,7 @@ fn admission(req: &HttpRequest, state: &AppState) -> Option<ApiError> {
         log::warn!("request refused: `Host` not in `SWML_ALLOWED_HOSTS`");
         return Some(ApiError::HostNotAllowed);
     }
-    if req.path() != "/health" {
+    if !super::routes::is_probe(req.path()) {
         if let (Some(failures), Some(ip)) = (&state.limits.auth_failures, ip) {
             if let Admission::Limited { retry_after } = failures.locked(ip) {
                 let retry_after = Admission::retry_after_secs(retry_after);

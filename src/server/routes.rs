@@ -1,4 +1,5 @@
-//! The routes: SWML at the agent's route, `/swaig`, `/post_prompt`, `/health`.
+//! The routes: SWML at the agent's route, `/swaig`, `/post_prompt`, and the
+//! probes `/health` and `/ready`.
 //!
 //! Each handler parses its request into typed values first (call id, function,
 //! arguments), decides with the pure functions of `token` and `agent`, and only
@@ -46,6 +47,7 @@ pub(super) fn agent_routes(agent: &Agent) -> [(String, &'static str, Methods); 3
 /// SWAIG call under perf), a single static path with a string compare.
 pub fn configure(cfg: &mut web::ServiceConfig, agent: &Agent) {
     cfg.route("/health", web::get().to(health))
+        .route("/ready", web::get().to(ready))
         .route("/metrics", web::get().to(metrics));
     for (path, _, methods) in agent_routes(agent) {
         for path in both_forms(path) {
@@ -64,8 +66,28 @@ pub(super) fn both_forms(path: String) -> Vec<String> {
     vec![path, slashed]
 }
 
+/// The probes: `/health` (liveness) and `/ready` (readiness), the Python
+/// SDK's paths. They need no credentials and are never locked out, so they
+/// say nothing about the agent.
+pub(super) fn is_probe(path: &str) -> bool {
+    path == "/health" || path == "/ready"
+}
+
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// 503 while every call would be refused (a required audit log that cannot
+/// be written), so a load balancer takes this instance out instead of
+/// sending it calls; each probe retries the log, so it comes back by itself.
+/// The kill switch does not make it unready: a disabled function is refused
+/// with a reply the AI can speak, which is the point of the switch.
+async fn ready(req: HttpRequest) -> HttpResponse {
+    if state_of(&req).audit_writable() {
+        HttpResponse::Ok().json(json!({ "status": "ready" }))
+    } else {
+        HttpResponse::ServiceUnavailable().json(json!({ "status": "not_ready" }))
+    }
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {

@@ -77,6 +77,18 @@ fn health(server: &Server) -> u16 {
         .as_u16()
 }
 
+/// (status, body text) of the readiness probe, without credentials.
+fn ready(server: &Server) -> (u16, String) {
+    let resp = client()
+        .get(format!("{}/ready", server.url))
+        .send()
+        .unwrap();
+    (resp.status().as_u16(), resp.text().unwrap())
+}
+
+const READY: &str = r#"{"status":"ready"}"#;
+const NOT_READY: &str = r#"{"status":"not_ready"}"#;
+
 fn events(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -197,6 +209,7 @@ fn a_required_audit_log_on_a_disk_that_fills_refuses_then_recovers_by_itself() {
     )
     .start();
     assert_eq!(hours(&server), (200, OK.into()));
+    assert_eq!(ready(&server), (200, READY.into()));
     fill(&disk.path().join("filler"));
     // The log's last page may still hold a few lines: call until it is full.
     let mut answers = Vec::new();
@@ -208,12 +221,20 @@ fn a_required_audit_log_on_a_disk_that_fills_refuses_then_recovers_by_itself() {
         "never refused: {answers:?}"
     );
     assert_eq!(answers.last().unwrap(), &(503, UNAVAILABLE.into()));
-    // Refused before credentials are looked at; /health still answers.
+    // Refused before credentials are looked at; /health still answers,
+    // /ready says to send calls elsewhere.
     assert_eq!(wrong_password(&server), 503);
     assert_eq!(health(&server), 200);
+    assert_eq!(ready(&server), (503, NOT_READY.into()));
     assert!(server.log().contains(ENOSPC), "{}", server.log());
-    // Room again: the next request writes, and serving resumes without a signal.
+    // Room again. A drained instance gets only probes: the probe itself
+    // writes, and the instance is ready again without a signal or a call.
     std::fs::remove_file(disk.path().join("filler")).unwrap();
+    assert_eq!(ready(&server), (200, READY.into()));
+    assert_eq!(
+        events(&log).last().map(String::as_str),
+        Some("audit_recovered")
+    );
     assert_eq!(hours(&server), (200, OK.into()));
     let seen = events(&log);
     assert_eq!(seen.first().map(String::as_str), Some("server_started"));

@@ -444,10 +444,11 @@ fn failed_authentication_locks_the_address_out_then_recovers() {
         )
     );
     // Locked out: the right password is refused the same way, so a guess
-    // cannot be confirmed; /health, which needs no auth, still answers.
+    // cannot be confirmed; the probes, which need no auth, still answer.
     let right = server.get("/").send().unwrap();
     assert_eq!(right.status().as_u16(), 429);
     assert_eq!(server.get("/health").send().unwrap().status().as_u16(), 200);
+    assert_eq!(server.get("/ready").send().unwrap().status().as_u16(), 200);
     eventually(Duration::from_secs(15), 200, || {
         server.get("/").send().unwrap().status().as_u16()
     });

@@ -294,7 +294,7 @@ fn every_malformed_or_wrong_credential_is_401_with_a_challenge() {
             "{what}"
         );
     }
-    // Every route but /health is behind it.
+    // Every route but the probes is behind it.
     for path in ["/swaig", "/post_prompt", "/nope"] {
         let resp = client()
             .post(format!("{}{path}", server.url))
@@ -332,14 +332,26 @@ fn a_password_with_colons_is_split_at_the_first_colon() {
 }
 
 #[test]
-fn health_needs_no_auth_and_says_nothing_else() {
+fn the_probes_need_no_auth_and_say_nothing_else() {
     let (_dir, server) = probe();
-    let resp = client()
-        .get(format!("{}/health", server.url))
-        .send()
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    assert_eq!(resp.text().unwrap(), r#"{"status":"ok"}"#);
+    for (path, want) in [
+        ("/health", r#"{"status":"ok"}"#),
+        ("/ready", r#"{"status":"ready"}"#),
+    ] {
+        let resp = client()
+            .get(format!("{}{path}", server.url))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        assert_eq!(resp.text().unwrap(), want, "{path}");
+        // Wrong credentials are not looked at either.
+        let resp = client()
+            .get(format!("{}{path}", server.url))
+            .basic_auth(USER, Some("wrong-password-0123456789"))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+    }
 }
 
 #[test]
