@@ -323,10 +323,16 @@ impl Checker<'_> {
         }
         let trimmed = route.trim_end_matches('/');
         if trimmed.is_empty() {
-            "/".into()
-        } else {
-            trimmed.to_owned()
+            return "/".into();
         }
+        if super::SERVER_PATHS.contains(&trimmed) {
+            let pos = self.spans.value(&["route"]);
+            self.error(
+                pos,
+                format!("`route` `{trimmed}` is a path swagent serves itself (`/health`, `/ready`, `/metrics`); pick another"),
+            );
+        }
+        trimmed.to_owned()
     }
 
     fn function(&mut self, name: &str, f: FunctionFile) -> Option<Function> {

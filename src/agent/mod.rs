@@ -22,6 +22,11 @@ use crate::template::Template;
 pub use load::{load, load_report, LoadError, LoadOptions};
 pub use model::{Language, Method, Section};
 
+/// Paths the server answers itself, whatever the agent: an agent `route`
+/// that took one would be shadowed by it (and `/health` and `/ready` need no
+/// credentials), so the loader refuses them.
+pub const SERVER_PATHS: [&str; 3] = ["/health", "/ready", "/metrics"];
+
 /// A validated agent, ready to serve.
 #[derive(Debug)]
 pub struct Agent {

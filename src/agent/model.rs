@@ -20,6 +20,7 @@ pub struct AgentFile {
     /// The agent's name, used in logs and the audit trail.
     pub name: String,
     /// HTTP path the SWML document is served at; `/swaig` and `/post_prompt` sit under it.
+    /// Not `/health`, `/ready` or `/metrics`: swagent serves those itself.
     #[serde(default)]
     pub route: Option<String>,
     /// Seconds a function token lives (default 3600).

@@ -113,6 +113,7 @@ fn each_bad_file_gets_its_exact_findings_and_exit_code() {
         // Only `search` warns: `--` before the value, `--query=` around it and
         // a `pattern` on the argument each keep a value from being an option.
         ("argument_injection", 0, &["bad/argument_injection.yaml:12:38: warning: function `search`: `${args.q}` is a whole argument a caller controls; a value starting with `-` would be read as an option. Give `q` a `pattern` or `enum`, put `--` before it, or write `--opt=${args.q}`"]),
+        ("reserved_route", 1, &["bad/reserved_route.yaml:2:8: error: `route` `/health` is a path swagent serves itself (`/health`, `/ready`, `/metrics`); pick another"]),
         ("empty", 1, &["bad/empty.yaml:1:1: error: file is empty: an agent needs at least `name` and `prompt`"]),
         ("not_yaml", 1, &["bad/not_yaml.yaml:3:1: error: invalid agent file: did not find expected ',' or '}', while parsing a flow mapping at line 2 column 9"]),
         ("yaml_bomb", 1, &["bad/yaml_bomb.yaml:1:1: error: invalid agent file: aliases expand too much (a YAML bomb?)"]),
@@ -132,6 +133,30 @@ fn each_bad_file_gets_its_exact_findings_and_exit_code() {
             "1 of 1 agent file(s) invalid\n"
         };
         assert!(all.ends_with(summary), "{name}:\n{all}");
+    }
+}
+
+/// Before routes were checked, `route: /health` served the SWML (tokens
+/// and all) to `POST /health` without credentials: the gate lets the probe
+/// paths through. Now `serve` refuses to start on any path it serves itself.
+#[test]
+fn serve_refuses_a_route_it_serves_itself() {
+    for route in ["/health", "/ready/", "/metrics"] {
+        let dir = crate::util::agent_dir(
+            &format!("name: clash\nroute: {route}\nprompt:\n  text: Hi.\n"),
+            &[],
+        );
+        let out = Swagent::new(["serve", "agent.yaml", "--port", "0"])
+            .creds()
+            .dir(dir.path())
+            .run()
+            .code(2);
+        let trimmed = route.trim_end_matches('/');
+        let want = format!(
+            "error: `agent.yaml` is not a valid agent file:\nagent.yaml:2:8: error: `route` `{trimmed}` is a path swagent serves itself (`/health`, `/ready`, `/metrics`); pick another\n"
+        );
+        assert!(out.stderr.starts_with(&want), "{route}:\n{}", out.stderr);
+        assert!(out.stdout.is_empty(), "{route}:\n{}", out.stdout);
     }
 }
 
