@@ -11,13 +11,13 @@ use serde_json::{json, Value};
 use crate::perimeter::{agent_dir, serve};
 use crate::util::{PASSWORD, USER};
 
-struct Pki {
+pub(crate) struct Pki {
     dir: tempfile::TempDir,
-    ca_pem: String,
+    pub ca_pem: String,
 }
 
 impl Pki {
-    fn path(&self, name: &str) -> PathBuf {
+    pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 }
@@ -25,6 +25,11 @@ impl Pki {
 /// A CA and a leaf for 127.0.0.1/localhost signed by it: `chain.pem` (leaf
 /// then CA), `leaf.key` (PKCS#8), and `other.key`, which matches nothing.
 fn pki() -> Pki {
+    pki_for(&["127.0.0.1", "localhost"])
+}
+
+/// [`pki`] with a leaf for `names`.
+pub(crate) fn pki_for(names: &[&str]) -> Pki {
     let dir = tempfile::tempdir().unwrap();
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -35,10 +40,11 @@ fn pki() -> Pki {
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
     let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
-        .unwrap()
-        .signed_by(&leaf_key, &issuer)
-        .unwrap();
+    let leaf =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap()
+            .signed_by(&leaf_key, &issuer)
+            .unwrap();
     std::fs::write(
         dir.path().join("chain.pem"),
         format!("{}{}", leaf.pem(), ca.pem()),

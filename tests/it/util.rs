@@ -406,6 +406,27 @@ pub fn sdk_python(test: &str) -> Option<PathBuf> {
     None
 }
 
+/// Whether `program` can be run. If not, says plainly that `test` is
+/// skipped, and fails under CI, which must install it (`package`).
+pub fn installed(test: &str, program: &str, package: &str) -> bool {
+    let runs = Command::new(program)
+        .arg("-h")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !runs {
+        let msg =
+            format!("SKIPPED {test}: `{program}` is not installed (apt-get install {package})");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{msg}; CI must install it"
+        );
+        eprintln!("{msg}");
+    }
+    runs
+}
+
 /// A file of the SDK interop fixtures (`tests/fixtures/sdk/`).
 pub fn sdk_fixture(name: &str) -> PathBuf {
     root().join("tests/fixtures/sdk").join(name)
