@@ -7,6 +7,7 @@
 //! these functions, which writes the `alert` audit event and the WARN line.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use chrono::{Datelike, NaiveTime, TimeZone as _, Utc};
 use chrono_tz::Tz;
@@ -249,13 +250,32 @@ impl Window {
 
 /// The rules of one agent with their counters.
 pub struct Alerts {
-    rules: Vec<(AlertRule, Window)>,
+    rules: Vec<(AlertRule, Arc<Window>)>,
 }
 
 impl Alerts {
     pub fn new(rules: Vec<AlertRule>) -> Alerts {
+        Alerts::carried(rules, None)
+    }
+
+    /// On a reload: a rule that did not change keeps its counter, shared
+    /// with the agent it replaces. Starting it afresh would let a reload in
+    /// the middle of a burst (to fix a prompt, say) hide the burst, or raise
+    /// its alert a second time in the same minute.
+    pub fn carried(rules: Vec<AlertRule>, previous: Option<&Alerts>) -> Alerts {
+        let kept = |rule: &AlertRule| {
+            previous
+                .and_then(|p| p.rules.iter().find(|(r, _)| r == rule))
+                .map_or_else(Arc::default, |(_, w)| Arc::clone(w))
+        };
         Alerts {
-            rules: rules.into_iter().map(|r| (r, Window::default())).collect(),
+            rules: rules
+                .into_iter()
+                .map(|r| {
+                    let window = kept(&r);
+                    (r, window)
+                })
+                .collect(),
         }
     }
 
@@ -405,6 +425,28 @@ mod tests {
             .map(|_| alerts.function_called("t", &json!({}), t1).len())
             .collect();
         assert_eq!(counts, vec![0, 0, 1]);
+    }
+
+    #[test]
+    fn an_unchanged_rule_keeps_its_count_over_a_reload() {
+        let rule = |max: u64| {
+            AlertRule::from_file(
+                &file(json!({"function": "t", "max_per_minute": max})),
+                &["t"],
+            )
+            .unwrap()
+        };
+        let now = Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap();
+        let call = |a: &Alerts| a.function_called("t", &json!({}), now).len();
+        let before = Alerts::new(vec![rule(2)]);
+        assert_eq!((call(&before), call(&before)), (0, 0));
+        // The third call of the minute fires, after the reload as before it.
+        let after = Alerts::carried(vec![rule(2)], Some(&before));
+        assert_eq!(call(&after), 1);
+        // A changed rule starts afresh.
+        let changed = Alerts::carried(vec![rule(3)], Some(&after));
+        assert_eq!((call(&changed), call(&changed), call(&changed)), (0, 0, 0));
+        assert_eq!(call(&changed), 1);
     }
 
     #[test]

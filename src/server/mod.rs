@@ -59,8 +59,8 @@ pub struct Live {
 
 impl Live {
     /// The live state of `agent`. On a reload, `previous` is the agent it
-    /// replaces, whose unchanged function rate limits and shell concurrency
-    /// slots carry over.
+    /// replaces, whose unchanged function rate limits, shell concurrency
+    /// slots and alert counters carry over.
     pub fn new(agent: Agent, metrics: &Metrics, previous: Option<&Live>) -> Live {
         Live {
             series: agent
@@ -69,7 +69,7 @@ impl Live {
                 .map(|name| metrics.function_series(name))
                 .collect(),
             runtime: Runtime::carried(&agent, previous.map(|p| &p.runtime)),
-            alerts: Alerts::new(agent.alerts.clone()),
+            alerts: Alerts::carried(agent.alerts.clone(), previous.map(|p| &p.alerts)),
             function_limits: FunctionLimits::carried(&agent, previous.map(|p| &p.function_limits)),
             swml: Prepared::new(&agent),
             agent,

@@ -203,6 +203,56 @@ fn reload_to(server: &Server, file: &Path, original: &str, hours: &str) {
     ) == json!({ "response": hours })));
 }
 
+/// Alert rates count per clock minute: leaves at least 50 s of this one.
+fn fresh_minute() {
+    use chrono::Timelike as _;
+    let second = chrono::Utc::now().second();
+    if second >= 50 {
+        std::thread::sleep(Duration::from_secs(u64::from(61 - second)));
+    }
+}
+
+#[test]
+fn an_alert_rule_counts_across_a_reload() {
+    let dir = setup(None);
+    let server = start(dir.path());
+    let file = dir.path().join("ops.yaml");
+    let original = std::fs::read_to_string(&file).unwrap();
+    let rule = "`get_hours` more than 2 calls per minute";
+    let fired = || {
+        audit_events(dir.path())
+            .into_iter()
+            .filter(|e| e["event"] == "alert" && e["rule"] == rule)
+            .map(|e| e["observed"].clone())
+            .collect::<Vec<_>>()
+    };
+    fresh_minute();
+    assert_eq!(
+        call(&server, "get_hours", json!({})),
+        json!({"response": "We are open 9 to 5."})
+    );
+    // A reload that changes the reply and leaves the rule as it was.
+    std::fs::write(
+        &file,
+        original.replace("We are open 9 to 5.", "We are open 8 to 8."),
+    )
+    .unwrap();
+    server.signal(libc::SIGHUP);
+    assert!(eventually(Duration::from_secs(5), || audit_events(
+        dir.path()
+    )
+    .iter()
+    .any(|e| e["event"] == "agent_reloaded")));
+    assert_eq!(
+        call(&server, "get_hours", json!({})),
+        json!({"response": "We are open 8 to 8."})
+    );
+    assert_eq!(fired(), Vec::<Value>::new());
+    // The third call of the minute, the first call before the reload counted.
+    call(&server, "get_hours", json!({}));
+    assert_eq!(fired(), [json!("3 in the current minute")]);
+}
+
 fn metric(text: &str, line_start: &str) -> Option<f64> {
     text.lines()
         .find(|l| l.starts_with(line_start))
@@ -317,6 +367,7 @@ fn each_kind_of_alert_fires() {
         format!("{{ business_hours: \"Mon-Sun {window} UTC\", functions: [pay], block: true }}");
     let dir = setup(Some(&rule));
     let server = start(dir.path());
+    fresh_minute();
 
     // Rate: the third call in a minute crosses max_per_minute 2.
     for _ in 0..3 {
