@@ -61,6 +61,10 @@ async fn read_limited<R: AsyncRead + Unpin>(
     (out, overflow)
 }
 
+/// Linux refuses to `exec` with any one argument or `NAME=value` string of
+/// 32 pages (`MAX_ARG_STRLEN`, with its NUL) or more: E2BIG.
+const MAX_ARG_STRLEN: usize = 32 * 4096;
+
 pub(super) async fn run(
     dir: &Path,
     function: &str,
@@ -73,6 +77,25 @@ pub(super) async fn run(
         .map(|t| t.render(ctx, Encoding::Text))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| HandlerError::render(function, e))?;
+    // Said here, naming the argument: the spawn error would blame the program.
+    for (i, arg) in argv.iter().enumerate() {
+        let why = if arg.contains('\0') {
+            "holds a NUL byte, which no argument can carry".to_owned()
+        } else if arg.len() >= MAX_ARG_STRLEN {
+            format!(
+                "would be {} bytes, and an argument may hold at most {}; \
+                 a long value is better read from the JSON on stdin",
+                arg.len(),
+                MAX_ARG_STRLEN - 1
+            )
+        } else {
+            continue;
+        };
+        return Err(HandlerError::failed(
+            function,
+            format!("argument {} of `{}` {why}", i + 1, spec.program.display()),
+        ));
+    }
     let mut cmd = Command::new(&spec.program);
     cmd.args(&argv)
         .current_dir(dir)
@@ -103,11 +126,15 @@ pub(super) async fn run(
                 .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         };
+        // A value with a NUL, or too long for one variable, would make the
+        // spawn fail, for a program that may not even read it: such a value
+        // is on stdin only.
         for (k, v) in args.iter().filter(|(k, _)| is_ident(k)) {
-            cmd.env(
-                format!("SWAIG_ARG_{}", k.to_ascii_uppercase()),
-                value_to_text(v),
-            );
+            let name = format!("SWAIG_ARG_{}", k.to_ascii_uppercase());
+            let value = value_to_text(v);
+            if name.len() + 1 + value.len() < MAX_ARG_STRLEN && !value.contains('\0') {
+                cmd.env(name, value);
+            }
         }
     }
     let mut child = cmd.spawn().map_err(|e| {

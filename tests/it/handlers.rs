@@ -111,15 +111,45 @@ fn injection_attempts_are_data_never_executed() {
 
 #[test]
 fn values_the_os_cannot_carry_fail_safely() {
-    let dir = agent_dir(&shell_agent(""), &[("probe.py", &probe_py())]);
+    let stdin_only = r#"  stdin_only:
+    description: Reads its argument from stdin only.
+    secure: false
+    parameters:
+      type: object
+      properties:
+        q: { type: string }
+    shell: { command: ["./probe.py"], max_output: 4MiB }
+"#;
+    let dir = agent_dir(&shell_agent(stdin_only), &[("probe.py", &probe_py())]);
     let server = start(dir.path(), &[("LANG", "C.UTF-8")]);
     // A NUL byte cannot be in an argv element, and 1 MB is over the kernel's
     // limit for one argument: both refuse to start, with the safe message.
-    for q in ["a\u{0}; touch pwned".to_string(), "y".repeat(1_000_000)] {
+    let nul = "a\u{0}; touch pwned".to_string();
+    let long = "y".repeat(1_000_000);
+    for q in [&nul, &long] {
         let (status, reply) = call(&server, "probe", json!({ "q": q }));
         assert_eq!((status, reply), (200, json!({ "response": FAILED })));
     }
     assert!(!dir.path().join("pwned").exists());
+    // The log names the argument, not the program, as the cause.
+    let program = dir.path().join("./probe.py").display().to_string();
+    for why in [
+        "holds a NUL byte, which no argument can carry".to_owned(),
+        "would be 1000000 bytes, and an argument may hold at most 131071; a long value is better read from the JSON on stdin".to_owned(),
+    ] {
+        let line = format!("function `probe` failed: argument 1 of `{program}` {why}\n");
+        assert!(server.log().contains(&line), "{line}\n{}", server.log());
+    }
+    // The same values do not stop a program that takes them on stdin: no
+    // `SWAIG_ARG_Q` (no variable can hold them), and the JSON in full.
+    for q in [&nul, &long] {
+        let (status, reply) = call(&server, "stdin_only", json!({ "q": q }));
+        assert_eq!(status, 200);
+        let got: Value = serde_json::from_str(reply["response"].as_str().unwrap()).unwrap();
+        assert_eq!(got["argv"], json!([]));
+        assert_eq!(got["env"].get("SWAIG_ARG_Q"), None);
+        assert_eq!(got["stdin"], json!(json!({ "q": q }).to_string()));
+    }
     // JSON cannot carry a lone surrogate: the body is refused before anything.
     let resp = server
         .post("/swaig")
