@@ -327,9 +327,12 @@ impl Checker<'_> {
         }
         if super::SERVER_PATHS.contains(&trimmed) {
             let pos = self.spans.value(&["route"]);
+            let all = super::SERVER_PATHS.map(|p| format!("`{p}`")).join(", ");
             self.error(
                 pos,
-                format!("`route` `{trimmed}` is a path swagent serves itself (`/health`, `/ready`, `/metrics`); pick another"),
+                format!(
+                    "`route` `{trimmed}` is a path swagent serves itself ({all}); pick another"
+                ),
             );
         }
         trimmed.to_owned()

@@ -1,6 +1,6 @@
 //! The gate in front of every route but the probes (`/health`, `/ready`):
-//! refuses while a required
-//! audit log cannot be written (retrying it on each request), then Basic Auth.
+//! refuses while a required audit log cannot be written (retrying it on each
+//! request), then Basic Auth.
 //!
 //! A thin shell around [`crate::auth::Credentials::check`], which decides.
 
