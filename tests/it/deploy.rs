@@ -76,6 +76,24 @@ impl Drop for Proxy {
 }
 
 impl Proxy {
+    /// Runs `cmd` and waits until `/health` answers through it.
+    fn start(mut cmd: Command, http: u16, https: u16, pki: Pki, dir: tempfile::TempDir) -> Proxy {
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut proxy = Proxy {
+            child,
+            http,
+            https,
+            pki,
+            dir,
+        };
+        proxy.wait_ready();
+        proxy
+    }
+
     /// A client that trusts only the test CA and finds `HOST` on loopback.
     fn client(&self) -> Client {
         Client::builder()
@@ -172,20 +190,7 @@ fn nginx(upstream: u16) -> Proxy {
     assert!(said.contains("syntax is ok"), "{said}");
     let mut run = Command::new("nginx");
     args(&mut run);
-    let child = run
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut proxy = Proxy {
-        child,
-        http,
-        https,
-        pki,
-        dir,
-    };
-    proxy.wait_ready();
-    proxy
+    Proxy::start(run, http, https, pki, dir)
 }
 
 /// Checks the Caddyfile with `caddy validate`, then runs it. The global
@@ -232,20 +237,7 @@ fn caddy(upstream: u16) -> Proxy {
         "caddy validate:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let child = caddy("run")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut proxy = Proxy {
-        child,
-        http,
-        https,
-        pki,
-        dir,
-    };
-    proxy.wait_ready();
-    proxy
+    Proxy::start(caddy("run"), http, https, pki, dir)
 }
 
 /// What both configs must do, through the proxy. `too_large` is a body

@@ -160,20 +160,15 @@ fn sighup_reloads_a_valid_file_and_keeps_the_old_agent_on_an_invalid_one() {
 
     reload_to(&server, &file, &original, "We are open 8 to 8.");
 
-    std::fs::write(
-        &file,
-        original.replace(
+    write_and_reload(
+        &server,
+        dir.path(),
+        &original.replace(
             "description: Opening hours.",
             "description: Opening hours.\n    secure: maybe",
         ),
-    )
-    .unwrap();
-    server.signal(libc::SIGHUP);
-    assert!(eventually(Duration::from_secs(5), || audit_events(
-        dir.path()
-    )
-    .iter()
-    .any(|e| e["event"] == "reload_failed")));
+        "reload_failed",
+    );
     assert_eq!(
         call(&server, "get_hours", json!({})),
         json!({"response": "We are open 8 to 8."})
@@ -190,6 +185,19 @@ fn sighup_reloads_a_valid_file_and_keeps_the_old_agent_on_an_invalid_one() {
 
     // A valid file after the invalid one is picked up.
     reload_to(&server, &file, &original, "We are open 7 to 7.");
+}
+
+/// Writes `text` to `ops.yaml`, sends SIGHUP and waits (bounded) for the
+/// audit `event` it leads to.
+fn write_and_reload(server: &Server, dir: &Path, text: &str, event: &str) {
+    std::fs::write(dir.join("ops.yaml"), text).unwrap();
+    server.signal(libc::SIGHUP);
+    assert!(
+        eventually(Duration::from_secs(5), || audit_events(dir)
+            .iter()
+            .any(|e| e["event"] == event)),
+        "no `{event}` in the audit log"
+    );
 }
 
 /// Rewrites the hours, sends SIGHUP and waits (bounded) for the new reply.
@@ -232,17 +240,12 @@ fn an_alert_rule_counts_across_a_reload() {
         json!({"response": "We are open 9 to 5."})
     );
     // A reload that changes the reply and leaves the rule as it was.
-    std::fs::write(
-        &file,
-        original.replace("We are open 9 to 5.", "We are open 8 to 8."),
-    )
-    .unwrap();
-    server.signal(libc::SIGHUP);
-    assert!(eventually(Duration::from_secs(5), || audit_events(
-        dir.path()
-    )
-    .iter()
-    .any(|e| e["event"] == "agent_reloaded")));
+    write_and_reload(
+        &server,
+        dir.path(),
+        &original.replace("We are open 9 to 5.", "We are open 8 to 8."),
+        "agent_reloaded",
+    );
     assert_eq!(
         call(&server, "get_hours", json!({})),
         json!({"response": "We are open 8 to 8."})
