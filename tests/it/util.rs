@@ -396,14 +396,20 @@ pub fn sdk_python(test: &str) -> Option<PathBuf> {
             return Some(p);
         }
     }
-    let msg = format!(
+    skipped(&format!(
         "SKIPPED {test}: the SignalWire Python SDK is not installed (run `just sdk-venv` or set SWAGENT_SDK_PYTHON)"
-    );
-    if std::env::var_os("CI").is_some() {
-        panic!("{msg}; CI must install it");
-    }
-    eprintln!("{msg}");
+    ));
     None
+}
+
+/// Says plainly that a test is skipped, or fails it under CI, which must
+/// install what it needs.
+fn skipped(msg: &str) {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{msg}; CI must install it"
+    );
+    eprintln!("{msg}");
 }
 
 /// Whether `program` can be run. If not, says plainly that `test` is
@@ -416,13 +422,9 @@ pub fn installed(test: &str, program: &str, package: &str) -> bool {
         .status()
         .is_ok();
     if !runs {
-        let msg =
-            format!("SKIPPED {test}: `{program}` is not installed (apt-get install {package})");
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{msg}; CI must install it"
-        );
-        eprintln!("{msg}");
+        skipped(&format!(
+            "SKIPPED {test}: `{program}` is not installed (apt-get install {package})"
+        ));
     }
     runs
 }
