@@ -318,19 +318,20 @@ pub(super) fn check_token(
     function: &str,
     call_id: Option<&str>,
 ) -> Result<(), ApiError> {
-    let presented = query_param(req, "__token")
-        .filter(|t| !t.is_empty())
-        .or_else(|| query_param(req, "token"))
-        .unwrap_or_default();
-    let (verdict, _) = token::check(
-        &state.settings.secret,
-        &presented,
-        Expect {
-            function: Some(function),
-            call_id: Some(call_id.unwrap_or("")),
-            now: token::now(),
-        },
-    );
+    let (verdict, presented) = match presented_token(req.query_string()) {
+        Ok(presented) => {
+            let expect = Expect {
+                function: Some(function),
+                call_id: Some(call_id.unwrap_or("")),
+                now: token::now(),
+            };
+            (
+                token::check(&state.settings.secret, &presented, expect).0,
+                presented,
+            )
+        }
+        Err(verdict) => (verdict, String::new()),
+    };
     if verdict == Verdict::Valid {
         return Ok(());
     }
@@ -361,6 +362,36 @@ pub(super) fn check_token(
         state,
         ApiError::InvalidToken,
     ))
+}
+
+/// The token in a query string: `__token`, else `token`, else empty.
+///
+/// Either name given twice is refused: swagent would read the first and the
+/// Python SDK reads the last, so a proxy, a log or the other half of a mixed
+/// fleet could judge one token while this server ran on another.
+fn presented_token(query: &str) -> Result<String, Verdict> {
+    let (mut primary, mut fallback) = (Vec::new(), Vec::new());
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        match &*name {
+            "__token" => primary.push(value),
+            "token" => fallback.push(value),
+            _ => {}
+        }
+    }
+    for (name, values) in [("__token", &primary), ("token", &fallback)] {
+        if values.len() > 1 {
+            return Err(Verdict::Malformed(format!(
+                "`{name}` is given {} times",
+                values.len()
+            )));
+        }
+    }
+    Ok(primary
+        .pop()
+        .filter(|t| !t.is_empty())
+        .or_else(|| fallback.pop())
+        .unwrap_or_default()
+        .into_owned())
 }
 
 /// `text` cut to `max` characters, with `…` when cut.

@@ -293,6 +293,12 @@ fn catalogue(strict_url: &str) -> Vec<Row> {
         row("`token` forged", swaig(&format!("?token={}", urlencode(&mint_with_nonce(&other_secret, CALL, "get_balance", now + 600, nonce))), &good_args()), Want::Err(403, "invalid_token")),
         row("token in the body", swaig("", &json!({"function": "get_balance", "call_id": CALL, "__token": token, "argument": {"parsed": [{"account": ACCOUNT}]}})), Want::Err(403, "invalid_token")),
         row("token, bad one first", swaig(&format!("?__token=bad&__token={}", urlencode(&token)), &good_args()), Want::Err(403, "invalid_token")),
+        // The Python SDK reads the last of a repeated name and swagent would
+        // read the first: a repeated name is refused, so no two readers differ.
+        row("token, good one first", swaig(&format!("?__token={}&__token=bad", urlencode(&token)), &good_args()), Want::Err(403, "invalid_token")),
+        row("the same good token twice", swaig(&format!("?__token={0}&__token={0}", urlencode(&token)), &good_args()), Want::Err(403, "invalid_token")),
+        row("`token` twice", swaig(&format!("?token={0}&token={0}", urlencode(&token)), &good_args()), Want::Err(403, "invalid_token")),
+        row("`token` twice beside a good `__token`", swaig(&format!("?__token={0}&token=a&token=b", urlencode(&token)), &good_args()), Want::Err(403, "invalid_token")),
         row("token without a call id in the body", swaig(&q(&token), &json!({"function": "get_balance", "argument": {"parsed": [{"account": ACCOUNT}]}})), Want::Err(403, "invalid_token")),
         row("SDK token for a dotted call id, other call", swaig(&q(&dotted), &json!({"function": "get_balance", "call_id": "2", "argument": {"parsed": [{"account": ACCOUNT}]}})), Want::Err(403, "invalid_token")),
         row("SDK token for a dotted call id", swaig(&q(&dotted), &json!({"function": "get_balance", "call_id": "root.2", "argument": {"parsed": [{"account": ACCOUNT}]}})), Want::Ran(BALANCE.into())),
