@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::load::Checker;
 use super::model::{HttpFile, Method, ShellFile};
 use super::{defaults, HttpSpec, JsonTemplate, ShellSpec};
-use crate::template::{Template, Var};
+use crate::template::{Part, Template, Var};
 
 /// Where a template sits decides which variables it may use.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -156,6 +156,7 @@ impl Checker<'_> {
             let index = i.to_string();
             let path = [&at[..], &["command", index.as_str()]].concat();
             let t = self.template(name, arg, &path, Slot::ShellArg, declared)?;
+            self.exec_limits(name, i, &t, &path);
             if let Some(Var::Args(arg_name, _)) = t.as_single_var() {
                 let constrained = declared
                     .get(arg_name)
@@ -201,6 +202,31 @@ impl Checker<'_> {
             max_output: s.max_output.map_or(defaults::MAX_OUTPUT, |b| b.0),
             concurrency: concurrency.max(1),
         })
+    }
+
+    /// What no value can mend: the argument's own text already holds a NUL
+    /// or is too long to `exec`, so every call would fail.
+    fn exec_limits(&mut self, name: &str, index: usize, t: &Template, path: &[&str]) {
+        let literal = || {
+            t.parts().iter().filter_map(|p| match p {
+                Part::Lit(text) => Some(text.as_str()),
+                Part::Var(..) => None,
+            })
+        };
+        let why = if literal().any(|text| text.contains('\0')) {
+            "holds a NUL byte, which no argument can carry".to_owned()
+        } else {
+            let len: usize = literal().map(str::len).sum();
+            if len < super::MAX_ARG_STRLEN {
+                return;
+            }
+            format!(
+                "is {len} bytes before any value is filled in, and an argument may hold at most {}",
+                super::MAX_ARG_STRLEN - 1
+            )
+        };
+        let pos = self.spans.value(path);
+        self.error(pos, format!("function `{name}`: argument {index} {why}"));
     }
 
     pub(super) fn resolve_program(

@@ -133,6 +133,10 @@ pub struct ShellSpec {
     pub concurrency: u32,
 }
 
+/// Linux refuses to `exec` with any one argument or `NAME=value` string of
+/// 32 pages (`MAX_ARG_STRLEN`, with its NUL) or more: E2BIG.
+pub const MAX_ARG_STRLEN: usize = 32 * 4096;
+
 /// An http handler, with every templated piece parsed.
 #[derive(Debug)]
 pub struct HttpSpec {

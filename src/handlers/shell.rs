@@ -17,7 +17,7 @@ use tokio::process::Command;
 use tokio::time::{timeout, Instant};
 
 use super::{reply_from_output, HandlerError, Reply};
-use crate::agent::ShellSpec;
+use crate::agent::{ShellSpec, MAX_ARG_STRLEN};
 use crate::template::{value_to_text, Context, Encoding};
 
 /// How much stderr is kept for the server log.
@@ -60,10 +60,6 @@ async fn read_limited<R: AsyncRead + Unpin>(
     }
     (out, overflow)
 }
-
-/// Linux refuses to `exec` with any one argument or `NAME=value` string of
-/// 32 pages (`MAX_ARG_STRLEN`, with its NUL) or more: E2BIG.
-const MAX_ARG_STRLEN: usize = 32 * 4096;
 
 pub(super) async fn run(
     dir: &Path,

@@ -136,6 +136,44 @@ fn each_bad_file_gets_its_exact_findings_and_exit_code() {
     }
 }
 
+/// An argument whose own text no `exec` can carry fails every call, so
+/// `validate` says so; one byte under the limit passes.
+#[test]
+fn shell_arguments_no_exec_can_carry_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad");
+    std::fs::create_dir(&bad).unwrap();
+    let agent = |arg: &str| {
+        format!(
+            "name: argv\nprompt:\n  text: Hi.\nfunctions:\n  run:\n    description: Runs.\n    parameters:\n      type: object\n      properties:\n        q: {{type: string, enum: [a]}}\n    shell:\n      command: [/bin/echo, \"{arg}\"]\n"
+        )
+    };
+    let max = 32 * 4096 - 1;
+    let cases = [
+        ("nul", agent("x\\0y"), 1, "bad/nul.yaml:12:28: error: function `run`: argument 1 holds a NUL byte, which no argument can carry".to_owned()),
+        ("long", agent(&format!("{}${{args.q}}", "a".repeat(max + 1))), 1, format!("bad/long.yaml:12:28: error: function `run`: argument 1 is {} bytes before any value is filled in, and an argument may hold at most {max}", max + 1)),
+    ];
+    for (name, text, code, want) in cases {
+        write(&bad, &format!("{name}.yaml"), &text);
+        let file = format!("bad/{name}.yaml");
+        let out = Swagent::new(["validate", file.as_str()])
+            .dir(dir.path())
+            .run()
+            .code(code);
+        assert_eq!(
+            finding_lines(&out.stderr),
+            vec![want.as_str()],
+            "{}",
+            out.stderr
+        );
+    }
+    let file = write(&bad, "fits.yaml", &agent(&"a".repeat(max)));
+    Swagent::new(["validate".as_ref(), file.as_os_str()])
+        .run()
+        .code(0)
+        .stdout_has("1 agent file(s) valid\n");
+}
+
 /// Before routes were checked, `route: /health` served the SWML (tokens
 /// and all) to `POST /health` without credentials: the gate lets the probe
 /// paths through. Now `serve` refuses to start on any path it serves itself.
