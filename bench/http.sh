@@ -152,18 +152,37 @@ SLOW_BODY='{"function":"upstream_slow","argument":{"parsed":[{}]},"call_id":"ben
 
 # --- measurements ----------------------------------------------------------
 # measure NAME PORT SCRIPT PATH BODY [HEADER]: one wrk run, appended to RESULTS.
+# When the server on PORT is in SERVER_PID, its CPU time during the run is
+# added as user_us= and sys_us= per request: on 2 cores wrk and the server
+# share the CPU, so this says where a ratio was lost (own code, or kernel).
+declare -A SERVER_PID
 measure() {
   local name=$1 port=$2 script=$3 path=$4 body=$5 header=${6:-} secs=${7:-$DURATION} out line
+  local pid=${SERVER_PID[$port]:-} before=""
+  [ -n "$pid" ] && before=$(cpu_ticks "$pid")
   out=$(BENCH_PATH="$path" BENCH_BODY="$body" BENCH_HEADER="$header" \
     wrk -t"$THREADS" -c"$CONNS" -d"${secs}s" --timeout 5s -s "$ROOT/bench/wrk/$script" \
     "http://127.0.0.1:$port" 2>&1) || die "wrk failed for $name: $out"
   line=$(grep '^RESULT' <<<"$out") || die "no RESULT from wrk for $name: $out"
+  if [ -n "$pid" ]; then
+    line="$line $(awk -v hz="$(getconf CLK_TCK)" -v line="$line" '
+      { split($0, t) }
+      END {
+        match(line, /requests=[0-9]+/); n = substr(line, RSTART + 9, RLENGTH - 9)
+        printf "user_us=%.2f sys_us=%.2f", (t[3] - t[1]) / hz * 1e6 / n, (t[4] - t[2]) / hz * 1e6 / n
+      }' <<<"$before $(cpu_ticks "$pid")")"
+  fi
   case $name in
     *-warmup) ;;
     *) echo "$name ${line#RESULT }" >>"$RESULTS" ;;
   esac
   echo "  $name: ${line#RESULT }" >&2
 }
+
+SERVER_PID[$P_SW]=$PID_SW
+SERVER_PID[$P_BARE]=$PID_BARE
+SERVER_PID[$P_SDK]=$PID_SDK
+SERVER_PID[$P_LAYERS]=$PID_LAYERS
 
 RUNS=(
   "swagent_swml $P_SW post.lua / $SWML_BODY"
@@ -253,6 +272,11 @@ for name in ["swagent_swml", "swagent_swaig", "limit", "peer_swml", "peer_swaig"
              "shell_swaig", "http_swaig", "http_direct", "http5ms_swaig", "http5ms_direct"]:
     print(f"{name:<16}{rps(name):>10.0f}{med(name,'p50_ms'):>9.2f}{med(name,'p99_ms'):>9.2f}"
           f"{int(sum(r['non2xx'] for r in rows[name])):>9}{int(sum(r['sockerr'] for r in rows[name])):>9}")
+print()
+print("server CPU per request (user + system, from /proc/PID/stat; all its threads):")
+for name in ["swagent_swml", "swagent_swaig", "limit", "peer_swml", "layers_swml"]:
+    u, k = med(name, "user_us"), med(name, "sys_us")
+    print(f"  {name:<14}{u:>8.1f} us user {k:>8.1f} us system {u + k:>8.1f} us total")
 spawn = max(rps("spawn_loop_t$(nproc)"), rps("spawn_loop_t$CONNS"))
 print(f"{'spawn_loop':<16}{spawn:>10.0f}   (best of $(nproc) and $CONNS threads: "
       f"{rps('spawn_loop_t$(nproc)'):.0f} / {rps('spawn_loop_t$CONNS'):.0f})")

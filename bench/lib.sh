@@ -38,6 +38,12 @@ BENCH_SECRET="$(rand 40)"
 BENCH_AUTH="Basic $(printf '%s:%s' "$BENCH_USER" "$BENCH_PASSWORD" | base64 -w0)"
 export BENCH_AUTH
 
+# cpu_ticks PID: the process's user and system time so far, in clock ticks.
+cpu_ticks() {
+  # Fields 14 and 15, counted after the `(comm)` field, which may hold spaces.
+  sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12, $13 }'
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
