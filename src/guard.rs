@@ -104,29 +104,61 @@ impl CodeVerdict {
     }
 }
 
+/// A confirmation code as a caller sent it, parsed once: `{expiry}-{20 hex}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Code {
+    pub expiry: u64,
+    sig: String,
+}
+
+impl Code {
+    /// Spaces around the code are forgiven (a model may copy them along);
+    /// inside, only the spelling [`confirmation_code`] writes is accepted.
+    /// Number parsing alone would also take `+1000` or `01000` for `1000`,
+    /// and each such spelling would be a code the used-code store had not
+    /// seen: one confirmation could run many times.
+    pub fn parse(text: &str) -> Option<Code> {
+        let (expiry, sig) = text.trim().split_once('-')?;
+        let canonical_number = expiry.bytes().all(|b| b.is_ascii_digit())
+            && !expiry.is_empty()
+            && (expiry == "0" || !expiry.starts_with('0'));
+        let lowercase_hex =
+            sig.len() == CODE_HEX && sig.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if !(canonical_number && lowercase_hex) {
+            return None;
+        }
+        Some(Code {
+            expiry: expiry.parse().ok()?,
+            sig: sig.to_owned(),
+        })
+    }
+
+    /// The one spelling of this code: what single use is enforced on.
+    pub fn canonical(&self) -> String {
+        format!("{}-{}", self.expiry, self.sig)
+    }
+}
+
 /// Checks a code (constant-time) without consuming it.
 pub fn check_code(
     secret: &Secret,
-    code: &str,
+    code: &Code,
     call_id: &str,
     function: &str,
     args: &Value,
     now: u64,
 ) -> CodeVerdict {
-    let Some((expiry, sig)) = code.trim().split_once('-') else {
-        return CodeVerdict::Malformed;
-    };
-    let (Ok(expiry), true) = (expiry.parse::<u64>(), sig.len() == CODE_HEX) else {
-        return CodeVerdict::Malformed;
-    };
-    let expected = secret.sign(code_message(call_id, function, args, expiry).as_bytes());
+    let expected = secret.sign(code_message(call_id, function, args, code.expiry).as_bytes());
     let expected = &hex::encode(expected.as_ref())[..CODE_HEX];
     // Truncated tags cannot go through `hmac::verify` directly; comparing
     // their HMACs with it ("double HMAC") is constant-time and exact.
-    let ok = secret.verify(sig.as_bytes(), secret.sign(expected.as_bytes()).as_ref());
+    let ok = secret.verify(
+        code.sig.as_bytes(),
+        secret.sign(expected.as_bytes()).as_ref(),
+    );
     if !ok {
         CodeVerdict::Mismatch
-    } else if expiry < now {
+    } else if code.expiry < now {
         CodeVerdict::Expired
     } else {
         CodeVerdict::Valid
@@ -221,8 +253,8 @@ pub fn has_grant(secret: &Secret, global_data: &Value, call_id: &str, now: u64) 
 #[cfg(test)]
 mod tests {
     use super::{
-        canonical_json, check_code, confirmation_code, grant, has_grant, CodeVerdict, UsedCodes,
-        GRANT_KEY,
+        canonical_json, check_code, confirmation_code, grant, has_grant, Code, CodeVerdict,
+        UsedCodes, GRANT_KEY,
     };
     use crate::token::Secret;
     use serde_json::json;
@@ -236,10 +268,37 @@ mod tests {
     }
 
     #[test]
+    fn a_code_has_one_spelling() {
+        let s = Secret::new("k");
+        let text = confirmation_code(&s, "c1", "transfer", &json!({}), 1000);
+        let code = Code::parse(&text).unwrap();
+        assert_eq!(code.expiry, 1000);
+        assert_eq!(code.canonical(), text);
+        assert_eq!(Code::parse(&format!(" {text}\n")), Some(code));
+        let sig = text.split_once('-').unwrap().1;
+        for other in [
+            format!("+{text}"),
+            format!("0{text}"),
+            format!("00{text}"),
+            format!("1000-{}", sig.to_uppercase()),
+            format!("1000-{sig}0"),
+            format!("1000-{}", &sig[1..]),
+            format!("1000 -{sig}"),
+            format!("-{sig}"),
+            "1000".to_owned(),
+            "nope".to_owned(),
+            String::new(),
+        ] {
+            assert_eq!(Code::parse(&other), None, "{other:?}");
+        }
+    }
+
+    #[test]
     fn codes_bind_call_function_and_arguments() {
         let s = Secret::new("k");
         let args = json!({"from": "1", "to": "2", "amount": 5});
-        let code = confirmation_code(&s, "c1", "transfer", &args, 1000);
+        let text = confirmation_code(&s, "c1", "transfer", &args, 1000);
+        let code = Code::parse(&text).unwrap();
         let reordered = json!({"amount": 5, "to": "2", "from": "1"});
         assert_eq!(
             check_code(&s, &code, "c1", "transfer", &reordered, 900),
@@ -272,12 +331,8 @@ mod tests {
             check_code(&Secret::new("other"), &code, "c1", "transfer", &args, 900),
             CodeVerdict::Mismatch
         );
-        assert_eq!(
-            check_code(&s, "nope", "c1", "transfer", &args, 900),
-            CodeVerdict::Malformed
-        );
         // A later expiry cannot be patched in: the expiry is signed.
-        let patched = code.replacen("1000", "9999", 1);
+        let patched = Code::parse(&text.replacen("1000", "9999", 1)).unwrap();
         assert_eq!(
             check_code(&s, &patched, "c1", "transfer", &args, 900),
             CodeVerdict::Mismatch

@@ -194,18 +194,17 @@ pub(super) async fn swaig(
     }
 
     if function.confirm {
-        let verdict = code
-            .as_deref()
-            .map(|c| guard::check_code(secret, c, call_id, &function.name, &args, now));
-        let lead = match verdict {
-            Some(CodeVerdict::Valid) => {
-                let code = code.as_deref().unwrap_or_default();
-                let expiry = code
-                    .split('-')
-                    .next()
-                    .and_then(|e| e.parse().ok())
-                    .unwrap_or(now);
-                match state.used_codes.consume(code, expiry, now) {
+        let parsed = code.as_deref().map(guard::Code::parse);
+        let verdict = parsed.as_ref().map(|c| match c {
+            Some(c) => guard::check_code(secret, c, call_id, &function.name, &args, now),
+            None => CodeVerdict::Malformed,
+        });
+        let lead = match (verdict, parsed.flatten()) {
+            (Some(CodeVerdict::Valid), Some(code)) => {
+                match state
+                    .used_codes
+                    .consume(&code.canonical(), code.expiry, now)
+                {
                     Ok(true) => None,
                     Ok(false) => Some("That confirmation code was already used."),
                     Err(e) => {
@@ -218,11 +217,9 @@ pub(super) async fn swaig(
                     }
                 }
             }
-            Some(CodeVerdict::Expired) => Some("That confirmation has expired."),
-            Some(CodeVerdict::Mismatch | CodeVerdict::Malformed | CodeVerdict::Replayed) => {
-                Some("That confirmation code does not match these details.")
-            }
-            None => Some(""),
+            (Some(CodeVerdict::Expired), _) => Some("That confirmation has expired."),
+            (Some(_), _) => Some("That confirmation code does not match these details."),
+            (None, _) => Some(""),
         };
         if let Some(lead) = lead {
             if let Some(v) = verdict {

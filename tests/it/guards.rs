@@ -137,6 +137,41 @@ fn confirmed_transfer_runs_once_and_unconfirmed_never() {
     );
     assert_says(&replay, "That confirmation code was already used.");
     assert_eq!(runs(dir.path()).len(), 1);
+
+    // Other spellings of the same code are the same code: each of these ran
+    // the transfer again when the store keyed on the text as sent.
+    for (spelling, says) in [
+        (
+            format!(" {code}"),
+            "That confirmation code was already used.",
+        ),
+        (
+            format!("{code} "),
+            "That confirmation code was already used.",
+        ),
+        (
+            format!("0{code}"),
+            "That confirmation code does not match these details.",
+        ),
+        (
+            format!("00{code}"),
+            "That confirmation code does not match these details.",
+        ),
+        (
+            format!("+{code}"),
+            "That confirmation code does not match these details.",
+        ),
+    ] {
+        let again = call(
+            &server,
+            "call-1",
+            "transfer",
+            json!({"to": "123456", "amount": 25, "confirmation": spelling}),
+            json!({}),
+        );
+        assert_says(&again, says);
+    }
+    assert_eq!(runs(dir.path()).len(), 1);
 }
 
 #[test]
