@@ -109,6 +109,8 @@ pub enum CallIdError {
     TooLong,
     #[error("call id contains `.`, which the token format cannot carry")]
     Dot,
+    #[error("call id contains `:`, which would make the token's signed text ambiguous")]
+    Colon,
     #[error("call id contains whitespace or control characters")]
     Control,
 }
@@ -121,6 +123,12 @@ pub fn check_call_id(call_id: &str) -> Result<(), CallIdError> {
         Err(CallIdError::TooLong)
     } else if call_id.contains('.') {
         Err(CallIdError::Dot)
+    } else if call_id.contains(':') {
+        // The signed text is `call_id:function:expiry:nonce`: with a `:` in
+        // the call id, one signature fits another split of the same text,
+        // with an expiry the caller chose (and Python SDK servers, which do
+        // not check the nonce's form, would take it).
+        Err(CallIdError::Colon)
     } else if call_id.chars().any(|c| c.is_control() || c.is_whitespace()) {
         Err(CallIdError::Control)
     } else {
@@ -264,9 +272,24 @@ pub fn decode(token: &str) -> Result<Claims, String> {
     if call_id.is_empty() || function.is_empty() {
         return Err("call id or function is empty".into());
     }
+    // The signed text joins the fields with `:`. Each field but the call id
+    // has one form, and none holds a `:`, so the text splits one way only.
+    if call_id.contains(':') || function.contains(':') {
+        return Err("call id or function contains `:`".into());
+    }
     let expiry: u64 = expiry
-        .parse()
-        .map_err(|_| format!("expiry `{expiry}` is not a number of seconds"))?;
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| expiry.parse().ok())
+        .flatten()
+        .ok_or_else(|| format!("expiry `{expiry}` is not a number of seconds"))?;
+    if nonce.len() != 2 * NONCE_BYTES
+        || !nonce
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return Err("nonce is not 16 lowercase hex characters".into());
+    }
     if sig.len() != 64 || !sig.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return Err("signature is not 64 lowercase hex characters".into());
     }
@@ -361,7 +384,8 @@ pub fn now() -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{check, decode, mint, mint_with_nonce, Expect, Secret, Verdict};
+    use super::{check, decode, mint, mint_with_nonce, Expect, Secret, Verdict, URL_SAFE};
+    use base64::Engine as _;
 
     const SECRET: &str = "test-secret-0123456789abcdef";
     const FAR: u64 = 4_070_908_800;
@@ -417,6 +441,50 @@ mod tests {
             mint(&s, "a.b", "f", FAR).unwrap_err().to_string(),
             "call id contains `.`, which the token format cannot carry"
         );
+        assert_eq!(
+            mint(&s, "a:f:9:x", "f", FAR).unwrap_err().to_string(),
+            "call id contains `:`, which would make the token's signed text ambiguous"
+        );
+    }
+
+    /// Each field of a token has one form, so its signed text splits one way.
+    #[test]
+    fn decode_takes_one_form_per_field() {
+        let sig = "0".repeat(64);
+        let token = |fields: &str| URL_SAFE.encode(format!("{fields}.{sig}"));
+        assert!(decode(&token("c.f.4070908800.0011223344556677")).is_ok());
+        for (fields, why) in [
+            (
+                "c.f.4070908800.x:f:1:0011223344556677",
+                "nonce is not 16 lowercase hex characters",
+            ),
+            (
+                "c.f.4070908800.00112233445566",
+                "nonce is not 16 lowercase hex characters",
+            ),
+            (
+                "c.f.4070908800.00112233445566AA",
+                "nonce is not 16 lowercase hex characters",
+            ),
+            (
+                "c.f.+4070908800.0011223344556677",
+                "expiry `+4070908800` is not a number of seconds",
+            ),
+            (
+                "c.f. 4070908800.0011223344556677",
+                "expiry ` 4070908800` is not a number of seconds",
+            ),
+            (
+                "a:f:9:x.f.4070908800.0011223344556677",
+                "call id or function contains `:`",
+            ),
+            (
+                "c.f:g.4070908800.0011223344556677",
+                "call id or function contains `:`",
+            ),
+        ] {
+            assert_eq!(decode(&token(fields)).unwrap_err(), why, "{fields}");
+        }
     }
 
     #[test]

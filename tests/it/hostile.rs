@@ -229,6 +229,24 @@ fn catalogue(strict_url: &str) -> Vec<Row> {
     assert!(padded.ends_with('='));
     let padded_args = json!({"function": "get_balance", "call_id": "call-12", "argument": {"parsed": [{"account": ACCOUNT}]}});
     let dotted = mint_with_nonce(&s, "root.2", "get_balance", now + 600, nonce);
+    // A token for a call id with `:` in it, split again with the same
+    // signature: call `A`, an expiry of the caller's choosing, and the rest
+    // of the signed text as the nonce. The Python SDK (3.7.5) takes it.
+    let never_expires = {
+        let minted = mint_with_nonce(
+            &s,
+            "A:get_balance:99999999999:x",
+            "get_balance",
+            now + 600,
+            nonce,
+        );
+        let text = String::from_utf8(URL_SAFE.decode(&minted).unwrap()).unwrap();
+        let sig = text.rsplit('.').next().unwrap();
+        URL_SAFE.encode(format!(
+            "A.get_balance.99999999999.x:get_balance:{}:{nonce}.{sig}",
+            now + 600
+        ))
+    };
     let good_args = || balance(json!({ "account": ACCOUNT }));
     let marker_for = |v: &str| balance(json!({ "account": v }));
     let signed = |path: &str, body: &Value| {
@@ -301,6 +319,8 @@ fn catalogue(strict_url: &str) -> Vec<Row> {
         row("`token` twice beside a good `__token`", swaig(&format!("?__token={0}&token=a&token=b", urlencode(&token)), &good_args()), Want::Err(403, "invalid_token")),
         row("token without a call id in the body", swaig(&q(&token), &json!({"function": "get_balance", "argument": {"parsed": [{"account": ACCOUNT}]}})), Want::Err(403, "invalid_token")),
         row("SDK token for a dotted call id, other call", swaig(&q(&dotted), &json!({"function": "get_balance", "call_id": "2", "argument": {"parsed": [{"account": ACCOUNT}]}})), Want::Err(403, "invalid_token")),
+        row("token re-split to never expire (call id with `:`)", swaig(&q(&never_expires), &json!({"function": "get_balance", "call_id": "A", "argument": {"parsed": [{"account": ACCOUNT}]}})), Want::Err(403, "invalid_token")),
+        row("SWML for a call id with `:`", Raw::new("GET", "/?call_id=A:get_balance:99999999999:x").auth(), Want::Err(400, "invalid_call_id")),
         row("SDK token for a dotted call id", swaig(&q(&dotted), &json!({"function": "get_balance", "call_id": "root.2", "argument": {"parsed": [{"account": ACCOUNT}]}})), Want::Ran(BALANCE.into())),
         row("post_prompt without a token", Raw::new("POST", "/post_prompt").auth().json(&json!({"call_id": CALL, "post_prompt_data": {"raw": "x"}})), Want::Err(403, "invalid_token")),
         row("post_prompt with a function's token", Raw::new("POST", format!("/post_prompt{}", q(&token))).auth().json(&json!({"call_id": CALL, "post_prompt_data": {"raw": "x"}})), Want::Err(403, "invalid_token")),
@@ -590,7 +610,7 @@ fn the_lock_out_counts_every_kind_of_failed_credential() {
         CALL,
         "get_balance",
         4_070_908_800,
-        "00",
+        "0011223344556677",
     );
     let failures: Vec<(Raw, u16)> = vec![
         (Raw::new("GET", "/"), 401),
@@ -621,7 +641,13 @@ fn the_lock_out_counts_every_kind_of_failed_credential() {
     let code = |(status, body): (u16, Option<Value>)| (status, body.map(|b| b["error"].clone()));
     let locked = (429, Some(json!("too_many_failures")));
     assert_eq!(code(status_of(&Raw::new("GET", "/").auth(), p)), locked);
-    let token = mint_with_nonce(&s, CALL, "get_balance", swagent::token::now() + 600, "00");
+    let token = mint_with_nonce(
+        &s,
+        CALL,
+        "get_balance",
+        swagent::token::now() + 600,
+        "0011223344556677",
+    );
     let valid = swaig(&q(&token), &balance(json!({"account": ACCOUNT})));
     assert_eq!(code(status_of(&valid, p)), locked);
     assert!(!dir.path().join("agents/ran").exists());
