@@ -186,6 +186,7 @@ impl Checker<'_> {
                 );
             }
         }
+        let arg_env = self.arg_env(name, declared);
         let concurrency = s.concurrency.unwrap_or(defaults::CONCURRENCY);
         if concurrency == 0 {
             let pos = self.spans.value(&[&at[..], &["concurrency"]].concat());
@@ -197,11 +198,44 @@ impl Checker<'_> {
         Some(ShellSpec {
             program,
             args,
+            arg_env,
             timeout: s.timeout.map_or(defaults::TIMEOUT, |d| d.0),
             env: s.env.unwrap_or_default(),
             max_output: s.max_output.map_or(defaults::MAX_OUTPUT, |b| b.0),
             concurrency: concurrency.max(1),
         })
+    }
+
+    /// The `SWAIG_ARG_*` variables of the declared arguments whose names can
+    /// be variable names. Two names that upper-case alike are an error: one
+    /// variable cannot hold both.
+    fn arg_env(
+        &mut self,
+        name: &str,
+        declared: &serde_json::Map<String, Value>,
+    ) -> Vec<(String, String)> {
+        let is_ident = |k: &str| {
+            k.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        let mut out: Vec<(String, String)> = Vec::new();
+        for arg in declared.keys().filter(|k| is_ident(k)) {
+            let var = format!("SWAIG_ARG_{}", arg.to_ascii_uppercase());
+            if let Some((first, _)) = out.iter().find(|(_, v)| *v == var) {
+                let pos =
+                    self.spans
+                        .key(&["functions", name, "parameters", "properties", arg.as_str()]);
+                self.error(
+                    pos,
+                    format!("function `{name}`: arguments `{first}` and `{arg}` would both be `{var}`; rename one"),
+                );
+                continue;
+            }
+            out.push((arg.clone(), var));
+        }
+        out
     }
 
     /// What no value can mend: the argument's own text already holds a NUL

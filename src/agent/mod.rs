@@ -127,6 +127,10 @@ pub struct ShellSpec {
     /// Resolved against the agent's folder when relative.
     pub program: PathBuf,
     pub args: Vec<Template>,
+    /// Declared arguments exported as variables: (argument, `SWAIG_ARG_*` name).
+    /// Only declared ones: a caller's extra key `ACCOUNT` would otherwise
+    /// replace the checked `account` in `SWAIG_ARG_ACCOUNT`.
+    pub arg_env: Vec<(String, String)>,
     pub timeout: Duration,
     pub env: Vec<String>,
     pub max_output: u64,

@@ -11,7 +11,6 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 use tokio::time::{timeout, Instant};
@@ -112,24 +111,14 @@ pub(super) async fn run(
             cmd.env(name, v);
         }
     }
-    if let Value::Object(args) = ctx.args {
-        // Only identifier-shaped names: a key is the caller's when the schema
-        // allows extra properties, and `=` or NUL in it would make a
-        // malformed variable. Every argument is on stdin as JSON anyway.
-        let is_ident = |k: &str| {
-            k.chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        };
-        // A value with a NUL, or too long for one variable, would make the
-        // spawn fail, for a program that may not even read it: such a value
-        // is on stdin only.
-        for (k, v) in args.iter().filter(|(k, _)| is_ident(k)) {
-            let name = format!("SWAIG_ARG_{}", k.to_ascii_uppercase());
+    // A value with a NUL, or too long for one variable, would make the spawn
+    // fail, for a program that may not even read it: such a value is on
+    // stdin only, where every argument is, as JSON.
+    for (arg, var) in &spec.arg_env {
+        if let Some(v) = ctx.args.get(arg) {
             let value = value_to_text(v);
-            if name.len() + 1 + value.len() < MAX_ARG_STRLEN && !value.contains('\0') {
-                cmd.env(name, value);
+            if var.len() + 1 + value.len() < MAX_ARG_STRLEN && !value.contains('\0') {
+                cmd.env(var, value);
             }
         }
     }

@@ -818,12 +818,14 @@ functions:
 #[test]
 fn argument_names_cannot_shape_the_environment() {
     // The schema allows extra properties, so the caller picks these keys.
+    // Only declared arguments become variables: `Q` once replaced the
+    // checked `q` in `SWAIG_ARG_Q`, its last key winning.
     let dir = agent_dir(&shell_agent(""), &[("probe.py", &probe_py())]);
     let server = start(dir.path(), &[]);
     let (status, reply) = call(
         &server,
         "probe",
-        json!({"q": "x", "PATH=/tmp/evil:": "1", "LD_PRELOAD": "/tmp/evil.so", "a b": "2", "ok_name": "3"}),
+        json!({"q": "x", "Q": "../../etc/passwd; $(id)", "PATH=/tmp/evil:": "1", "LD_PRELOAD": "/tmp/evil.so", "a b": "2", "ok_name": "3"}),
     );
     assert_eq!(status, 200, "{reply}");
     let got: Value = serde_json::from_str(reply["response"].as_str().unwrap()).unwrap();
@@ -834,10 +836,8 @@ fn argument_names_cannot_shape_the_environment() {
         .filter(|k| k.starts_with("SWAIG_ARG_"))
         .collect();
     keys.sort_unstable();
-    assert_eq!(
-        keys,
-        vec!["SWAIG_ARG_LD_PRELOAD", "SWAIG_ARG_OK_NAME", "SWAIG_ARG_Q"]
-    );
+    assert_eq!(keys, vec!["SWAIG_ARG_Q"]);
+    assert_eq!(env["SWAIG_ARG_Q"], "x");
     assert!(env.get("LD_PRELOAD").is_none());
     assert_ne!(env["PATH"].as_str().unwrap(), "/tmp/evil:");
     // Every argument still reaches the program, as JSON on stdin.
