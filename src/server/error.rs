@@ -21,7 +21,7 @@ pub enum ApiError {
     NotFound,
     /// Path served, method not.
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed { allow: &'static str },
     /// A body that is not `application/json`.
     #[error("`Content-Type` must be `application/json`")]
     UnsupportedMediaType,
@@ -73,7 +73,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::InvalidToken => "invalid_token",
             ApiError::NotFound => "not_found",
-            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::UnsupportedEncoding => "unsupported_encoding",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
@@ -112,7 +112,7 @@ impl ResponseError for ApiError {
             | ApiError::TooManyFailures { .. }
             | ApiError::FunctionRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound | ApiError::UnknownFunction => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnsupportedMediaType | ApiError::UnsupportedEncoding => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
@@ -126,6 +126,9 @@ impl ResponseError for ApiError {
         let mut resp = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::Unauthorized) {
             resp.insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="swagent""#));
+        }
+        if let ApiError::MethodNotAllowed { allow } = self {
+            resp.insert_header((header::ALLOW, *allow));
         }
         if let Some(secs) = self.retry_after() {
             resp.insert_header((header::RETRY_AFTER, secs.to_string()));

@@ -102,7 +102,7 @@ fn route_series(agent: &Agent, metrics: &Metrics) -> Vec<RouteSeries> {
         ("/ready".to_owned(), "ready"),
         ("/metrics".to_owned(), "metrics"),
     ];
-    for (path, label, _) in routes::agent_routes(agent) {
+    for (path, label, ..) in routes::agent_routes(agent) {
         paths.extend(routes::both_forms(path).into_iter().map(|p| (p, label)));
     }
     paths

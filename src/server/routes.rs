@@ -22,21 +22,33 @@ use crate::token::{self, Expect, Verdict};
 /// Adds a route's methods to its resource.
 pub(super) type Methods = fn(Resource) -> Resource;
 
-/// The agent's own routes: path, `route` label for `/metrics`, and the
-/// methods served there. Each is served with and without a trailing slash
-/// ([`both_forms`]); the one table for [`configure`] and the metrics labels.
-pub(super) fn agent_routes(agent: &Agent) -> [(String, &'static str, Methods); 3] {
+/// The agent's own routes: path, `route` label for `/metrics`, the methods
+/// served there, and those methods for a 405's `Allow`. Each is served with
+/// and without a trailing slash ([`both_forms`]); the one table for
+/// [`configure`] and the metrics labels.
+pub(super) fn agent_routes(agent: &Agent) -> [(String, &'static str, Methods, &'static str); 3] {
     [
-        (agent.route.clone(), "swml", |r| {
-            r.route(web::get().to(swml_doc))
-                .route(web::post().to(swml_doc))
-        }),
-        (agent.sub_path("swaig"), "swaig", |r| {
-            r.route(web::post().to(super::swaig::swaig))
-        }),
-        (agent.sub_path("post_prompt"), "post_prompt", |r| {
-            r.route(web::post().to(post_prompt))
-        }),
+        (
+            agent.route.clone(),
+            "swml",
+            |r| {
+                r.route(web::get().to(swml_doc))
+                    .route(web::post().to(swml_doc))
+            },
+            "GET, POST",
+        ),
+        (
+            agent.sub_path("swaig"),
+            "swaig",
+            |r| r.route(web::post().to(super::swaig::swaig)),
+            "POST",
+        ),
+        (
+            agent.sub_path("post_prompt"),
+            "post_prompt",
+            |r| r.route(web::post().to(post_prompt)),
+            "POST",
+        ),
     ]
 }
 
@@ -45,14 +57,38 @@ pub(super) fn agent_routes(agent: &Agent) -> [(String, &'static str, Methods); 3
 /// One resource per path, not one resource with a list of paths: actix
 /// matches a list with a regex set on every request (about 5% of a static
 /// SWAIG call under perf), a single static path with a string compare.
+/// A served path answers any other method 405 with `Allow`; the probes also
+/// answer `HEAD`, which load balancers probe with.
 pub fn configure(cfg: &mut web::ServiceConfig, agent: &Agent) {
-    cfg.route("/health", web::get().to(health))
-        .route("/ready", web::get().to(ready))
-        .route("/metrics", web::get().to(metrics));
-    for (path, _, methods) in agent_routes(agent) {
-        for path in both_forms(path) {
-            cfg.service(methods(web::resource(path)).default_service(web::to(method_not_allowed)));
-        }
+    let probes: [(&str, Methods, &'static str); 3] = [
+        (
+            "/health",
+            |r| r.route(web::get().to(health)).route(web::head().to(health)),
+            "GET, HEAD",
+        ),
+        (
+            "/ready",
+            |r| r.route(web::get().to(ready)).route(web::head().to(ready)),
+            "GET, HEAD",
+        ),
+        ("/metrics", |r| r.route(web::get().to(metrics)), "GET"),
+    ];
+    let agent_paths = agent_routes(agent)
+        .into_iter()
+        .flat_map(|(path, _, methods, allow)| {
+            both_forms(path)
+                .into_iter()
+                .map(move |p| (p, methods, allow))
+        });
+    let all = probes
+        .into_iter()
+        .map(|(p, methods, allow)| (p.to_owned(), methods, allow))
+        .chain(agent_paths);
+    for (path, methods, allow) in all {
+        cfg.service(
+            methods(web::resource(path))
+                .default_service(web::to(move || method_not_allowed(allow))),
+        );
     }
     cfg.default_service(web::to(not_found));
 }
@@ -101,8 +137,8 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+async fn method_not_allowed(allow: &'static str) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed { allow })
 }
 
 fn is_json(headers: &HeaderMap) -> bool {

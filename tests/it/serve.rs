@@ -675,23 +675,40 @@ fn bad_requests_get_exact_statuses_and_bodies() {
     }
     let resp = server.get("/?call_id=a.b").send().unwrap();
     assert_eq!(resp.status(), 400);
-    // Method not allowed on a served path.
-    for (method, path) in [
-        ("GET", "/swaig"),
-        ("PUT", "/swaig/"),
-        ("GET", "/post_prompt"),
-        ("DELETE", "/"),
+    // Method not allowed on a served path, with what is (RFC 9110 wants
+    // `Allow` on a 405). The probes need no credentials for either answer.
+    for (method, path, auth, allow) in [
+        ("GET", "/swaig", true, "POST"),
+        ("PUT", "/swaig/", true, "POST"),
+        ("GET", "/post_prompt", true, "POST"),
+        ("DELETE", "/", true, "GET, POST"),
+        ("HEAD", "/", true, "GET, POST"),
+        ("POST", "/health", false, "GET, HEAD"),
+        ("DELETE", "/ready", false, "GET, HEAD"),
+        ("POST", "/metrics", true, "GET"),
     ] {
+        let mut req = client().request(method.parse().unwrap(), format!("{}{path}", server.url));
+        if auth {
+            req = req.basic_auth(USER, Some(PASSWORD));
+        }
+        let resp = req.send().unwrap();
+        assert_eq!(resp.status(), 405, "{method} {path}");
+        assert_eq!(resp.headers()["allow"], allow, "{method} {path}");
+        if method != "HEAD" {
+            assert_eq!(
+                resp.json::<Value>().unwrap(),
+                json!({"error": "method_not_allowed", "message": "method not allowed"})
+            );
+        }
+    }
+    // Load balancers often probe with HEAD: the GET answer, without a body.
+    for path in ["/health", "/ready"] {
         let resp = client()
-            .request(method.parse().unwrap(), format!("{}{path}", server.url))
-            .basic_auth(USER, Some(PASSWORD))
+            .head(format!("{}{path}", server.url))
             .send()
             .unwrap();
-        assert_eq!(resp.status(), 405, "{method} {path}");
-        assert_eq!(
-            resp.json::<Value>().unwrap(),
-            json!({"error": "method_not_allowed", "message": "method not allowed"})
-        );
+        assert_eq!(resp.status(), 200, "HEAD {path}");
+        assert_eq!(resp.text().unwrap(), "", "HEAD {path}");
     }
     assert!(!dir.path().join("ran").exists());
 }
