@@ -226,7 +226,8 @@ fn a_required_audit_log_on_a_disk_that_fills_refuses_then_recovers_by_itself() {
     assert_eq!(wrong_password(&server), 503);
     assert_eq!(health(&server), 200);
     assert_eq!(ready(&server), (503, NOT_READY.into()));
-    assert!(server.log().contains(ENOSPC), "{}", server.log());
+    let stderr = server.log_with(ENOSPC);
+    assert!(stderr.contains(ENOSPC), "{stderr}");
     // Room again. A drained instance gets only probes: the probe itself
     // writes, and the instance is ready again without a signal or a call.
     std::fs::remove_file(disk.path().join("filler")).unwrap();

@@ -275,6 +275,15 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
+    /// The log once it holds `needle` (or after 10 s without it). A line is
+    /// written before its response is sent, but it reaches this process
+    /// through a pipe and a reader thread: reading right after the response
+    /// can miss the last lines.
+    pub fn log_with(&self, needle: &str) -> String {
+        eventually(Duration::from_secs(10), || self.log().contains(needle));
+        self.log()
+    }
+
     /// Sends a signal to the server.
     pub fn signal(&self, sig: i32) {
         // SAFETY: plain kill of our own child.
