@@ -141,8 +141,9 @@ impl Report {
     }
 }
 
-/// `s` with control characters (but tabs) escaped as `\u{..}`.
-fn printable(s: &str) -> String {
+/// `s` with control characters (but tabs) escaped as `\u{..}`: also for
+/// the server log, where a newline in a caller's text could forge a line.
+pub fn printable(s: &str) -> String {
     if !s.chars().any(|c| c.is_control() && c != '\t') {
         return s.to_owned();
     }

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use super::body::{BodyError, CallBody};
 use super::error::ApiError;
 use super::{state_of, AppState, Live};
+use crate::agent::findings::printable;
 use crate::agent::{Agent, Function};
 use crate::audit::Event;
 use crate::handlers::{CallInput, HandlerError, Reply};
@@ -374,7 +375,7 @@ pub(super) fn check_token(
     if let Some(suppressed) = state.log_sampler.token.admit() {
         log::warn!(
             "token rejected for function `{function}` in call `{}`: {} ({suppressed} more since the last such line; all are in the audit log)",
-            call_id.unwrap_or("-"),
+            printable(call_id.unwrap_or("-")),
             verdict.code()
         );
     }
@@ -516,10 +517,13 @@ async fn post_prompt(req: HttpRequest, payload: web::Payload) -> Result<HttpResp
                 .map(Value::to_string)
         })
         .unwrap_or_default();
+    // The summary is the model's text and may quote the caller: a newline
+    // in it must not start what looks like another log line.
     log::info!(
-        "summary for call `{}` of agent `{}`: {summary}",
-        call_id.unwrap_or("-"),
-        state.live().agent.name
+        "summary for call `{}` of agent `{}`: {}",
+        printable(call_id.unwrap_or("-")),
+        state.live().agent.name,
+        printable(&summary)
     );
     state.audit_event(|| {
         Event::new("summary_received", "ok")

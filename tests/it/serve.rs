@@ -567,6 +567,43 @@ fn post_prompt_needs_its_token() {
     assert_eq!(resp.status(), 200);
 }
 
+/// A newline in a summary (the model's text, which may quote the caller) or
+/// in a refused call id does not start a line of its own in the log.
+#[test]
+fn caller_text_cannot_forge_a_log_line() {
+    let dir = agent_dir(PROBE, &[("touch.sh", TOUCH)]);
+    let server = Swagent::new(["serve", "agent.yaml"])
+        .creds()
+        .env("RUST_LOG", "info")
+        .dir(dir.path())
+        .start();
+    let forged = "[2026-01-01T00:00:00Z ERROR swagent] FORGED";
+    let token = mint_with_nonce(&secret(), "call-1", "post_prompt", FAR, "0011223344556677");
+    let summary =
+        json!({"call_id": "call-1", "post_prompt_data": {"raw": format!("ok\n{forged} 1")}});
+    let resp = server
+        .post(&format!("/post_prompt{}", q(&token)))
+        .json(&summary)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let other_call =
+        json!({"call_id": format!("call-1\n{forged} 2"), "post_prompt_data": {"raw": "x"}});
+    let resp = server
+        .post(&format!("/post_prompt{}", q(&token)))
+        .json(&other_call)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let log = server.log_with("FORGED 2");
+    assert!(log.contains(&format!("ok\\u{{a}}{forged} 1")), "{log}");
+    assert!(log.contains(&format!("call-1\\u{{a}}{forged} 2")), "{log}");
+    assert!(
+        !log.lines().any(|l| l.trim_start().starts_with(forged)),
+        "{log}"
+    );
+}
+
 fn raw_post(
     server: &Server,
     path: &str,
