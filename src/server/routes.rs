@@ -394,11 +394,18 @@ pub(super) fn check_token(
             .field("verdict", verdict.code())
             .field("token_prefix", prefix)
     })?;
-    Err(super::perimeter::auth_failure(
-        req,
-        state,
-        ApiError::InvalidToken,
-    ))
+    // Only a token this secret did not sign is a guess. An expired one, or
+    // one for another function or call, was minted here: counting those
+    // would let one call that outlives `token_ttl` lock the platform's
+    // address out, and every call with it.
+    match verdict {
+        Verdict::BadSignature | Verdict::Malformed(_) => Err(super::perimeter::auth_failure(
+            req,
+            state,
+            ApiError::InvalidToken,
+        )),
+        _ => Err(ApiError::InvalidToken),
+    }
 }
 
 /// The token in a query string: `__token`, else `token`, else empty.

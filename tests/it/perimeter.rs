@@ -461,6 +461,21 @@ fn failed_tokens_and_signatures_count_as_failed_authentication() {
         .env("SWAGENT_AUTH_FAILURE_LIMIT", "2")
         .start();
     let body = json!({"function": "secret", "call_id": "c-1"});
+    // A token this secret signed is no guess, even when it is refused:
+    // expired, or for another call. Otherwise one call that outlives its
+    // tokens would lock the platform's address out, and every call with it.
+    let secret = swagent::token::Secret::new(crate::util::SECRET);
+    let now = swagent::token::now();
+    let ours = [
+        swagent::token::mint_with_nonce(&secret, "c-1", "secret", now - 1, "0011223344556677"),
+        swagent::token::mint_with_nonce(&secret, "c-2", "secret", now + 600, "0011223344556677"),
+    ];
+    for _ in 0..2 {
+        for t in &ours {
+            let query = format!("?__token={}", t.replace('=', "%3D"));
+            assert_eq!(server.swaig(&query, body.clone()).0, 403);
+        }
+    }
     let token = || server.swaig("?__token=forged", body.clone()).0;
     assert_eq!([token(), token(), token()], [403, 403, 429]);
     drop(server);
