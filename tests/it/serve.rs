@@ -66,12 +66,17 @@ functions:
 const TOUCH: &str = "#!/bin/sh\ntouch ran\necho \"ran $1\"\n";
 
 fn probe() -> (tempfile::TempDir, Server) {
-    let dir = agent_dir(PROBE, &[("touch.sh", TOUCH)]);
     // These tests send many refused requests on purpose; the failure lock-out
     // (tested in perimeter.rs) would turn them into 429s.
+    probe_with("SWAGENT_AUTH_FAILURE_LIMIT", "0")
+}
+
+/// The probe agent served with the test credentials and one more variable.
+fn probe_with(name: &str, value: &str) -> (tempfile::TempDir, Server) {
+    let dir = agent_dir(PROBE, &[("touch.sh", TOUCH)]);
     let server = Swagent::new(["serve", "agent.yaml"])
         .creds()
-        .env("SWAGENT_AUTH_FAILURE_LIMIT", "0")
+        .env(name, value)
         .dir(dir.path())
         .start();
     (dir, server)
@@ -571,12 +576,7 @@ fn post_prompt_needs_its_token() {
 /// in a refused call id does not start a line of its own in the log.
 #[test]
 fn caller_text_cannot_forge_a_log_line() {
-    let dir = agent_dir(PROBE, &[("touch.sh", TOUCH)]);
-    let server = Swagent::new(["serve", "agent.yaml"])
-        .creds()
-        .env("RUST_LOG", "info")
-        .dir(dir.path())
-        .start();
+    let (_dir, server) = probe_with("RUST_LOG", "info");
     let forged = "[2026-01-01T00:00:00Z ERROR swagent] FORGED";
     let token = mint_with_nonce(&secret(), "call-1", "post_prompt", FAR, "0011223344556677");
     let summary =
@@ -752,12 +752,7 @@ fn bad_requests_get_exact_statuses_and_bodies() {
 
 #[test]
 fn bodies_over_the_limit_are_413_with_length_or_chunked() {
-    let dir = agent_dir(PROBE, &[("touch.sh", TOUCH)]);
-    let server = Swagent::new(["serve", "agent.yaml"])
-        .creds()
-        .env("SWML_MAX_REQUEST_SIZE", "1000")
-        .dir(dir.path())
-        .start();
+    let (dir, server) = probe_with("SWML_MAX_REQUEST_SIZE", "1000");
     let want =
         json!({"error": "payload_too_large", "message": "request body is larger than 1000 bytes"});
     let big = format!(r#"{{"function":"touch","pad":"{}"}}"#, "x".repeat(4000));
