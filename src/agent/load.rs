@@ -278,7 +278,11 @@ impl Checker<'_> {
         let names: Vec<&str> = functions.keys().map(String::as_str).collect();
         let mut alerts = Vec::new();
         for (i, a) in raw.alerts.iter().flatten().enumerate() {
-            match AlertRule::from_file(a, &names) {
+            let checked = AlertRule::from_file(a, &names).and_then(|rule| {
+                numeric_argument(&rule.rule, &functions)?;
+                Ok(rule)
+            });
+            match checked {
                 Ok(rule) => alerts.push(rule),
                 Err(e) => {
                     let index = i.to_string();
@@ -578,4 +582,39 @@ pub fn agent_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     }
     out.sort();
     Ok(out)
+}
+
+/// An `argument`/`above` rule compares a JSON number: on an argument that is
+/// not declared as one, it would never fire, and `block: true` would block
+/// nothing without a word.
+fn numeric_argument(
+    rule: &crate::alerts::Rule,
+    functions: &IndexMap<String, Function>,
+) -> Result<(), String> {
+    let crate::alerts::Rule::LargeArgument {
+        function, argument, ..
+    } = rule
+    else {
+        return Ok(());
+    };
+    let declared = functions
+        .get(function)
+        .and_then(|f| f.parameters.get("properties"))
+        .and_then(|p| p.get(argument));
+    let numeric = |t: &Value| matches!(t.as_str(), Some("number" | "integer"));
+    let ok = declared
+        .and_then(|d| d.get("type"))
+        .is_some_and(|t| match t {
+            Value::Array(types) => {
+                types.iter().any(numeric) && types.iter().all(|t| numeric(t) || t == "null")
+            }
+            t => numeric(t),
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`argument` `{argument}` must be an argument of `{function}` declared with `type: number` or `integer`; on anything else the rule never fires"
+        ))
+    }
 }

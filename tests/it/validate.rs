@@ -114,6 +114,10 @@ fn each_bad_file_gets_its_exact_findings_and_exit_code() {
         // a `pattern` on the argument each keep a value from being an option.
         ("argument_injection", 0, &["bad/argument_injection.yaml:12:38: warning: function `search`: `${args.q}` is a whole argument a caller controls; a value starting with `-` would be read as an option. Give `q` a `pattern` or `enum`, put `--` before it, or write `--opt=${args.q}`"]),
         ("arg_env_collision", 1, &["bad/arg_env_collision.yaml:11:9: error: function `lookup`: arguments `account` and `Account` would both be `SWAIG_ARG_ACCOUNT`; rename one"]),
+        ("alert_not_number", 1, &[
+            "bad/alert_not_number.yaml:14:5: error: alert 1: `argument` `amount` must be an argument of `transfer` declared with `type: number` or `integer`; on anything else the rule never fires",
+            "bad/alert_not_number.yaml:15:5: error: alert 2: `argument` `amuont` must be an argument of `transfer` declared with `type: number` or `integer`; on anything else the rule never fires",
+        ]),
         ("reserved_route", 1, &["bad/reserved_route.yaml:2:8: error: `route` `/health` is a path swagent serves itself (`/health`, `/ready`, `/metrics`); pick another"]),
         ("empty", 1, &["bad/empty.yaml:1:1: error: file is empty: an agent needs at least `name` and `prompt`"]),
         ("not_yaml", 1, &["bad/not_yaml.yaml:3:1: error: invalid agent file: did not find expected ',' or '}', while parsing a flow mapping at line 2 column 9"]),
