@@ -308,10 +308,106 @@ pub fn redact(schema: &Value, args: &Value) -> Value {
     }
 }
 
+/// Where a schema marks `sensitive: true` out of [`redact`]'s reach: only a
+/// chain of `properties` and `items` (an object) from the top is followed,
+/// so a marker under `patternProperties`, `anyOf`, `$defs` and the like
+/// would leave its value in the audit log. Paths as `["properties", "pin"]`.
+pub fn unredacted_markers(schema: &Value) -> Vec<Vec<String>> {
+    // Keywords whose values are schemas, or maps or arrays of schemas.
+    const ONE: [&str; 10] = [
+        "additionalProperties",
+        "not",
+        "if",
+        "then",
+        "else",
+        "contains",
+        "propertyNames",
+        "unevaluatedProperties",
+        "unevaluatedItems",
+        "additionalItems",
+    ];
+    const MAPS: [&str; 5] = [
+        "patternProperties",
+        "$defs",
+        "definitions",
+        "dependentSchemas",
+        "dependencies",
+    ];
+    const LISTS: [&str; 4] = ["anyOf", "oneOf", "allOf", "prefixItems"];
+
+    fn walk(node: &Value, reached: bool, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        let Value::Object(map) = node else { return };
+        if !reached && map.get("sensitive") == Some(&Value::Bool(true)) {
+            out.push(path.clone());
+        }
+        for (key, value) in map {
+            path.push(key.clone());
+            match (key.as_str(), value) {
+                ("properties", Value::Object(props)) => {
+                    for (name, sub) in props {
+                        path.push(name.clone());
+                        walk(sub, reached, path, out);
+                        path.pop();
+                    }
+                }
+                ("items", Value::Object(_)) => walk(value, reached, path, out),
+                ("items", Value::Array(list)) => each(list, path, out),
+                (k, Value::Object(m)) if MAPS.contains(&k) => {
+                    for (name, sub) in m {
+                        path.push(name.clone());
+                        walk(sub, false, path, out);
+                        path.pop();
+                    }
+                }
+                (k, Value::Array(list)) if LISTS.contains(&k) => each(list, path, out),
+                (k, _) if ONE.contains(&k) => walk(value, false, path, out),
+                _ => {}
+            }
+            path.pop();
+        }
+    }
+    fn each(list: &[Value], path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        for (i, sub) in list.iter().enumerate() {
+            path.push(i.to_string());
+            walk(sub, false, path, out);
+            path.pop();
+        }
+    }
+
+    let mut out = Vec::new();
+    walk(schema, true, &mut Vec::new(), &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{redact, Audit, Event};
+    use super::{redact, unredacted_markers, Audit, Event};
     use serde_json::{json, Value};
+
+    #[test]
+    fn finds_markers_redaction_does_not_reach() {
+        let schema = json!({"type": "object",
+            "properties": {
+                "pin": {"type": "string", "sensitive": true},
+                "card": {"type": "object", "properties": {"cvv": {"sensitive": true}}},
+                "codes": {"type": "array", "items": {"sensitive": true}},
+                "any": {"anyOf": [{"type": "string", "sensitive": true}]},
+                "enum_data": {"enum": [{"sensitive": true}]}
+            },
+            "patternProperties": {"^x_": {"sensitive": true}},
+            "additionalProperties": {"sensitive": true},
+            "$defs": {"secret": {"sensitive": true}}
+        });
+        let mut found = unredacted_markers(&schema);
+        found.sort();
+        let want: Vec<Vec<&str>> = vec![
+            vec!["$defs", "secret"],
+            vec!["additionalProperties"],
+            vec!["patternProperties", "^x_"],
+            vec!["properties", "any", "anyOf", "0"],
+        ];
+        assert_eq!(found, want);
+    }
 
     #[test]
     fn redacts_sensitive_properties_at_any_depth() {

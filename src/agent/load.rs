@@ -543,6 +543,18 @@ impl Checker<'_> {
             );
             return None;
         }
+        for path in crate::audit::unredacted_markers(&parameters) {
+            let mut full: Vec<&str> = at.to_vec();
+            full.extend(path.iter().map(String::as_str));
+            let pos = self.spans.key(&full);
+            self.error(
+                pos,
+                format!(
+                    "function `{name}`: `sensitive` at `{}` is out of the audit log redaction's reach, which follows only `properties` and `items` from the top; the value would be logged",
+                    path.join(".")
+                ),
+            );
+        }
         match jsonschema::validator_for(&parameters) {
             Ok(v) => Some((parameters, v)),
             Err(e) => {

@@ -118,6 +118,7 @@ fn each_bad_file_gets_its_exact_findings_and_exit_code() {
             "bad/alert_not_number.yaml:14:5: error: alert 1: `argument` `amount` must be an argument of `transfer` declared with `type: number` or `integer`; on anything else the rule never fires",
             "bad/alert_not_number.yaml:15:5: error: alert 2: `argument` `amuont` must be an argument of `transfer` declared with `type: number` or `integer`; on anything else the rule never fires",
         ]),
+        ("sensitive_unreached", 1, &["bad/sensitive_unreached.yaml:12:9: error: function `login`: `sensitive` at `patternProperties.^pin_` is out of the audit log redaction's reach, which follows only `properties` and `items` from the top; the value would be logged"]),
         ("reserved_route", 1, &["bad/reserved_route.yaml:2:8: error: `route` `/health` is a path swagent serves itself (`/health`, `/ready`, `/metrics`); pick another"]),
         ("empty", 1, &["bad/empty.yaml:1:1: error: file is empty: an agent needs at least `name` and `prompt`"]),
         ("not_yaml", 1, &["bad/not_yaml.yaml:3:1: error: invalid agent file: did not find expected ',' or '}', while parsing a flow mapping at line 2 column 9"]),
