@@ -264,7 +264,8 @@ pub fn walk<'v>(mut value: &'v Value, path: &[Step]) -> Option<&'v Value> {
     Some(value)
 }
 
-fn is_name(s: &str) -> bool {
+/// `^[A-Za-z_][A-Za-z0-9_]*$`: function, argument and variable names.
+pub fn is_name(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')

@@ -214,14 +214,8 @@ impl Checker<'_> {
         name: &str,
         declared: &serde_json::Map<String, Value>,
     ) -> Vec<(String, String)> {
-        let is_ident = |k: &str| {
-            k.chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        };
         let mut out: Vec<(String, String)> = Vec::new();
-        for arg in declared.keys().filter(|k| is_ident(k)) {
+        for arg in declared.keys().filter(|k| crate::template::is_name(k)) {
             let var = format!("SWAIG_ARG_{}", arg.to_ascii_uppercase());
             if let Some((first, _)) = out.iter().find(|(_, v)| *v == var) {
                 let pos =

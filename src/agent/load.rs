@@ -344,12 +344,7 @@ impl Checker<'_> {
 
     fn function(&mut self, name: &str, f: FunctionFile) -> Option<Function> {
         let at = ["functions", name];
-        let valid_name = {
-            let mut c = name.chars();
-            matches!(c.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-                && c.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        };
-        if !valid_name {
+        if !crate::template::is_name(name) {
             let pos = self.spans.key(&at);
             self.error(
                 pos,

@@ -201,12 +201,7 @@ fn switch(args: &SwitchArgs, enable: bool) -> anyhow::Result<u8> {
         }
     }
     for f in &args.functions {
-        let valid = f
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
+        if !crate::template::is_name(f) {
             anyhow::bail!("`{f}` is not a function name");
         }
     }
