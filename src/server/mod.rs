@@ -97,11 +97,10 @@ pub(crate) struct RouteSeries {
 /// The served paths and their labels: `swml`, `swaig`, `post_prompt` (each
 /// with and without a trailing slash), `health`, `ready`, `metrics`.
 fn route_series(agent: &Agent, metrics: &Metrics) -> Vec<RouteSeries> {
-    let mut paths = vec![
-        ("/health".to_owned(), "health"),
-        ("/ready".to_owned(), "ready"),
-        ("/metrics".to_owned(), "metrics"),
-    ];
+    let mut paths: Vec<(String, &'static str)> = routes::server_routes()
+        .into_iter()
+        .map(|(path, label, ..)| (path.to_owned(), label))
+        .collect();
     for (path, label, ..) in routes::agent_routes(agent) {
         paths.extend(routes::both_forms(path).into_iter().map(|p| (p, label)));
     }

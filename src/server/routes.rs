@@ -53,6 +53,31 @@ pub(super) fn agent_routes(agent: &Agent) -> [(String, &'static str, Methods, &'
     ]
 }
 
+/// swagent's own routes, as [`agent_routes`] lists the agent's: the probes
+/// (which also answer `HEAD`, as load balancers probe with it) and `/metrics`.
+pub(super) fn server_routes() -> [(&'static str, &'static str, Methods, &'static str); 3] {
+    [
+        (
+            "/health",
+            "health",
+            |r| r.route(web::get().to(health)).route(web::head().to(health)),
+            "GET, HEAD",
+        ),
+        (
+            "/ready",
+            "ready",
+            |r| r.route(web::get().to(ready)).route(web::head().to(ready)),
+            "GET, HEAD",
+        ),
+        (
+            "/metrics",
+            "metrics",
+            |r| r.route(web::get().to(metrics)),
+            "GET",
+        ),
+    ]
+}
+
 /// Registers every route for `agent`.
 ///
 /// One resource per path, not one resource with a list of paths: actix
@@ -61,19 +86,6 @@ pub(super) fn agent_routes(agent: &Agent) -> [(String, &'static str, Methods, &'
 /// A served path answers any other method 405 with `Allow`; the probes also
 /// answer `HEAD`, which load balancers probe with.
 pub fn configure(cfg: &mut web::ServiceConfig, agent: &Agent) {
-    let probes: [(&str, Methods, &'static str); 3] = [
-        (
-            "/health",
-            |r| r.route(web::get().to(health)).route(web::head().to(health)),
-            "GET, HEAD",
-        ),
-        (
-            "/ready",
-            |r| r.route(web::get().to(ready)).route(web::head().to(ready)),
-            "GET, HEAD",
-        ),
-        ("/metrics", |r| r.route(web::get().to(metrics)), "GET"),
-    ];
     let agent_paths = agent_routes(agent)
         .into_iter()
         .flat_map(|(path, _, methods, allow)| {
@@ -81,9 +93,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, agent: &Agent) {
                 .into_iter()
                 .map(move |p| (p, methods, allow))
         });
-    let all = probes
+    let all = server_routes()
         .into_iter()
-        .map(|(p, methods, allow)| (p.to_owned(), methods, allow))
+        .map(|(p, _, methods, allow)| (p.to_owned(), methods, allow))
         .chain(agent_paths);
     for (path, methods, allow) in all {
         cfg.service(
@@ -539,4 +551,15 @@ async fn post_prompt(req: HttpRequest, payload: web::Payload) -> Result<HttpResp
             .field("summary_chars", summary.chars().count())
     })?;
     Ok(HttpResponse::Ok().json(json!({ "response": "ok" })))
+}
+
+#[cfg(test)]
+mod tests {
+    /// The loader refuses an agent route on these paths; they must be the
+    /// ones served here, or a route could shadow one or leave one unguarded.
+    #[test]
+    fn the_loader_reserves_the_paths_served_here() {
+        let served: Vec<&str> = super::server_routes().iter().map(|r| r.0).collect();
+        assert_eq!(served, crate::agent::SERVER_PATHS);
+    }
 }
