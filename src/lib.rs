@@ -38,14 +38,20 @@ pub mod swml;
 pub mod template;
 pub mod token;
 
+/// Loads `.env` from the working directory into the environment; the real
+/// environment wins (dotenvy never overrides). Call it before parsing the
+/// command line: options such as `--audit-log` and `--state-file` read
+/// their variables while parsing, and `.env` must already be there.
+pub fn load_dotenv() -> anyhow::Result<()> {
+    match dotenvy::from_path(".env") {
+        Ok(()) => Ok(()),
+        Err(e) if e.not_found() => Ok(()),
+        Err(e) => anyhow::bail!("cannot read `.env`: {e}"),
+    }
+}
+
 /// Runs a parsed command line. `Ok(code)` is the process exit code; an `Err`
 /// is printed with its chain and exits 2.
 pub fn run(cli: cli::Cli) -> anyhow::Result<u8> {
-    // The real environment wins over `.env` (dotenvy never overrides).
-    match dotenvy::from_path(".env") {
-        Ok(()) => {}
-        Err(e) if e.not_found() => {}
-        Err(e) => anyhow::bail!("cannot read `.env`: {e}"),
-    }
     commands::dispatch(cli.command)
 }

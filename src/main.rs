@@ -6,6 +6,11 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Before parsing, so that `.env` feeds the options read from variables.
+    if let Err(err) = swagent::load_dotenv() {
+        eprintln!("error: {err:#}");
+        return ExitCode::from(2);
+    }
     let cli = swagent::cli::Cli::parse();
     match swagent::run(cli) {
         Ok(code) => ExitCode::from(code),

@@ -103,6 +103,44 @@ fn disable_and_enable_apply_to_a_running_server_within_two_seconds() {
     assert_eq!(changes, vec!["disabled: pay", "all functions enabled"]);
 }
 
+/// The options read from variables read `.env` too: `.env` is loaded before
+/// the command line is parsed. It was loaded after, so a `.env` holding
+/// `SWAGENT_AUDIT_LOG` and `SWAGENT_STATE_FILE` (as production-bank.yaml
+/// suggests) served with neither, and `disable` asked for `--state-file`.
+#[test]
+fn the_audit_log_and_kill_switch_can_be_set_in_dotenv() {
+    let dir = setup(None);
+    std::fs::write(
+        dir.path().join(".env"),
+        "SWAGENT_AUDIT_LOG=audit.log\nSWAGENT_STATE_FILE=state.json\n",
+    )
+    .unwrap();
+    let server = Swagent::new(["serve", "ops.yaml"])
+        .creds()
+        .dir(dir.path())
+        .start();
+    assert_eq!(
+        call(&server, "pay", json!({"amount": 5})),
+        json!({"response": "Paid."})
+    );
+    assert!(audit_events(dir.path())
+        .iter()
+        .any(|e| e["event"] == "function_called" && e["function"] == "pay"));
+    Swagent::new(["disable", "pay"])
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .stdout_is("state.json: disabled: pay\n");
+    assert!(
+        eventually(Duration::from_secs(2), || call(
+            &server,
+            "pay",
+            json!({"amount": 5})
+        ) == json!({"response": UNAVAILABLE})),
+        "`pay` still runs 2 s after `swagent disable` with the state file in `.env`"
+    );
+}
+
 #[test]
 fn disable_checks_names_against_the_agent_when_given() {
     let dir = setup(None);
