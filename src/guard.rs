@@ -214,9 +214,17 @@ impl UsedCodes {
         };
         for entry in entries.flatten() {
             let name = entry.file_name();
+            // Only names this store writes, `{sha256 hex}.{expiry}`: the
+            // folder may hold other files (a rotated `audit.log.1`).
             let expired = name
                 .to_str()
-                .and_then(|n| n.rsplit_once('.'))
+                .and_then(|n| n.split_once('.'))
+                .filter(|(digest, _)| {
+                    digest.len() == 64
+                        && digest
+                            .bytes()
+                            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                })
                 .and_then(|(_, exp)| exp.parse::<u64>().ok())
                 .is_some_and(|exp| exp + 60 < now);
             if expired {
@@ -350,6 +358,33 @@ mod tests {
         let mem = UsedCodes::new(None);
         assert!(mem.consume("x", 1000, 900).unwrap());
         assert!(!mem.consume("x", 1000, 900).unwrap());
+    }
+
+    /// Pruning removes only this store's expired files, never other files
+    /// whose names happen to end in a number.
+    #[test]
+    fn pruning_leaves_other_files_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let others = ["audit.log.1", "db.20240101", "notes.5"];
+        for name in others {
+            std::fs::write(dir.path().join(name), "keep").unwrap();
+        }
+        let store = UsedCodes::new(Some(dir.path().to_path_buf()));
+        assert!(store.consume("1000-abc", 1000, 900).unwrap());
+        // Long after that code expired, a new use prunes it.
+        assert!(store.consume("9000-def", 9000, 8000).unwrap());
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        let ours: Vec<&String> = left
+            .iter()
+            .filter(|n| !others.contains(&n.as_str()))
+            .collect();
+        assert_eq!(left.len(), 4, "{left:?}");
+        assert_eq!(ours.len(), 1, "{left:?}");
+        assert!(ours[0].ends_with(".9000"), "{left:?}");
     }
 
     #[test]
