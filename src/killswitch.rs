@@ -53,6 +53,33 @@ impl KillState {
         serde_json::from_slice(bytes)
     }
 
+    /// Reads, changes and replaces the file under an exclusive lock on
+    /// `{path}.lock`: two `disable`s at once each read the file before the
+    /// other wrote it, and one change was lost (a function meant to be off
+    /// stayed on). The lock is released when its file closes.
+    pub fn update(path: &Path, change: impl FnOnce(&mut KillState)) -> anyhow::Result<KillState> {
+        use std::os::fd::AsRawFd as _;
+        let mut name = path.as_os_str().to_owned();
+        name.push(".lock");
+        let lock_path = PathBuf::from(name);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| anyhow::anyhow!("cannot open `{}`: {e}", lock_path.display()))?;
+        // SAFETY: flock on a descriptor this function owns; no memory-safety
+        // preconditions.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            let e = std::io::Error::last_os_error();
+            anyhow::bail!("cannot lock `{}`: {e}", lock_path.display());
+        }
+        let mut state = KillState::read(path)?;
+        change(&mut state);
+        state.write(path)?;
+        Ok(state)
+    }
+
     /// Writes the file atomically (temp file in the same folder, then rename).
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
         let dir = path
@@ -158,14 +185,20 @@ impl KillSwitch {
     /// Disables everything at once (SIGUSR1), in memory and in the file if
     /// there is one, so `swagent enable --all` is how it is undone.
     pub fn disable_all(&self, by: &str) -> Arc<KillState> {
+        let all = |state: &mut KillState| {
+            state.all = true;
+            state.updated_at =
+                Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            state.updated_by = Some(by.to_owned());
+        };
         let mut state = (*self.current()).clone();
-        state.all = true;
-        state.updated_at =
-            Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-        state.updated_by = Some(by.to_owned());
+        all(&mut state);
         if let Some(path) = &self.path {
-            match state.write(path) {
-                Ok(()) => {
+            // Under the file's lock, from the file: a `disable` of the last
+            // moment, not yet polled, is kept.
+            match KillState::update(path, all) {
+                Ok(written) => {
+                    state = written;
                     *self.last_seen.lock().unwrap_or_else(|e| e.into_inner()) =
                         std::fs::read(path).ok();
                 }

@@ -205,28 +205,29 @@ fn switch(args: &SwitchArgs, enable: bool) -> anyhow::Result<u8> {
             anyhow::bail!("`{f}` is not a function name");
         }
     }
-    let mut state = KillState::read(&args.state_file)?;
-    match (enable, args.all) {
-        (false, true) => state.all = true,
-        (false, false) => state.disabled.extend(args.functions.iter().cloned()),
-        (true, true) => {
-            state.all = false;
-            state.disabled.clear();
-        }
-        (true, false) => {
-            for f in &args.functions {
-                state.disabled.remove(f);
+    let state = KillState::update(&args.state_file, |state| {
+        match (enable, args.all) {
+            (false, true) => state.all = true,
+            (false, false) => state.disabled.extend(args.functions.iter().cloned()),
+            (true, true) => {
+                state.all = false;
+                state.disabled.clear();
             }
-            if state.all {
-                eprintln!("note: `--all` is still in force; `swagent enable --all` lifts it");
+            (true, false) => {
+                for f in &args.functions {
+                    state.disabled.remove(f);
+                }
             }
         }
+        state.updated_at =
+            Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        state.updated_by = std::env::var("USER")
+            .ok()
+            .or_else(|| Some("swagent".into()));
+    })?;
+    if enable && !args.all && state.all {
+        eprintln!("note: `--all` is still in force; `swagent enable --all` lifts it");
     }
-    state.updated_at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-    state.updated_by = std::env::var("USER")
-        .ok()
-        .or_else(|| Some("swagent".into()));
-    state.write(&args.state_file)?;
     print_out(&format!(
         "{}: {}\n",
         args.state_file.display(),

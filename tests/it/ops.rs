@@ -141,6 +141,42 @@ fn the_audit_log_and_kill_switch_can_be_set_in_dotenv() {
     );
 }
 
+/// Each `disable` reads, changes and replaces the file; run at once, one
+/// used to lose another's change (23 of 40 pairs in review).
+#[test]
+fn concurrent_disables_all_take_effect() {
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..12).map(|i| format!("f{i}")).collect();
+    let children: Vec<std::process::Child> = names
+        .iter()
+        .map(|n| {
+            std::process::Command::new(crate::util::BIN)
+                .args(["disable", n, "--state-file", "state.json"])
+                .current_dir(dir.path())
+                .env_clear()
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("state.json")).unwrap())
+            .unwrap();
+    let mut disabled: Vec<&str> = state["disabled"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    disabled.sort_unstable();
+    let mut want: Vec<&str> = names.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    assert_eq!(disabled, want);
+}
+
 #[test]
 fn disable_checks_names_against_the_agent_when_given() {
     let dir = setup(None);
