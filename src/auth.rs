@@ -206,9 +206,11 @@ impl Failure {
     }
 }
 
-/// An environment variable, with empty treated as unset.
+/// An environment variable, with empty or blank (only whitespace) treated as
+/// unset: a password of sixteen spaces is not a configured password, and is
+/// reported as missing rather than accepted.
 pub fn non_empty_env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 #[cfg(test)]

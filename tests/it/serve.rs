@@ -572,6 +572,35 @@ fn post_prompt_needs_its_token() {
     assert_eq!(resp.status(), 200);
 }
 
+/// A blank password, token secret or signing key is not configured: each is
+/// reported missing at start, as an empty one is, and none is used.
+#[test]
+fn blank_secrets_count_as_unset() {
+    let dir = agent_dir(PROBE, &[("touch.sh", TOUCH)]);
+    let blank = " ".repeat(16);
+    let server = Swagent::new(["serve", "agent.yaml"])
+        .env("SWML_BASIC_AUTH_USER", USER)
+        .env("SWML_BASIC_AUTH_PASSWORD", &blank)
+        .env("SIGNALWIRE_SWAIG_SECRET", " ")
+        .env("SIGNALWIRE_SIGNING_KEY", "\t")
+        .dir(dir.path())
+        .start();
+    let log = server.log_with("request signature validation is off");
+    for line in [
+        "swagent: WARNING: no `SWML_BASIC_AUTH_PASSWORD`; generated one for this run (development only)",
+        "swagent: WARNING: no `SIGNALWIRE_SWAIG_SECRET`; a random token secret is used",
+        "swagent: WARNING: no `SIGNALWIRE_SIGNING_KEY`; request signature validation is off",
+    ] {
+        assert!(log.contains(line), "{line}\n{log}");
+    }
+    let blank_auth = client()
+        .get(format!("{}/", server.url))
+        .basic_auth(USER, Some(&blank))
+        .send()
+        .unwrap();
+    assert_eq!(blank_auth.status(), 401);
+}
+
 /// A newline in a summary (the model's text, which may quote the caller) or
 /// in a refused call id does not start a line of its own in the log.
 #[test]
