@@ -44,6 +44,24 @@ fn call(server: &Server, function: &str, args: Value) -> Value {
 const UNAVAILABLE: &str =
     "That service is unavailable right now. Offer the caller another way to get help.";
 
+/// `swagent disable pay ARGS` in `dir`, then waits until the server refuses it.
+fn disable_pay(server: &Server, dir: &Path, args: &[&str]) {
+    Swagent::new([&["disable", "pay"][..], args].concat())
+        .dir(dir)
+        .run()
+        .code(0)
+        .stdout_is("state.json: disabled: pay\n");
+    assert!(
+        eventually(Duration::from_secs(2), || call(
+            server,
+            "pay",
+            json!({"amount": 5})
+        ) == json!({"response": UNAVAILABLE})),
+        "`pay` still runs 2 s after `swagent disable {}`",
+        args.join(" ")
+    );
+}
+
 fn audit_events(dir: &Path) -> Vec<Value> {
     std::fs::read_to_string(dir.join("audit.log"))
         .unwrap_or_default()
@@ -61,19 +79,7 @@ fn disable_and_enable_apply_to_a_running_server_within_two_seconds() {
         json!({"response": "Paid."})
     );
 
-    Swagent::new(["disable", "pay", "--state-file", "state.json"])
-        .dir(dir.path())
-        .run()
-        .code(0)
-        .stdout_is("state.json: disabled: pay\n");
-    assert!(
-        eventually(Duration::from_secs(2), || call(
-            &server,
-            "pay",
-            json!({"amount": 5})
-        ) == json!({"response": UNAVAILABLE})),
-        "`pay` still runs 2 s after `swagent disable`"
-    );
+    disable_pay(&server, dir.path(), &["--state-file", "state.json"]);
     // Other functions keep working.
     assert_eq!(
         call(&server, "get_hours", json!({})),
@@ -126,19 +132,7 @@ fn the_audit_log_and_kill_switch_can_be_set_in_dotenv() {
     assert!(audit_events(dir.path())
         .iter()
         .any(|e| e["event"] == "function_called" && e["function"] == "pay"));
-    Swagent::new(["disable", "pay"])
-        .dir(dir.path())
-        .run()
-        .code(0)
-        .stdout_is("state.json: disabled: pay\n");
-    assert!(
-        eventually(Duration::from_secs(2), || call(
-            &server,
-            "pay",
-            json!({"amount": 5})
-        ) == json!({"response": UNAVAILABLE})),
-        "`pay` still runs 2 s after `swagent disable` with the state file in `.env`"
-    );
+    disable_pay(&server, dir.path(), &[]);
 }
 
 /// Each `disable` reads, changes and replaces the file; run at once, one
