@@ -77,7 +77,8 @@ fn adds_dot_segment(template: &Template, rendered: &str) -> bool {
     let segments = |u: &str| -> Vec<String> {
         let rest = u.split_once("://").map_or(u, |(_, r)| r);
         let end = rest.find(['?', '#']).unwrap_or(rest.len());
-        rest[..end].split('/').map(str::to_owned).collect()
+        // The URL parser reads `\` as `/` in http(s) URLs.
+        rest[..end].split(['/', '\\']).map(str::to_owned).collect()
     };
     segments(rendered)
         .iter()
@@ -268,5 +269,24 @@ fn reply_for(
             }
             _ => Ok(Reply::text("The request was completed.")),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::adds_dot_segment;
+    use crate::template::Template;
+
+    #[test]
+    fn a_value_may_not_make_a_dot_segment() {
+        let t = Template::parse("https://h/items/${args.p}/x").unwrap();
+        assert!(adds_dot_segment(&t, "https://h/items/../x"));
+        assert!(adds_dot_segment(&t, "https://h/items/%2E%2e/x"));
+        assert!(!adds_dot_segment(&t, "https://h/items/..%2Fa/x"));
+        // A literal backslash in the template is a separator to the URL
+        // parser, so `public\..` climbs too.
+        let t = Template::parse("https://h/secret/public\\${args.p}/x").unwrap();
+        assert!(adds_dot_segment(&t, "https://h/secret/public\\../x"));
+        assert!(!adds_dot_segment(&t, "https://h/secret/public\\ok/x"));
     }
 }
