@@ -115,13 +115,12 @@ pub(super) fn mint(args: &MintArgs) -> anyhow::Result<u8> {
     if args.ttl == 0 {
         anyhow::bail!("`--ttl` must be at least 1 second");
     }
-    let t = token::mint(
-        &secret,
-        &args.call_id,
-        &args.function,
-        token::now() + args.ttl,
-    )
-    .with_context(|| format!("cannot mint a token for call id `{}`", args.call_id))?;
+    // An expiry past u64 would wrap round to a token already expired.
+    let expiry = token::now()
+        .checked_add(args.ttl)
+        .context("`--ttl` is too large: the expiry would pass the largest time a token can hold")?;
+    let t = token::mint(&secret, &args.call_id, &args.function, expiry)
+        .with_context(|| format!("cannot mint a token for call id `{}`", args.call_id))?;
     let out = match &args.url {
         Some(base) => {
             let leaf = if args.function == "post_prompt" {

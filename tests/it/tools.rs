@@ -646,6 +646,25 @@ fn token_mint_round_trips_and_prints_urls() {
         .run()
         .code(2)
         .stderr_has("error: no secret:");
+    // A ttl that would wrap the expiry round to the past.
+    Swagent::new([
+        "token",
+        "mint",
+        "--function",
+        "f",
+        "--call-id",
+        "c",
+        "--ttl",
+        "18446744073709551615",
+    ])
+    .env("SIGNALWIRE_SWAIG_SECRET", SECRET)
+    .dir(dir.path())
+    .run()
+    .code(2)
+    .stdout_is("")
+    .stderr_is(
+        "error: `--ttl` is too large: the expiry would pass the largest time a token can hold\n",
+    );
 }
 
 #[test]
