@@ -116,6 +116,13 @@ impl Settings {
                 if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
                     anyhow::bail!("`SWML_PROXY_URL_BASE` must be an http(s) URL with a host");
                 }
+                // Webhook paths are appended to it: a query or fragment
+                // would swallow them (`…?x=1/swaig/?__token=…`).
+                if parsed.query().is_some() || parsed.fragment().is_some() {
+                    anyhow::bail!(
+                        "`SWML_PROXY_URL_BASE` must not have a query or fragment (`{base}`)"
+                    );
+                }
                 Some(base.trim_end_matches('/').to_owned())
             }
             None => None,

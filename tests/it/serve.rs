@@ -914,6 +914,23 @@ fn without_a_password_one_is_generated_printed_once_and_works() {
 }
 
 #[test]
+fn a_proxy_base_with_a_query_is_refused() {
+    let dir = agent_dir(PROBE, &[("touch.sh", TOUCH)]);
+    for base in ["https://h.example/p?x=1", "https://h.example/p#f"] {
+        Swagent::new(["serve", "agent.yaml", "--port", "0"])
+            .creds()
+            .env("SWML_PROXY_URL_BASE", base)
+            .dir(dir.path())
+            .run()
+            .code(2)
+            .stdout_is("")
+            .stderr_is(&format!(
+                "error: `SWML_PROXY_URL_BASE` must not have a query or fragment (`{base}`)\n"
+            ));
+    }
+}
+
+#[test]
 fn a_weak_configured_password_is_refused_unless_allowed() {
     let dir = agent_dir(PROBE, &[("touch.sh", TOUCH)]);
     Swagent::new(["serve", "agent.yaml", "--port", "0"])
