@@ -86,11 +86,14 @@ fn adds_dot_segment(template: &Template, rendered: &str) -> bool {
         .any(|(r, p)| is_dot_segment(r) && !is_dot_segment(p))
 }
 
+/// The request for one attempt, which may take at most `timeout` (the
+/// reqwest timeout covers connecting, sending and reading the whole body).
 fn build(
     client: &reqwest::Client,
     function: &str,
     spec: &HttpSpec,
     ctx: &Context<'_>,
+    timeout: Duration,
 ) -> Result<reqwest::RequestBuilder, HandlerError> {
     let render = |e| HandlerError::render(function, e);
     let url = spec.url.render(ctx, Encoding::Url).map_err(render)?;
@@ -115,7 +118,7 @@ fn build(
         Method::Patch => reqwest::Method::PATCH,
         Method::Delete => reqwest::Method::DELETE,
     };
-    let mut req = client.request(method, url).timeout(spec.timeout);
+    let mut req = client.request(method, url).timeout(timeout);
     for (k, t) in &spec.headers {
         let value = t.render(ctx, Encoding::Text).map_err(render)?;
         let name = HeaderName::from_bytes(k.as_bytes())
@@ -143,64 +146,79 @@ fn build(
     Ok(req)
 }
 
+/// Why reading a response body stopped short.
+enum BodyError {
+    /// The attempt's time ran out while the body was still arriving.
+    Timeout,
+    /// Too large, or the connection failed; for the log.
+    Failed(String),
+}
+
 /// Reads the body up to `max` bytes.
-async fn read_body(resp: reqwest::Response, max: u64) -> Result<Vec<u8>, String> {
-    if resp.content_length().is_some_and(|n| n > max) {
-        return Err(format!(
+async fn read_body(resp: reqwest::Response, max: u64) -> Result<Vec<u8>, BodyError> {
+    let too_large = || {
+        BodyError::Failed(format!(
             "response is larger than `max_response` ({max} bytes)"
-        ));
+        ))
+    };
+    if resp.content_length().is_some_and(|n| n > max) {
+        return Err(too_large());
     }
     let mut out = Vec::new();
     let mut resp = resp;
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| e.without_url().to_string())?
-    {
+    loop {
+        let chunk = match resp.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => return Ok(out),
+            // reqwest reports a body cut off by the timeout as a decode
+            // error whose cause is the timeout: said as what it is.
+            Err(e) if e.is_timeout() => return Err(BodyError::Timeout),
+            Err(e) => return Err(BodyError::Failed(e.without_url().to_string())),
+        };
         if (out.len() + chunk.len()) as u64 > max {
-            return Err(format!(
-                "response is larger than `max_response` ({max} bytes)"
-            ));
+            return Err(too_large());
         }
         out.extend_from_slice(&chunk);
     }
-    Ok(out)
 }
 
+/// Runs the request. `timeout` bounds the whole call, retries and their
+/// back-off included: the AI is waiting, and a retry that cannot finish in
+/// time only delays the answer. A GET is retried (on a connection error, a
+/// timeout-free failure or a 5xx) only while time is left.
 pub(super) async fn run(
     client: &reqwest::Client,
     function: &str,
     spec: &HttpSpec,
     ctx: &Context<'_>,
 ) -> Result<Reply, HandlerError> {
+    let deadline = tokio::time::Instant::now() + spec.timeout;
     let attempts = if spec.method == Method::Get {
         spec.retries + 1
     } else {
         1
     };
     let mut last = String::new();
-    let mut timed_out = false;
     for attempt in 0..attempts {
         if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(100 << attempt.min(6))).await;
+            let backoff = Duration::from_millis(100 << attempt.min(6));
+            if tokio::time::Instant::now() + backoff >= deadline {
+                break;
+            }
+            tokio::time::sleep(backoff).await;
         }
-        let req = build(client, function, spec, ctx)?;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let req = build(client, function, spec, ctx, left)?;
         match req.send().await {
             Ok(resp) if resp.status().is_server_error() && attempt + 1 < attempts => {
                 last = format!("upstream answered {}", resp.status());
             }
             Ok(resp) => return finish(function, spec, ctx, resp).await,
-            Err(e) => {
-                timed_out = e.is_timeout();
-                last = e.without_url().to_string();
+            Err(e) if e.is_timeout() => {
+                return Err(HandlerError::timed_out(function, spec.timeout))
             }
+            Err(e) => last = e.without_url().to_string(),
         }
-    }
-    if timed_out {
-        return Err(HandlerError::Timeout {
-            function: function.to_owned(),
-            after: spec.timeout,
-        });
     }
     Err(HandlerError::failed(function, last))
 }
@@ -220,7 +238,10 @@ async fn finish(
     }
     let body = read_body(resp, spec.max_response)
         .await
-        .map_err(|e| HandlerError::failed(function, e))?;
+        .map_err(|e| match e {
+            BodyError::Timeout => HandlerError::timed_out(function, spec.timeout),
+            BodyError::Failed(detail) => HandlerError::failed(function, detail),
+        })?;
     let json: Option<Value> = serde_json::from_slice(&body).ok();
     if let Some(Value::Object(obj)) = &json {
         if let Some(k) = spec.error_keys.iter().find(|k| obj.contains_key(*k)) {

@@ -79,6 +79,13 @@ impl HandlerError {
         }
     }
 
+    fn timed_out(function: &str, after: Duration) -> HandlerError {
+        HandlerError::Timeout {
+            function: function.to_owned(),
+            after,
+        }
+    }
+
     fn failed(function: &str, detail: impl Into<String>) -> HandlerError {
         HandlerError::Failed {
             function: function.to_owned(),

@@ -169,7 +169,7 @@ pub(super) async fn run(
                     let _ = child.wait().await;
                 }
                 signal_group(pgid, libc::SIGKILL);
-                return Err(HandlerError::Timeout { function: function.to_owned(), after: spec.timeout });
+                return Err(HandlerError::timed_out(function, spec.timeout));
             }
         }
     };

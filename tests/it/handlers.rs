@@ -474,11 +474,25 @@ functions:
     http:
       url: http://127.0.0.1:{down_port}/x
   slow:
-    description: Answers too late.
+    description: Answers too late; no time is left for its retries.
     secure: false
     http:
       url: {up}/slow
       timeout: 500ms
+      retries: 2
+  slow_body:
+    description: Sends its head at once and its body too late.
+    secure: false
+    http:
+      url: {up}/slow-body
+      timeout: 500ms
+  unavailable:
+    description: Always 503; its retries would outlast its timeout.
+    secure: false
+    http:
+      url: {up}/unavailable
+      timeout: 300ms
+      retries: 10
   broken:
     description: Answers 500.
     secure: false
@@ -554,6 +568,10 @@ fn http_rig() -> HttpRig {
         match path {
             "/pay" => Answer::json(r#"{"ok": true}"#),
             "/slow" => Answer::json(r#"{"response": "late"}"#).after(Duration::from_secs(3)),
+            "/slow-body" => {
+                Answer::json(r#"{"response": "late"}"#).stalling(Duration::from_secs(3))
+            }
+            "/unavailable" => Answer::new("503 Service Unavailable", "text/plain", ""),
             "/500" => Answer::new("500 Internal Server Error", "text/plain", "boom /var/lib/x"),
             "/garbage" => Answer::new("200 OK", "application/json", "<html>not json"),
             "/redirect-away" => {
@@ -691,6 +709,7 @@ fn upstream_failures_become_safe_messages() {
     let cases = [
         ("down", FAILED),
         ("slow", TOO_LONG),
+        ("slow_body", TOO_LONG),
         ("broken", FAILED),
         ("garbage", FAILED),
         ("error_key", FAILED),
@@ -712,6 +731,12 @@ fn upstream_failures_become_safe_messages() {
         log.contains("function `slow` timed out after 500ms"),
         "{log}"
     );
+    // A body cut off by the timeout is a timeout, not "error decoding".
+    assert!(
+        log.contains("function `slow_body` timed out after 500ms"),
+        "{log}"
+    );
+    assert!(!log.contains("decoding"), "{log}");
     assert!(
         log.contains("upstream answered 500 Internal Server Error"),
         "{log}"
@@ -763,6 +788,30 @@ fn get_is_retried_on_server_errors_and_post_is_not() {
     let (status, _) = call(&rig.server, "flaky_post", json!({}));
     assert_eq!(status, 200);
     assert_eq!(rig.seen_paths("/flaky").len(), 4, "a POST is sent once");
+}
+
+#[test]
+fn retries_stay_within_the_functions_timeout() {
+    let rig = http_rig();
+    // The first attempt used the whole 500 ms: no retry is sent.
+    assert_eq!(
+        call(&rig.server, "slow", json!({})),
+        (200, json!({ "response": TOO_LONG }))
+    );
+    assert_eq!(rig.seen_paths("/slow").len(), 1);
+    // Ten retries of an instant 503 would take minutes of back-off; within
+    // 300 ms there is room for the first back-off (200 ms) at most.
+    assert_eq!(
+        call(&rig.server, "unavailable", json!({})),
+        (200, json!({ "response": FAILED }))
+    );
+    let sent = rig.seen_paths("/unavailable").len();
+    assert!((1..=2).contains(&sent), "{sent} attempts");
+    let log = rig.server.log_with("function `unavailable` failed");
+    assert!(
+        log.contains("function `unavailable` failed: upstream answered 503 Service Unavailable"),
+        "{log}"
+    );
 }
 
 #[test]

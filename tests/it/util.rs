@@ -573,10 +573,12 @@ impl Seen {
     }
 }
 
-/// What an [`Upstream`] answers: raw bytes written after a short pause.
+/// What an [`Upstream`] answers: raw bytes written after a short pause,
+/// optionally with a stall after the first `n` bytes (a body that trickles).
 pub struct Answer {
     pub delay: Duration,
     pub bytes: Vec<u8>,
+    pub stall: Option<(usize, Duration)>,
 }
 
 impl Answer {
@@ -584,6 +586,7 @@ impl Answer {
     pub fn new(status: &str, content_type: &str, body: &str) -> Answer {
         Answer {
             delay: Duration::ZERO,
+            stall: None,
             bytes: format!(
                 "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
@@ -598,6 +601,18 @@ impl Answer {
 
     pub fn after(mut self, delay: Duration) -> Answer {
         self.delay = delay;
+        self
+    }
+
+    /// Sends the head and the body's first byte at once, the rest `pause` later.
+    pub fn stalling(mut self, pause: Duration) -> Answer {
+        let head = self
+            .bytes
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap()
+            + 4;
+        self.stall = Some((head + 1, pause));
         self
     }
 }
@@ -704,7 +719,11 @@ fn serve_one(mut stream: std::net::TcpStream, seen: &std::sync::Mutex<Vec<Seen>>
     seen.lock().unwrap().push(req.clone());
     let answer = route(&req);
     std::thread::sleep(answer.delay);
-    let _ = stream.write_all(&answer.bytes);
+    let (first, pause) = answer.stall.unwrap_or((answer.bytes.len(), Duration::ZERO));
+    let _ = stream.write_all(&answer.bytes[..first]);
+    let _ = stream.flush();
+    std::thread::sleep(pause);
+    let _ = stream.write_all(&answer.bytes[first..]);
     let _ = stream.flush();
 }
 
