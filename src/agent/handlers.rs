@@ -123,6 +123,42 @@ impl Checker<'_> {
         }
     }
 
+    /// A header the agent file sets must be one the request can carry on
+    /// every call: a valid name, no line breaks or other control characters
+    /// in its literal text, not one the HTTP client owns (framing and
+    /// connection headers, which a wrong value turns into a broken or
+    /// smuggled request), and a `Host` only when literal, like the url's host.
+    fn check_header(&mut self, function: &str, key: &str, template: &Template, path: &[&str]) {
+        const OWNED: [&str; 9] = [
+            "content-length",
+            "transfer-encoding",
+            "connection",
+            "keep-alive",
+            "upgrade",
+            "te",
+            "trailer",
+            "proxy-connection",
+            "expect",
+        ];
+        let lower = key.to_ascii_lowercase();
+        let problem = if reqwest::header::HeaderName::from_bytes(key.as_bytes()).is_err() {
+            format!("`{key}` is not a valid header name")
+        } else if OWNED.contains(&lower.as_str()) {
+            format!("header `{key}` is set by the HTTP client; remove it")
+        } else if lower == "host" && !template.is_literal() {
+            "header `Host` must be literal, like the url's host, so no argument can choose it"
+                .to_owned()
+        } else if template.parts().iter().any(
+            |p| matches!(p, Part::Lit(text) if text.chars().any(|c| c.is_control() && c != '\t')),
+        ) {
+            format!("header `{key}` has a line break or control character in its text")
+        } else {
+            return;
+        };
+        let pos = self.spans.key(path);
+        self.error(pos, format!("function `{function}`: {problem}"));
+    }
+
     pub(super) fn shell(
         &mut self,
         name: &str,
@@ -331,6 +367,20 @@ impl Checker<'_> {
         };
         let query = pairs(self, "query", h.query);
         let headers = pairs(self, "headers", h.headers);
+        if let Some(headers) = &headers {
+            let mut seen = std::collections::HashSet::new();
+            for (k, t) in headers {
+                let path = [&at[..], &["headers", k.as_str()]].concat();
+                if !seen.insert(k.to_ascii_lowercase()) {
+                    let pos = self.spans.key(&path);
+                    self.error(
+                        pos,
+                        format!("function `{name}`: header `{k}` is set twice (header names ignore case)"),
+                    );
+                }
+                self.check_header(name, k, t, &path);
+            }
+        }
         let form = pairs(self, "form", h.form);
         let body = match h.body {
             Some(b) => {
