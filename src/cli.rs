@@ -232,7 +232,8 @@ pub struct GenCredsArgs {
 /// takes the secret itself: it would show in `ps` and shell history.
 #[derive(Debug, clap::Args)]
 pub struct SecretArgs {
-    /// Read the secret from this file (first line).
+    /// Read the secret from this file: its first line, without the line
+    /// ending but with any spaces, as the server takes the variable.
     #[arg(long, value_name = "PATH", conflicts_with = "prompt")]
     pub secret_file: Option<PathBuf>,
     /// Type the secret at a prompt (not echoed).

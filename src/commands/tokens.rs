@@ -15,7 +15,10 @@ fn secret(args: &SecretArgs) -> anyhow::Result<Secret> {
     let value = if let Some(path) = &args.secret_file {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read secret file `{}`", path.display()))?;
-        text.lines().next().unwrap_or("").trim().to_owned()
+        // The first line without its line ending, spaces kept: the server
+        // uses `SIGNALWIRE_SWAIG_SECRET` as it is, so trimming here would
+        // mint with a different secret than a server given the same text.
+        text.lines().next().unwrap_or("").to_owned()
     } else if args.prompt {
         rpassword::prompt_password("token secret: ")
             .context("cannot read the secret from the terminal")?
@@ -24,8 +27,8 @@ fn secret(args: &SecretArgs) -> anyhow::Result<Secret> {
             format!("no secret: set `{SECRET_VAR}` (environment or `.env`), or use `--secret-file PATH` or `--prompt`")
         })?
     };
-    if value.is_empty() {
-        anyhow::bail!("the secret is empty");
+    if value.trim().is_empty() {
+        anyhow::bail!("the secret is blank");
     }
     Ok(Secret::new(&value))
 }

@@ -105,7 +105,17 @@ impl Settings {
     pub fn from_env(trust_proxy: bool, allow_weak_password: bool) -> anyhow::Result<Settings> {
         let creds = Credentials::from_env(allow_weak_password)?;
         let (secret, secret_origin) = match non_empty_env(SECRET_VAR) {
-            Some(s) => (Secret::new(&s), Origin::Configured),
+            Some(s) => {
+                // Kept as it is, as the SDK keeps it, so a mixed fleet agrees;
+                // but a pasted space or line break is a classic cause of
+                // "every token is refused", so it is said once at start.
+                if s.trim() != s {
+                    log::warn!(
+                        "`{SECRET_VAR}` starts or ends with whitespace, which is part of the secret; every replica and `token mint` must use it exactly"
+                    );
+                }
+                (Secret::new(&s), Origin::Configured)
+            }
             None => (Secret::new(&random_hex(32)), Origin::Generated),
         };
         let proxy_base = match non_empty_env("SWML_PROXY_URL_BASE") {

@@ -667,6 +667,55 @@ fn token_mint_round_trips_and_prints_urls() {
     );
 }
 
+/// `--secret-file` means what the variable means: its first line, spaces
+/// and all, so a token minted from the file is one the server accepts.
+#[test]
+fn a_secret_file_holds_the_same_secret_as_the_variable() {
+    let dir = sandbox();
+    let padded = " padded secret with spaces ";
+    std::fs::write(dir.path().join("secret"), format!("{padded}\r\nignored\n")).unwrap();
+    let token = Swagent::new([
+        "token",
+        "mint",
+        "--function",
+        "get_balance",
+        "--call-id",
+        "c-1",
+        "--secret-file",
+        "secret",
+    ])
+    .dir(dir.path())
+    .run()
+    .code(0)
+    .stdout
+    .trim()
+    .to_owned();
+    let server = Swagent::new(["serve", "agents/bank.yaml"])
+        .creds()
+        .env("SIGNALWIRE_SWAIG_SECRET", padded)
+        .dir(dir.path())
+        .start();
+    let warning = "`SIGNALWIRE_SWAIG_SECRET` starts or ends with whitespace, which is part of the secret; every replica and `token mint` must use it exactly";
+    assert!(server.log_with(warning).contains(warning));
+    let resp = server
+        .post(&format!("/swaig?__token={token}"))
+        .json(&json!({"function": "get_balance", "call_id": "c-1", "argument": {"parsed": [{"account": "12345678"}]}}))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.json::<Value>().unwrap(),
+        json!({"response": "The balance of the account ending in 5678 is 1,234.56 dollars."})
+    );
+    // A blank file is no secret, as a blank variable is none.
+    std::fs::write(dir.path().join("blank"), "   \n").unwrap();
+    Swagent::new(["verify-token", &token, "--secret-file", "blank"])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stderr_is("error: the secret is blank\n");
+}
+
 #[test]
 fn swml_command_prints_what_serve_answers() {
     let dir = sandbox();
