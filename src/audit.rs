@@ -268,6 +268,14 @@ fn append_line(f: &mut File, line: &[u8]) -> std::io::Result<()> {
     Err(error)
 }
 
+/// The mode of the file at `path` (after symlinks) when group or others may
+/// write it: anyone there could append forged events to the audit trail.
+pub fn writable_by_others(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+    (mode & 0o022 != 0).then_some(mode)
+}
+
 fn open_append(path: &Path) -> std::io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt as _;
     OpenOptions::new()

@@ -334,16 +334,16 @@ fn checklist(agent: &Agent, args: &CheckArgs) -> anyhow::Result<Vec<Item>> {
             format!("no `rate_limit` on: {}", unlimited.join(", "))
         },
     ));
-    items.push(item(
-        "audit_log",
-        "Audit log",
-        pass_if(non_empty_env("SWAGENT_AUDIT_LOG").is_some()),
-        if non_empty_env("SWAGENT_AUDIT_LOG").is_some() {
-            "`SWAGENT_AUDIT_LOG` is set"
-        } else {
-            "`SWAGENT_AUDIT_LOG` is not set (or pass `--audit-log` to serve and set it here too)"
-        },
-    ));
+    let audit_log = non_empty_env("SWAGENT_AUDIT_LOG");
+    let loose = audit_log
+        .as_deref()
+        .filter(|p| *p != "-")
+        .and_then(|p| crate::audit::writable_by_others(Path::new(p)));
+    items.push(match (&audit_log, loose) {
+        (None, _) => item("audit_log", "Audit log", Status::Fail, "`SWAGENT_AUDIT_LOG` is not set (or pass `--audit-log` to serve and set it here too)"),
+        (Some(path), Some(mode)) => item("audit_log", "Audit log", Status::Fail, format!("`{path}` has mode {mode:04o}: others on this host can add forged lines (`chmod 600` it)")),
+        (Some(_), None) => item("audit_log", "Audit log", Status::Pass, "`SWAGENT_AUDIT_LOG` is set"),
+    });
     let text = prompt_text(agent);
     let data_rule = text.contains("data") && text.contains("instruction");
     let confirm_rule = text.contains("confirm");

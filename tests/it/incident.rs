@@ -125,6 +125,49 @@ fn check_fails_when_git_tracks_the_env_file() {
     assert!(out.stdout.contains("[FAIL] `.env` not tracked by git: git tracks `.env`: remove it (`git rm --cached .env`) and rotate every credential in it\n"), "{}", out.stdout);
 }
 
+/// An audit trail others can append to proves nothing: `check` fails it and
+/// `serve` warns, whether the variable names the file or a link to it.
+#[test]
+fn an_audit_log_others_can_write_fails_the_check_and_warns_at_start() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = sandbox();
+    let log = dir.path().join("audit.log");
+    std::fs::write(&log, "").unwrap();
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let link = dir.path().join("audit-link.log");
+    std::os::unix::fs::symlink(&log, &link).unwrap();
+    let check = || {
+        production_env(
+            Swagent::new(["check", "agents/production-bank.yaml", "--production"]),
+            dir.path(),
+        )
+        .env("SWAGENT_AUDIT_LOG", &link.display().to_string())
+        .dir(dir.path())
+        .run()
+    };
+    let out = check().code(1);
+    let want = format!(
+        "[FAIL] Audit log: `{}` has mode 0666: others on this host can add forged lines (`chmod 600` it)\n",
+        link.display()
+    );
+    assert!(out.stdout.contains(&want), "{}", out.stdout);
+    let server = Swagent::new(["serve", "agents/bank.yaml", "--audit-log", "audit-link.log"])
+        .creds()
+        .dir(dir.path())
+        .start();
+    let warning = "swagent: WARNING: the audit log has mode 0666: others on this host can add forged lines (`chmod 600` it)";
+    assert!(server.log_with(warning).contains(warning));
+    drop(server);
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let out = check().code(0);
+    assert!(
+        out.stdout
+            .contains("[pass] Audit log: `SWAGENT_AUDIT_LOG` is set\n"),
+        "{}",
+        out.stdout
+    );
+}
+
 /// The `sh` blocks of the plan, one command each.
 fn plan_commands() -> Vec<String> {
     let text = std::fs::read_to_string(root().join("docs/incident-response.md")).unwrap();
