@@ -5,8 +5,11 @@
 //! replicas that share `SIGNALWIRE_SWAIG_SECRET` and across restarts:
 //! - a confirmation code binds call id, function and the canonical JSON of the
 //!   arguments, and expires; single use is enforced by [`UsedCodes`];
-//! - a verification grant binds the call id and expires; the platform carries
-//!   it in `global_data` between function calls.
+//! - a verification grant binds the call id and, when the verifier `binds`
+//!   arguments, their values (the account whose PIN was checked), and
+//!   expires; the platform carries it in `global_data` between function
+//!   calls. A bound grant sits under a key derived from what it binds, so one
+//!   call can hold grants for several accounts.
 //!
 //! Single use. The in-memory store refuses a replay within one process. A
 //! replay to another replica, or to this one after a restart, inside the
@@ -234,19 +237,68 @@ impl UsedCodes {
     }
 }
 
-fn grant_message(call_id: &str, expiry: u64) -> String {
-    format!("verified\n{call_id}\n{expiry}")
+/// What a grant binds besides the call: the canonical JSON of the
+/// `identity` arguments' values (see `Function::identity`), or `None` when
+/// the grant is for the whole call.
+pub fn identity_of(identity: &[(String, String)], args: &Value) -> Option<String> {
+    if identity.is_empty() {
+        return None;
+    }
+    let bound: serde_json::Map<String, Value> = identity
+        .iter()
+        .map(|(name, arg)| (name.clone(), args.get(arg).cloned().unwrap_or(Value::Null)))
+        .collect();
+    Some(canonical_json(&Value::Object(bound)))
 }
 
-/// A verification grant for `call_id`: `{expiry}.{64 hex}`.
-pub fn grant(secret: &Secret, call_id: &str, expiry: u64) -> String {
-    let tag = secret.sign(grant_message(call_id, expiry).as_bytes());
-    format!("{expiry}.{}", hex::encode(tag.as_ref()))
+fn grant_message(call_id: &str, identity: Option<&str>, expiry: u64) -> String {
+    match identity {
+        // The unbound form is unchanged, so grants issued before `binds`
+        // existed stay valid; a bound one can never equal it (extra line).
+        None => format!("verified\n{call_id}\n{expiry}"),
+        Some(identity) => format!("verified\n{call_id}\n{expiry}\n{identity}"),
+    }
 }
 
-/// True when `global_data` carries a valid, unexpired grant for `call_id`.
-pub fn has_grant(secret: &Secret, global_data: &Value, call_id: &str, now: u64) -> bool {
-    let Some(g) = global_data.get(GRANT_KEY).and_then(Value::as_str) else {
+/// The `global_data` key of a grant: [`GRANT_KEY`], or for a bound grant
+/// that plus a keyed digest of what it binds (the values themselves, such as
+/// account numbers, are not written into `global_data`).
+fn grant_key(secret: &Secret, call_id: &str, identity: Option<&str>) -> String {
+    match identity {
+        None => GRANT_KEY.to_owned(),
+        Some(identity) => {
+            let tag = secret.sign(format!("grant-key\n{call_id}\n{identity}").as_bytes());
+            format!("{GRANT_KEY}_{}", &hex::encode(tag.as_ref())[..16])
+        }
+    }
+}
+
+/// A verification grant for `call_id` (and `identity`): the `global_data`
+/// key to set, and its value `{expiry}.{64 hex}`.
+pub fn grant(
+    secret: &Secret,
+    call_id: &str,
+    identity: Option<&str>,
+    expiry: u64,
+) -> (String, String) {
+    let tag = secret.sign(grant_message(call_id, identity, expiry).as_bytes());
+    (
+        grant_key(secret, call_id, identity),
+        format!("{expiry}.{}", hex::encode(tag.as_ref())),
+    )
+}
+
+/// True when `global_data` carries a valid, unexpired grant for `call_id`
+/// and exactly this `identity`.
+pub fn has_grant(
+    secret: &Secret,
+    global_data: &Value,
+    call_id: &str,
+    identity: Option<&str>,
+    now: u64,
+) -> bool {
+    let key = grant_key(secret, call_id, identity);
+    let Some(g) = global_data.get(&key).and_then(Value::as_str) else {
         return false;
     };
     let Some((expiry, sig)) = g.split_once('.') else {
@@ -255,14 +307,14 @@ pub fn has_grant(secret: &Secret, global_data: &Value, call_id: &str, now: u64) 
     let (Ok(expiry), Ok(sig)) = (expiry.parse::<u64>(), hex::decode(sig)) else {
         return false;
     };
-    expiry >= now && secret.verify(grant_message(call_id, expiry).as_bytes(), &sig)
+    expiry >= now && secret.verify(grant_message(call_id, identity, expiry).as_bytes(), &sig)
 }
 
 #[cfg(test)]
 mod tests {
     use super::{
-        canonical_json, check_code, confirmation_code, grant, has_grant, Code, CodeVerdict,
-        UsedCodes, GRANT_KEY,
+        canonical_json, check_code, confirmation_code, grant, has_grant, identity_of, Code,
+        CodeVerdict, UsedCodes, GRANT_KEY,
     };
     use crate::token::Secret;
     use serde_json::json;
@@ -390,17 +442,68 @@ mod tests {
     #[test]
     fn grants_bind_the_call_and_expire() {
         let s = Secret::new("k");
-        let g = grant(&s, "c1", 1000);
-        assert!(has_grant(&s, &json!({ GRANT_KEY: g }), "c1", 900));
-        assert!(!has_grant(&s, &json!({ GRANT_KEY: g }), "c2", 900));
-        assert!(!has_grant(&s, &json!({ GRANT_KEY: g }), "c1", 1001));
+        let (key, g) = grant(&s, "c1", None, 1000);
+        assert_eq!(key, GRANT_KEY);
+        assert!(has_grant(&s, &json!({ GRANT_KEY: g }), "c1", None, 900));
+        assert!(!has_grant(&s, &json!({ GRANT_KEY: g }), "c2", None, 900));
+        assert!(!has_grant(&s, &json!({ GRANT_KEY: g }), "c1", None, 1001));
         assert!(!has_grant(
             &Secret::new("x"),
             &json!({ GRANT_KEY: g }),
             "c1",
+            None,
             900
         ));
-        assert!(!has_grant(&s, &json!({ GRANT_KEY: "1000.00" }), "c1", 900));
-        assert!(!has_grant(&s, &json!({}), "c1", 900));
+        assert!(!has_grant(
+            &s,
+            &json!({ GRANT_KEY: "1000.00" }),
+            "c1",
+            None,
+            900
+        ));
+        assert!(!has_grant(&s, &json!({}), "c1", None, 900));
+    }
+
+    #[test]
+    fn bound_grants_hold_only_for_what_was_verified() {
+        let s = Secret::new("k");
+        let pairs = [("account".to_owned(), "from".to_owned())];
+        let a = identity_of(&pairs, &json!({"from": "111111", "to": "222222"}));
+        let b = identity_of(&pairs, &json!({"from": "999999", "to": "111111"}));
+        assert_eq!(a.as_deref(), Some(r#"{"account":"111111"}"#));
+        let (key, g) = grant(&s, "c1", a.as_deref(), 1000);
+        assert!(
+            key.starts_with("swagent_verified_") && !key.contains("111111"),
+            "{key}"
+        );
+        let global = json!({ key.clone(): g.clone() });
+        assert!(has_grant(&s, &global, "c1", a.as_deref(), 900));
+        assert!(!has_grant(&s, &global, "c1", b.as_deref(), 900));
+        assert!(!has_grant(&s, &global, "c2", a.as_deref(), 900));
+        // Moved under the unbound key, or under B's key: still refused.
+        assert!(!has_grant(
+            &s,
+            &json!({ GRANT_KEY: g.clone() }),
+            "c1",
+            None,
+            900
+        ));
+        let (key_b, _) = grant(&s, "c1", b.as_deref(), 1000);
+        assert!(!has_grant(
+            &s,
+            &json!({ key_b: g }),
+            "c1",
+            b.as_deref(),
+            900
+        ));
+        // An unbound grant does not stand in for a bound one.
+        let (_, unbound) = grant(&s, "c1", None, 1000);
+        assert!(!has_grant(
+            &s,
+            &json!({ key: unbound }),
+            "c1",
+            a.as_deref(),
+            900
+        ));
     }
 }

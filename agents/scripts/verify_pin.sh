@@ -2,7 +2,7 @@
 # Example verifier for `verify_pin`. A real one asks the PIN service; this one
 # accepts PIN 4321 for any account so the example runs anywhere. It prints
 # {"verified": true} only on a match; swagent then grants verification for
-# the rest of the call. The PIN arrives as `--pin=NNNN` (already matched
+# the rest of the call (in production-bank.yaml, for this account only). The PIN arrives as `--pin=NNNN` (already matched
 # against the schema's pattern) and never appears in swagent's audit log.
 set -eu
 pin=""

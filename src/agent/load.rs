@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::findings::{Finding, Report, Severity};
 use super::handlers::Slot;
-use super::model::{AgentFile, FunctionFile, Method};
+use super::model::{AgentFile, FunctionFile, Method, RequiresVerificationFile, VerifiesCallerFile};
 use super::spans::{Pos, Spans};
 use super::{defaults, Agent, Function, Handler, Prompt, RateLimit, StaticSpec};
 use crate::alerts::AlertRule;
@@ -256,13 +256,36 @@ impl Checker<'_> {
             let pos = self.spans.value(&["confirm_ttl"]);
             self.error(pos, "`confirm_ttl` must be between 1s and 1h");
         }
-        let has_verifier = raw
+        let verifiers: Vec<(String, Vec<String>)> = raw
             .functions
-            .values()
-            .any(|f| f.verifies_caller == Some(true));
+            .iter()
+            .filter_map(|(name, f)| {
+                let v = f.verifies_caller.as_ref().filter(|v| v.is_on())?;
+                Some((name.clone(), v.binds()))
+            })
+            .collect();
+        let has_verifier = !verifiers.is_empty();
+        // One identity for the whole agent: a grant from any verifier must
+        // mean the same thing to every function that requires one.
+        let bound = verifiers.first().cloned().unwrap_or_default();
+        for (name, binds) in verifiers.iter().skip(1) {
+            if *binds != bound.1 {
+                let pos = self.spans.value(&["functions", name, "verifies_caller"]);
+                self.error(
+                    pos,
+                    format!(
+                        "function `{name}`: every verifier must bind the same arguments; `{}` binds [{}], this one [{}]",
+                        bound.0,
+                        bound.1.join(", "),
+                        binds.join(", ")
+                    ),
+                );
+            }
+        }
         let mut functions = IndexMap::new();
         for (name, f) in raw.functions {
-            if f.requires_verification == Some(true) && !has_verifier {
+            let (verifies, requires) = (f.verifies_caller.clone(), f.requires_verification.clone());
+            if requires.as_ref().is_some_and(|r| r.is_on()) && !has_verifier {
                 let pos = self
                     .spans
                     .value(&["functions", &name, "requires_verification"]);
@@ -271,7 +294,9 @@ impl Checker<'_> {
                     format!("function `{name}`: `requires_verification` but no function in this agent has `verifies_caller: true`"),
                 );
             }
-            if let Some(function) = self.function(&name, f) {
+            if let Some(mut function) = self.function(&name, f) {
+                function.identity =
+                    self.identity(&name, verifies, requires, &function.parameters, &bound);
                 functions.insert(name, function);
             }
         }
@@ -342,6 +367,70 @@ impl Checker<'_> {
         trimmed.to_owned()
     }
 
+    /// What this function's side of a verification grant is bound to (see
+    /// [`Function::identity`]); `bound` is the first verifier and what it binds.
+    fn identity(
+        &mut self,
+        name: &str,
+        verifies: Option<VerifiesCallerFile>,
+        requires: Option<RequiresVerificationFile>,
+        parameters: &Value,
+        bound: &(String, Vec<String>),
+    ) -> Vec<(String, String)> {
+        let (verifier, names) = bound;
+        // Which key a finding points at, and what to suggest.
+        let (key, hint, pairs): (&str, &str, Vec<(String, String)>) = match (verifies, requires) {
+            (Some(v @ VerifiesCallerFile::Binds(_)), _) => {
+                let binds = v.binds();
+                if binds.is_empty() {
+                    let pos = self.spans.value(&["functions", name, "verifies_caller"]);
+                    self.error(pos, format!("function `{name}`: `binds` needs at least one argument; or write `verifies_caller: true`"));
+                }
+                ("verifies_caller", "", binds.into_iter().map(|b| (b.clone(), b)).collect())
+            }
+            (_, Some(RequiresVerificationFile::Flag(true))) => (
+                "requires_verification",
+                "; or name the argument that carries it: `requires_verification: { NAME: ARGUMENT }`",
+                names.iter().map(|b| (b.clone(), b.clone())).collect(),
+            ),
+            (_, Some(RequiresVerificationFile::Map(map))) => {
+                let pos = self.spans.value(&["functions", name, "requires_verification"]);
+                if names.is_empty() {
+                    self.error(pos, format!("function `{name}`: `requires_verification` maps bound arguments, but no verifier binds any (`verifies_caller: {{ binds: [...] }}`)"));
+                    return Vec::new();
+                }
+                for b in names {
+                    if !map.contains_key(b) {
+                        self.error(pos, format!("function `{name}`: `requires_verification` must name the argument that carries `{b}`, which `{verifier}` binds"));
+                    }
+                }
+                for k in map.keys() {
+                    if !names.contains(k) {
+                        self.error(pos, format!("function `{name}`: `requires_verification` names `{k}`, which `{verifier}` does not bind"));
+                    }
+                }
+                let mut pairs: Vec<(String, String)> =
+                    map.into_iter().filter(|(k, _)| names.contains(k)).collect();
+                pairs.sort();
+                ("requires_verification", "", pairs)
+            }
+            _ => return Vec::new(),
+        };
+        let parameters = Some(parameters).filter(|p| !p.is_null());
+        for (b, arg) in &pairs {
+            if let Some(problem) = identity_argument(parameters, arg) {
+                let pos = self.spans.value(&["functions", name, key]);
+                let msg = if key == "verifies_caller" {
+                    format!("function `{name}`: `binds` names `{arg}`, which {problem}")
+                } else {
+                    format!("function `{name}`: the verified `{b}` must be in argument `{arg}`, which {problem}{}", hint.replace("NAME", b))
+                };
+                self.error(pos, msg);
+            }
+        }
+        pairs
+    }
+
     fn function(&mut self, name: &str, f: FunctionFile) -> Option<Function> {
         let at = ["functions", name];
         if !crate::template::is_name(name) {
@@ -366,8 +455,8 @@ impl Checker<'_> {
             .unwrap_or_default();
         let secure = f.secure.unwrap_or(true);
         let confirm = f.confirm.unwrap_or(false);
-        let verifies_caller = f.verifies_caller.unwrap_or(false);
-        let requires_verification = f.requires_verification.unwrap_or(false);
+        let verifies_caller = f.verifies_caller.as_ref().is_some_and(|v| v.is_on());
+        let requires_verification = f.requires_verification.as_ref().is_some_and(|r| r.is_on());
         if confirm && declared.contains_key(CONFIRMATION_ARG) {
             let pos = self.spans.key(&[
                 "functions",
@@ -495,6 +584,7 @@ impl Checker<'_> {
             confirm_reason: f.reason,
             verifies_caller,
             requires_verification,
+            identity: Vec::new(),
             parameters,
             swml_parameters,
             validator: Arc::new(validator),
@@ -623,5 +713,28 @@ fn numeric_argument(
         Err(format!(
             "`argument` `{argument}` must be an argument of `{function}` declared with `type: number` or `integer`; on anything else the rule never fires"
         ))
+    }
+}
+
+/// Why `arg` cannot carry a verified identity, if it cannot: it must be a
+/// declared, required string or integer, so it is always there and compares
+/// exactly (no `1` against `1.0`).
+fn identity_argument(parameters: Option<&Value>, arg: &str) -> Option<&'static str> {
+    let Some(schema) = parameters
+        .and_then(|p| p.get("properties"))
+        .and_then(|p| p.get(arg))
+    else {
+        return Some("is not a declared argument");
+    };
+    let required = parameters
+        .and_then(|p| p.get("required"))
+        .and_then(Value::as_array)
+        .is_some_and(|r| r.iter().any(|v| v == arg));
+    if !required {
+        return Some("is not in `required`");
+    }
+    match schema.get("type").and_then(Value::as_str) {
+        Some("string" | "integer") => None,
+        _ => Some("is not declared `type: string` or `integer`"),
     }
 }

@@ -84,6 +84,11 @@ pub struct Function {
     pub confirm_reason: Option<String>,
     pub verifies_caller: bool,
     pub requires_verification: bool,
+    /// What a verification grant is bound to, as (bound name, this
+    /// function's argument carrying it), sorted by name: for a verifier the
+    /// arguments it `binds`, for a function that requires verification the
+    /// arguments that must hold the verified values. Empty: the whole call.
+    pub identity: Vec<(String, String)>,
     /// The full JSON Schema of the arguments, as written.
     pub parameters: Value,
     /// What the platform is sent: the subset SWML allows, limits put into words.

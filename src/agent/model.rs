@@ -136,6 +136,53 @@ pub struct Language {
     pub function_fillers: Option<Vec<String>>,
 }
 
+/// `verifies_caller`: a flag, or the arguments the grant is bound to.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum VerifiesCallerFile {
+    Flag(bool),
+    Binds(BindsFile),
+}
+
+impl VerifiesCallerFile {
+    pub fn is_on(&self) -> bool {
+        !matches!(self, VerifiesCallerFile::Flag(false))
+    }
+
+    /// The bound argument names, sorted and without repeats.
+    pub fn binds(&self) -> Vec<String> {
+        let mut out = match self {
+            VerifiesCallerFile::Flag(_) => Vec::new(),
+            VerifiesCallerFile::Binds(b) => b.binds.clone(),
+        };
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+impl RequiresVerificationFile {
+    pub fn is_on(&self) -> bool {
+        !matches!(self, RequiresVerificationFile::Flag(false))
+    }
+}
+
+/// `verifies_caller: { binds: [...] }`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BindsFile {
+    /// Arguments of this function whose values the grant holds for.
+    pub binds: Vec<String>,
+}
+
+/// `requires_verification`: a flag, or bound name → this function's argument.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RequiresVerificationFile {
+    Flag(bool),
+    Map(IndexMap<String, String>),
+}
+
 /// A SWAIG function: its description, argument schema and exactly one handler.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -151,13 +198,17 @@ pub struct FunctionFile {
     /// Why a function that changes something needs no confirmation.
     #[serde(default)]
     pub reason: Option<String>,
-    /// This function checks who the caller is (PIN, code, ...); success grants
-    /// verification for the rest of the call.
+    /// This function checks who the caller is (PIN, code, ...). `true`: success
+    /// verifies the caller for the rest of the call. `{ binds: [account] }`:
+    /// only for these argument values (the account the PIN was checked for).
     #[serde(default)]
-    pub verifies_caller: Option<bool>,
+    pub verifies_caller: Option<VerifiesCallerFile>,
     /// Run only after a `verifies_caller` function succeeded in the same call.
+    /// When the verifier binds arguments, `true` means this function's
+    /// arguments of the same names must hold the verified values; a map
+    /// (`{ account: from }`) names the argument that carries each one.
     #[serde(default)]
-    pub requires_verification: Option<bool>,
+    pub requires_verification: Option<RequiresVerificationFile>,
     /// JSON Schema of the arguments (`type: object`); swagent enforces all of it.
     #[serde(default)]
     pub parameters: Option<Value>,

@@ -307,6 +307,7 @@ fn checklist(agent: &Agent, args: &CheckArgs) -> anyhow::Result<Vec<Item>> {
             )
         },
     ));
+    items.push(verification_bound(agent));
     items.push(item(
         "constrained_arguments",
         "Arguments used by handlers are constrained",
@@ -408,6 +409,57 @@ fn checklist(agent: &Agent, args: &CheckArgs) -> anyhow::Result<Vec<Item>> {
         items.push(item(id, title, Status::CannotTell, why));
     }
     Ok(items)
+}
+
+/// A verifier whose grant holds for the whole call, though it checks
+/// something named by an argument (an account, a customer number): a PIN
+/// right for one account would open every other for the rest of the call.
+fn verification_bound(agent: &agent::Agent) -> Item {
+    let title = "Verification is bound to what was verified";
+    if !agent.functions.values().any(|f| f.requires_verification) {
+        return item(
+            "verification_bound",
+            title,
+            Status::Pass,
+            "no function requires verification",
+        );
+    }
+    let mut unbound = Vec::new();
+    for f in agent
+        .functions
+        .values()
+        .filter(|f| f.verifies_caller && f.identity.is_empty())
+    {
+        let props = f.parameters.get("properties").and_then(Value::as_object);
+        let named: Vec<&str> = props
+            .into_iter()
+            .flatten()
+            .filter(|(_, schema)| schema.get("sensitive") != Some(&Value::Bool(true)))
+            .map(|(name, _)| name.as_str())
+            .collect();
+        if let Some(first) = named.first() {
+            unbound.push(format!(
+                "`{}` checks `{}` but its grant holds for the whole call (`verifies_caller: {{ binds: [{first}] }}`)",
+                f.name,
+                named.join("`, `")
+            ));
+        }
+    }
+    if unbound.is_empty() {
+        item(
+            "verification_bound",
+            title,
+            Status::Pass,
+            "each verifier binds what it checks, or checks only secrets",
+        )
+    } else {
+        item(
+            "verification_bound",
+            title,
+            Status::Fail,
+            unbound.join("; "),
+        )
+    }
 }
 
 pub(super) fn run(args: &CheckArgs) -> anyhow::Result<u8> {

@@ -15,7 +15,7 @@ use super::routes::{check_token, client_ip, json_body, validate_arguments};
 use super::state_of;
 use crate::agent::Function;
 use crate::audit::{redact, Event};
-use crate::guard::{self, CodeVerdict, CONFIRMATION_ARG, GRANT_KEY};
+use crate::guard::{self, CodeVerdict, CONFIRMATION_ARG};
 use crate::handlers::{CallInput, HandlerError, Reply};
 use crate::limits::Admission;
 use crate::template::value_to_text;
@@ -178,7 +178,8 @@ pub(super) async fn swaig(
     if function.requires_verification {
         let null = Value::Null;
         let global = body.global_data.as_ref().unwrap_or(&null);
-        if !guard::has_grant(secret, global, call_id, now) {
+        let identity = guard::identity_of(&function.identity, &args);
+        if !guard::has_grant(secret, global, call_id, identity.as_deref(), now) {
             state.audit_event(|| event("verification_required", "refused"))?;
             let verifiers: Vec<String> = agent
                 .functions
@@ -288,10 +289,16 @@ pub(super) async fn swaig(
         Ok(mut reply) => {
             if function.verifies_caller {
                 if reply.verified {
-                    let grant = guard::grant(secret, call_id, now + agent.token_ttl.as_secs());
+                    let identity = guard::identity_of(&function.identity, &args);
+                    let (key, grant) = guard::grant(
+                        secret,
+                        call_id,
+                        identity.as_deref(),
+                        now + agent.token_ttl.as_secs(),
+                    );
                     reply
                         .action
-                        .push(json!({ "set_global_data": { GRANT_KEY: grant } }));
+                        .push(json!({ "set_global_data": { key: grant } }));
                 }
                 state.audit_event(|| {
                     event(

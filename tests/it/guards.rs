@@ -274,6 +274,111 @@ fn gated_function_needs_a_grant_from_the_same_call() {
     );
 }
 
+/// The grant key and value a verifier's reply sets (the one action it adds).
+fn grant_in(reply: &Value) -> (String, Value) {
+    let set = reply["action"]
+        .as_array()
+        .and_then(|a| a.iter().find_map(|x| x["set_global_data"].as_object()))
+        .unwrap_or_else(|| panic!("no set_global_data in {reply}"));
+    let (k, v) = set.iter().next().unwrap();
+    (k.clone(), v.clone())
+}
+
+/// The shipped production agent binds `verify_pin` to `account`: a PIN
+/// checked for one account opens that account only, whichever argument
+/// names it later (`get_balance.account`, `transfer.from`).
+#[test]
+fn a_grant_opens_only_the_account_it_was_verified_for() {
+    let dir = crate::util::sandbox();
+    let server = Swagent::new(["serve", "agents/production-bank.yaml"])
+        .creds()
+        .env("CORE_API_TOKEN", "core-token")
+        .dir(dir.path())
+        .start();
+    let refused = json!({"response": "The caller has not been verified in this call. Verify the caller first with `verify_pin`, then try again. Do not reveal anything protected before that."});
+    let verified = call(
+        &server,
+        "call-1",
+        "verify_pin",
+        json!({"account": "111111", "pin": "4321"}),
+        json!({}),
+    );
+    assert_eq!(verified["response"], "Thank you, you are verified.");
+    let (key, value) = grant_in(&verified);
+    assert!(key.starts_with("swagent_verified_"), "{key}");
+    assert!(!key.contains("111111") && !value.to_string().contains("111111"));
+    let global = json!({ key.clone(): value.clone() });
+    assert_eq!(
+        call(
+            &server,
+            "call-1",
+            "get_balance",
+            json!({"account": "111111"}),
+            global.clone()
+        ),
+        json!({"response": "The balance of the account ending in 1111 is 1,234.56 dollars."})
+    );
+    // Another account, by either argument that names it: refused.
+    assert_eq!(
+        call(
+            &server,
+            "call-1",
+            "get_balance",
+            json!({"account": "999999999"}),
+            global.clone()
+        ),
+        refused
+    );
+    let out_of_b = json!({"from": "999999999", "to": "111111", "amount": 50});
+    assert_eq!(
+        call(&server, "call-1", "transfer", out_of_b, global.clone()),
+        refused
+    );
+    // The grant moved under the whole-call key is no grant either.
+    assert_eq!(
+        call(
+            &server,
+            "call-1",
+            "get_balance",
+            json!({"account": "111111"}),
+            json!({ "swagent_verified": value })
+        ),
+        refused
+    );
+    // Out of the verified account: on to the confirmation step.
+    let out_of_a = json!({"from": "111111", "to": "999999999", "amount": 50});
+    let asked = call(&server, "call-1", "transfer", out_of_a, global.clone());
+    assert!(!code_in(&asked).is_empty(), "{asked}");
+    // A second verified account adds a grant beside the first.
+    let second = call(
+        &server,
+        "call-1",
+        "verify_pin",
+        json!({"account": "999999999", "pin": "4321"}),
+        global.clone(),
+    );
+    let (key_b, value_b) = grant_in(&second);
+    assert_ne!(key_b, key);
+    let first = global[&key].clone();
+    let both = json!({ key: first, key_b: value_b });
+    for account in ["111111", "999999999"] {
+        let reply = call(
+            &server,
+            "call-1",
+            "get_balance",
+            json!({"account": account}),
+            both.clone(),
+        );
+        assert!(
+            reply["response"]
+                .as_str()
+                .unwrap()
+                .starts_with("The balance"),
+            "{reply}"
+        );
+    }
+}
+
 fn audit_lines(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap()

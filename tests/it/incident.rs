@@ -47,7 +47,7 @@ fn check_fails_the_example_bank_without_production_settings() {
     }
     assert!(
         out.stdout
-            .ends_with("checklist: 4 pass, 9 fail, 4 cannot tell\n"),
+            .ends_with("checklist: 5 pass, 9 fail, 4 cannot tell\n"),
         "{}",
         out.stdout
     );
@@ -123,6 +123,42 @@ fn check_fails_when_git_tracks_the_env_file() {
     .run()
     .code(1);
     assert!(out.stdout.contains("[FAIL] `.env` not tracked by git: git tracks `.env`: remove it (`git rm --cached .env`) and rotate every credential in it\n"), "{}", out.stdout);
+}
+
+/// A verifier that checks an account but grants the whole call fails the
+/// check; the shipped agent binds it and passes.
+#[test]
+fn check_fails_a_verifier_whose_grant_is_not_bound() {
+    let dir = sandbox();
+    let file = dir.path().join("agents/production-bank.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let unbound = text
+        .replace(
+            "verifies_caller: { binds: [account] }",
+            "verifies_caller: true",
+        )
+        .replace(
+            "requires_verification: { account: from }",
+            "requires_verification: true",
+        );
+    assert_ne!(unbound, text);
+    std::fs::write(dir.path().join("agents/unbound.yaml"), unbound).unwrap();
+    let out = production_env(
+        Swagent::new(["check", "agents/unbound.yaml", "--production"]),
+        dir.path(),
+    )
+    .dir(dir.path())
+    .run()
+    .code(1);
+    assert!(out.stdout.contains("[FAIL] Verification is bound to what was verified: `verify_pin` checks `account` but its grant holds for the whole call (`verifies_caller: { binds: [account] }`)\n"), "{}", out.stdout);
+    let out = production_env(
+        Swagent::new(["check", "agents/production-bank.yaml", "--production"]),
+        dir.path(),
+    )
+    .dir(dir.path())
+    .run()
+    .code(0);
+    assert!(out.stdout.contains("[pass] Verification is bound to what was verified: each verifier binds what it checks, or checks only secrets\n"), "{}", out.stdout);
 }
 
 /// An audit trail others can append to proves nothing: `check` fails it and

@@ -127,6 +127,13 @@ fn each_bad_file_gets_its_exact_findings_and_exit_code() {
             "bad/http_headers.yaml:19:9: error: function `lookup`: header `X-Literal` has a line break or control character in its text",
             "bad/http_headers.yaml:21:9: error: function `lookup`: header `host` is set twice (header names ignore case)",
         ]),
+        ("verification_binds", 1, &[
+            "bad/verification_binds.yaml:7:22: error: function `verify_pin`: `binds` names `account`, which is not in `required`",
+            "bad/verification_binds.yaml:17:22: error: function `verify_card`: every verifier must bind the same arguments; `verify_pin` binds [account], this one [card]",
+            "bad/verification_binds.yaml:26:28: error: function `balance`: the verified `account` must be in argument `account`, which is not a declared argument; or name the argument that carries it: `requires_verification: { account: ARGUMENT }`",
+            "bad/verification_binds.yaml:35:28: error: function `transfer`: `requires_verification` names `pin`, which `verify_pin` does not bind",
+            "bad/verification_binds.yaml:35:28: error: function `transfer`: the verified `account` must be in argument `from`, which is not declared `type: string` or `integer`",
+        ]),
         ("reserved_route", 1, &["bad/reserved_route.yaml:2:8: error: `route` `/health` is a path swagent serves itself (`/health`, `/ready`, `/metrics`); pick another"]),
         ("empty", 1, &["bad/empty.yaml:1:1: error: file is empty: an agent needs at least `name` and `prompt`"]),
         ("not_yaml", 1, &["bad/not_yaml.yaml:3:1: error: invalid agent file: did not find expected ',' or '}', while parsing a flow mapping at line 2 column 9"]),
