@@ -26,6 +26,14 @@ pub(super) enum Slot {
 
 const SECRET_WORDS: [&str; 6] = ["password", "passwd", "secret", "token", "api_key", "apikey"];
 
+/// swagent's own settings (`SWML_*`, `SIGNALWIRE_*`, `SWAGENT_*`): they hold
+/// its credentials and token secret, which no handler or upstream may see.
+fn is_own_variable(name: &str) -> bool {
+    ["SWML_", "SIGNALWIRE_", "SWAGENT_"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
 fn looks_secret(key: &str) -> bool {
     let k = key.to_ascii_lowercase().replace('-', "_");
     k == "authorization"
@@ -79,6 +87,15 @@ impl Checker<'_> {
                         at,
                         format!(
                             "function `{function}`: `${{env:{name}}}` is only allowed in http `url`, `query`, `headers`, `body` and `form` (its value must never reach the caller)"
+                        ),
+                    );
+                    ok = false;
+                }
+                Var::Env(name) if is_own_variable(name) => {
+                    self.error(
+                        at,
+                        format!(
+                            "function `{function}`: `${{env:{name}}}` is swagent's own setting; its secrets never leave swagent"
                         ),
                     );
                     ok = false;
@@ -214,13 +231,21 @@ impl Checker<'_> {
             args.push(t);
         }
         for var in s.env.iter().flatten() {
-            if !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                let pos = self.spans.value(&[&at[..], &["env"]].concat());
-                self.error(
-                    pos,
-                    format!("function `{name}`: `{var}` is not a variable name"),
-                );
-            }
+            let problem = if !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                "is not a variable name"
+            } else if is_own_variable(var) {
+                "is swagent's own setting; its secrets never reach a handler"
+            } else if var.starts_with("SWAIG_") {
+                "is set by swagent for each call (`SWAIG_ARG_*`, `SWAIG_FUNCTION`, `SWAIG_CALL_ID`)"
+            } else if var.starts_with("LD_")
+                || ["BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "IFS"].contains(&var.as_str())
+            {
+                "changes how programs load or shells start; set it in the program instead"
+            } else {
+                continue;
+            };
+            let pos = self.spans.value(&[&at[..], &["env"]].concat());
+            self.error(pos, format!("function `{name}`: `{var}` {problem}"));
         }
         let arg_env = self.arg_env(name, declared);
         let concurrency = s.concurrency.unwrap_or(defaults::CONCURRENCY);
