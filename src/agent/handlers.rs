@@ -6,6 +6,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -25,6 +26,12 @@ pub(super) enum Slot {
 }
 
 const SECRET_WORDS: [&str; 6] = ["password", "passwd", "secret", "token", "api_key", "apikey"];
+
+/// Upper bounds of handler limits: beyond them a value is a typo or a way
+/// to exhaust the host, never a need.
+const MAX_TIMEOUT: Duration = Duration::from_secs(300);
+const MAX_BYTES: u64 = 16 * 1024 * 1024;
+const MAX_CONCURRENCY: u32 = 1024;
 
 /// swagent's own settings (`SWML_*`, `SIGNALWIRE_*`, `SWAGENT_*`): they hold
 /// its credentials and token secret, which no handler or upstream may see.
@@ -249,22 +256,69 @@ impl Checker<'_> {
         }
         let arg_env = self.arg_env(name, declared);
         let concurrency = s.concurrency.unwrap_or(defaults::CONCURRENCY);
-        if concurrency == 0 {
+        if !(1..=MAX_CONCURRENCY).contains(&concurrency) {
             let pos = self.spans.value(&[&at[..], &["concurrency"]].concat());
             self.error(
                 pos,
-                format!("function `{name}`: `concurrency` must be at least 1"),
+                format!("function `{name}`: `concurrency` must be between 1 and {MAX_CONCURRENCY}"),
             );
         }
         Some(ShellSpec {
             program,
             args,
             arg_env,
-            timeout: s.timeout.map_or(defaults::TIMEOUT, |d| d.0),
+            timeout: self.timeout(name, &at, s.timeout.map(|d| d.0)),
             env: s.env.unwrap_or_default(),
-            max_output: s.max_output.map_or(defaults::MAX_OUTPUT, |b| b.0),
-            concurrency: concurrency.max(1),
+            max_output: self.size(
+                name,
+                &at,
+                "max_output",
+                s.max_output.map(|b| b.0),
+                defaults::MAX_OUTPUT,
+            ),
+            concurrency: concurrency.clamp(1, MAX_CONCURRENCY),
         })
+    }
+
+    /// A handler's `timeout`, within 1 ms and [`MAX_TIMEOUT`]: zero would fail
+    /// every call, and the AI is waiting on the phone meanwhile.
+    fn timeout(&mut self, function: &str, at: &[&str], value: Option<Duration>) -> Duration {
+        let Some(value) = value else {
+            return defaults::TIMEOUT;
+        };
+        if value.is_zero() || value > MAX_TIMEOUT {
+            let pos = self.spans.value(&[at, &["timeout"]].concat());
+            self.error(
+                pos,
+                format!("function `{function}`: `timeout` must be between 1ms and 5m"),
+            );
+            return defaults::TIMEOUT;
+        }
+        value
+    }
+
+    /// A byte limit (`max_output`, `max_response`), within 1 byte and
+    /// [`MAX_BYTES`]: each running call may hold that much in memory.
+    fn size(
+        &mut self,
+        function: &str,
+        at: &[&str],
+        field: &str,
+        value: Option<u64>,
+        default: u64,
+    ) -> u64 {
+        let Some(value) = value else {
+            return default;
+        };
+        if value == 0 || value > MAX_BYTES {
+            let pos = self.spans.value(&[at, &[field]].concat());
+            self.error(
+                pos,
+                format!("function `{function}`: `{field}` must be between 1B and 16MiB"),
+            );
+            return default;
+        }
+        value
     }
 
     /// The `SWAIG_ARG_*` variables of the declared arguments whose names can
@@ -462,11 +516,17 @@ impl Checker<'_> {
             headers,
             body,
             form,
-            timeout: h.timeout.map_or(defaults::TIMEOUT, |d| d.0),
+            timeout: self.timeout(name, &at, h.timeout.map(|d| d.0)),
             retries,
             output,
             error_keys: h.error_keys.unwrap_or_default(),
-            max_response: h.max_response.map_or(defaults::MAX_RESPONSE, |b| b.0),
+            max_response: self.size(
+                name,
+                &at,
+                "max_response",
+                h.max_response.map(|b| b.0),
+                defaults::MAX_RESPONSE,
+            ),
             verified_field,
         })
     }

@@ -143,6 +143,13 @@ fn each_bad_file_gets_its_exact_findings_and_exit_code() {
             "bad/own_variables.yaml:9:12: error: function `leak`: `BASH_ENV` changes how programs load or shells start; set it in the program instead",
             "bad/own_variables.yaml:14:26: error: function `upstream`: `${env:SIGNALWIRE_SWAIG_SECRET}` is swagent's own setting; its secrets never leave swagent",
         ]),
+        ("handler_limits", 1, &[
+            "bad/handler_limits.yaml:10:16: error: function `forever`: `timeout` must be between 1ms and 5m",
+            "bad/handler_limits.yaml:11:19: error: function `forever`: `max_output` must be between 1B and 16MiB",
+            "bad/handler_limits.yaml:12:20: error: function `forever`: `concurrency` must be between 1 and 1024",
+            "bad/handler_limits.yaml:18:16: error: function `never`: `timeout` must be between 1ms and 5m",
+            "bad/handler_limits.yaml:19:21: error: function `never`: `max_response` must be between 1B and 16MiB",
+        ]),
         ("reserved_route", 1, &["bad/reserved_route.yaml:2:8: error: `route` `/health` is a path swagent serves itself (`/health`, `/ready`, `/metrics`); pick another"]),
         ("empty", 1, &["bad/empty.yaml:1:1: error: file is empty: an agent needs at least `name` and `prompt`"]),
         ("not_yaml", 1, &["bad/not_yaml.yaml:3:1: error: invalid agent file: did not find expected ',' or '}', while parsing a flow mapping at line 2 column 9"]),
