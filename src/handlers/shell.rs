@@ -25,9 +25,25 @@ const STDERR_KEEP: usize = 2048;
 const GRACE: Duration = Duration::from_secs(1);
 
 fn signal_group(pgid: u32, signal: libc::c_int) {
+    // 0 would be swagent's own group.
+    if pgid == 0 {
+        return;
+    }
     // SAFETY: killpg has no memory-safety preconditions; a stale group is ESRCH.
     unsafe {
         libc::killpg(pgid as libc::pid_t, signal);
+    }
+}
+
+/// Kills the program's process group when the call is over, however it
+/// ends: also when the call's future is dropped (the server stopping, or a
+/// task cancelled), where `kill_on_drop` would reach the direct child only
+/// and leave its children running, orphaned.
+struct GroupGuard(u32);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        signal_group(self.0, libc::SIGKILL);
     }
 }
 
@@ -129,6 +145,7 @@ pub(super) async fn run(
         )
     })?;
     let pgid = child.id().unwrap_or(0);
+    let _group = GroupGuard(pgid);
 
     let stdin_json = serde_json::to_vec(ctx.args).unwrap_or_default();
     if let Some(mut stdin) = child.stdin.take() {

@@ -28,17 +28,30 @@ functions:
     description: Floods stderr forever.
     secure: false
     shell: { command: ["./noisy.sh"], timeout: 1s }
+  family:
+    description: Starts a child in the background, then holds like `slow`.
+    secure: false
+    shell: { command: ["./family.sh"], timeout: 20s }
 "#;
 
 /// Appends its pid to `started`, then holds until `release` exists (15 s at most).
 const SLOW: &str = "#!/bin/sh\necho $$ >> started\ni=0\nwhile [ ! -e release ] && [ $i -lt 750 ]; do sleep 0.02; i=$((i+1)); done\necho done\n";
 const NOISY: &str = "#!/bin/sh\necho $$ > noisy.pid\nexec yes stderr-flood >&2\n";
+/// Leaves a background `sleep` (its pid in `child.pid`), then holds like SLOW.
+const FAMILY: &str = "#!/bin/sh\nsleep 60 &\necho $! > child.pid\ni=0\nwhile [ ! -e release ] && [ $i -lt 750 ]; do sleep 0.02; i=$((i+1)); done\necho done\n";
 
 const UNAVAILABLE: &str = r#"{"error":"audit_unavailable","message":"the service is unavailable"}"#;
 const ENOSPC: &str = "No space left on device (os error 28)";
 
 fn faults_dir() -> tempfile::TempDir {
-    agent_dir(AGENT, &[("slow.sh", SLOW), ("noisy.sh", NOISY)])
+    agent_dir(
+        AGENT,
+        &[
+            ("slow.sh", SLOW),
+            ("noisy.sh", NOISY),
+            ("family.sh", FAMILY),
+        ],
+    )
 }
 
 fn serve(dir: &Path, extra: &[&str]) -> Swagent {
@@ -308,6 +321,54 @@ fn sigterm_lets_requests_in_flight_finish_and_refuses_new_connections() {
         );
     }
     server.assert_stops_cleanly();
+}
+
+/// A server that stops while a handler runs takes the handler's whole
+/// process group with it, not only the program it started.
+#[test]
+fn a_server_stopping_mid_call_leaves_no_orphaned_processes() {
+    let dir = faults_dir();
+    let mut server = serve(dir.path(), &[]).start();
+    let url = server.url.clone();
+    let call = std::thread::spawn(move || {
+        client()
+            .post(format!("{url}/swaig"))
+            .basic_auth(USER, Some(PASSWORD))
+            .json(&json!({"function": "family", "call_id": "c-1"}))
+            .send()
+            .map(|r| r.status().as_u16())
+            .map_err(|e| e.to_string())
+    });
+    let pid_file = dir.path().join("child.pid");
+    let mut child = 0;
+    assert!(eventually(Duration::from_secs(10), || {
+        child = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        child > 0
+    }));
+    assert!(alive(child));
+    // SIGQUIT: stop now, without waiting for the call.
+    server.signal(libc::SIGQUIT);
+    assert!(
+        eventually(Duration::from_secs(10), || server
+            .child
+            .try_wait()
+            .unwrap()
+            .is_some()),
+        "the server did not stop"
+    );
+    let orphaned = !eventually(Duration::from_secs(5), || !alive(child));
+    if orphaned {
+        // SAFETY: plain kill of a pid this test's script started.
+        unsafe { libc::kill(child, libc::SIGKILL) };
+    }
+    assert!(
+        !orphaned,
+        "the handler's background child {child} outlived the server"
+    );
+    assert!(call.join().unwrap().is_err(), "the call was answered");
 }
 
 #[test]
