@@ -124,6 +124,19 @@ pub struct AlertRule {
 }
 
 impl AlertRule {
+    /// Whether the rule looks at calls of `function`.
+    pub fn applies_to(&self, function: &str) -> bool {
+        match &self.rule {
+            Rule::FunctionRate { function: f, .. } | Rule::LargeArgument { function: f, .. } => {
+                f == function
+            }
+            Rule::BusinessHours { functions, .. } => {
+                functions.is_empty() || functions.iter().any(|f| f == function)
+            }
+            Rule::AuthFailures { .. } | Rule::Calls { .. } => false,
+        }
+    }
+
     /// Checks one `alerts:` entry against the agent's function names.
     pub fn from_file(a: &AlertFile, functions: &[&str]) -> Result<AlertRule, String> {
         let known = |f: &str| -> Result<String, String> {

@@ -301,7 +301,8 @@ pub struct CallArgs {
     pub file: PathBuf,
     /// The function to run.
     pub function: String,
-    /// An argument; the value is parsed as JSON when it parses, else taken as a string.
+    /// An argument: taken as text when declared `type: string`, else parsed
+    /// as JSON when it parses, else taken as text.
     #[arg(long = "arg", value_name = "NAME=VALUE")]
     pub args: Vec<String>,
     /// All arguments as one JSON object (merged under --arg).
@@ -310,6 +311,13 @@ pub struct CallArgs {
     /// The call id the handler sees.
     #[arg(long, default_value = "local-call")]
     pub call_id: String,
+    /// The kill-switch state file: a function it disables is not run.
+    #[arg(long, env = "SWAGENT_STATE_FILE", value_name = "PATH")]
+    pub state_file: Option<PathBuf>,
+    /// Run the function even if the kill switch disables it (to try a fix
+    /// before `swagent enable`).
+    #[arg(long)]
+    pub ignore_kill_switch: bool,
 }
 
 #[derive(Debug, clap::Args)]

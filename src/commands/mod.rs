@@ -137,8 +137,10 @@ fn swml(args: &SwmlArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// Parses `--arg NAME=VALUE` values: JSON when it parses, else a string.
-fn parse_args(args: &CallArgs) -> anyhow::Result<Value> {
+/// Parses `--arg NAME=VALUE` values: the text itself for an argument
+/// declared `type: string` (so `account=12345678` stays a string), else
+/// JSON when it parses, else a string.
+fn parse_args(args: &CallArgs, parameters: &Value) -> anyhow::Result<Value> {
     let mut map = match &args.args_json {
         Some(text) => match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(m)) => m,
@@ -151,7 +153,17 @@ fn parse_args(args: &CallArgs) -> anyhow::Result<Value> {
         let (name, value) = pair
             .split_once('=')
             .with_context(|| format!("`--arg {pair}` must be NAME=VALUE"))?;
-        let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+        let declared_string = parameters
+            .pointer(&format!(
+                "/properties/{}/type",
+                name.replace('~', "~0").replace('/', "~1")
+            ))
+            .is_some_and(|t| t == "string");
+        let value = if declared_string {
+            Value::String(value.to_owned())
+        } else {
+            serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()))
+        };
         map.insert(name.to_owned(), value);
     }
     Ok(Value::Object(map))
@@ -162,7 +174,38 @@ fn call(args: &CallArgs) -> anyhow::Result<u8> {
     if !agent.functions.contains_key(&args.function) {
         anyhow::bail!("agent `{}` has no function `{}`", agent.name, args.function);
     }
-    let input = parse_args(args)?;
+    let input = parse_args(args, &agent.functions[&args.function].parameters)?;
+    // During an incident a disabled function stays off, from here too.
+    if let Some(path) = &args.state_file {
+        let kill = crate::killswitch::KillState::read(path)?;
+        if kill.is_disabled(&args.function) && !args.ignore_kill_switch {
+            eprintln!(
+                "error: `{}` is disabled by the kill switch (`{}`): `swagent enable` it, or pass `--ignore-kill-switch`",
+                args.function,
+                path.display()
+            );
+            return Ok(1);
+        }
+    }
+    let function = &agent.functions[&args.function];
+    let skipped: Vec<&str> = [
+        (function.confirm, "confirmation"),
+        (function.requires_verification, "caller verification"),
+        (function.rate_limit != Default::default(), "rate limits"),
+        (
+            agent.alerts.iter().any(|a| a.applies_to(&function.name)),
+            "alert rules",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(on, what)| on.then_some(what))
+    .collect();
+    if !skipped.is_empty() {
+        eprintln!(
+            "note: `call` runs the handler directly; not applied here: {}",
+            skipped.join(", ")
+        );
+    }
     // Metrics of their own: nothing reads them in a one-off call.
     let live = Live::new(agent, &crate::metrics::Metrics::new(), None);
     let body = crate::server::body::CallBody::default();

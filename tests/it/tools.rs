@@ -882,6 +882,49 @@ fn call_runs_each_handler_kind_like_serve() {
         .stderr_is("error: `--args-json` must be a JSON object\n");
 }
 
+/// `call` honours the kill switch, and says which guards it does not apply.
+#[test]
+fn call_refuses_a_disabled_function_and_names_the_guards_it_skips() {
+    let dir = sandbox();
+    let call = |extra: &[&str]| {
+        let mut a = vec![
+            "call",
+            "agents/production-bank.yaml",
+            "get_balance",
+            "--arg",
+            // Declared `type: string`: digits stay text.
+            "account=123456",
+        ];
+        a.extend_from_slice(extra);
+        Swagent::new(a)
+            .env("CORE_API_TOKEN", "core-token")
+            .dir(dir.path())
+    };
+    let balance = "{\n  \"response\": \"The balance of the account ending in 3456 is 1,234.56 dollars.\"\n}\n";
+    let note = "note: `call` runs the handler directly; not applied here: caller verification, rate limits\n";
+    call(&[]).run().code(0).stdout_is(balance).stderr_is(note);
+    Swagent::new(["disable", "get_balance", "--state-file", "state.json"])
+        .dir(dir.path())
+        .run()
+        .code(0);
+    let refused = "error: `get_balance` is disabled by the kill switch (`state.json`): `swagent enable` it, or pass `--ignore-kill-switch`\n";
+    call(&["--state-file", "state.json"])
+        .run()
+        .code(1)
+        .stdout_is("")
+        .stderr_is(refused);
+    // From the environment, as `serve` and `disable` take it.
+    call(&[])
+        .env("SWAGENT_STATE_FILE", "state.json")
+        .run()
+        .code(1)
+        .stderr_is(refused);
+    call(&["--state-file", "state.json", "--ignore-kill-switch"])
+        .run()
+        .code(0)
+        .stdout_is(balance);
+}
+
 #[test]
 fn completions_and_help_document_the_tool() {
     let dir = tempfile::tempdir().unwrap();
