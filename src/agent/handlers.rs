@@ -218,15 +218,18 @@ impl Checker<'_> {
             let t = self.template(name, arg, &path, Slot::ShellArg, declared)?;
             self.exec_limits(name, i, &t, &path);
             if let Some(Var::Args(arg_name, _)) = t.as_single_var() {
-                let constrained = declared
-                    .get(arg_name)
-                    .is_some_and(|p| p.get("pattern").is_some() || p.get("enum").is_some());
+                let constrained = declared.get(arg_name).is_some_and(|p| {
+                    p.get("pattern")
+                        .and_then(Value::as_str)
+                        .is_some_and(super::is_anchored)
+                        || p.get("enum").is_some()
+                });
                 if !after_dashdash && !constrained {
                     let pos = self.spans.value(&path);
                     self.warn(
                         pos,
                         format!(
-                            "function `{name}`: `{arg}` is a whole argument a caller controls; a value starting with `-` would be read as an option. Give `{arg_name}` a `pattern` or `enum`, put `--` before it, or write `--opt={arg}`"
+                            "function `{name}`: `{arg}` is a whole argument a caller controls; a value starting with `-` would be read as an option. Give `{arg_name}` an anchored `pattern` (`^...$`) or an `enum`, put `--` before it, or write `--opt={arg}`"
                         ),
                     );
                 }
@@ -570,6 +573,29 @@ impl Checker<'_> {
                         format!("function `{name}`: `url` holds credentials; secrets never live in the agent file, use a header with `${{env:NAME}}`"),
                     );
                     return None;
+                }
+                // `?api_key=sk_live_...` written into the url is a literal
+                // credential as much as one in `query:` is. Variables become
+                // U+0001 here, which no literal text holds, to tell them apart.
+                let marked: String = url
+                    .parts()
+                    .iter()
+                    .map(|p| match p {
+                        crate::template::Part::Lit(s) => s.as_str(),
+                        crate::template::Part::Var(..) => "\u{1}",
+                    })
+                    .collect();
+                let pairs: Vec<(String, String)> = url::Url::parse(&marked)
+                    .map(|m| m.query_pairs().into_owned().collect())
+                    .unwrap_or_default();
+                for (key, value) in pairs {
+                    if looks_secret(&key) && !value.is_empty() && !value.contains('\u{1}') {
+                        self.error(
+                            pos,
+                            format!("function `{name}`: `url` holds a literal credential in `{key}`; secrets never live in the agent file, use `${{env:NAME}}`"),
+                        );
+                        return None;
+                    }
                 }
                 Some(())
             }

@@ -640,14 +640,29 @@ impl Checker<'_> {
                 ),
             );
         }
-        match jsonschema::validator_for(&parameters) {
+        // `format` is enforced (draft 2020-12 makes it a mere annotation by
+        // default): a `format: email` that let anything through would be a
+        // constraint in name only. An unknown format fails here, not silently.
+        let built = jsonschema::options()
+            .should_validate_formats(true)
+            .should_ignore_unknown_formats(false)
+            .build(&parameters);
+        match built {
             Ok(v) => Some((parameters, v)),
             Err(e) => {
                 let pos = self.spans.value(&at);
-                self.error(
-                    pos,
-                    format!("function `{name}`: `parameters` is not a valid JSON Schema: {e}"),
-                );
+                let text = e.to_string();
+                // The library's wording points at its own options.
+                let msg = match text
+                    .strip_prefix("Unknown format: '")
+                    .and_then(|rest| rest.split_once('\''))
+                {
+                    Some((format, _)) => format!(
+                        "function `{name}`: unknown `format` `{format}`: swagent enforces `format`, so it must be one JSON Schema defines (`date`, `date-time`, `email`, `hostname`, `ipv4`, `ipv6`, `uri`, `uuid`, ...); use a `pattern` for others"
+                    ),
+                    None => format!("function `{name}`: `parameters` is not a valid JSON Schema: {text}"),
+                };
+                self.error(pos, msg);
                 None
             }
         }

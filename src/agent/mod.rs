@@ -73,6 +73,12 @@ pub enum Prompt {
     Pom(Vec<Section>),
 }
 
+/// Whether a JSON Schema `pattern` constrains the whole value: JSON Schema
+/// patterns match anywhere in the string, so `[0-9]` lets `-rf 1` through.
+pub fn is_anchored(pattern: &str) -> bool {
+    pattern.starts_with('^') && pattern.ends_with('$') && !pattern.ends_with("\\$")
+}
+
 /// A validated SWAIG function.
 #[derive(Debug)]
 pub struct Function {

@@ -60,11 +60,19 @@ fn changes_something(h: &Handler) -> bool {
     }
 }
 
-/// Argument names a shell or http handler uses.
-fn used_args(h: &Handler) -> Vec<String> {
+/// Argument names a shell or http handler uses: for a shell handler every
+/// declared one, since each reaches the program on stdin and as
+/// `SWAIG_ARG_*` whether its command line names it or not.
+fn used_args(f: &agent::Function) -> Vec<String> {
     let mut templates = Vec::new();
-    match h {
-        Handler::Shell(s) => templates.extend(s.args.iter()),
+    let mut names = Vec::new();
+    match &f.handler {
+        Handler::Shell(s) => {
+            templates.extend(s.args.iter());
+            if let Some(props) = f.parameters.get("properties").and_then(Value::as_object) {
+                names.extend(props.keys().cloned());
+            }
+        }
         Handler::Http(h) => {
             templates.push(&h.url);
             templates.extend(h.query.iter().map(|(_, t)| t));
@@ -76,14 +84,15 @@ fn used_args(h: &Handler) -> Vec<String> {
         }
         Handler::Static(_) => {}
     }
-    let mut names: Vec<String> = templates
-        .iter()
-        .flat_map(|t| t.vars())
-        .filter_map(|(v, _)| match v {
-            Var::Args(name, _) => Some(name.clone()),
-            _ => None,
-        })
-        .collect();
+    names.extend(
+        templates
+            .iter()
+            .flat_map(|t| t.vars())
+            .filter_map(|(v, _)| match v {
+                Var::Args(name, _) => Some(name.clone()),
+                _ => None,
+            }),
+    );
     names.sort();
     names.dedup();
     names
@@ -105,7 +114,11 @@ fn constrained(p: &Value) -> bool {
     let has = |k: &str| p.get(k).is_some();
     match p.get("type").and_then(Value::as_str) {
         Some("string") => {
-            has("pattern") || has("enum") || has("maxLength") || has("format") || has("const")
+            let anchored = p
+                .get("pattern")
+                .and_then(Value::as_str)
+                .is_some_and(agent::is_anchored);
+            anchored || has("enum") || has("maxLength") || has("format") || has("const")
         }
         Some("number" | "integer") => {
             (has("minimum") || has("exclusiveMinimum"))
@@ -277,7 +290,7 @@ fn checklist(agent: &Agent, args: &CheckArgs) -> anyhow::Result<Vec<Item>> {
             }
         }
         let props = f.parameters.get("properties");
-        for arg in used_args(&f.handler) {
+        for arg in used_args(f) {
             let p = props.and_then(|p| p.get(&arg)).unwrap_or(&Value::Null);
             if !constrained(p) {
                 loose.push(format!("`{}.{arg}`", f.name));
@@ -313,10 +326,39 @@ fn checklist(agent: &Agent, args: &CheckArgs) -> anyhow::Result<Vec<Item>> {
         "Arguments used by handlers are constrained",
         pass_if(loose.is_empty()),
         if loose.is_empty() {
-            "every string has a pattern/enum/maxLength, every number a minimum and maximum"
+            "every string has an anchored pattern, enum, format or maxLength, every number a minimum and maximum"
                 .to_string()
         } else {
-            format!("no pattern/enum/min/max on: {}", loose.join(", "))
+            format!("no anchored pattern (`^...$`), enum, format, maxLength or min/max on: {}", loose.join(", "))
+        },
+    ));
+    let plain: Vec<String> = agent
+        .functions
+        .values()
+        .filter_map(|f| match &f.handler {
+            Handler::Http(h) => {
+                let url = url::Url::parse(&h.url.to_string()).ok()?;
+                let local = match url.host()? {
+                    url::Host::Domain(d) => d == "localhost",
+                    url::Host::Ipv4(ip) => ip.is_loopback(),
+                    url::Host::Ipv6(ip) => ip.is_loopback(),
+                };
+                (url.scheme() == "http" && !local).then(|| f.name.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    items.push(item(
+        "https_upstreams",
+        "Upstreams are called over HTTPS",
+        pass_if(plain.is_empty()),
+        if plain.is_empty() {
+            "every http function calls https or loopback".to_string()
+        } else {
+            format!(
+                "plain http (arguments and headers in clear on the network): {}",
+                plain.join(", ")
+            )
         },
     ));
     let unlimited: Vec<String> = agent

@@ -47,7 +47,7 @@ fn check_fails_the_example_bank_without_production_settings() {
     }
     assert!(
         out.stdout
-            .ends_with("checklist: 5 pass, 9 fail, 4 cannot tell\n"),
+            .ends_with("checklist: 6 pass, 9 fail, 4 cannot tell\n"),
         "{}",
         out.stdout
     );
@@ -159,6 +159,37 @@ fn check_fails_a_verifier_whose_grant_is_not_bound() {
     .run()
     .code(0);
     assert!(out.stdout.contains("[pass] Verification is bound to what was verified: each verifier binds what it checks, or checks only secrets\n"), "{}", out.stdout);
+}
+
+/// What the checklist promises holds for what a handler really receives:
+/// an unanchored pattern constrains nothing, a shell program gets every
+/// declared argument, and a plain-http upstream sees all in clear.
+#[test]
+fn check_fails_loose_arguments_and_plain_http_upstreams() {
+    let dir = sandbox();
+    let text = std::fs::read_to_string(dir.path().join("agents/production-bank.yaml")).unwrap();
+    let loose = text
+        .replace(
+            r#"account: { type: string, pattern: "^[0-9]{6,12}$", description: The account number. }"#,
+            r#"account: { type: string, pattern: "[0-9]", description: The account number. }
+        note: { type: string }"#,
+        )
+        .replace("url: https://core.example.com/transfers", "url: http://core.example.com/transfers");
+    assert_eq!(loose.matches("note: { type: string }").count(), 1);
+    std::fs::write(dir.path().join("agents/loose.yaml"), loose).unwrap();
+    let out = production_env(
+        Swagent::new(["check", "agents/loose.yaml", "--production"]),
+        dir.path(),
+    )
+    .dir(dir.path())
+    .run()
+    .code(1);
+    for line in [
+        "[FAIL] Arguments used by handlers are constrained: no anchored pattern (`^...$`), enum, format, maxLength or min/max on: `get_balance.account`, `get_balance.note`\n",
+        "[FAIL] Upstreams are called over HTTPS: plain http (arguments and headers in clear on the network): transfer\n",
+    ] {
+        assert!(out.stdout.contains(line), "missing {line:?} in:\n{}", out.stdout);
+    }
 }
 
 /// An audit trail others can append to proves nothing: `check` fails it and

@@ -110,9 +110,13 @@ fn each_bad_file_gets_its_exact_findings_and_exit_code() {
         ("parameters_invalid_schema", 1, &["bad/parameters_invalid_schema.yaml:10:20: error: function `count`: `parameters` is not a valid JSON Schema: \"integr\" is not valid under any of the schemas listed in the 'anyOf' keyword"]),
         ("parameters_not_object", 1, &["bad/parameters_not_object.yaml:8:11: error: function `count`: `parameters` must be a JSON Schema with `type: object`"]),
         ("insecure_post", 0, &["bad/insecure_post.yaml:7:13: warning: function `order`: `secure: false` on a function that changes something; anyone who can reach the server can call it"]),
-        // Only `search` warns: `--` before the value, `--query=` around it and
-        // a `pattern` on the argument each keep a value from being an option.
-        ("argument_injection", 0, &["bad/argument_injection.yaml:12:38: warning: function `search`: `${args.q}` is a whole argument a caller controls; a value starting with `-` would be read as an option. Give `q` a `pattern` or `enum`, put `--` before it, or write `--opt=${args.q}`"]),
+        // `--` before the value, `--query=` around it and an anchored
+        // `pattern` on the argument each keep a value from being an option;
+        // an unanchored pattern matches inside `-rf a` and does not.
+        ("argument_injection", 0, &[
+            "bad/argument_injection.yaml:12:38: warning: function `search`: `${args.q}` is a whole argument a caller controls; a value starting with `-` would be read as an option. Give `q` an anchored `pattern` (`^...$`) or an `enum`, put `--` before it, or write `--opt=${args.q}`",
+            "bad/argument_injection.yaml:44:38: warning: function `search_with_loose_pattern`: `${args.q}` is a whole argument a caller controls; a value starting with `-` would be read as an option. Give `q` an anchored `pattern` (`^...$`) or an `enum`, put `--` before it, or write `--opt=${args.q}`",
+        ]),
         ("arg_env_collision", 1, &["bad/arg_env_collision.yaml:11:9: error: function `lookup`: arguments `account` and `Account` would both be `SWAIG_ARG_ACCOUNT`; rename one"]),
         ("alert_not_number", 1, &[
             "bad/alert_not_number.yaml:14:5: error: alert 1: `argument` `amount` must be an argument of `transfer` declared with `type: number` or `integer`; on anything else the rule never fires",
@@ -149,6 +153,10 @@ fn each_bad_file_gets_its_exact_findings_and_exit_code() {
             "bad/handler_limits.yaml:12:20: error: function `forever`: `concurrency` must be between 1 and 1024",
             "bad/handler_limits.yaml:18:16: error: function `never`: `timeout` must be between 1ms and 5m",
             "bad/handler_limits.yaml:19:21: error: function `never`: `max_response` must be between 1B and 16MiB",
+        ]),
+        ("url_secret", 1, &[
+            "bad/url_secret.yaml:8:12: error: function `transfer`: `url` holds a literal credential in `api_key`; secrets never live in the agent file, use `${env:NAME}`",
+            "bad/url_secret.yaml:17:53: warning: function `lookup`: environment variable `CORE_LOOKUP_KEY` is not set",
         ]),
         ("reserved_route", 1, &["bad/reserved_route.yaml:2:8: error: `route` `/health` is a path swagent serves itself (`/health`, `/ready`, `/metrics`); pick another"]),
         ("empty", 1, &["bad/empty.yaml:1:1: error: file is empty: an agent needs at least `name` and `prompt`"]),
