@@ -866,6 +866,44 @@ functions:
     );
 }
 
+/// `format` is enforced, as the rest of the schema is: a value that is no
+/// email never reaches the handler.
+#[test]
+fn formats_are_enforced() {
+    let yaml = r#"name: formats
+prompt: { text: You answer. }
+functions:
+  notify:
+    description: Sends a note.
+    secure: false
+    parameters:
+      type: object
+      properties:
+        email: { type: string, format: email }
+      required: [email]
+    static: { response: "Sent to ${args.email}." }
+"#;
+    let dir = agent_dir(yaml, &[]);
+    let server = start(dir.path(), &[]);
+    let ask = |email: &str| {
+        server.swaig(
+            "",
+            json!({"function": "notify", "call_id": "c-1", "argument": {"parsed": [{"email": email}]}}),
+        )
+    };
+    assert_eq!(
+        ask("ann@example.com"),
+        (200, json!({"response": "Sent to ann@example.com."}))
+    );
+    assert_eq!(
+        ask("--not an email; $(id)"),
+        (
+            200,
+            json!({"response": "Some arguments are not acceptable: the argument `email` is invalid: \"--not an email; $(id)\" is not a \"email\". Please ask the caller again."})
+        )
+    );
+}
+
 #[test]
 fn argument_names_cannot_shape_the_environment() {
     // The schema allows extra properties, so the caller picks these keys.
