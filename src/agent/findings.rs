@@ -77,15 +77,7 @@ impl Report {
     pub fn human(&self) -> String {
         let mut out = String::new();
         for f in &self.findings {
-            let _ = writeln!(
-                out,
-                "{}:{}:{}: {}: {}",
-                self.path.display(),
-                f.line,
-                f.column,
-                f.severity.as_str(),
-                printable(&f.message)
-            );
+            let _ = writeln!(out, "{}", self.headline(f));
             if let Some(line) = self.source.lines().nth(f.line.saturating_sub(1)) {
                 // A minified or junk file can have one enormous line: show a
                 // window around the column, never the whole line.
@@ -112,6 +104,18 @@ impl Report {
             }
         }
         out
+    }
+
+    /// `path:line:col: severity: message`, escaped like [`Report::human`].
+    pub fn headline(&self, f: &Finding) -> String {
+        format!(
+            "{}:{}:{}: {}: {}",
+            self.path.display(),
+            f.line,
+            f.column,
+            f.severity.as_str(),
+            printable(&f.message)
+        )
     }
 
     /// GitHub Actions workflow commands.

@@ -61,7 +61,14 @@ pub(super) fn reload(state: &AppState) {
     let path = state.live().agent.path.clone();
     let outcome = agent::load(&path, LoadOptions::default())
         .map_err(|e| e.to_string())
-        .and_then(|(agent, _)| state.replace(agent));
+        .and_then(|(agent, report)| {
+            // A reload can bring in a risky line: its warnings are said as
+            // at start, not lost.
+            for finding in &report.findings {
+                log::warn!("SIGHUP: {}", report.headline(finding));
+            }
+            state.replace(agent)
+        });
     match outcome {
         Ok(()) => {
             log::info!("SIGHUP: reloaded `{}`", path.display());

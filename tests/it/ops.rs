@@ -252,6 +252,15 @@ fn sighup_reloads_a_valid_file_and_keeps_the_old_agent_on_an_invalid_one() {
 
     // A valid file after the invalid one is picked up.
     reload_to(&server, &file, &original, "We are open 7 to 7.");
+
+    // A reload's warnings are logged, as they are at start.
+    let with_lookup = original.replace(
+        "alerts:",
+        "  lookup:\n    description: Looks up.\n    secure: false\n    http:\n      url: https://api.example.com/x\n      headers: { X-Key: \"${env:OPS_TEST_UNSET}\" }\nalerts:",
+    );
+    reload_to(&server, &file, &with_lookup, "We are open 6 to 6.");
+    let warning = "SIGHUP: ops.yaml:27:26: warning: function `lookup`: environment variable `OPS_TEST_UNSET` is not set";
+    assert!(server.log_with(warning).contains(warning));
 }
 
 /// Writes `text` to `ops.yaml`, sends SIGHUP and waits (bounded) for the
