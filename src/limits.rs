@@ -155,6 +155,25 @@ impl<K: Hash + Eq + Clone, C: Clock> Keyed<K, C> {
     }
 }
 
+/// What failed authentications are counted by: an IPv4 address, or an IPv6
+/// /64. One subscriber commonly holds a whole /64, so counting single IPv6
+/// addresses would give a guesser 2^64 fresh starts. A legitimate client never
+/// fails, so a shared /64 costs it nothing. (The flood guard still counts
+/// single addresses: grouping there could throttle a platform's own /64.)
+pub fn lockout_unit(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::V6(std::net::Ipv6Addr::from(segments))
+            }
+        },
+        v4 => v4,
+    }
+}
+
 /// Failed authentication (Basic Auth, function token, request signature) per
 /// client address: after `limit` failures within a window, every request from
 /// that address is refused until the window has passed, whatever it carries,
@@ -184,6 +203,7 @@ impl AuthFailures {
 
     /// Whether `ip` is locked out now.
     pub fn locked(&self, ip: IpAddr) -> Admission {
+        let ip = lockout_unit(ip);
         // A lock-out being recorded right now may be missed: the same as
         // this request arriving a moment earlier.
         if !self.any.load(Ordering::Acquire) {
@@ -217,7 +237,7 @@ impl AuthFailures {
     /// Counts a failure from `ip`; `Limited` when it is one too many, which
     /// also locks the address out for a whole window.
     pub fn record(&self, ip: IpAddr) -> Admission {
-        self.record_at(ip, Instant::now())
+        self.record_at(lockout_unit(ip), Instant::now())
     }
 
     fn record_at(&self, ip: IpAddr, now: Instant) -> Admission {
@@ -469,6 +489,24 @@ mod tests {
         // The expired lock-out was removed when looked at.
         assert_eq!(f.lockouts(), 0);
         assert!(AuthFailures::new(0, Duration::from_secs(60)).is_none());
+    }
+
+    /// A guesser rotating through one IPv6 /64 is one guesser.
+    #[test]
+    fn an_ipv6_64_is_locked_out_as_one() {
+        let f = AuthFailures::new(2, Duration::from_secs(60)).unwrap();
+        let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
+        for host in ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::9"] {
+            let _ = f.record(v6(host));
+        }
+        assert!(matches!(
+            f.locked(v6("2001:db8:1:2:abcd::1")),
+            Admission::Limited { .. }
+        ));
+        assert_eq!(f.locked(v6("2001:db8:1:3::1")), Admission::Allowed);
+        // An IPv4-mapped address is the IPv4 address it maps.
+        assert_eq!(super::lockout_unit(v6("::ffff:192.0.2.7")), v6("192.0.2.7"));
+        assert_eq!(super::lockout_unit(v6("192.0.2.7")), v6("192.0.2.7"));
     }
 
     /// `locked` skips the lock only while nobody is locked out: a lock-out

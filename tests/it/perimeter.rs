@@ -454,6 +454,36 @@ fn failed_authentication_locks_the_address_out_then_recovers() {
     });
 }
 
+/// Guesses from new addresses of one IPv6 /64 are one guesser's; another
+/// /64, or the right password from an IPv4 client, is not locked out.
+#[test]
+fn an_ipv6_64_is_locked_out_as_one_client() {
+    let dir = agent_dir();
+    let server = serve(dir.path())
+        .env("SWAGENT_AUTH_FAILURE_LIMIT", "2")
+        .env("SWML_TRUST_PROXY", "1")
+        .start();
+    let from = |addr: &str, password: &str| {
+        crate::util::client()
+            .get(format!("{}/", server.url))
+            .basic_auth(USER, Some(password))
+            .header("X-Forwarded-For", addr)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let wrong = "wrong-password-123456";
+    let seen: Vec<u16> = ["2001:db8:5:6::1", "2001:db8:5:6::2", "2001:db8:5:6:ffff::3"]
+        .iter()
+        .map(|a| from(a, wrong))
+        .collect();
+    assert_eq!(seen, [401, 401, 429]);
+    assert_eq!(from("2001:db8:5:6:1234::77", crate::util::PASSWORD), 429);
+    assert_eq!(from("2001:db8:5:7::1", crate::util::PASSWORD), 200);
+    assert_eq!(from("203.0.113.9", crate::util::PASSWORD), 200);
+}
+
 #[test]
 fn failed_tokens_and_signatures_count_as_failed_authentication() {
     let dir = agent_dir();
