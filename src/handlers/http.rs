@@ -60,8 +60,8 @@ fn is_dot_segment(segment: &str) -> bool {
     s == "." || s == ".."
 }
 
-/// True when rendering made a path segment `.` or `..` that the template
-/// alone does not have. Percent-encoding keeps a value inside its segment
+/// True when rendering made a path segment `.`, `..` or empty that the
+/// template alone does not have. Percent-encoding keeps a value inside its segment
 /// (`/` is encoded), but a value that *is* `..` would still climb out of it
 /// once the URL is parsed. Values cannot add `/`, so the rendered path and
 /// the template (each variable as `x`) have the same segments, one to one.
@@ -80,10 +80,12 @@ fn adds_dot_segment(template: &Template, rendered: &str) -> bool {
         // The URL parser reads `\` as `/` in http(s) URLs.
         rest[..end].split(['/', '\\']).map(str::to_owned).collect()
     };
+    // An empty segment (`/items//detail`) is refused too: many servers
+    // collapse `//`, which climbs to a different resource just the same.
     segments(rendered)
         .iter()
         .zip(segments(&probe).iter())
-        .any(|(r, p)| is_dot_segment(r) && !is_dot_segment(p))
+        .any(|(r, p)| (is_dot_segment(r) && !is_dot_segment(p)) || (r.is_empty() && !p.is_empty()))
 }
 
 /// The request for one attempt, which may take at most `timeout` (the
@@ -100,7 +102,7 @@ fn build(
     if adds_dot_segment(&spec.url, &url) {
         return Err(HandlerError::failed(
             function,
-            "an argument made a whole path segment `.` or `..`; refused",
+            "an argument made a whole path segment `.`, `..` or empty; refused",
         ));
     }
     let mut url = url::Url::parse(&url)
@@ -304,6 +306,7 @@ mod tests {
         assert!(adds_dot_segment(&t, "https://h/items/../x"));
         assert!(adds_dot_segment(&t, "https://h/items/%2E%2e/x"));
         assert!(!adds_dot_segment(&t, "https://h/items/..%2Fa/x"));
+        assert!(adds_dot_segment(&t, "https://h/items//x"));
         // A literal backslash in the template is a separator to the URL
         // parser, so `public\..` climbs too.
         let t = Template::parse("https://h/secret/public\\${args.p}/x").unwrap();

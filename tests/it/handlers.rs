@@ -622,7 +622,7 @@ impl HttpRig {
 fn templated_path_and_query_values_stay_inside_their_component() {
     let rig = http_rig();
     // (segment, query, what the upstream must see; None = refused, nothing sent)
-    let cases: [(&str, &str, Option<&str>); 4] = [
+    let cases: [(&str, &str, Option<&str>); 5] = [
         (
             "../admin?x=1&y#frag",
             "a&b=c#d?e",
@@ -634,9 +634,10 @@ fn templated_path_and_query_values_stay_inside_their_component() {
             Some("/items/caf%C3%A9%20%2Fx/detail?q=1+2%2B3&fixed=1"),
         ),
         // A whole segment of `..` or `.` would climb out of `/items/` once
-        // the URL is parsed: refused.
+        // the URL is parsed, and an empty one where `//` is collapsed: refused.
         ("..", "x", None),
         (".", "x", None),
+        ("", "x", None),
     ];
     for (seg, q, want) in cases {
         let before = rig.up.seen().len();
@@ -661,7 +662,7 @@ fn templated_path_and_query_values_stay_inside_their_component() {
             }
         }
     }
-    let refused = "an argument made a whole path segment `.` or `..`; refused";
+    let refused = "an argument made a whole path segment `.`, `..` or empty; refused";
     assert!(rig.server.log_with(refused).contains(refused));
 }
 
