@@ -308,27 +308,21 @@ fn a_grant_opens_only_the_account_it_was_verified_for() {
     assert!(key.starts_with("swagent_verified_"), "{key}");
     assert!(!key.contains("111111") && !value.to_string().contains("111111"));
     let global = json!({ key.clone(): value.clone() });
-    assert_eq!(
+    let balance = |account: &str, global: &Value| {
         call(
             &server,
             "call-1",
             "get_balance",
-            json!({"account": "111111"}),
-            global.clone()
-        ),
+            json!({ "account": account }),
+            global.clone(),
+        )
+    };
+    assert_eq!(
+        balance("111111", &global),
         json!({"response": "The balance of the account ending in 1111 is 1,234.56 dollars."})
     );
     // Another account, by either argument that names it: refused.
-    assert_eq!(
-        call(
-            &server,
-            "call-1",
-            "get_balance",
-            json!({"account": "999999999"}),
-            global.clone()
-        ),
-        refused
-    );
+    assert_eq!(balance("999999999", &global), refused);
     let out_of_b = json!({"from": "999999999", "to": "111111", "amount": 50});
     assert_eq!(
         call(&server, "call-1", "transfer", out_of_b, global.clone()),
@@ -336,13 +330,7 @@ fn a_grant_opens_only_the_account_it_was_verified_for() {
     );
     // The grant moved under the whole-call key is no grant either.
     assert_eq!(
-        call(
-            &server,
-            "call-1",
-            "get_balance",
-            json!({"account": "111111"}),
-            json!({ "swagent_verified": value })
-        ),
+        balance("111111", &json!({ "swagent_verified": value })),
         refused
     );
     // Out of the verified account: on to the confirmation step.
@@ -362,13 +350,7 @@ fn a_grant_opens_only_the_account_it_was_verified_for() {
     let first = global[&key].clone();
     let both = json!({ key: first, key_b: value_b });
     for account in ["111111", "999999999"] {
-        let reply = call(
-            &server,
-            "call-1",
-            "get_balance",
-            json!({"account": account}),
-            both.clone(),
-        );
+        let reply = balance(account, &both);
         assert!(
             reply["response"]
                 .as_str()

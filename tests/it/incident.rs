@@ -28,6 +28,11 @@ fn production_env(s: Swagent, dir: &Path) -> Swagent {
         .env("CORE_API_TOKEN", "core-token")
 }
 
+/// `check FILE --production` in `dir`, with that environment.
+fn check_production(dir: &Path, file: &str) -> Swagent {
+    production_env(Swagent::new(["check", file, "--production"]), dir).dir(dir)
+}
+
 #[test]
 fn check_fails_the_example_bank_without_production_settings() {
     let dir = sandbox();
@@ -115,13 +120,9 @@ fn check_fails_when_git_tracks_the_env_file() {
     };
     git(&["init", "-q"]);
     git(&["add", ".env"]);
-    let out = production_env(
-        Swagent::new(["check", "agents/production-bank.yaml", "--production"]),
-        dir.path(),
-    )
-    .dir(dir.path())
-    .run()
-    .code(1);
+    let out = check_production(dir.path(), "agents/production-bank.yaml")
+        .run()
+        .code(1);
     assert!(out.stdout.contains("[FAIL] `.env` not tracked by git: git tracks `.env`: remove it (`git rm --cached .env`) and rotate every credential in it\n"), "{}", out.stdout);
 }
 
@@ -143,21 +144,13 @@ fn check_fails_a_verifier_whose_grant_is_not_bound() {
         );
     assert_ne!(unbound, text);
     std::fs::write(dir.path().join("agents/unbound.yaml"), unbound).unwrap();
-    let out = production_env(
-        Swagent::new(["check", "agents/unbound.yaml", "--production"]),
-        dir.path(),
-    )
-    .dir(dir.path())
-    .run()
-    .code(1);
+    let out = check_production(dir.path(), "agents/unbound.yaml")
+        .run()
+        .code(1);
     assert!(out.stdout.contains("[FAIL] Verification is bound to what was verified: `verify_pin` checks `account` but its grant holds for the whole call (`verifies_caller: { binds: [account] }`)\n"), "{}", out.stdout);
-    let out = production_env(
-        Swagent::new(["check", "agents/production-bank.yaml", "--production"]),
-        dir.path(),
-    )
-    .dir(dir.path())
-    .run()
-    .code(0);
+    let out = check_production(dir.path(), "agents/production-bank.yaml")
+        .run()
+        .code(0);
     assert!(out.stdout.contains("[pass] Verification is bound to what was verified: each verifier binds what it checks, or checks only secrets\n"), "{}", out.stdout);
 }
 
@@ -177,13 +170,9 @@ fn check_fails_loose_arguments_and_plain_http_upstreams() {
         .replace("url: https://core.example.com/transfers", "url: http://core.example.com/transfers");
     assert_eq!(loose.matches("note: { type: string }").count(), 1);
     std::fs::write(dir.path().join("agents/loose.yaml"), loose).unwrap();
-    let out = production_env(
-        Swagent::new(["check", "agents/loose.yaml", "--production"]),
-        dir.path(),
-    )
-    .dir(dir.path())
-    .run()
-    .code(1);
+    let out = check_production(dir.path(), "agents/loose.yaml")
+        .run()
+        .code(1);
     for line in [
         "[FAIL] Arguments used by handlers are constrained: no anchored pattern (`^...$`), enum, format, maxLength or min/max on: `get_balance.account`, `get_balance.note`\n",
         "[FAIL] Upstreams are called over HTTPS: plain http (arguments and headers in clear on the network): transfer\n",
@@ -204,13 +193,9 @@ fn an_audit_log_others_can_write_fails_the_check_and_warns_at_start() {
     let link = dir.path().join("audit-link.log");
     std::os::unix::fs::symlink(&log, &link).unwrap();
     let check = || {
-        production_env(
-            Swagent::new(["check", "agents/production-bank.yaml", "--production"]),
-            dir.path(),
-        )
-        .env("SWAGENT_AUDIT_LOG", &link.display().to_string())
-        .dir(dir.path())
-        .run()
+        check_production(dir.path(), "agents/production-bank.yaml")
+            .env("SWAGENT_AUDIT_LOG", &link.display().to_string())
+            .run()
     };
     let out = check().code(1);
     let want = format!(
