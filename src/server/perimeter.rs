@@ -150,19 +150,24 @@ pub(super) async fn perimeter(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let state = state_of(req.request());
-    if let Some(refusal) = admission(req.request(), state) {
+    // The path as the router matches it: it decodes percent-escapes of
+    // unreserved characters, so `/%73waig` is served by `/swaig` and must be
+    // signed like it (`req.path()` is the raw, undecoded path).
+    let signed = state.settings.signing_key.is_some()
+        && req.method() == Method::POST
+        && is_signed_path(&state.live_now().agent, req.match_info().as_str());
+    // A signed webhook is not subject to the lock-out: its signature, checked
+    // next, proves it comes from our SignalWire project, while the lock-out
+    // is per address, and SignalWire's addresses are shared by all its
+    // customers: anyone could point a webhook here with wrong credentials
+    // and lock our own calls out. Bad signatures still count as failures.
+    if let Some(refusal) = admission(req.request(), state, !signed) {
         return Ok(refuse(req, refusal));
     }
-    if state.settings.signing_key.is_some() {
-        // The path as the router matches it: it decodes percent-escapes of
-        // unreserved characters, so `/%73waig` is served by `/swaig` and must
-        // be signed like it (`req.path()` is the raw, undecoded path).
-        let routed = req.match_info().as_str();
-        if req.method() == Method::POST && is_signed_path(&state.live_now().agent, routed) {
-            let state = state.clone();
-            if let Err(refusal) = check_signature(&mut req, &state).await {
-                return Ok(refuse(req, refusal));
-            }
+    if signed {
+        let state = state.clone();
+        if let Err(refusal) = check_signature(&mut req, &state).await {
+            return Ok(refuse(req, refusal));
         }
     }
     // The gate is the last step of this layer, not a layer of its own: each
@@ -172,8 +177,9 @@ pub(super) async fn perimeter(
         .map(ServiceResponse::map_into_left_body)
 }
 
-/// The checks before any body is read: the flood guard, `Host`, lock-outs.
-fn admission(req: &HttpRequest, state: &AppState) -> Option<ApiError> {
+/// The checks before any body is read: the flood guard, `Host`, and with
+/// `lockout` the failed-authentication lock-out.
+fn admission(req: &HttpRequest, state: &AppState, lockout: bool) -> Option<ApiError> {
     let ip = client_ip(req, state);
     if let Some(ip) = ip {
         if let Some(limiter) = &state.limits.per_address {
@@ -193,7 +199,7 @@ fn admission(req: &HttpRequest, state: &AppState) -> Option<ApiError> {
         log::warn!("request refused: `Host` not in `SWML_ALLOWED_HOSTS`");
         return Some(ApiError::HostNotAllowed);
     }
-    if !super::routes::is_probe(req.path()) {
+    if lockout && !super::routes::is_probe(req.path()) {
         if let (Some(failures), Some(ip)) = (&state.limits.auth_failures, ip) {
             if let Admission::Limited { retry_after } = failures.locked(ip) {
                 let retry_after = Admission::retry_after_secs(retry_after);

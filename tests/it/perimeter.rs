@@ -522,6 +522,25 @@ fn failed_tokens_and_signatures_count_as_failed_authentication() {
     };
     assert_eq!([unsigned(), unsigned(), unsigned()], [403, 403, 429]);
     assert_eq!(runs(dir.path()), 0);
+    // The address is locked out now, but a request our signing key signed
+    // comes from our SignalWire project: SignalWire's addresses are shared
+    // by all its customers, and one of them sending us bad webhooks must not
+    // lock our calls out. An unsigned request is still a failure past the
+    // limit (429); a GET, which no signature covers, stays locked out.
+    let sig = hmac_hex(
+        hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+        KEY,
+        &format!("{}/swaig{MARK}", signed.url),
+    );
+    let resp = post_raw(&signed, "/swaig", MARK)
+        .header("X-SignalWire-Signature", sig)
+        .send()
+        .unwrap();
+    assert_eq!(status_json(resp), (200, json!({"response": "marked"})));
+    assert_eq!(runs(dir.path()), 1);
+    assert_eq!(unsigned(), 429);
+    assert_eq!(runs(dir.path()), 1);
+    assert_eq!(signed.get("/").send().unwrap().status().as_u16(), 429);
 }
 
 #[test]
