@@ -61,9 +61,12 @@ pub fn canonical_json(v: &Value) -> String {
     }
 }
 
-fn code_message(call_id: &str, function: &str, args: &Value, expiry: u64) -> String {
+/// The agent is in every signed text: agents that share a secret must not
+/// accept each other's codes and grants (a weak verifier in one would open
+/// another). Agent names hold no `\n` (`[A-Za-z0-9_-]`), nor do call ids.
+fn code_message(agent: &str, call_id: &str, function: &str, args: &Value, expiry: u64) -> String {
     format!(
-        "confirm\n{call_id}\n{function}\n{expiry}\n{}",
+        "confirm\n{agent}\n{call_id}\n{function}\n{expiry}\n{}",
         canonical_json(args)
     )
 }
@@ -75,12 +78,13 @@ const CODE_HEX: usize = 20;
 /// Mints a confirmation code: `{expiry}-{20 hex}`.
 pub fn confirmation_code(
     secret: &Secret,
+    agent: &str,
     call_id: &str,
     function: &str,
     args: &Value,
     expiry: u64,
 ) -> String {
-    let tag = secret.sign(code_message(call_id, function, args, expiry).as_bytes());
+    let tag = secret.sign(code_message(agent, call_id, function, args, expiry).as_bytes());
     format!("{expiry}-{}", &hex::encode(tag.as_ref())[..CODE_HEX])
 }
 
@@ -146,12 +150,14 @@ impl Code {
 pub fn check_code(
     secret: &Secret,
     code: &Code,
+    agent: &str,
     call_id: &str,
     function: &str,
     args: &Value,
     now: u64,
 ) -> CodeVerdict {
-    let expected = secret.sign(code_message(call_id, function, args, code.expiry).as_bytes());
+    let expected =
+        secret.sign(code_message(agent, call_id, function, args, code.expiry).as_bytes());
     let expected = &hex::encode(expected.as_ref())[..CODE_HEX];
     // Truncated tags cannot go through `hmac::verify` directly; comparing
     // their HMACs with it ("double HMAC") is constant-time and exact.
@@ -251,23 +257,22 @@ pub fn identity_of(identity: &[(String, String)], args: &Value) -> Option<String
     Some(canonical_json(&Value::Object(bound)))
 }
 
-fn grant_message(call_id: &str, identity: Option<&str>, expiry: u64) -> String {
+fn grant_message(agent: &str, call_id: &str, identity: Option<&str>, expiry: u64) -> String {
     match identity {
-        // The unbound form is unchanged, so grants issued before `binds`
-        // existed stay valid; a bound one can never equal it (extra line).
-        None => format!("verified\n{call_id}\n{expiry}"),
-        Some(identity) => format!("verified\n{call_id}\n{expiry}\n{identity}"),
+        // A bound grant has one line more, so it never equals an unbound one.
+        None => format!("verified\n{agent}\n{call_id}\n{expiry}"),
+        Some(identity) => format!("verified\n{agent}\n{call_id}\n{expiry}\n{identity}"),
     }
 }
 
 /// The `global_data` key of a grant: [`GRANT_KEY`], or for a bound grant
 /// that plus a keyed digest of what it binds (the values themselves, such as
 /// account numbers, are not written into `global_data`).
-fn grant_key(secret: &Secret, call_id: &str, identity: Option<&str>) -> String {
+fn grant_key(secret: &Secret, agent: &str, call_id: &str, identity: Option<&str>) -> String {
     match identity {
         None => GRANT_KEY.to_owned(),
         Some(identity) => {
-            let tag = secret.sign(format!("grant-key\n{call_id}\n{identity}").as_bytes());
+            let tag = secret.sign(format!("grant-key\n{agent}\n{call_id}\n{identity}").as_bytes());
             format!("{GRANT_KEY}_{}", &hex::encode(tag.as_ref())[..16])
         }
     }
@@ -277,13 +282,14 @@ fn grant_key(secret: &Secret, call_id: &str, identity: Option<&str>) -> String {
 /// key to set, and its value `{expiry}.{64 hex}`.
 pub fn grant(
     secret: &Secret,
+    agent: &str,
     call_id: &str,
     identity: Option<&str>,
     expiry: u64,
 ) -> (String, String) {
-    let tag = secret.sign(grant_message(call_id, identity, expiry).as_bytes());
+    let tag = secret.sign(grant_message(agent, call_id, identity, expiry).as_bytes());
     (
-        grant_key(secret, call_id, identity),
+        grant_key(secret, agent, call_id, identity),
         format!("{expiry}.{}", hex::encode(tag.as_ref())),
     )
 }
@@ -293,11 +299,12 @@ pub fn grant(
 pub fn has_grant(
     secret: &Secret,
     global_data: &Value,
+    agent: &str,
     call_id: &str,
     identity: Option<&str>,
     now: u64,
 ) -> bool {
-    let key = grant_key(secret, call_id, identity);
+    let key = grant_key(secret, agent, call_id, identity);
     let Some(g) = global_data.get(&key).and_then(Value::as_str) else {
         return false;
     };
@@ -307,7 +314,11 @@ pub fn has_grant(
     let (Ok(expiry), Ok(sig)) = (expiry.parse::<u64>(), hex::decode(sig)) else {
         return false;
     };
-    expiry >= now && secret.verify(grant_message(call_id, identity, expiry).as_bytes(), &sig)
+    expiry >= now
+        && secret.verify(
+            grant_message(agent, call_id, identity, expiry).as_bytes(),
+            &sig,
+        )
 }
 
 #[cfg(test)]
@@ -330,7 +341,7 @@ mod tests {
     #[test]
     fn a_code_has_one_spelling() {
         let s = Secret::new("k");
-        let text = confirmation_code(&s, "c1", "transfer", &json!({}), 1000);
+        let text = confirmation_code(&s, "bank", "c1", "transfer", &json!({}), 1000);
         let code = Code::parse(&text).unwrap();
         assert_eq!(code.expiry, 1000);
         assert_eq!(code.canonical(), text);
@@ -357,17 +368,18 @@ mod tests {
     fn codes_bind_call_function_and_arguments() {
         let s = Secret::new("k");
         let args = json!({"from": "1", "to": "2", "amount": 5});
-        let text = confirmation_code(&s, "c1", "transfer", &args, 1000);
+        let text = confirmation_code(&s, "bank", "c1", "transfer", &args, 1000);
         let code = Code::parse(&text).unwrap();
         let reordered = json!({"amount": 5, "to": "2", "from": "1"});
         assert_eq!(
-            check_code(&s, &code, "c1", "transfer", &reordered, 900),
+            check_code(&s, &code, "bank", "c1", "transfer", &reordered, 900),
             CodeVerdict::Valid
         );
         assert_eq!(
             check_code(
                 &s,
                 &code,
+                "bank",
                 "c1",
                 "transfer",
                 &json!({"from": "1", "to": "2", "amount": 6}),
@@ -376,25 +388,37 @@ mod tests {
             CodeVerdict::Mismatch
         );
         assert_eq!(
-            check_code(&s, &code, "c2", "transfer", &args, 900),
+            check_code(&s, &code, "bank", "c2", "transfer", &args, 900),
             CodeVerdict::Mismatch
         );
         assert_eq!(
-            check_code(&s, &code, "c1", "other", &args, 900),
+            check_code(&s, &code, "bank", "c1", "other", &args, 900),
             CodeVerdict::Mismatch
         );
         assert_eq!(
-            check_code(&s, &code, "c1", "transfer", &args, 1001),
+            check_code(&s, &code, "clinic", "c1", "transfer", &args, 900),
+            CodeVerdict::Mismatch
+        );
+        assert_eq!(
+            check_code(&s, &code, "bank", "c1", "transfer", &args, 1001),
             CodeVerdict::Expired
         );
         assert_eq!(
-            check_code(&Secret::new("other"), &code, "c1", "transfer", &args, 900),
+            check_code(
+                &Secret::new("other"),
+                &code,
+                "bank",
+                "c1",
+                "transfer",
+                &args,
+                900
+            ),
             CodeVerdict::Mismatch
         );
         // A later expiry cannot be patched in: the expiry is signed.
         let patched = Code::parse(&text.replacen("1000", "9999", 1)).unwrap();
         assert_eq!(
-            check_code(&s, &patched, "c1", "transfer", &args, 900),
+            check_code(&s, &patched, "bank", "c1", "transfer", &args, 900),
             CodeVerdict::Mismatch
         );
     }
@@ -442,14 +466,36 @@ mod tests {
     #[test]
     fn grants_bind_the_call_and_expire() {
         let s = Secret::new("k");
-        let (key, g) = grant(&s, "c1", None, 1000);
+        let (key, g) = grant(&s, "bank", "c1", None, 1000);
         assert_eq!(key, GRANT_KEY);
-        assert!(has_grant(&s, &json!({ GRANT_KEY: g }), "c1", None, 900));
-        assert!(!has_grant(&s, &json!({ GRANT_KEY: g }), "c2", None, 900));
-        assert!(!has_grant(&s, &json!({ GRANT_KEY: g }), "c1", None, 1001));
+        assert!(has_grant(
+            &s,
+            &json!({ GRANT_KEY: g }),
+            "bank",
+            "c1",
+            None,
+            900
+        ));
+        assert!(!has_grant(
+            &s,
+            &json!({ GRANT_KEY: g }),
+            "bank",
+            "c2",
+            None,
+            900
+        ));
+        assert!(!has_grant(
+            &s,
+            &json!({ GRANT_KEY: g }),
+            "bank",
+            "c1",
+            None,
+            1001
+        ));
         assert!(!has_grant(
             &Secret::new("x"),
             &json!({ GRANT_KEY: g }),
+            "bank",
             "c1",
             None,
             900
@@ -457,11 +503,12 @@ mod tests {
         assert!(!has_grant(
             &s,
             &json!({ GRANT_KEY: "1000.00" }),
+            "bank",
             "c1",
             None,
             900
         ));
-        assert!(!has_grant(&s, &json!({}), "c1", None, 900));
+        assert!(!has_grant(&s, &json!({}), "bank", "c1", None, 900));
     }
 
     #[test]
@@ -471,36 +518,43 @@ mod tests {
         let a = identity_of(&pairs, &json!({"from": "111111", "to": "222222"}));
         let b = identity_of(&pairs, &json!({"from": "999999", "to": "111111"}));
         assert_eq!(a.as_deref(), Some(r#"{"account":"111111"}"#));
-        let (key, g) = grant(&s, "c1", a.as_deref(), 1000);
+        let (key, g) = grant(&s, "bank", "c1", a.as_deref(), 1000);
         assert!(
             key.starts_with("swagent_verified_") && !key.contains("111111"),
             "{key}"
         );
         let global = json!({ key.clone(): g.clone() });
-        assert!(has_grant(&s, &global, "c1", a.as_deref(), 900));
-        assert!(!has_grant(&s, &global, "c1", b.as_deref(), 900));
-        assert!(!has_grant(&s, &global, "c2", a.as_deref(), 900));
+        assert!(has_grant(&s, &global, "bank", "c1", a.as_deref(), 900));
+        assert!(!has_grant(&s, &global, "bank", "c1", b.as_deref(), 900));
+        assert!(!has_grant(&s, &global, "bank", "c2", a.as_deref(), 900));
         // Moved under the unbound key, or under B's key: still refused.
         assert!(!has_grant(
             &s,
             &json!({ GRANT_KEY: g.clone() }),
+            "bank",
             "c1",
             None,
             900
         ));
-        let (key_b, _) = grant(&s, "c1", b.as_deref(), 1000);
+        let (key_b, _) = grant(&s, "bank", "c1", b.as_deref(), 1000);
         assert!(!has_grant(
             &s,
             &json!({ key_b: g }),
+            "bank",
             "c1",
             b.as_deref(),
             900
         ));
+        // Another agent sharing the secret does not take it.
+        assert!(!has_grant(&s, &global, "other", "c1", a.as_deref(), 900));
+        let (_, code_b) = grant(&s, "other", "c1", a.as_deref(), 1000);
+        assert_ne!(code_b, g);
         // An unbound grant does not stand in for a bound one.
-        let (_, unbound) = grant(&s, "c1", None, 1000);
+        let (_, unbound) = grant(&s, "bank", "c1", None, 1000);
         assert!(!has_grant(
             &s,
             &json!({ key: unbound }),
+            "bank",
             "c1",
             a.as_deref(),
             900

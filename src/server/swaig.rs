@@ -179,7 +179,14 @@ pub(super) async fn swaig(
         let null = Value::Null;
         let global = body.global_data.as_ref().unwrap_or(&null);
         let identity = guard::identity_of(&function.identity, &args);
-        if !guard::has_grant(secret, global, call_id, identity.as_deref(), now) {
+        if !guard::has_grant(
+            secret,
+            global,
+            &agent.name,
+            call_id,
+            identity.as_deref(),
+            now,
+        ) {
             state.audit_event(|| event("verification_required", "refused"))?;
             let verifiers: Vec<String> = agent
                 .functions
@@ -197,7 +204,9 @@ pub(super) async fn swaig(
     if function.confirm {
         let parsed = code.as_deref().map(guard::Code::parse);
         let verdict = parsed.as_ref().map(|c| match c {
-            Some(c) => guard::check_code(secret, c, call_id, &function.name, &args, now),
+            Some(c) => {
+                guard::check_code(secret, c, &agent.name, call_id, &function.name, &args, now)
+            }
             None => CodeVerdict::Malformed,
         });
         let lead = match (verdict, parsed.flatten()) {
@@ -236,7 +245,14 @@ pub(super) async fn swaig(
                 })?;
             }
             let expiry = now + agent.confirm_ttl.as_secs();
-            let fresh = guard::confirmation_code(secret, call_id, &function.name, &args, expiry);
+            let fresh = guard::confirmation_code(
+                secret,
+                &agent.name,
+                call_id,
+                &function.name,
+                &args,
+                expiry,
+            );
             state.audit_event(|| {
                 event("confirmation_requested", "pending")
                     .field("arguments", redact(&function.parameters, &args))
@@ -292,6 +308,7 @@ pub(super) async fn swaig(
                     let identity = guard::identity_of(&function.identity, &args);
                     let (key, grant) = guard::grant(
                         secret,
+                        &agent.name,
                         call_id,
                         identity.as_deref(),
                         now + agent.token_ttl.as_secs(),

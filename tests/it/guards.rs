@@ -349,6 +349,29 @@ fn a_grant_opens_only_the_account_it_was_verified_for() {
     assert_ne!(key_b, key);
     let first = global[&key].clone();
     let both = json!({ key: first, key_b: value_b });
+    // Another agent sharing the secret takes none of this agent's grants:
+    // a weak verifier there must not open this one.
+    let text = std::fs::read_to_string(dir.path().join("agents/production-bank.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("agents/other.yaml"),
+        text.replace("name: production-bank", "name: other-bank"),
+    )
+    .unwrap();
+    let other = Swagent::new(["serve", "agents/other.yaml"])
+        .creds()
+        .env("CORE_API_TOKEN", "core-token")
+        .dir(dir.path())
+        .start();
+    assert_eq!(
+        call(
+            &other,
+            "call-1",
+            "get_balance",
+            json!({"account": "111111"}),
+            global.clone()
+        ),
+        refused
+    );
     for account in ["111111", "999999999"] {
         let reply = balance(account, &both);
         assert!(
