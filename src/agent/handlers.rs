@@ -27,6 +27,32 @@ pub(super) enum Slot {
 
 const SECRET_WORDS: [&str; 6] = ["password", "passwd", "secret", "token", "api_key", "apikey"];
 
+/// Whether an argument's schema refuses every value that starts with `-`
+/// (as far as these probes tell): the schema itself is asked, so an
+/// unanchored `pattern`, `^.*$` or an `enum` holding `-rf` do not pass.
+fn refuses_leading_dash(schema: &Value) -> bool {
+    let Ok(validator) = jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
+    else {
+        return false;
+    };
+    let probes = [
+        Value::from("-"),
+        Value::from("--"),
+        Value::from("-1"),
+        Value::from("-a"),
+        Value::from("-A"),
+        Value::from("-rf"),
+        Value::from("--help"),
+        Value::from("-x=1"),
+        Value::from("-@a.b"),
+        Value::from(-1),
+        Value::from(-1.5),
+    ];
+    probes.iter().all(|p| !validator.is_valid(p))
+}
+
 /// Upper bounds of handler limits: beyond them a value is a typo or a way
 /// to exhaust the host, never a need.
 const MAX_TIMEOUT: Duration = Duration::from_secs(300);
@@ -218,18 +244,13 @@ impl Checker<'_> {
             let t = self.template(name, arg, &path, Slot::ShellArg, declared)?;
             self.exec_limits(name, i, &t, &path);
             if let Some(Var::Args(arg_name, _)) = t.as_single_var() {
-                let constrained = declared.get(arg_name).is_some_and(|p| {
-                    p.get("pattern")
-                        .and_then(Value::as_str)
-                        .is_some_and(super::is_anchored)
-                        || p.get("enum").is_some()
-                });
+                let constrained = declared.get(arg_name).is_some_and(refuses_leading_dash);
                 if !after_dashdash && !constrained {
                     let pos = self.spans.value(&path);
                     self.warn(
                         pos,
                         format!(
-                            "function `{name}`: `{arg}` is a whole argument a caller controls; a value starting with `-` would be read as an option. Give `{arg_name}` an anchored `pattern` (`^...$`) or an `enum`, put `--` before it, or write `--opt={arg}`"
+                            "function `{name}`: `{arg}` is a whole argument a caller controls; a value starting with `-` would be read as an option. Give `{arg_name}` a `pattern` or `enum` that refuses a leading `-`, put `--` before it, or write `--opt={arg}`"
                         ),
                     );
                 }

@@ -75,8 +75,21 @@ pub enum Prompt {
 
 /// Whether a JSON Schema `pattern` constrains the whole value: JSON Schema
 /// patterns match anywhere in the string, so `[0-9]` lets `-rf 1` through.
+/// Anchored means the whole pattern is one sequence from the start of the
+/// text (`^`) to its end (`$`): not `^a|b$` (either side alone), not
+/// `(?m)^a$` (any line), not a pattern this parser cannot read.
 pub fn is_anchored(pattern: &str) -> bool {
-    pattern.starts_with('^') && pattern.ends_with('$') && !pattern.ends_with("\\$")
+    use regex_syntax::hir::{HirKind, Look};
+    let Ok(hir) = regex_syntax::parse(pattern) else {
+        return false;
+    };
+    let HirKind::Concat(items) = hir.kind() else {
+        return false;
+    };
+    let is = |h: Option<&regex_syntax::hir::Hir>, look: Look| {
+        h.is_some_and(|h| matches!(h.kind(), HirKind::Look(l) if *l == look))
+    };
+    is(items.first(), Look::Start) && is(items.last(), Look::End)
 }
 
 /// A validated SWAIG function.
@@ -198,4 +211,27 @@ pub mod defaults {
     pub const CONCURRENCY: u32 = 16;
     /// Agent files larger than this are refused before parsing.
     pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_a_pattern_from_start_to_end_is_anchored() {
+        for p in ["^[0-9]{6,12}$", "^(a|b)$", "^[a-z]+@[a-z]+\\.com$"] {
+            assert!(super::is_anchored(p), "{p}");
+        }
+        for p in [
+            "[0-9]",
+            "^[0-9]+",
+            "[0-9]+$",
+            "^[0-9]{6,12}|.*$",
+            "^(?m)[0-9]{6,12}$",
+            "(?m)^[0-9]+$",
+            "^[0-9]+\\$",
+            "^(",
+            "",
+        ] {
+            assert!(!super::is_anchored(p), "{p}");
+        }
+    }
 }

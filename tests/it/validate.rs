@@ -110,12 +110,13 @@ fn each_bad_file_gets_its_exact_findings_and_exit_code() {
         ("parameters_invalid_schema", 1, &["bad/parameters_invalid_schema.yaml:10:20: error: function `count`: `parameters` is not a valid JSON Schema: \"integr\" is not valid under any of the schemas listed in the 'anyOf' keyword"]),
         ("parameters_not_object", 1, &["bad/parameters_not_object.yaml:8:11: error: function `count`: `parameters` must be a JSON Schema with `type: object`"]),
         ("insecure_post", 0, &["bad/insecure_post.yaml:7:13: warning: function `order`: `secure: false` on a function that changes something; anyone who can reach the server can call it"]),
-        // `--` before the value, `--query=` around it and an anchored
-        // `pattern` on the argument each keep a value from being an option;
-        // an unanchored pattern matches inside `-rf a` and does not.
+        // `--` before the value, `--query=` around it and a `pattern` that
+        // refuses a leading `-` each keep a value from being an option; an
+        // unanchored pattern matches inside `-rf a` and does not.
         ("argument_injection", 0, &[
-            "bad/argument_injection.yaml:12:38: warning: function `search`: `${args.q}` is a whole argument a caller controls; a value starting with `-` would be read as an option. Give `q` an anchored `pattern` (`^...$`) or an `enum`, put `--` before it, or write `--opt=${args.q}`",
-            "bad/argument_injection.yaml:44:38: warning: function `search_with_loose_pattern`: `${args.q}` is a whole argument a caller controls; a value starting with `-` would be read as an option. Give `q` an anchored `pattern` (`^...$`) or an `enum`, put `--` before it, or write `--opt=${args.q}`",
+            "bad/argument_injection.yaml:12:38: warning: function `search`: `${args.q}` is a whole argument a caller controls; a value starting with `-` would be read as an option. Give `q` a `pattern` or `enum` that refuses a leading `-`, put `--` before it, or write `--opt=${args.q}`",
+            "bad/argument_injection.yaml:44:38: warning: function `search_with_loose_pattern`: `${args.q}` is a whole argument a caller controls; a value starting with `-` would be read as an option. Give `q` a `pattern` or `enum` that refuses a leading `-`, put `--` before it, or write `--opt=${args.q}`",
+            "bad/argument_injection.yaml:52:38: warning: function `search_with_open_pattern`: `${args.q}` is a whole argument a caller controls; a value starting with `-` would be read as an option. Give `q` a `pattern` or `enum` that refuses a leading `-`, put `--` before it, or write `--opt=${args.q}`",
         ]),
         ("arg_env_collision", 1, &["bad/arg_env_collision.yaml:11:9: error: function `lookup`: arguments `account` and `Account` would both be `SWAIG_ARG_ACCOUNT`; rename one"]),
         ("alert_not_number", 1, &[
