@@ -473,12 +473,23 @@ fn verification_bound(agent: &agent::Agent) -> Item {
         .filter(|f| f.verifies_caller && f.identity.is_empty())
     {
         let props = f.parameters.get("properties").and_then(Value::as_object);
-        let named: Vec<&str> = props
+        let all: Vec<(&str, bool)> = props
             .into_iter()
             .flatten()
-            .filter(|(_, schema)| schema.get("sensitive") != Some(&Value::Bool(true)))
-            .map(|(name, _)| name.as_str())
+            .map(|(name, schema)| {
+                (
+                    name.as_str(),
+                    schema.get("sensitive") == Some(&Value::Bool(true)),
+                )
+            })
             .collect();
+        // The secret alone (a PIN) verifies the caller. Anything beside it
+        // says what the secret was checked for, sensitive or not (account
+        // numbers are often marked sensitive too).
+        let mut named: Vec<&str> = all.iter().filter(|(_, s)| !s).map(|(n, _)| *n).collect();
+        if named.is_empty() && all.len() > 1 {
+            named = all.iter().map(|(n, _)| *n).collect();
+        }
         if let Some(first) = named.first() {
             unbound.push(format!(
                 "`{}` checks `{}` but its grant holds for the whole call (`verifies_caller: {{ binds: [{first}] }}`)",
@@ -492,7 +503,7 @@ fn verification_bound(agent: &agent::Agent) -> Item {
             "verification_bound",
             title,
             Status::Pass,
-            "each verifier binds what it checks, or checks only secrets",
+            "each verifier binds what it checks, or takes nothing but its secret",
         )
     } else {
         item(

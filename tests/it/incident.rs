@@ -143,15 +143,27 @@ fn check_fails_a_verifier_whose_grant_is_not_bound() {
             "requires_verification: true",
         );
     assert_ne!(unbound, text);
-    std::fs::write(dir.path().join("agents/unbound.yaml"), unbound).unwrap();
+    std::fs::write(dir.path().join("agents/unbound.yaml"), &unbound).unwrap();
     let out = check_production(dir.path(), "agents/unbound.yaml")
         .run()
         .code(1);
     assert!(out.stdout.contains("[FAIL] Verification is bound to what was verified: `verify_pin` checks `account` but its grant holds for the whole call (`verifies_caller: { binds: [account] }`)\n"), "{}", out.stdout);
+    // Marking the account `sensitive` as well changes nothing: it is still
+    // what the PIN was checked for.
+    let hidden = unbound.replace(
+        r#"        account: { type: string, pattern: "^[0-9]{6,12}$" }"#,
+        r#"        account: { type: string, pattern: "^[0-9]{6,12}$", sensitive: true }"#,
+    );
+    assert_ne!(hidden, unbound);
+    std::fs::write(dir.path().join("agents/hidden.yaml"), hidden).unwrap();
+    let out = check_production(dir.path(), "agents/hidden.yaml")
+        .run()
+        .code(1);
+    assert!(out.stdout.contains("[FAIL] Verification is bound to what was verified: `verify_pin` checks `account`, `pin` but its grant holds for the whole call (`verifies_caller: { binds: [account] }`)\n"), "{}", out.stdout);
     let out = check_production(dir.path(), "agents/production-bank.yaml")
         .run()
         .code(0);
-    assert!(out.stdout.contains("[pass] Verification is bound to what was verified: each verifier binds what it checks, or checks only secrets\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("[pass] Verification is bound to what was verified: each verifier binds what it checks, or takes nothing but its secret\n"), "{}", out.stdout);
 }
 
 /// What the checklist promises holds for what a handler really receives:
