@@ -199,6 +199,22 @@ fn admission(req: &HttpRequest, state: &AppState, lockout: bool) -> Option<ApiEr
         log::warn!("request refused: `Host` not in `SWML_ALLOWED_HOSTS`");
         return Some(ApiError::HostNotAllowed);
     }
+    // Behind a trusted proxy the webhook URLs are built from
+    // `X-Forwarded-Host` (`routes::request_base`): it must pass too, or a
+    // proxy that passes the header on would let a client send the
+    // credential-carrying URLs to a host of its choosing.
+    if state.settings.trust_proxy && state.settings.allowed_hosts != AllowedHosts::Any {
+        if let Some(v) = req.headers().get("x-forwarded-host") {
+            let forwarded = v
+                .to_str()
+                .ok()
+                .map(|v| v.split(',').next().unwrap_or("").trim());
+            if !state.settings.allowed_hosts.allows(forwarded) {
+                log::warn!("request refused: `X-Forwarded-Host` not in `SWML_ALLOWED_HOSTS`");
+                return Some(ApiError::HostNotAllowed);
+            }
+        }
+    }
     if lockout && !super::routes::is_probe(req.path()) {
         if let (Some(failures), Some(ip)) = (&state.limits.auth_failures, ip) {
             if let Admission::Limited { retry_after } = failures.locked(ip) {

@@ -683,6 +683,28 @@ fn hosts_not_allowed_are_refused_before_auth() {
     assert_eq!(with_host("agent.example.com"), 200);
     assert_eq!(with_host("a.example.org:8443"), 200);
     assert_eq!(with_host("evil.example.com"), 403);
+    drop(server);
+    // Behind a trusted proxy the webhook URLs take `X-Forwarded-Host`: it
+    // is held to the list as well, so no client can send them elsewhere.
+    let proxied = serve(dir.path())
+        .env("SWML_ALLOWED_HOSTS", "agent.example.com")
+        .env("SWML_TRUST_PROXY", "1")
+        .start();
+    let forwarded = |fwd: &str| {
+        proxied
+            .post("/")
+            .header("Host", "agent.example.com")
+            .header("X-Forwarded-Host", fwd)
+            .json(&json!({"call_id": "c-1"}))
+            .send()
+            .unwrap()
+    };
+    assert_eq!(status_json(forwarded("evil.example.com")), refused);
+    let ok = forwarded("agent.example.com");
+    assert_eq!(ok.status().as_u16(), 200);
+    let doc = ok.text().unwrap();
+    assert!(doc.contains("@agent.example.com/swaig"), "{doc}");
+    assert!(!doc.contains("evil"), "{doc}");
 }
 
 #[test]
