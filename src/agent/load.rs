@@ -268,6 +268,25 @@ impl Checker<'_> {
         // One identity for the whole agent: a grant from any verifier must
         // mean the same thing to every function that requires one.
         let bound = verifiers.first().cloned().unwrap_or_default();
+        // The declared type of each bound argument at the verifier: a
+        // function whose argument has another type could never match.
+        let bound_types: HashMap<String, String> = raw
+            .functions
+            .get(&bound.0)
+            .and_then(|f| f.parameters.as_ref())
+            .and_then(|p| p.get("properties"))
+            .and_then(Value::as_object)
+            .map(|props| {
+                bound
+                    .1
+                    .iter()
+                    .filter_map(|b| {
+                        let ty = props.get(b)?.get("type")?.as_str()?;
+                        Some((b.clone(), ty.to_owned()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         for (name, binds) in verifiers.iter().skip(1) {
             if *binds != bound.1 {
                 let pos = self.spans.value(&["functions", name, "verifies_caller"]);
@@ -295,8 +314,14 @@ impl Checker<'_> {
                 );
             }
             if let Some(mut function) = self.function(&name, f) {
-                function.identity =
-                    self.identity(&name, verifies, requires, &function.parameters, &bound);
+                function.identity = self.identity(
+                    &name,
+                    verifies,
+                    requires,
+                    &function.parameters,
+                    &bound,
+                    &bound_types,
+                );
                 functions.insert(name, function);
             }
         }
@@ -376,6 +401,7 @@ impl Checker<'_> {
         requires: Option<RequiresVerificationFile>,
         parameters: &Value,
         bound: &(String, Vec<String>),
+        bound_types: &HashMap<String, String>,
     ) -> Vec<(String, String)> {
         let (verifier, names) = bound;
         // Which key a finding points at, and what to suggest.
@@ -418,14 +444,28 @@ impl Checker<'_> {
         };
         let parameters = Some(parameters).filter(|p| !p.is_null());
         for (b, arg) in &pairs {
+            let pos = self.spans.value(&["functions", name, key]);
             if let Some(problem) = identity_argument(parameters, arg) {
-                let pos = self.spans.value(&["functions", name, key]);
                 let msg = if key == "verifies_caller" {
                     format!("function `{name}`: `binds` names `{arg}`, which {problem}")
                 } else {
                     format!("function `{name}`: the verified `{b}` must be in argument `{arg}`, which {problem}{}", hint.replace("NAME", b))
                 };
                 self.error(pos, msg);
+                continue;
+            }
+            let here = parameters
+                .and_then(|p| {
+                    p.pointer(&format!(
+                        "/properties/{}/type",
+                        arg.replace('~', "~0").replace('/', "~1")
+                    ))
+                })
+                .and_then(Value::as_str);
+            if let (Some(here), Some(there)) = (here, bound_types.get(b)) {
+                if key != "verifies_caller" && here != there {
+                    self.error(pos, format!("function `{name}`: the verified `{b}` is `type: {there}` at `{verifier}`, but argument `{arg}` is `type: {here}`; no grant could ever match"));
+                }
             }
         }
         pairs

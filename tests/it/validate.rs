@@ -138,6 +138,7 @@ fn each_bad_file_gets_its_exact_findings_and_exit_code() {
             "bad/verification_binds.yaml:26:28: error: function `balance`: the verified `account` must be in argument `account`, which is not a declared argument; or name the argument that carries it: `requires_verification: { account: ARGUMENT }`",
             "bad/verification_binds.yaml:35:28: error: function `transfer`: `requires_verification` names `pin`, which `verify_pin` does not bind",
             "bad/verification_binds.yaml:35:28: error: function `transfer`: the verified `account` must be in argument `from`, which is not declared `type: string` or `integer`",
+            "bad/verification_binds.yaml:45:28: error: function `statement`: the verified `account` is `type: string` at `verify_pin`, but argument `number` is `type: integer`; no grant could ever match",
         ]),
         ("own_variables", 1, &[
             "bad/own_variables.yaml:9:12: error: function `leak`: `SIGNALWIRE_SWAIG_SECRET` is swagent's own setting; its secrets never reach a handler",
