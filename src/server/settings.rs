@@ -133,6 +133,18 @@ impl Settings {
                         "`SWML_PROXY_URL_BASE` must not have a query or fragment (`{base}`)"
                     );
                 }
+                // swagent puts its own `user:password@` in front of the host;
+                // a second one would make URLs that parsers read differently.
+                if !parsed.username().is_empty() || parsed.password().is_some() {
+                    anyhow::bail!(
+                        "`SWML_PROXY_URL_BASE` must not hold credentials; swagent adds the Basic Auth ones itself"
+                    );
+                }
+                if base.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    anyhow::bail!(
+                        "`SWML_PROXY_URL_BASE` must not contain spaces or control characters"
+                    );
+                }
                 Some(base.trim_end_matches('/').to_owned())
             }
             None => None,

@@ -914,9 +914,24 @@ fn without_a_password_one_is_generated_printed_once_and_works() {
 }
 
 #[test]
-fn a_proxy_base_with_a_query_is_refused() {
+fn a_proxy_base_that_would_break_webhook_urls_is_refused() {
     let dir = agent_dir(PROBE, &[("touch.sh", TOUCH)]);
-    for base in ["https://h.example/p?x=1", "https://h.example/p#f"] {
+    let query = |base: &str| {
+        format!("error: `SWML_PROXY_URL_BASE` must not have a query or fragment (`{base}`)\n")
+    };
+    let cases = [
+        ("https://h.example/p?x=1", query("https://h.example/p?x=1")),
+        ("https://h.example/p#f", query("https://h.example/p#f")),
+        (
+            "https://u:p@h.example",
+            "error: `SWML_PROXY_URL_BASE` must not hold credentials; swagent adds the Basic Auth ones itself\n".to_owned(),
+        ),
+        (
+            "https://h.example/a b",
+            "error: `SWML_PROXY_URL_BASE` must not contain spaces or control characters\n".to_owned(),
+        ),
+    ];
+    for (base, want) in cases {
         Swagent::new(["serve", "agent.yaml", "--port", "0"])
             .creds()
             .env("SWML_PROXY_URL_BASE", base)
@@ -924,9 +939,7 @@ fn a_proxy_base_with_a_query_is_refused() {
             .run()
             .code(2)
             .stdout_is("")
-            .stderr_is(&format!(
-                "error: `SWML_PROXY_URL_BASE` must not have a query or fragment (`{base}`)\n"
-            ));
+            .stderr_is(&want);
     }
 }
 
