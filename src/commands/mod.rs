@@ -177,6 +177,13 @@ fn call(args: &CallArgs) -> anyhow::Result<u8> {
     let input = parse_args(args, &agent.functions[&args.function].parameters)?;
     // During an incident a disabled function stays off, from here too.
     if let Some(path) = &args.state_file {
+        // A mistyped path reads as "nothing disabled": say so.
+        if !path.exists() {
+            eprintln!(
+                "note: the kill-switch state file `{}` does not exist: nothing is disabled",
+                path.display()
+            );
+        }
         let kill = crate::killswitch::KillState::read(path)?;
         if kill.is_disabled(&args.function) && !args.ignore_kill_switch {
             eprintln!(

@@ -471,6 +471,17 @@ pub fn validate_arguments(function: &Function, args: &Value) -> Result<(), Strin
     if function.validator.is_valid(args) {
         return Ok(());
     }
+    // The validator quotes the value, which must not come back for a
+    // `sensitive` one (a mistyped PIN is still most of a PIN).
+    let redacted = crate::audit::redact(&function.parameters, args);
+    let sensitive = |path: &str| {
+        let mut prefix = String::new();
+        path.split('/').skip(1).any(|segment| {
+            prefix.push('/');
+            prefix.push_str(segment);
+            redacted.pointer(&prefix) != args.pointer(&prefix)
+        })
+    };
     let problems: Vec<String> = function
         .validator
         .iter_errors(args)
@@ -478,8 +489,13 @@ pub fn validate_arguments(function: &Function, args: &Value) -> Result<(), Strin
         .map(|e| {
             let path = e.instance_path().to_string();
             let name = short(&path.trim_start_matches('/').replace('/', "."), 64);
-            // The validator quotes the value; a caller's 100 KB value must
-            // not come back whole to the AI (or into logs).
+            if sensitive(&path) {
+                return format!(
+                    "the argument `{name}` is invalid (a sensitive value, not repeated)"
+                );
+            }
+            // A caller's 100 KB value must not come back whole to the AI
+            // (or into logs).
             let why = short(&e.to_string(), 200);
             if name.is_empty() {
                 why

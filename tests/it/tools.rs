@@ -903,6 +903,11 @@ fn call_refuses_a_disabled_function_and_names_the_guards_it_skips() {
     let balance = "{\n  \"response\": \"The balance of the account ending in 3456 is 1,234.56 dollars.\"\n}\n";
     let note = "note: `call` runs the handler directly; not applied here: caller verification, rate limits\n";
     call(&[]).run().code(0).stdout_is(balance).stderr_is(note);
+    call(&["--state-file", "typo.json"])
+        .run()
+        .code(0)
+        .stdout_is(balance)
+        .stderr_is(&format!("note: the kill-switch state file `typo.json` does not exist: nothing is disabled\n{note}"));
     Swagent::new(["disable", "get_balance", "--state-file", "state.json"])
         .dir(dir.path())
         .run()
@@ -923,6 +928,23 @@ fn call_refuses_a_disabled_function_and_names_the_guards_it_skips() {
         .run()
         .code(0)
         .stdout_is(balance);
+    // A refused `sensitive` value is not repeated back, unlike another.
+    Swagent::new([
+        "call",
+        "agents/production-bank.yaml",
+        "verify_pin",
+        "--arg",
+        "account=12x456",
+        "--arg",
+        "pin=98x7",
+    ])
+    .env("CORE_API_TOKEN", "core-token")
+    .dir(dir.path())
+    .run()
+    .code(1)
+    .stdout_is("")
+    .stderr_has("error: invalid arguments: Some arguments are not acceptable: the argument `account` is invalid: \"12x456\" does not match \"^[0-9]{6,12}$\"; the argument `pin` is invalid (a sensitive value, not repeated). Please ask the caller again.\n")
+    .never_shows("98x7");
 }
 
 #[test]
