@@ -268,12 +268,25 @@ fn append_line(f: &mut File, line: &[u8]) -> std::io::Result<()> {
     Err(error)
 }
 
-/// The mode of the file at `path` (after symlinks) when group or others may
-/// write it: anyone there could append forged events to the audit trail.
-pub fn writable_by_others(path: &Path) -> Option<u32> {
+/// What lets others on the host tamper with the audit log at `path`, said
+/// after "the audit log" or its path: a file group or others may write
+/// (forged lines), or a folder others may write without the sticky bit
+/// (the file replaced). `None` when neither holds, or nothing is there yet.
+pub fn exposure(path: &Path) -> Option<String> {
     use std::os::unix::fs::PermissionsExt as _;
-    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
-    (mode & 0o022 != 0).then_some(mode)
+    let mode = |p: &Path| Some(std::fs::metadata(p).ok()?.permissions().mode() & 0o7777);
+    if let Some(m) = mode(path).filter(|m| m & 0o022 != 0) {
+        return Some(format!(
+            "has mode {m:04o}: others on this host can add forged lines (`chmod 600` it)"
+        ));
+    }
+    let real = std::fs::canonicalize(path).ok()?;
+    let folder = real.parent()?;
+    let m = mode(folder).filter(|m| m & 0o002 != 0 && m & 0o1000 == 0)?;
+    Some(format!(
+        "is in `{}`, mode {m:04o}: anyone on this host can replace it (`chmod o-w` the folder)",
+        folder.display()
+    ))
 }
 
 fn open_append(path: &Path) -> std::io::Result<File> {

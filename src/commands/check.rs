@@ -381,11 +381,26 @@ fn checklist(agent: &Agent, args: &CheckArgs) -> anyhow::Result<Vec<Item>> {
     let loose = audit_log
         .as_deref()
         .filter(|p| *p != "-")
-        .and_then(|p| crate::audit::writable_by_others(Path::new(p)));
+        .and_then(|p| crate::audit::exposure(Path::new(p)));
     items.push(match (&audit_log, loose) {
-        (None, _) => item("audit_log", "Audit log", Status::Fail, "`SWAGENT_AUDIT_LOG` is not set (or pass `--audit-log` to serve and set it here too)"),
-        (Some(path), Some(mode)) => item("audit_log", "Audit log", Status::Fail, format!("`{path}` has mode {mode:04o}: others on this host can add forged lines (`chmod 600` it)")),
-        (Some(_), None) => item("audit_log", "Audit log", Status::Pass, "`SWAGENT_AUDIT_LOG` is set"),
+        (None, _) => item(
+            "audit_log",
+            "Audit log",
+            Status::Fail,
+            "`SWAGENT_AUDIT_LOG` is not set (or pass `--audit-log` to serve and set it here too)",
+        ),
+        (Some(path), Some(problem)) => item(
+            "audit_log",
+            "Audit log",
+            Status::Fail,
+            format!("`{path}` {problem}"),
+        ),
+        (Some(_), None) => item(
+            "audit_log",
+            "Audit log",
+            Status::Pass,
+            "`SWAGENT_AUDIT_LOG` is set",
+        ),
     });
     let text = prompt_text(agent);
     let data_rule = text.contains("data") && text.contains("instruction");

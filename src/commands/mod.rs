@@ -74,14 +74,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             .with_context(|| format!("cannot open the audit log `{}`", path.display()))?,
         None => Audit::off(),
     };
-    if let Some(mode) = args
-        .audit_log
-        .as_deref()
-        .and_then(crate::audit::writable_by_others)
-    {
-        eprintln!(
-            "swagent: WARNING: the audit log has mode {mode:04o}: others on this host can add forged lines (`chmod 600` it)"
-        );
+    if let Some(problem) = args.audit_log.as_deref().and_then(crate::audit::exposure) {
+        eprintln!("swagent: WARNING: the audit log {problem}");
     }
     if let Some(dir) = &args.confirm_store {
         if !dir.is_dir() {

@@ -230,6 +230,18 @@ fn an_audit_log_others_can_write_fails_the_check_and_warns_at_start() {
         "{}",
         out.stdout
     );
+    // A folder anyone may write (without the sticky bit) lets anyone
+    // replace the file, whatever its own mode.
+    let folder = std::fs::canonicalize(dir.path()).unwrap();
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = check().code(1);
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let want = format!(
+        "[FAIL] Audit log: `{}` is in `{}`, mode 0777: anyone on this host can replace it (`chmod o-w` the folder)\n",
+        link.display(),
+        folder.display()
+    );
+    assert!(out.stdout.contains(&want), "{}", out.stdout);
 }
 
 /// The `sh` blocks of the plan, one command each.
