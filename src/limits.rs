@@ -178,10 +178,10 @@ pub fn lockout_unit(ip: IpAddr) -> IpAddr {
 /// client address: after `limit` failures within a window, every request from
 /// that address is refused until the window has passed, whatever it carries,
 /// so a right guess cannot be told from a wrong one while locked out.
-pub struct AuthFailures {
-    counter: Keyed<IpAddr>,
+pub struct AuthFailures<K: Hash + Eq + Clone = IpAddr> {
+    counter: Keyed<K>,
     window: Duration,
-    lockouts: Mutex<HashMap<IpAddr, Instant>>,
+    lockouts: Mutex<HashMap<K, Instant>>,
     /// Whether `lockouts` has any entry, kept under its lock. Every request
     /// asks, nearly always when nobody is locked out; reading a flag that
     /// rarely changes keeps the workers off the lock, whose cache line they
@@ -189,9 +189,9 @@ pub struct AuthFailures {
     any: AtomicBool,
 }
 
-impl AuthFailures {
+impl<K: Hash + Eq + Clone> AuthFailures<K> {
     /// `limit` failures per `window`; `None` when `limit` is 0 (off).
-    pub fn new(limit: u32, window: Duration) -> Option<AuthFailures> {
+    pub fn new(limit: u32, window: Duration) -> Option<AuthFailures<K>> {
         let rate = Rate::new(limit, window)?;
         Some(AuthFailures {
             counter: Keyed::new(rate),
@@ -201,18 +201,17 @@ impl AuthFailures {
         })
     }
 
-    /// Whether `ip` is locked out now.
-    pub fn locked(&self, ip: IpAddr) -> Admission {
-        let ip = lockout_unit(ip);
+    /// Whether `key` is locked out now.
+    pub fn locked(&self, key: K) -> Admission {
         // A lock-out being recorded right now may be missed: the same as
         // this request arriving a moment earlier.
         if !self.any.load(Ordering::Acquire) {
             return Admission::Allowed;
         }
-        self.locked_at(ip, Instant::now())
+        self.locked_at(key, Instant::now())
     }
 
-    fn locked_at(&self, ip: IpAddr, now: Instant) -> Admission {
+    fn locked_at(&self, key: K, now: Instant) -> Admission {
         let mut lockouts = self.lockouts.lock().expect("no panic holds this lock");
         // Few entries: sweep the expired ones, so that the flag falls back to
         // false once an attack is over. Many: only the asker's, as a sweep
@@ -220,12 +219,12 @@ impl AuthFailures {
         if lockouts.len() <= 16 {
             lockouts.retain(|_, until| *until > now);
         }
-        let verdict = match lockouts.get(&ip) {
+        let verdict = match lockouts.get(&key) {
             Some(until) if *until > now => Admission::Limited {
                 retry_after: *until - now,
             },
             Some(_) => {
-                lockouts.remove(&ip);
+                lockouts.remove(&key);
                 Admission::Allowed
             }
             None => Admission::Allowed,
@@ -236,20 +235,20 @@ impl AuthFailures {
 
     /// Counts a failure from `ip`; `Limited` when it is one too many, which
     /// also locks the address out for a whole window.
-    pub fn record(&self, ip: IpAddr) -> Admission {
-        self.record_at(lockout_unit(ip), Instant::now())
+    pub fn record(&self, key: K) -> Admission {
+        self.record_at(key, Instant::now())
     }
 
-    fn record_at(&self, ip: IpAddr, now: Instant) -> Admission {
-        if self.counter.check(&ip) == Admission::Allowed {
+    fn record_at(&self, key: K, now: Instant) -> Admission {
+        if self.counter.check(&key) == Admission::Allowed {
             return Admission::Allowed;
         }
         let mut lockouts = self.lockouts.lock().expect("no panic holds this lock");
         if lockouts.len() >= MAX_LOCKOUTS {
             lockouts.retain(|_, until| *until > now);
         }
-        if lockouts.len() < MAX_LOCKOUTS || lockouts.contains_key(&ip) {
-            lockouts.insert(ip, now + self.window);
+        if lockouts.len() < MAX_LOCKOUTS || lockouts.contains_key(&key) {
+            lockouts.insert(key, now + self.window);
         }
         self.any.store(!lockouts.is_empty(), Ordering::Release);
         Admission::Limited {
@@ -305,8 +304,14 @@ impl FunctionLimit {
 pub struct Limits {
     /// `SWML_RATE_LIMIT` per client address (`None`: off).
     pub per_address: Option<Keyed<IpAddr>>,
-    /// `SWAGENT_AUTH_FAILURE_LIMIT` per client address (`None`: off).
+    /// `SWAGENT_AUTH_FAILURE_LIMIT` per client address (`None`: off);
+    /// counted by [`lockout_unit`].
     pub auth_failures: Option<AuthFailures>,
+    /// The same limit per presented SignalWire signature, for signed
+    /// webhooks, which the per-address lock-out does not hold back: a
+    /// captured signed request, replayed with guessed credentials, gets no
+    /// more guesses than an address does.
+    pub signed_failures: Option<AuthFailures<Vec<u8>>>,
 }
 
 impl Limits {
@@ -316,6 +321,7 @@ impl Limits {
         Limits {
             per_address: Rate::new(rate_limit, window).map(Keyed::new),
             auth_failures: AuthFailures::new(auth_failure_limit, window),
+            signed_failures: AuthFailures::new(auth_failure_limit, window),
         }
     }
 }
@@ -488,7 +494,7 @@ mod tests {
         );
         // The expired lock-out was removed when looked at.
         assert_eq!(f.lockouts(), 0);
-        assert!(AuthFailures::new(0, Duration::from_secs(60)).is_none());
+        assert!(AuthFailures::<IpAddr>::new(0, Duration::from_secs(60)).is_none());
     }
 
     /// A guesser rotating through one IPv6 /64 is one guesser.
@@ -496,14 +502,15 @@ mod tests {
     fn an_ipv6_64_is_locked_out_as_one() {
         let f = AuthFailures::new(2, Duration::from_secs(60)).unwrap();
         let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
+        let unit = |s: &str| super::lockout_unit(v6(s));
         for host in ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::9"] {
-            let _ = f.record(v6(host));
+            let _ = f.record(unit(host));
         }
         assert!(matches!(
-            f.locked(v6("2001:db8:1:2:abcd::1")),
+            f.locked(unit("2001:db8:1:2:abcd::1")),
             Admission::Limited { .. }
         ));
-        assert_eq!(f.locked(v6("2001:db8:1:3::1")), Admission::Allowed);
+        assert_eq!(f.locked(unit("2001:db8:1:3::1")), Admission::Allowed);
         // An IPv4-mapped address is the IPv4 address it maps.
         assert_eq!(super::lockout_unit(v6("::ffff:192.0.2.7")), v6("192.0.2.7"));
         assert_eq!(super::lockout_unit(v6("192.0.2.7")), v6("192.0.2.7"));

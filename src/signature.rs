@@ -126,6 +126,18 @@ pub fn verify(key: &SigningKey, url: &str, headers: Headers<'_>, body: &[u8]) ->
     Verdict::Rejected
 }
 
+/// The signature bytes a `Valid(scheme)` request presented, decoded: one
+/// value however the header spelled it, for counting failures per captured
+/// signature (the signature covers URL and body, never the credentials).
+pub fn presented_tag(headers: Headers<'_>, scheme: Scheme) -> Option<Vec<u8>> {
+    let sha1 = headers.sha1.or(headers.twilio);
+    match scheme {
+        Scheme::JsonSha256 => hex::decode(headers.sha256?).ok(),
+        Scheme::JsonSha1 => hex::decode(sha1?).ok(),
+        Scheme::Form | Scheme::BodySha256 => STANDARD.decode(sha1?).ok(),
+    }
+}
+
 /// Whether `sig` is the lowercase hex HMAC of `message`. Uppercase is refused,
 /// as the SDK compares the hex text case-sensitively.
 fn hex_matches(key: &hmac::Key, message: &[u8], sig: &str) -> bool {

@@ -30,7 +30,7 @@ use super::routes::{client_ip, read_body, request_base};
 use super::{state_of, AppState};
 use crate::agent::Agent;
 use crate::audit::Event;
-use crate::limits::Admission;
+use crate::limits::{lockout_unit, Admission};
 use crate::signature::{self, Verdict};
 
 /// The address limits apply to: the socket peer, or with `trust_proxy` the
@@ -108,20 +108,43 @@ pub fn is_signed_path(agent: &Agent, path: &str) -> bool {
     path == agent.route || path == agent.sub_path("swaig") || path == agent.sub_path("post_prompt")
 }
 
-/// Counts an authentication failure from the request's address: the refusal
-/// itself, or 429 when it is one too many.
+/// The decoded signature a signed webhook presented, once it checked out;
+/// kept in the request so a failure after it counts against it.
+#[derive(Clone)]
+struct SignedBy(Vec<u8>);
+
+/// Counts an authentication failure from the request's address, and for a
+/// signed webhook against its signature: the refusal itself, or 429 when it
+/// is one too many.
 pub(super) fn auth_failure(req: &HttpRequest, state: &AppState, refusal: ApiError) -> ApiError {
-    let (Some(failures), Some(ip)) = (state.limits.auth_failures.as_ref(), client_ip(req, state))
-    else {
-        return refusal;
+    let too_many = |retry_after| ApiError::TooManyFailures {
+        retry_after: Admission::retry_after_secs(retry_after),
     };
-    match failures.record(ip) {
+    let ip = client_ip(req, state);
+    // Always per address: that keeps the address's unsigned requests
+    // locked out once it has failed too often.
+    let by_address = match (state.limits.auth_failures.as_ref(), ip) {
+        (Some(failures), Some(ip)) => failures.record(lockout_unit(ip)),
+        _ => Admission::Allowed,
+    };
+    // A signed webhook is judged by its signature's count alone: the
+    // address may be SignalWire's, shared by all its customers.
+    if let Some(SignedBy(tag)) = req.extensions().get::<SignedBy>().cloned() {
+        return match state.limits.signed_failures.as_ref().map(|f| f.record(tag)) {
+            Some(Admission::Limited { retry_after }) => {
+                log::warn!("too many failed authentications with one signed request: locked out");
+                too_many(retry_after)
+            }
+            _ => refusal,
+        };
+    }
+    match by_address {
         Admission::Allowed => refusal,
         Admission::Limited { retry_after } => {
-            log::warn!("too many failed authentications from {ip}: locked out");
-            ApiError::TooManyFailures {
-                retry_after: Admission::retry_after_secs(retry_after),
+            if let Some(ip) = ip {
+                log::warn!("too many failed authentications from {ip}: locked out");
             }
+            too_many(retry_after)
         }
     }
 }
@@ -217,7 +240,7 @@ fn admission(req: &HttpRequest, state: &AppState, lockout: bool) -> Option<ApiEr
     }
     if lockout && !super::routes::is_probe(req.path()) {
         if let (Some(failures), Some(ip)) = (&state.limits.auth_failures, ip) {
-            if let Admission::Limited { retry_after } = failures.locked(ip) {
+            if let Admission::Limited { retry_after } = failures.locked(lockout_unit(ip)) {
                 let retry_after = Admission::retry_after_secs(retry_after);
                 limited(state, "auth_failures", ip);
                 return Some(ApiError::TooManyFailures { retry_after });
@@ -246,16 +269,13 @@ async fn check_signature(req: &mut ServiceRequest, state: &AppState) -> Result<(
                 "{base}{}",
                 req.uri().path_and_query().map_or("/", |pq| pq.as_str())
             );
-            let h = req.headers();
-            let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok());
-            let headers = signature::Headers {
-                sha256: get(signature::SHA256_HEADER),
-                sha1: get(signature::SHA1_HEADER),
-                twilio: get(signature::TWILIO_HEADER),
-            };
-            signature::verify(key, &url, headers, &body)
+            signature::verify(key, &url, headers_of(req.request()), &body)
         }
         Err(_) => Verdict::Rejected,
+    };
+    let tag = match verdict {
+        Verdict::Valid(scheme) => signature::presented_tag(headers_of(req.request()), scheme),
+        Verdict::Rejected => None,
     };
     if verdict == Verdict::Rejected {
         // Neither the expected signature nor the failed branch is logged.
@@ -278,8 +298,29 @@ async fn check_signature(req: &mut ServiceRequest, state: &AppState) -> Result<(
             ApiError::InvalidSignature,
         ));
     }
+    if let Some(tag) = tag {
+        if let Some(failures) = &state.limits.signed_failures {
+            if let Admission::Limited { retry_after } = failures.locked(tag.clone()) {
+                return Err(ApiError::TooManyFailures {
+                    retry_after: Admission::retry_after_secs(retry_after),
+                });
+            }
+        }
+        req.extensions_mut().insert(SignedBy(tag));
+    }
     req.set_payload(Payload::from(body));
     Ok(())
+}
+
+/// The signature headers of a request, as sent.
+fn headers_of(req: &HttpRequest) -> signature::Headers<'_> {
+    let h = req.headers();
+    let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok());
+    signature::Headers {
+        sha256: get(signature::SHA256_HEADER),
+        sha1: get(signature::SHA1_HEADER),
+        twilio: get(signature::TWILIO_HEADER),
+    }
 }
 
 /// The outermost layer: every answer, refusals included, gets the security

@@ -543,6 +543,77 @@ fn failed_tokens_and_signatures_count_as_failed_authentication() {
     assert_eq!(signed.get("/").send().unwrap().status().as_u16(), 429);
 }
 
+/// The signature covers URL and body, never the credentials: a captured
+/// signed request, replayed with guessed passwords, is locked out after as
+/// many failures as an address is, whatever body or header spelling rides
+/// along, while other signed webhooks go on.
+#[test]
+fn a_replayed_signed_request_gets_no_more_guesses_than_an_address() {
+    let dir = agent_dir();
+    let server = serve(dir.path())
+        .env("SWAGENT_AUTH_FAILURE_LIMIT", "2")
+        .env("SIGNALWIRE_SIGNING_KEY", KEY)
+        .start();
+    let url = format!("{}/", server.url);
+    let body = r#"{"call_id":"c-1"}"#;
+    let sha256 = hmac_hex(hmac::HMAC_SHA256, KEY, &format!("{url}{body}"));
+    let send = |body: &str, header: &str, sig: &str, password: &str| {
+        crate::util::client()
+            .post(&url)
+            .basic_auth(crate::util::USER, Some(password))
+            .header("content-type", "application/json")
+            .header(header, sig)
+            .body(body.to_owned())
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let guess = |password: &str| send(body, "X-SignalWire-Sha256-Signature", &sha256, password);
+    assert_eq!(
+        [
+            guess("guess-one-1234567"),
+            guess("guess-two-1234567"),
+            guess("guess-three-12345")
+        ],
+        [401, 401, 429]
+    );
+    // Locked for this signature: the right password is refused as well.
+    assert_eq!(guess(crate::util::PASSWORD), 429);
+    // Another signed webhook (another call) is SignalWire's and goes on.
+    let other = r#"{"call_id":"c-2"}"#;
+    let sig = hmac_hex(hmac::HMAC_SHA256, KEY, &format!("{url}{other}"));
+    assert_eq!(
+        send(
+            other,
+            "X-SignalWire-Sha256-Signature",
+            &sig,
+            crate::util::PASSWORD
+        ),
+        200
+    );
+    // The URL-only form signature fits any body: it is counted by the
+    // signature, so new bodies bring no new guesses.
+    let form = hmac_b64(KEY, &url);
+    let form_guess = |n: u32, password: &str| {
+        send(
+            &format!("call_id=f-{n}"),
+            "X-SignalWire-Signature",
+            &form,
+            password,
+        )
+    };
+    assert_eq!(
+        [
+            form_guess(1, "guess-one-1234567"),
+            form_guess(2, "guess-two-1234567"),
+            form_guess(3, "guess-three-12345")
+        ],
+        [401, 401, 429]
+    );
+    assert_eq!(form_guess(4, crate::util::PASSWORD), 429);
+}
+
 #[test]
 fn a_function_over_its_rate_limit_does_not_run() {
     let dir = agent_dir();
