@@ -471,16 +471,18 @@ pub fn validate_arguments(function: &Function, args: &Value) -> Result<(), Strin
     if function.validator.is_valid(args) {
         return Ok(());
     }
-    // The validator quotes the value, which must not come back for a
-    // `sensitive` one (a mistyped PIN is still most of a PIN).
+    // The validator quotes the value an error is about, which must not come
+    // back when it holds a `sensitive` one (a mistyped PIN is still most of a
+    // PIN): the value itself, one inside it, or the whole object for errors
+    // at the top (`anyOf`, `maxProperties`, ... quote it all). `required`
+    // and `additionalProperties` name properties only.
     let redacted = crate::audit::redact(&function.parameters, args);
-    let sensitive = |path: &str| {
-        let mut prefix = String::new();
-        path.split('/').skip(1).any(|segment| {
-            prefix.push('/');
-            prefix.push_str(segment);
-            redacted.pointer(&prefix) != args.pointer(&prefix)
-        })
+    let hides = |e: &jsonschema::ValidationError<'_>, path: &str| {
+        use jsonschema::error::ValidationErrorKind as Kind;
+        !matches!(
+            e.kind(),
+            Kind::Required { .. } | Kind::AdditionalProperties { .. }
+        ) && redacted.pointer(path) != args.pointer(path)
     };
     let problems: Vec<String> = function
         .validator
@@ -489,10 +491,12 @@ pub fn validate_arguments(function: &Function, args: &Value) -> Result<(), Strin
         .map(|e| {
             let path = e.instance_path().to_string();
             let name = short(&path.trim_start_matches('/').replace('/', "."), 64);
-            if sensitive(&path) {
-                return format!(
-                    "the argument `{name}` is invalid (a sensitive value, not repeated)"
-                );
+            if hides(&e, &path) {
+                return if name.is_empty() {
+                    "the arguments do not fit the function (not repeated: they hold a sensitive value)".to_owned()
+                } else {
+                    format!("the argument `{name}` is invalid (a sensitive value, not repeated)")
+                };
             }
             // A caller's 100 KB value must not come back whole to the AI
             // (or into logs).

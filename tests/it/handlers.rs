@@ -905,6 +905,46 @@ functions:
     );
 }
 
+/// A refused `sensitive` value never comes back to the AI, alone or inside
+/// the whole object an error quotes; errors that only name properties stay.
+#[test]
+fn refused_sensitive_values_are_not_repeated() {
+    let yaml = r#"name: secrets
+prompt: { text: You answer. }
+functions:
+  check:
+    description: Checks a PIN.
+    secure: false
+    parameters:
+      type: object
+      properties:
+        pin: { type: string, pattern: "^[0-9]{4}$", sensitive: true }
+        account: { type: string }
+      required: [pin]
+      maxProperties: 2
+    static: { response: ok }
+"#;
+    let dir = agent_dir(yaml, &[]);
+    let server = start(dir.path(), &[]);
+    let ask = |args: Value| {
+        server.swaig(
+            "",
+            json!({"function": "check", "call_id": "c-1", "argument": {"parsed": [args]}}),
+        )
+    };
+    let (status, reply) = ask(json!({"pin": "98x7", "account": "12", "extra": 1}));
+    assert_eq!(status, 200);
+    assert_eq!(
+        reply,
+        json!({"response": "Some arguments are not acceptable: the arguments do not fit the function (not repeated: they hold a sensitive value); the argument `pin` is invalid (a sensitive value, not repeated). Please ask the caller again."})
+    );
+    let (_, reply) = ask(json!({"account": "98x7"}));
+    assert_eq!(
+        reply,
+        json!({"response": "Some arguments are not acceptable: \"pin\" is a required property. Please ask the caller again."})
+    );
+}
+
 #[test]
 fn argument_names_cannot_shape_the_environment() {
     // The schema allows extra properties, so the caller picks these keys.
