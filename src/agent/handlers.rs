@@ -27,9 +27,12 @@ pub(super) enum Slot {
 
 const SECRET_WORDS: [&str; 6] = ["password", "passwd", "secret", "token", "api_key", "apikey"];
 
-/// Whether an argument's schema refuses every value that starts with `-`
-/// (as far as these probes tell): the schema itself is asked, so an
-/// unanchored `pattern`, `^.*$` or an `enum` holding `-rf` do not pass.
+/// Whether an argument's schema refuses every value that starts with `-`,
+/// as far as probes tell: the schema itself is asked, so an unanchored
+/// `pattern`, `^.*$`, `^[a-z0-9-]{8,64}$` or an `enum` holding `-rf` do not
+/// pass. The probes are `-` or `--` followed by runs of one character of
+/// each common class, at every length up to 64 and a few beyond, and
+/// negative numbers.
 fn refuses_leading_dash(schema: &Value) -> bool {
     let Ok(validator) = jsonschema::options()
         .should_validate_formats(true)
@@ -37,20 +40,24 @@ fn refuses_leading_dash(schema: &Value) -> bool {
     else {
         return false;
     };
-    let probes = [
-        Value::from("-"),
-        Value::from("--"),
-        Value::from("-1"),
-        Value::from("-a"),
-        Value::from("-A"),
-        Value::from("-rf"),
-        Value::from("--help"),
-        Value::from("-x=1"),
-        Value::from("-@a.b"),
-        Value::from(-1),
-        Value::from(-1.5),
-    ];
-    probes.iter().all(|p| !validator.is_valid(p))
+    let numbers = [Value::from(-1), Value::from(-1.5)];
+    if numbers.iter().any(|n| validator.is_valid(n)) {
+        return false;
+    }
+    let lengths = (0..=64).chain([95, 127, 191, 255]);
+    !lengths
+        .flat_map(|n| {
+            ["-", "--"].into_iter().flat_map(move |lead| {
+                ['a', 'A', '0', 'f', 'x', '_', '-', '.', '=']
+                    .into_iter()
+                    .map(move |c| {
+                        let mut probe = String::from(lead);
+                        probe.extend(std::iter::repeat_n(c, n));
+                        probe
+                    })
+            })
+        })
+        .any(|probe| validator.is_valid(&Value::String(probe)))
 }
 
 /// Upper bounds of handler limits: beyond them a value is a typo or a way

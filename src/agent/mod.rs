@@ -80,7 +80,12 @@ pub enum Prompt {
 /// `(?m)^a$` (any line), not a pattern this parser cannot read.
 pub fn is_anchored(pattern: &str) -> bool {
     use regex_syntax::hir::{HirKind, Look};
-    let Ok(hir) = regex_syntax::parse(pattern) else {
+    // As the validator will run it: ECMA-262 and Rust read some patterns
+    // differently (`[[]|-]` is one class in Rust, not in ECMA-262).
+    let Ok(translated) = jsonschema_regex::to_rust_regex(pattern) else {
+        return false;
+    };
+    let Ok(hir) = regex_syntax::parse(&translated) else {
         return false;
     };
     let HirKind::Concat(items) = hir.kind() else {
@@ -230,6 +235,7 @@ mod tests {
             "^[0-9]+\\$",
             "^(",
             "",
+            "^[[]|-]]$",
         ] {
             assert!(!super::is_anchored(p), "{p}");
         }
