@@ -271,7 +271,7 @@ fn append_line(f: &mut File, line: &[u8]) -> std::io::Result<()> {
 /// What lets others on the host tamper with the audit log at `path`, said
 /// after "the audit log" or its path: a file group or others may write
 /// (forged lines), or a folder others may write without the sticky bit
-/// (the file replaced). `None` when neither holds, or nothing is there yet.
+/// (the file, or a link to it, replaced; also before the file exists).
 pub fn exposure(path: &Path) -> Option<String> {
     use std::os::unix::fs::PermissionsExt as _;
     let mode = |p: &Path| Some(std::fs::metadata(p).ok()?.permissions().mode() & 0o7777);
@@ -280,13 +280,28 @@ pub fn exposure(path: &Path) -> Option<String> {
             "has mode {m:04o}: others on this host can add forged lines (`chmod 600` it)"
         ));
     }
-    let real = std::fs::canonicalize(path).ok()?;
-    let folder = real.parent()?;
-    let m = mode(folder).filter(|m| m & 0o002 != 0 && m & 0o1000 == 0)?;
-    Some(format!(
-        "is in `{}`, mode {m:04o}: anyone on this host can replace it (`chmod o-w` the folder)",
-        folder.display()
-    ))
+    // The folder of the path as given (where a link, or the file still to
+    // be created, sits) and the folder of the file a link leads to.
+    let given = path.parent().map(|p| {
+        if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
+        }
+    });
+    let folders = [
+        given.and_then(|p| std::fs::canonicalize(p).ok()),
+        std::fs::canonicalize(path)
+            .ok()
+            .and_then(|real| real.parent().map(Path::to_path_buf)),
+    ];
+    folders.into_iter().flatten().find_map(|folder| {
+        let m = mode(&folder).filter(|m| m & 0o002 != 0 && m & 0o1000 == 0)?;
+        Some(format!(
+            "is in `{}`, mode {m:04o}: anyone on this host can replace it (`chmod o-w` the folder)",
+            folder.display()
+        ))
+    })
 }
 
 fn open_append(path: &Path) -> std::io::Result<File> {

@@ -242,6 +242,23 @@ fn an_audit_log_others_can_write_fails_the_check_and_warns_at_start() {
         folder.display()
     );
     assert!(out.stdout.contains(&want), "{}", out.stdout);
+    // So does a log not created yet, or a link, in such a folder.
+    let open = folder.join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::os::unix::fs::symlink(&log, open.join("link.log")).unwrap();
+    for name in ["missing.log", "link.log"] {
+        let path = open.join(name).display().to_string();
+        let out = check_production(dir.path(), "agents/production-bank.yaml")
+            .env("SWAGENT_AUDIT_LOG", &path)
+            .run()
+            .code(1);
+        let want = format!(
+            "[FAIL] Audit log: `{path}` is in `{}`, mode 0777: anyone on this host can replace it (`chmod o-w` the folder)\n",
+            open.display()
+        );
+        assert!(out.stdout.contains(&want), "{}", out.stdout);
+    }
 }
 
 /// The `sh` blocks of the plan, one command each.
