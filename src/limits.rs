@@ -161,16 +161,31 @@ impl<K: Hash + Eq + Clone, C: Clock> Keyed<K, C> {
 /// fails, so a shared /64 costs it nothing. (The flood guard still counts
 /// single addresses: grouping there could throttle a platform's own /64.)
 pub fn lockout_unit(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let mut segments = v6.segments();
-                segments[4..].fill(0);
-                IpAddr::V6(std::net::Ipv6Addr::from(segments))
-            }
-        },
-        v4 => v4,
+    let IpAddr::V6(v6) = ip else {
+        return ip;
+    };
+    let s = v6.segments();
+    let embedded = |hi: u16, lo: u16| {
+        IpAddr::V4(std::net::Ipv4Addr::from(
+            (u32::from(hi) << 16) | u32::from(lo),
+        ))
+    };
+    match s {
+        // IPv4-mapped: the IPv4 address.
+        [0, 0, 0, 0, 0, 0xffff, hi, lo] => embedded(hi, lo),
+        // NAT64 (64:ff9b::/96): one IPv4 host behind the translator.
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => embedded(hi, lo),
+        // 6to4 (2002:V4ADDR::/48): the whole /48 is that one IPv4 site's.
+        [0x2002, hi, lo, ..] => embedded(hi, lo),
+        // `::/64` (loopback, IPv4-compatible) and link-local (`fe80::/10`)
+        // hold unrelated hosts: each address is its own.
+        [0, 0, 0, 0, ..] => ip,
+        [first, ..] if first & 0xffc0 == 0xfe80 => ip,
+        _ => {
+            let mut s = s;
+            s[4..].fill(0);
+            IpAddr::V6(std::net::Ipv6Addr::from(s))
+        }
     }
 }
 
@@ -514,6 +529,24 @@ mod tests {
         // An IPv4-mapped address is the IPv4 address it maps.
         assert_eq!(super::lockout_unit(v6("::ffff:192.0.2.7")), v6("192.0.2.7"));
         assert_eq!(super::lockout_unit(v6("192.0.2.7")), v6("192.0.2.7"));
+        // NAT64 and 6to4 carry an IPv4 host or site; `::/64` and link-local
+        // addresses are not grouped (an IPv4-compatible `::a.b.c.d` must not
+        // lock out `::1`).
+        assert_eq!(
+            super::lockout_unit(v6("64:ff9b::c000:207")),
+            v6("192.0.2.7")
+        );
+        assert_eq!(
+            super::lockout_unit(v6("2002:c000:207:1::5")),
+            v6("192.0.2.7")
+        );
+        assert_eq!(
+            super::lockout_unit(v6("2002:c000:207:2::9")),
+            v6("192.0.2.7")
+        );
+        assert_eq!(super::lockout_unit(v6("::10.9.9.9")), v6("::10.9.9.9"));
+        assert_eq!(super::lockout_unit(v6("::1")), v6("::1"));
+        assert_eq!(super::lockout_unit(v6("fe80::1")), v6("fe80::1"));
     }
 
     /// `locked` skips the lock only while nobody is locked out: a lock-out

@@ -505,6 +505,13 @@ fn verification_bound(agent: &agent::Agent) -> Item {
         if named.is_empty() && all.len() > 1 {
             named = all.iter().map(|(n, _)| *n).collect();
         }
+        if all.is_empty() {
+            unbound.push(format!(
+                "`{}` declares no arguments, so nothing says what it checks, and its grant holds for the whole call",
+                f.name
+            ));
+            continue;
+        }
         if let Some(first) = named.first() {
             unbound.push(format!(
                 "`{}` checks `{}` but its grant holds for the whole call (`verifies_caller: {{ binds: [{first}] }}`)",

@@ -160,6 +160,16 @@ fn check_fails_a_verifier_whose_grant_is_not_bound() {
         .run()
         .code(1);
     assert!(out.stdout.contains("[FAIL] Verification is bound to what was verified: `verify_pin` checks `account`, `pin` but its grant holds for the whole call (`verifies_caller: { binds: [account] }`)\n"), "{}", out.stdout);
+    // A verifier that declares nothing says nothing of what it checks.
+    std::fs::write(
+        dir.path().join("agents/undeclared.yaml"),
+        "name: undeclared\nprompt: { text: Hi. }\nfunctions:\n  verify:\n    description: Checks.\n    verifies_caller: true\n    parameters: { type: object }\n    shell: { command: [\"/bin/true\"] }\n  balance:\n    description: Balance.\n    requires_verification: true\n    static: { response: ok }\n",
+    )
+    .unwrap();
+    let out = check_production(dir.path(), "agents/undeclared.yaml")
+        .run()
+        .code(1);
+    assert!(out.stdout.contains("[FAIL] Verification is bound to what was verified: `verify` declares no arguments, so nothing says what it checks, and its grant holds for the whole call\n"), "{}", out.stdout);
     let out = check_production(dir.path(), "agents/production-bank.yaml")
         .run()
         .code(0);
