@@ -468,47 +468,16 @@ mod tests {
         let s = Secret::new("k");
         let (key, g) = grant(&s, "bank", "c1", None, 1000);
         assert_eq!(key, GRANT_KEY);
-        assert!(has_grant(
-            &s,
-            &json!({ GRANT_KEY: g }),
-            "bank",
-            "c1",
-            None,
-            900
-        ));
-        assert!(!has_grant(
-            &s,
-            &json!({ GRANT_KEY: g }),
-            "bank",
-            "c2",
-            None,
-            900
-        ));
-        assert!(!has_grant(
-            &s,
-            &json!({ GRANT_KEY: g }),
-            "bank",
-            "c1",
-            None,
-            1001
-        ));
-        assert!(!has_grant(
-            &Secret::new("x"),
-            &json!({ GRANT_KEY: g }),
-            "bank",
-            "c1",
-            None,
-            900
-        ));
-        assert!(!has_grant(
-            &s,
-            &json!({ GRANT_KEY: "1000.00" }),
-            "bank",
-            "c1",
-            None,
-            900
-        ));
-        assert!(!has_grant(&s, &json!({}), "bank", "c1", None, 900));
+        let global = json!({ GRANT_KEY: g });
+        let holds = |secret: &Secret, global: &serde_json::Value, call: &str, now: u64| {
+            has_grant(secret, global, "bank", call, None, now)
+        };
+        assert!(holds(&s, &global, "c1", 900));
+        assert!(!holds(&s, &global, "c2", 900));
+        assert!(!holds(&s, &global, "c1", 1001));
+        assert!(!holds(&Secret::new("x"), &global, "c1", 900));
+        assert!(!holds(&s, &json!({ GRANT_KEY: "1000.00" }), "c1", 900));
+        assert!(!holds(&s, &json!({}), "c1", 900));
     }
 
     #[test]
