@@ -4,11 +4,13 @@
 //!
 //! Order, outermost first: [`outer`] (so every answer, refusals included,
 //! carries the headers and is counted), then [`perimeter`]: rate limit,
-//! `Host`, lock-out, signature, and last `gate::basic_auth`. Signatures are
-//! checked before Basic Auth, as the SignalWire SDK does: an unsigned request
-//! is refused without looking at credentials, so a stranger learns nothing
-//! about them, and a failed signature counts toward the lock-out like a
-//! failed password.
+//! `Host` (and `X-Forwarded-Host` behind a trusted proxy), lock-out,
+//! signature, and last `gate::basic_auth`. Signatures are checked before
+//! Basic Auth, as the SignalWire SDK does: an unsigned request is refused
+//! without looking at credentials, so a stranger learns nothing about them,
+//! and a failed signature counts toward the lock-out like a failed password.
+//! A signed webhook skips the per-address lock-out (SignalWire's addresses
+//! are shared) and is locked out per signature instead.
 //!
 //! The signature covers the raw body, so [`perimeter`] reads the body once
 //! (with the same size limit and 413 as the routes), checks it, and puts the
@@ -179,11 +181,12 @@ pub(super) async fn perimeter(
     let signed = state.settings.signing_key.is_some()
         && req.method() == Method::POST
         && is_signed_path(&state.live_now().agent, req.match_info().as_str());
-    // A signed webhook is not subject to the lock-out: its signature, checked
-    // next, proves it comes from our SignalWire project, while the lock-out
-    // is per address, and SignalWire's addresses are shared by all its
-    // customers: anyone could point a webhook here with wrong credentials
-    // and lock our own calls out. Bad signatures still count as failures.
+    // A signed webhook is not held to the per-address lock-out: its
+    // signature, checked next, proves it comes from our SignalWire project,
+    // and SignalWire's addresses are shared by all its customers, so anyone
+    // could point a webhook here with wrong credentials and lock our calls
+    // out. It has a lock-out of its own, per signature (`check_signature`,
+    // `auth_failure`); bad signatures still count against the address.
     if let Some(refusal) = admission(req.request(), state, !signed) {
         return Ok(refuse(req, refusal));
     }
