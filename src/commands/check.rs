@@ -42,6 +42,27 @@ fn item(id: &'static str, title: &'static str, status: Status, why: impl Into<St
     }
 }
 
+/// An item that passes when `offenders` is empty, saying `ok`, and else
+/// fails, saying `bad` and then who.
+fn none_of(
+    id: &'static str,
+    title: &'static str,
+    offenders: &[String],
+    ok: &str,
+    bad: &str,
+) -> Item {
+    if offenders.is_empty() {
+        item(id, title, Status::Pass, ok)
+    } else {
+        item(
+            id,
+            title,
+            Status::Fail,
+            format!("{bad}: {}", offenders.join(", ")),
+        )
+    }
+}
+
 fn pass_if(ok: bool) -> Status {
     if ok {
         Status::Pass
@@ -297,40 +318,27 @@ fn checklist(agent: &Agent, args: &CheckArgs) -> anyhow::Result<Vec<Item>> {
             }
         }
     }
-    items.push(item(
+    items.push(none_of(
         "secure_changes",
         "Functions that change something are secure",
-        pass_if(open.is_empty()),
-        if open.is_empty() {
-            "every shell function and non-GET http function needs a token".to_string()
-        } else {
-            format!("`secure: false` on: {}", open.join(", "))
-        },
+        &open,
+        "every shell function and non-GET http function needs a token",
+        "`secure: false` on",
     ));
-    items.push(item(
+    items.push(none_of(
         "confirmation",
         "Functions that change something are confirmed",
-        pass_if(unguarded.is_empty()),
-        if unguarded.is_empty() {
-            "each has `confirm: true` or `confirm: false` with a `reason`".to_string()
-        } else {
-            format!(
-                "neither `confirm: true` nor a `reason` for `confirm: false`: {}",
-                unguarded.join(", ")
-            )
-        },
+        &unguarded,
+        "each has `confirm: true` or `confirm: false` with a `reason`",
+        "neither `confirm: true` nor a `reason` for `confirm: false`",
     ));
     items.push(verification_bound(agent));
-    items.push(item(
+    items.push(none_of(
         "constrained_arguments",
         "Arguments used by handlers are constrained",
-        pass_if(loose.is_empty()),
-        if loose.is_empty() {
-            "every string has an anchored pattern, enum, format or maxLength, every number a minimum and maximum"
-                .to_string()
-        } else {
-            format!("no anchored pattern (`^...$`), enum, format, maxLength or min/max on: {}", loose.join(", "))
-        },
+        &loose,
+        "every string has an anchored pattern, enum, format or maxLength, every number a minimum and maximum",
+        "no anchored pattern (`^...$`), enum, format, maxLength or min/max on",
     ));
     let plain: Vec<String> = agent
         .functions
@@ -348,18 +356,12 @@ fn checklist(agent: &Agent, args: &CheckArgs) -> anyhow::Result<Vec<Item>> {
             _ => None,
         })
         .collect();
-    items.push(item(
+    items.push(none_of(
         "https_upstreams",
         "Upstreams are called over HTTPS",
-        pass_if(plain.is_empty()),
-        if plain.is_empty() {
-            "every http function calls https or loopback".to_string()
-        } else {
-            format!(
-                "plain http (arguments and headers in clear on the network): {}",
-                plain.join(", ")
-            )
-        },
+        &plain,
+        "every http function calls https or loopback",
+        "plain http (arguments and headers in clear on the network)",
     ));
     let unlimited: Vec<String> = agent
         .functions
@@ -367,15 +369,12 @@ fn checklist(agent: &Agent, args: &CheckArgs) -> anyhow::Result<Vec<Item>> {
         .filter(|f| f.secure && !has_rate_limit(f))
         .map(|f| f.name.clone())
         .collect();
-    items.push(item(
+    items.push(none_of(
         "rate_limits",
         "Secure functions have rate limits",
-        pass_if(unlimited.is_empty()),
-        if unlimited.is_empty() {
-            "every secure function has `rate_limit`".to_string()
-        } else {
-            format!("no `rate_limit` on: {}", unlimited.join(", "))
-        },
+        &unlimited,
+        "every secure function has `rate_limit`",
+        "no `rate_limit` on",
     ));
     let audit_log = non_empty_env("SWAGENT_AUDIT_LOG");
     let loose = audit_log
