@@ -126,15 +126,24 @@ pub fn verify(key: &SigningKey, url: &str, headers: Headers<'_>, body: &[u8]) ->
     Verdict::Rejected
 }
 
-/// The signature bytes a `Valid(scheme)` request presented, decoded: one
-/// value however the header spelled it, for counting failures per captured
-/// signature (the signature covers URL and body, never the credentials).
-pub fn presented_tag(headers: Headers<'_>, scheme: Scheme) -> Option<Vec<u8>> {
-    let sha1 = headers.sha1.or(headers.twilio);
+/// What a valid signature vouches for, as one value per signed request: the
+/// key failures after it are counted by (the signature covers URL and body,
+/// never the credentials, so a captured request can be replayed with guesses).
+/// The hex schemes both sign URL + body: one digest of those, so sending the
+/// SHA-1 and the SHA-256 header of one request gives no second count. The
+/// form schemes may sign the URL alone (the body is then free): their
+/// decoded signature, of which the base64 decoder allows one spelling.
+pub fn replay_key(url: &str, headers: Headers<'_>, body: &[u8], scheme: Scheme) -> Option<Vec<u8>> {
     match scheme {
-        Scheme::JsonSha256 => hex::decode(headers.sha256?).ok(),
-        Scheme::JsonSha1 => hex::decode(sha1?).ok(),
-        Scheme::Form | Scheme::BodySha256 => STANDARD.decode(sha1?).ok(),
+        Scheme::JsonSha256 | Scheme::JsonSha1 => {
+            let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+            ctx.update(b"json\n");
+            ctx.update(url.as_bytes());
+            ctx.update(b"\n");
+            ctx.update(body);
+            Some(ctx.finish().as_ref().to_vec())
+        }
+        Scheme::Form | Scheme::BodySha256 => STANDARD.decode(headers.sha1.or(headers.twilio)?).ok(),
     }
 }
 

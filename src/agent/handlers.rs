@@ -29,10 +29,10 @@ const SECRET_WORDS: [&str; 6] = ["password", "passwd", "secret", "token", "api_k
 
 /// Whether an argument's schema refuses every value that starts with `-`,
 /// as far as probes tell: the schema itself is asked, so an unanchored
-/// `pattern`, `^.*$`, `^[a-z0-9-]{8,64}$` or an `enum` holding `-rf` do not
-/// pass. The probes are `-` or `--` followed by runs of one character of
-/// each common class, at every length up to 64 and a few beyond, and
-/// negative numbers.
+/// `pattern`, `^.*$`, `^[a-z0-9-]{8,64}$`, `format: email` or an `enum`
+/// holding `-rf` do not pass. The probes are negative numbers, some mixed
+/// dash-led values, and `-` or `--` followed by runs of one character of
+/// each common class at every length up to 64 and a few beyond.
 fn refuses_leading_dash(schema: &Value) -> bool {
     let Ok(validator) = jsonschema::options()
         .should_validate_formats(true)
@@ -42,6 +42,27 @@ fn refuses_leading_dash(schema: &Value) -> bool {
     };
     let numbers = [Value::from(-1), Value::from(-1.5)];
     if numbers.iter().any(|n| validator.is_valid(n)) {
+        return false;
+    }
+    // Mixed values too, for patterns and formats that need a second kind
+    // of character (`format: email` takes `-@a.b`).
+    let mixed = [
+        "-@a.b",
+        "-a@b.c",
+        "-x@y",
+        "-oProxyCommand=x@a.b",
+        "-a1",
+        "-1a",
+        "-x=1",
+        "-a.b",
+        "-a_b",
+        "--a-b",
+        "-a/b",
+        "-a:b",
+        "-a b",
+        "--help",
+    ];
+    if mixed.iter().any(|p| validator.is_valid(&Value::from(*p))) {
         return false;
     }
     let lengths = (0..=64).chain([95, 127, 191, 255]);

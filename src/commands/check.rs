@@ -139,7 +139,11 @@ fn constrained(p: &Value) -> bool {
                 .get("pattern")
                 .and_then(Value::as_str)
                 .is_some_and(agent::is_anchored);
-            anchored || has("enum") || has("maxLength") || has("format") || has("const")
+            let named =
+                anchored || has("enum") || has("maxLength") || has("format") || has("const");
+            // `^.*$` is anchored and constrains nothing: the schema itself is
+            // asked whether it takes any text at all.
+            named && !takes_anything(p)
         }
         Some("number" | "integer") => {
             (has("minimum") || has("exclusiveMinimum"))
@@ -149,6 +153,23 @@ fn constrained(p: &Value) -> bool {
         Some("boolean") => true,
         _ => has("enum") || has("const"),
     }
+}
+
+/// Whether a string schema accepts every one of some very different texts
+/// (shell metacharacters, quotes, a leading dash, a long run): then its
+/// `pattern` or `format` narrows nothing a handler should fear, even if it
+/// refuses a line break as `^.*$` does.
+fn takes_anything(schema: &Value) -> bool {
+    let Ok(validator) = jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
+    else {
+        return false;
+    };
+    let long = "x".repeat(300);
+    ["", "-rf /", "a;b|c&d$(e)`f`", "'\"\\", "é ✓", long.as_str()]
+        .iter()
+        .all(|probe| validator.is_valid(&Value::from(*probe)))
 }
 
 fn has_rate_limit(f: &agent::Function) -> bool {

@@ -110,8 +110,9 @@ pub fn is_signed_path(agent: &Agent, path: &str) -> bool {
     path == agent.route || path == agent.sub_path("swaig") || path == agent.sub_path("post_prompt")
 }
 
-/// The decoded signature a signed webhook presented, once it checked out;
-/// kept in the request so a failure after it counts against it.
+/// What a signed webhook's valid signature vouches for
+/// ([`signature::replay_key`]); kept in the request so a failure after it
+/// counts against it.
 #[derive(Clone)]
 struct SignedBy(Vec<u8>);
 
@@ -266,19 +267,22 @@ async fn check_signature(req: &mut ServiceRequest, state: &AppState) -> Result<(
         state.settings.max_request_size,
     )
     .await?;
-    let verdict = match request_base(req.request(), state) {
+    let (verdict, tag) = match request_base(req.request(), state) {
         Ok(base) => {
             let url = format!(
                 "{base}{}",
                 req.uri().path_and_query().map_or("/", |pq| pq.as_str())
             );
-            signature::verify(key, &url, headers_of(req.request()), &body)
+            let headers = headers_of(req.request());
+            match signature::verify(key, &url, headers, &body) {
+                Verdict::Valid(scheme) => (
+                    Verdict::Valid(scheme),
+                    signature::replay_key(&url, headers, &body, scheme),
+                ),
+                Verdict::Rejected => (Verdict::Rejected, None),
+            }
         }
-        Err(_) => Verdict::Rejected,
-    };
-    let tag = match verdict {
-        Verdict::Valid(scheme) => signature::presented_tag(headers_of(req.request()), scheme),
-        Verdict::Rejected => None,
+        Err(_) => (Verdict::Rejected, None),
     };
     if verdict == Verdict::Rejected {
         // Neither the expected signature nor the failed branch is logged.

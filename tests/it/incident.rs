@@ -189,14 +189,18 @@ fn check_fails_loose_arguments_and_plain_http_upstreams() {
             r#"account: { type: string, pattern: "[0-9]", description: The account number. }
         note: { type: string }"#,
         )
-        .replace("url: https://core.example.com/transfers", "url: http://core.example.com/transfers");
+        .replace("url: https://core.example.com/transfers", "url: http://core.example.com/transfers")
+        .replace(
+            r#"to: { type: string, pattern: "^[0-9]{6,12}$" }"#,
+            r#"to: { type: string, pattern: "^.*$" }"#,
+        );
     assert_eq!(loose.matches("note: { type: string }").count(), 1);
     std::fs::write(dir.path().join("agents/loose.yaml"), loose).unwrap();
     let out = check_production(dir.path(), "agents/loose.yaml")
         .run()
         .code(1);
     for line in [
-        "[FAIL] Arguments used by handlers are constrained: no anchored pattern (`^...$`), enum, format, maxLength or min/max on: `get_balance.account`, `get_balance.note`\n",
+        "[FAIL] Arguments used by handlers are constrained: no anchored pattern (`^...$`), enum, format, maxLength or min/max on: `get_balance.account`, `get_balance.note`, `transfer.to`\n",
         "[FAIL] Upstreams are called over HTTPS: plain http (arguments and headers in clear on the network): transfer\n",
     ] {
         assert!(out.stdout.contains(line), "missing {line:?} in:\n{}", out.stdout);

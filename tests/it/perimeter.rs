@@ -578,8 +578,18 @@ fn a_replayed_signed_request_gets_no_more_guesses_than_an_address() {
         ],
         [401, 401, 429]
     );
-    // Locked for this signature: the right password is refused as well.
+    // Locked for this signature: the right password is refused as well,
+    // and the request's SHA-1 signature brings no fresh count.
     assert_eq!(guess(crate::util::PASSWORD), 429);
+    let sha1 = hmac_hex(
+        hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+        KEY,
+        &format!("{url}{body}"),
+    );
+    assert_eq!(
+        send(body, "X-SignalWire-Signature", &sha1, "guess-four-123456"),
+        429
+    );
     // Another signed webhook (another call) is SignalWire's and goes on.
     let other = r#"{"call_id":"c-2"}"#;
     let sig = hmac_hex(hmac::HMAC_SHA256, KEY, &format!("{url}{other}"));

@@ -118,6 +118,7 @@ fn each_bad_file_gets_its_exact_findings_and_exit_code() {
             "bad/argument_injection.yaml:44:38: warning: function `search_with_loose_pattern`: `${args.q}` is a whole argument a caller controls; a value starting with `-` would be read as an option. Give `q` a `pattern` or `enum` that refuses a leading `-`, put `--` before it, or write `--opt=${args.q}`",
             "bad/argument_injection.yaml:52:38: warning: function `search_with_open_pattern`: `${args.q}` is a whole argument a caller controls; a value starting with `-` would be read as an option. Give `q` a `pattern` or `enum` that refuses a leading `-`, put `--` before it, or write `--opt=${args.q}`",
             "bad/argument_injection.yaml:60:38: warning: function `search_with_long_class`: `${args.q}` is a whole argument a caller controls; a value starting with `-` would be read as an option. Give `q` a `pattern` or `enum` that refuses a leading `-`, put `--` before it, or write `--opt=${args.q}`",
+            "bad/argument_injection.yaml:68:38: warning: function `notify`: `${args.q}` is a whole argument a caller controls; a value starting with `-` would be read as an option. Give `q` a `pattern` or `enum` that refuses a leading `-`, put `--` before it, or write `--opt=${args.q}`",
         ]),
         ("arg_env_collision", 1, &["bad/arg_env_collision.yaml:11:9: error: function `lookup`: arguments `account` and `Account` would both be `SWAIG_ARG_ACCOUNT`; rename one"]),
         ("alert_not_number", 1, &[
