@@ -34,10 +34,7 @@ const SECRET_WORDS: [&str; 6] = ["password", "passwd", "secret", "token", "api_k
 /// dash-led values, and `-` or `--` followed by runs of one character of
 /// each common class at every length up to 64 and a few beyond.
 fn refuses_leading_dash(schema: &Value) -> bool {
-    let Ok(validator) = jsonschema::options()
-        .should_validate_formats(true)
-        .build(schema)
-    else {
+    let Ok(validator) = super::schema_validator(schema) else {
         return false;
     };
     let numbers = [Value::from(-1), Value::from(-1.5)];

@@ -680,14 +680,7 @@ impl Checker<'_> {
                 ),
             );
         }
-        // `format` is enforced (draft 2020-12 makes it a mere annotation by
-        // default): a `format: email` that let anything through would be a
-        // constraint in name only. An unknown format fails here, not silently.
-        let built = jsonschema::options()
-            .should_validate_formats(true)
-            .should_ignore_unknown_formats(false)
-            .build(&parameters);
-        match built {
+        match super::schema_validator(&parameters) {
             Ok(v) => Some((parameters, v)),
             Err(e) => {
                 let pos = self.spans.value(&at);

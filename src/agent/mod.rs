@@ -73,6 +73,19 @@ pub enum Prompt {
     Pom(Vec<Section>),
 }
 
+/// The validator for an argument schema, as swagent runs every one:
+/// `format` is enforced (draft 2020-12 makes it a mere annotation by
+/// default, and a `format: email` that let anything through would be a
+/// constraint in name only), and an unknown format is an error, not ignored.
+pub fn schema_validator(
+    schema: &serde_json::Value,
+) -> Result<jsonschema::Validator, jsonschema::ValidationError<'_>> {
+    jsonschema::options()
+        .should_validate_formats(true)
+        .should_ignore_unknown_formats(false)
+        .build(schema)
+}
+
 /// Whether a JSON Schema `pattern` constrains the whole value: JSON Schema
 /// patterns match anywhere in the string, so `[0-9]` lets `-rf 1` through.
 /// Anchored means the whole pattern is one sequence from the start of the

@@ -160,10 +160,7 @@ fn constrained(p: &Value) -> bool {
 /// `pattern` or `format` narrows nothing a handler should fear, even if it
 /// refuses a line break as `^.*$` does.
 fn takes_anything(schema: &Value) -> bool {
-    let Ok(validator) = jsonschema::options()
-        .should_validate_formats(true)
-        .build(schema)
-    else {
+    let Ok(validator) = agent::schema_validator(schema) else {
         return false;
     };
     let long = "x".repeat(300);
