@@ -27,12 +27,13 @@ pub(super) enum Slot {
 
 const SECRET_WORDS: [&str; 6] = ["password", "passwd", "secret", "token", "api_key", "apikey"];
 
-/// Whether an argument's schema refuses every value that starts with `-`,
-/// as far as probes tell: the schema itself is asked, so an unanchored
-/// `pattern`, `^.*$`, `^[a-z0-9-]{8,64}$`, `format: email` or an `enum`
-/// holding `-rf` do not pass. The probes are negative numbers, some mixed
-/// dash-led values, and `-` or `--` followed by runs of one character of
-/// each common class at every length up to 64 and a few beyond.
+/// Whether an argument's schema refuses every value that starts with `-`.
+/// The schema itself is asked about candidates: negative numbers, the
+/// dash-led members of any `enum` or `const`, the dash-led texts each
+/// `pattern` matches (found by walking its automaton, so `^-z$` and
+/// `^[a-z0-9-]{8,64}$` do not pass), and probes for what the walk cannot
+/// see: formats (`format: email` takes `-@a.b`), patterns with look-around,
+/// and `-` or `--` followed by runs of one character of each common class.
 fn refuses_leading_dash(schema: &Value) -> bool {
     let Ok(validator) = super::schema_validator(schema) else {
         return false;
@@ -41,8 +42,16 @@ fn refuses_leading_dash(schema: &Value) -> bool {
     if numbers.iter().any(|n| validator.is_valid(n)) {
         return false;
     }
-    // Mixed values too, for patterns and formats that need a second kind
-    // of character (`format: email` takes `-@a.b`).
+    let mut listed = Vec::new();
+    let mut walked = Vec::new();
+    dash_led_candidates(schema, &mut listed, &mut walked);
+    if listed.iter().any(|v| validator.is_valid(v))
+        || walked
+            .iter()
+            .any(|t| validator.is_valid(&Value::from(t.as_str())))
+    {
+        return false;
+    }
     let mixed = [
         "-@a.b",
         "-a@b.c",
@@ -58,6 +67,7 @@ fn refuses_leading_dash(schema: &Value) -> bool {
         "-a:b",
         "-a b",
         "--help",
+        "-rf",
     ];
     if mixed.iter().any(|p| validator.is_valid(&Value::from(*p))) {
         return false;
@@ -76,6 +86,41 @@ fn refuses_leading_dash(schema: &Value) -> bool {
             })
         })
         .any(|probe| validator.is_valid(&Value::String(probe)))
+}
+
+/// A value that reaches argv starting with `-`.
+fn dash_led(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.starts_with('-'),
+        Value::Number(n) => n.to_string().starts_with('-'),
+        _ => false,
+    }
+}
+
+/// Every dash-led `enum` and `const` value, and the dash-led texts of every
+/// `pattern`, anywhere in `schema` (under `anyOf`, `items`, ...): whichever
+/// the whole schema accepts is a value a caller can send.
+fn dash_led_candidates(schema: &Value, listed: &mut Vec<Value>, walked: &mut Vec<String>) {
+    match schema {
+        Value::Object(map) => {
+            for (key, value) in map {
+                match (key.as_str(), value) {
+                    ("enum", Value::Array(items)) => {
+                        listed.extend(items.iter().filter(|v| dash_led(v)).cloned())
+                    }
+                    ("const", v) if dash_led(v) => listed.push(v.clone()),
+                    ("pattern", Value::String(p)) => {
+                        walked.extend(super::pattern::dash_led_matches(p).unwrap_or_default())
+                    }
+                    _ => dash_led_candidates(value, listed, walked),
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|i| dash_led_candidates(i, listed, walked)),
+        _ => {}
+    }
 }
 
 /// Upper bounds of handler limits: beyond them a value is a typo or a way

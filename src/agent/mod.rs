@@ -8,6 +8,7 @@ pub mod findings;
 mod handlers;
 pub mod load;
 pub mod model;
+mod pattern;
 pub mod spans;
 
 use std::collections::HashMap;
@@ -21,6 +22,7 @@ use serde_json::Value;
 use crate::template::Template;
 pub use load::{load, load_report, LoadError, LoadOptions};
 pub use model::{Language, Method, Section};
+pub use pattern::is_anchored;
 
 /// Paths the server answers itself, whatever the agent: an agent `route`
 /// that took one would be shadowed by it (and `/health` and `/ready` need no
@@ -84,30 +86,6 @@ pub fn schema_validator(
         .should_validate_formats(true)
         .should_ignore_unknown_formats(false)
         .build(schema)
-}
-
-/// Whether a JSON Schema `pattern` constrains the whole value: JSON Schema
-/// patterns match anywhere in the string, so `[0-9]` lets `-rf 1` through.
-/// Anchored means the whole pattern is one sequence from the start of the
-/// text (`^`) to its end (`$`): not `^a|b$` (either side alone), not
-/// `(?m)^a$` (any line), not a pattern this parser cannot read.
-pub fn is_anchored(pattern: &str) -> bool {
-    use regex_syntax::hir::{HirKind, Look};
-    // As the validator will run it: ECMA-262 and Rust read some patterns
-    // differently (`[[]|-]` is one class in Rust, not in ECMA-262).
-    let Ok(translated) = jsonschema_regex::to_rust_regex(pattern) else {
-        return false;
-    };
-    let Ok(hir) = regex_syntax::parse(&translated) else {
-        return false;
-    };
-    let HirKind::Concat(items) = hir.kind() else {
-        return false;
-    };
-    let is = |h: Option<&regex_syntax::hir::Hir>, look: Look| {
-        h.is_some_and(|h| matches!(h.kind(), HirKind::Look(l) if *l == look))
-    };
-    is(items.first(), Look::Start) && is(items.last(), Look::End)
 }
 
 /// A validated SWAIG function.
@@ -229,28 +207,4 @@ pub mod defaults {
     pub const CONCURRENCY: u32 = 16;
     /// Agent files larger than this are refused before parsing.
     pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn only_a_pattern_from_start_to_end_is_anchored() {
-        for p in ["^[0-9]{6,12}$", "^(a|b)$", "^[a-z]+@[a-z]+\\.com$"] {
-            assert!(super::is_anchored(p), "{p}");
-        }
-        for p in [
-            "[0-9]",
-            "^[0-9]+",
-            "[0-9]+$",
-            "^[0-9]{6,12}|.*$",
-            "^(?m)[0-9]{6,12}$",
-            "(?m)^[0-9]+$",
-            "^[0-9]+\\$",
-            "^(",
-            "",
-            "^[[]|-]]$",
-        ] {
-            assert!(!super::is_anchored(p), "{p}");
-        }
-    }
 }
