@@ -210,7 +210,7 @@ pub struct GenCredsArgs {
     /// The Basic Auth user.
     #[arg(long, default_value = "signalwire")]
     pub user: String,
-    /// Password length (at least 32).
+    /// Password length (32 to 1024).
     #[arg(long, default_value_t = 48)]
     pub length: usize,
     /// Output format.

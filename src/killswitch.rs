@@ -35,31 +35,51 @@ impl KillState {
         self.all || self.disabled.contains(function)
     }
 
-    /// Reads the file; a missing file means nothing is disabled.
+    /// Reads the file; a missing or empty file (one made with `touch`)
+    /// means nothing is disabled.
     pub fn read(path: &Path) -> anyhow::Result<KillState> {
-        match std::fs::read(path) {
-            Ok(bytes) => Self::parse(&bytes).map_err(|e| {
+        match read_state(path) {
+            Ok(Some(bytes)) if bytes.iter().all(u8::is_ascii_whitespace) => {
+                Ok(KillState::default())
+            }
+            Ok(Some(bytes)) => Self::parse(&bytes).map_err(|e| {
                 anyhow::anyhow!("`{}` is not a kill-switch state file: {e}", path.display())
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(KillState::default()),
+            Ok(None) => Ok(KillState::default()),
             Err(e) => Err(anyhow::anyhow!("cannot read `{}`: {e}", path.display())),
         }
     }
 
-    fn parse(bytes: &[u8]) -> Result<KillState, serde_json::Error> {
+    /// The content as written by [`KillState::write`]. An empty file is not
+    /// one: the writer never leaves one, so a file that became empty was
+    /// truncated by something else, and must not turn every function back on.
+    fn parse(bytes: &[u8]) -> Result<KillState, String> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(KillState::default());
+            return Err("it is empty (`swagent enable --all` enables everything)".into());
         }
-        serde_json::from_slice(bytes)
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
     }
 
     /// Reads, changes and replaces the file under an exclusive lock on
     /// `{path}.lock`: two `disable`s at once each read the file before the
     /// other wrote it, and one change was lost (a function meant to be off
     /// stayed on). The lock is released when its file closes.
-    pub fn update(path: &Path, change: impl FnOnce(&mut KillState)) -> anyhow::Result<KillState> {
+    ///
+    /// A change that sets the whole state (`--all`) does not need the old
+    /// one: when the file does not parse, it is copied aside (the copy's
+    /// path is returned) and replaced, because `disable --all` in an
+    /// incident must not fail on a file someone broke.
+    pub fn update(
+        path: &Path,
+        whole: bool,
+        change: impl FnOnce(&mut KillState),
+    ) -> anyhow::Result<(KillState, Option<PathBuf>)> {
         use std::os::fd::AsRawFd as _;
-        let mut name = path.as_os_str().to_owned();
+        // The real file's lock: a replica given the file by another name
+        // (a symlink) takes the same one.
+        let real = crate::files::resolve(path)
+            .map_err(|e| anyhow::anyhow!("cannot resolve `{}`: {e}", path.display()))?;
+        let mut name = real.into_os_string();
         name.push(".lock");
         let lock_path = PathBuf::from(name);
         let lock = std::fs::OpenOptions::new()
@@ -74,27 +94,35 @@ impl KillState {
             let e = std::io::Error::last_os_error();
             anyhow::bail!("cannot lock `{}`: {e}", lock_path.display());
         }
-        let mut state = KillState::read(path)?;
+        let mut kept = None;
+        let mut state = match KillState::read(path) {
+            Ok(state) => state,
+            Err(e) if !whole => return Err(e),
+            Err(e) => {
+                let Ok(Some(bytes)) = read_state(path) else {
+                    return Err(e);
+                };
+                let mut name = path.as_os_str().to_owned();
+                name.push(format!(".unreadable-{}", crate::token::random_hex(4)));
+                let copy = crate::files::replace(Path::new(&name), &bytes, 0o644)
+                    .map_err(|c| anyhow::anyhow!("{e:#}; and cannot keep a copy of it: {c}"))?;
+                kept = Some(copy);
+                KillState::default()
+            }
+        };
         change(&mut state);
         state.write(path)?;
-        Ok(state)
+        Ok((state, kept))
     }
 
-    /// Writes the file atomically (temp file in the same folder, then rename).
+    /// Writes the file atomically (temp file in the same folder, then
+    /// rename), through a symlink to the file it names.
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let tmp = dir.join(format!(".swagent-state-{}", crate::token::random_hex(6)));
         let mut text = serde_json::to_string_pretty(self)?;
         text.push('\n');
-        std::fs::write(&tmp, text)
-            .map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, path).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            anyhow::anyhow!("cannot replace `{}`: {e}", path.display())
-        })
+        crate::files::replace(path, text.as_bytes(), 0o644)
+            .map(drop)
+            .map_err(|e| anyhow::anyhow!("cannot replace `{}`: {e}", path.display()))
     }
 
     /// A one-line description for logs and the audit log.
@@ -107,6 +135,19 @@ impl KillState {
                 self.disabled.iter().cloned().collect::<Vec<_>>().join(", ")
             ),
         }
+    }
+}
+
+/// The largest state file read: a list of every function of a big agent
+/// fits many times over, and a link to `/dev/zero` is refused.
+const MAX_STATE_FILE: u64 = 1024 * 1024;
+
+/// The file's bytes, `None` when it does not exist.
+fn read_state(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    match crate::files::read_regular(path, MAX_STATE_FILE) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -130,7 +171,7 @@ impl KillSwitch {
     /// Starts from the file's current content.
     pub fn from_file(path: &Path) -> anyhow::Result<KillSwitch> {
         let state = KillState::read(path)?;
-        let last = std::fs::read(path).ok();
+        let last = read_state(path).ok().flatten();
         Ok(KillSwitch {
             state: ArcSwap::from_pointee(state),
             path: Some(path.to_path_buf()),
@@ -154,11 +195,8 @@ impl KillSwitch {
         let Some(path) = &self.path else {
             return Ok(None);
         };
-        let bytes = match std::fs::read(path) {
-            Ok(b) => Some(b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(format!("cannot read `{}`: {e}", path.display())),
-        };
+        let bytes =
+            read_state(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
         let mut last = self.last_seen.lock().unwrap_or_else(|e| e.into_inner());
         if *last == bytes {
             return Ok(None);
@@ -196,11 +234,18 @@ impl KillSwitch {
         if let Some(path) = &self.path {
             // Under the file's lock, from the file: a `disable` of the last
             // moment, not yet polled, is kept.
-            match KillState::update(path, all) {
-                Ok(written) => {
+            match KillState::update(path, true, all) {
+                Ok((written, kept)) => {
+                    if let Some(kept) = kept {
+                        log::warn!(
+                            "kill switch: `{}` did not parse; replaced, with a copy kept at `{}`",
+                            path.display(),
+                            kept.display()
+                        );
+                    }
                     state = written;
                     *self.last_seen.lock().unwrap_or_else(|e| e.into_inner()) =
-                        std::fs::read(path).ok();
+                        read_state(path).ok().flatten();
                 }
                 Err(e) => log::error!(
                     "kill switch: {e:#}; all functions are disabled in this process only"
@@ -229,12 +274,14 @@ mod tests {
         assert!(ks.poll().unwrap().is_some());
         assert!(ks.current().is_disabled("f"));
         assert!(ks.poll().unwrap().is_none());
-        std::fs::write(&path, "{not json").unwrap();
-        assert!(ks.poll().is_err());
-        assert!(
-            ks.current().is_disabled("f"),
-            "garbage keeps the last good state"
-        );
+        for garbage in ["{not json", "", "\n\n"] {
+            std::fs::write(&path, garbage).unwrap();
+            assert!(ks.poll().is_err(), "{garbage:?}");
+            assert!(
+                ks.current().is_disabled("f"),
+                "{garbage:?} keeps the last good state"
+            );
+        }
         std::fs::remove_file(&path).unwrap();
         assert!(ks.poll().unwrap().is_some());
         assert!(!ks.current().is_disabled("f"));

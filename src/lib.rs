@@ -14,6 +14,8 @@
 //! - [`audit`]: the audit log
 //! - [`guard`]: confirmation codes and caller-verification grants
 //! - [`killswitch`], [`alerts`], [`metrics`]: incident operations and detection
+//! - [`files`]: reading and replacing the small files an operator hands it
+//! - [`environment`]: `.env` and swagent's own variables
 //! - [`handlers`]: shell, http and static handlers
 //! - [`signature`]: SignalWire request signatures (`SIGNALWIRE_SIGNING_KEY`)
 //! - [`limits`]: rate limits (per address, failed authentication, per function)
@@ -27,6 +29,8 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod commands;
+pub mod environment;
+pub mod files;
 pub mod guard;
 pub mod handlers;
 pub mod killswitch;
@@ -37,18 +41,6 @@ pub mod signature;
 pub mod swml;
 pub mod template;
 pub mod token;
-
-/// Loads `.env` from the working directory into the environment; the real
-/// environment wins (dotenvy never overrides). Call it before parsing the
-/// command line: options such as `--audit-log` and `--state-file` read
-/// their variables while parsing, and `.env` must already be there.
-pub fn load_dotenv() -> anyhow::Result<()> {
-    match dotenvy::from_path(".env") {
-        Ok(()) => Ok(()),
-        Err(e) if e.not_found() => Ok(()),
-        Err(e) => anyhow::bail!("cannot read `.env`: {e}"),
-    }
-}
 
 /// Runs a parsed command line. `Ok(code)` is the process exit code; an `Err`
 /// is printed with its chain and exits 2.

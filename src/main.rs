@@ -6,12 +6,14 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    // Before parsing, so that `.env` feeds the options read from variables.
-    if let Err(err) = swagent::load_dotenv() {
+    // Before parsing, so that `.env` feeds the options read from variables;
+    // its error is said after, so `--help` and `--version` still answer.
+    let environment = swagent::environment::load();
+    let cli = swagent::cli::Cli::parse();
+    if let Err(err) = environment {
         eprintln!("error: {err:#}");
         return ExitCode::from(2);
     }
-    let cli = swagent::cli::Cli::parse();
     match swagent::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {

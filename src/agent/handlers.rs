@@ -129,14 +129,6 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(300);
 const MAX_BYTES: u64 = 16 * 1024 * 1024;
 const MAX_CONCURRENCY: u32 = 1024;
 
-/// swagent's own settings (`SWML_*`, `SIGNALWIRE_*`, `SWAGENT_*`): they hold
-/// its credentials and token secret, which no handler or upstream may see.
-fn is_own_variable(name: &str) -> bool {
-    ["SWML_", "SIGNALWIRE_", "SWAGENT_"]
-        .iter()
-        .any(|p| name.starts_with(p))
-}
-
 fn looks_secret(key: &str) -> bool {
     let k = key.to_ascii_lowercase().replace('-', "_");
     k == "authorization"
@@ -194,7 +186,7 @@ impl Checker<'_> {
                     );
                     ok = false;
                 }
-                Var::Env(name) if is_own_variable(name) => {
+                Var::Env(name) if crate::environment::is_own_variable(name) => {
                     self.error(
                         at,
                         format!(
@@ -334,7 +326,7 @@ impl Checker<'_> {
         for var in s.env.iter().flatten() {
             let problem = if !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 "is not a variable name"
-            } else if is_own_variable(var) {
+            } else if crate::environment::is_own_variable(var) {
                 "is swagent's own setting; its secrets never reach a handler"
             } else if var.starts_with("SWAIG_") {
                 "is set by swagent for each call (`SWAIG_ARG_*`, `SWAIG_FUNCTION`, `SWAIG_CALL_ID`)"

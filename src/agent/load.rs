@@ -65,10 +65,8 @@ pub fn load_report(path: &Path, opts: LoadOptions) -> std::io::Result<(Option<Ag
         findings: Vec::new(),
     };
     let start = Pos { line: 1, col: 1 };
-    let file = std::fs::File::open(path)?;
-    if file.metadata()?.is_dir() {
-        return Err(std::io::Error::other("is a directory"));
-    }
+    // A FIFO put in the file's place must not hang `serve` or its SIGHUP.
+    let file = crate::files::open_regular(path)?;
     // Read one byte past the limit so an oversized file is refused without
     // reading all of it.
     let mut bytes = Vec::new();

@@ -1,8 +1,5 @@
 //! `swagent gen-creds`: strong credentials, printed or merged into a `.env`.
 
-use std::fs::OpenOptions;
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -13,13 +10,15 @@ use crate::cli::{CredsFormat, GenCredsArgs};
 use crate::server::SECRET_VAR;
 use crate::token::random_hex;
 
-/// Shortest password `gen-creds` makes.
+/// Shortest and longest password `gen-creds` makes (past the longest, no
+/// Basic Auth header a proxy takes would carry it).
 const MIN_LENGTH: usize = 32;
+const MAX_LENGTH: usize = 1024;
 
 pub(super) fn run(args: &GenCredsArgs) -> anyhow::Result<u8> {
-    if args.length < MIN_LENGTH {
+    if !(MIN_LENGTH..=MAX_LENGTH).contains(&args.length) {
         anyhow::bail!(
-            "`--length` must be at least {MIN_LENGTH}, not {}",
+            "`--length` must be from {MIN_LENGTH} to {MAX_LENGTH}, not {}",
             args.length
         );
     }
@@ -68,12 +67,45 @@ fn line_key(line: &str) -> Option<&str> {
     (!k.is_empty() && !k.starts_with('#')).then_some(k)
 }
 
+/// The line where a quoted value starts that does not end on it, if any:
+/// `gen-creds` edits line by line and would misread the lines inside.
+fn open_quote(text: &str) -> Option<usize> {
+    text.lines().enumerate().find_map(|(i, line)| {
+        let (_, value) = line.split_once('=').filter(|_| line_key(line).is_some())?;
+        let value = value.trim();
+        let quote = value.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+        let rest = &value[1..];
+        let closed = if quote == '"' {
+            // An escaped quote does not close it.
+            let mut escaped = false;
+            rest.chars().any(|c| {
+                let closes = c == '"' && !escaped;
+                escaped = c == '\\' && !escaped;
+                closes
+            })
+        } else {
+            rest.contains('\'')
+        };
+        (!closed).then_some(i + 1)
+    })
+}
+
 fn write(path: &Path, values: &[(&str, String); 3], args: &GenCredsArgs) -> anyhow::Result<u8> {
-    let existing = match std::fs::read_to_string(path) {
-        Ok(t) => Some(t),
+    let existing = match crate::files::read_regular(path, crate::environment::DOTENV_LIMIT) {
+        Ok(t) => Some(
+            String::from_utf8(t)
+                .map_err(|_| anyhow::anyhow!("`{}` is not UTF-8 text", path.display()))?,
+        ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("cannot read `{}`", path.display())),
     };
+    if let Some(line) = existing.as_deref().and_then(open_quote) {
+        // Its value's lines would be read as settings of their own.
+        anyhow::bail!(
+            "`{}` has a quoted value over several lines (from line {line}); edit it by hand",
+            path.display()
+        );
+    }
     let replace = |key: &str| args.force || (args.rotate && key != USER_VAR);
     let mut lines: Vec<String> = Vec::new();
     let mut present = Vec::new();
@@ -110,24 +142,10 @@ fn write(path: &Path, values: &[(&str, String); 3], args: &GenCredsArgs) -> anyh
     }
     let mut text = lines.join("\n");
     text.push('\n');
-    // Write next to the target, then rename: a crash never leaves half a file,
-    // and the file is 0600 from its first byte.
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".swagent-creds-{}", random_hex(6)));
-    {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .with_context(|| format!("cannot create `{}`", tmp.display()))?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write `{}`", path.display()))?;
+    // A crash never leaves half a file, the file is 0600 from its first
+    // byte, and a `.env` that is a link to the real one is written through.
+    crate::files::replace(path, text.as_bytes(), 0o600)
+        .with_context(|| format!("cannot write `{}`", path.display()))?;
     println!("wrote {} to {}", written.join(", "), path.display());
     if args.rotate {
         eprintln!(

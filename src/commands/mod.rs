@@ -258,7 +258,7 @@ fn switch(args: &SwitchArgs, enable: bool) -> anyhow::Result<u8> {
             anyhow::bail!("`{f}` is not a function name");
         }
     }
-    let state = KillState::update(&args.state_file, |state| {
+    let (state, kept) = KillState::update(&args.state_file, args.all, |state| {
         match (enable, args.all) {
             (false, true) => state.all = true,
             (false, false) => state.disabled.extend(args.functions.iter().cloned()),
@@ -278,6 +278,18 @@ fn switch(args: &SwitchArgs, enable: bool) -> anyhow::Result<u8> {
             .ok()
             .or_else(|| Some("swagent".into()));
     })?;
+    if let Some(kept) = kept {
+        eprintln!(
+            "warning: `{}` did not parse; it was replaced, and the old content kept at `{}`",
+            args.state_file.display(),
+            kept.display()
+        );
+    }
+    if args.agent.is_none() && !args.functions.is_empty() {
+        eprintln!(
+            "note: the names were not checked against an agent; pass `--agent FILE` to catch a typo"
+        );
+    }
     if enable && !args.all && state.all {
         eprintln!("note: `--all` is still in force; `swagent enable --all` lifts it");
     }

@@ -1,10 +1,11 @@
 //! `swagent verify-token` and `swagent token mint`, on [`crate::token`].
 
-use std::io::BufRead as _;
+use std::io::{BufRead as _, Read as _};
 
 use anyhow::Context as _;
 use serde_json::json;
 
+use crate::agent::findings::printable;
 use crate::auth::non_empty_env;
 use crate::cli::{MintArgs, SecretArgs, VerifyTokenArgs};
 use crate::server::SECRET_VAR;
@@ -59,17 +60,37 @@ fn relative(expiry: u64, now: u64) -> String {
     }
 }
 
+/// The most `verify-token -` reads from stdin.
+const MAX_TOKEN_INPUT: u64 = 64 * 1024;
+
+/// The token in what an operator pasted: the token itself, or a
+/// `web_hook_url` from the SWML (its `__token` parameter), percent-encoded
+/// as the SWML writes it or not.
+fn as_pasted(given: &str) -> String {
+    let given = given.trim();
+    let token = match given.split_once("__token=") {
+        Some((_, rest)) => rest.split(['&', '#']).next().unwrap_or(""),
+        None => given,
+    };
+    percent_encoding::percent_decode_str(token)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 pub(super) fn verify(args: &VerifyTokenArgs) -> anyhow::Result<u8> {
-    let token = if args.token == "-" {
+    let given = if args.token == "-" {
         let mut line = String::new();
+        // A token is well under 1 KiB; more is not one, and is not read.
         std::io::stdin()
             .lock()
+            .take(MAX_TOKEN_INPUT)
             .read_line(&mut line)
             .context("cannot read the token from stdin")?;
-        line.trim().to_owned()
+        line
     } else {
-        args.token.trim().to_owned()
+        args.token.clone()
     };
+    let token = as_pasted(&given);
     let secret = secret(&args.secret)?;
     let now = token::now();
     let (verdict, claims) = token::check(
@@ -82,6 +103,7 @@ pub(super) fn verify(args: &VerifyTokenArgs) -> anyhow::Result<u8> {
         },
     );
     if args.json {
+        // JSON escapes what a terminal would run.
         let out = json!({
             "verdict": verdict.code(),
             "reason": verdict.reason(),
@@ -94,13 +116,15 @@ pub(super) fn verify(args: &VerifyTokenArgs) -> anyhow::Result<u8> {
     } else {
         let mut out = String::new();
         if let Some(c) = &claims {
+            // Read from a token that may be forged: escaped, so it cannot
+            // move the cursor or retitle the terminal.
             out.push_str(&format!(
                 "call id:  {}\nfunction: {}\nexpires:  {} ({})\nnonce:    {}\n",
-                c.call_id,
-                c.function,
+                printable(&c.call_id),
+                printable(&c.function),
                 rfc3339(c.expiry),
                 relative(c.expiry, now),
-                c.nonce
+                printable(&c.nonce)
             ));
         }
         out.push_str(&format!(
@@ -114,6 +138,14 @@ pub(super) fn verify(args: &VerifyTokenArgs) -> anyhow::Result<u8> {
 }
 
 pub(super) fn mint(args: &MintArgs) -> anyhow::Result<u8> {
+    // The function name is a field of the token: one with `.` or `:` in it
+    // would mint a token no server can read back.
+    if !crate::template::is_name(&args.function) {
+        anyhow::bail!(
+            "`{}` is not a function name (letters, digits and `_`, not starting with a digit)",
+            printable(&args.function)
+        );
+    }
     let secret = secret(&args.secret)?;
     if args.ttl == 0 {
         anyhow::bail!("`--ttl` must be at least 1 second");

@@ -37,7 +37,13 @@ impl Signals {
     pub(super) async fn handle(mut self, state: web::Data<AppState>) {
         loop {
             tokio::select! {
-                _ = self.hup.recv() => reload(&state),
+                _ = self.hup.recv() => {
+                    // Off the server's own thread and not awaited: a file on
+                    // a stalled network mount must hold up neither SIGTERM
+                    // nor a SIGUSR1 sent after it.
+                    let state = state.clone();
+                    actix_web::rt::task::spawn_blocking(move || reload(&state));
+                }
                 _ = self.usr1.recv() => {
                     let now = state.kill.disable_all("SIGUSR1");
                     log::warn!("SIGUSR1: {}", now.describe());
@@ -54,7 +60,10 @@ impl Signals {
 }
 
 /// Reopens the audit log, then reloads the agent if its file is valid.
+/// One at a time: two SIGHUPs close together never interleave.
 pub(super) fn reload(state: &AppState) {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     if let Err(e) = state.audit.reopen() {
         log::error!("SIGHUP: {e}");
     }
@@ -91,7 +100,13 @@ pub(super) async fn watch_kill_switch(state: web::Data<AppState>) {
     let mut last_error: Option<String> = None;
     loop {
         tokio::time::sleep(POLL).await;
-        match state.kill.poll() {
+        // Off the server's own thread, as for SIGHUP.
+        let polled = state.clone();
+        let Ok(outcome) = actix_web::rt::task::spawn_blocking(move || polled.kill.poll()).await
+        else {
+            continue;
+        };
+        match outcome {
             Ok(Some(now)) => {
                 last_error = None;
                 log::warn!("kill switch changed: {}", now.describe());

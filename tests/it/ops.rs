@@ -549,3 +549,125 @@ fn a_flood_of_bad_logins_is_sampled_in_the_log_but_complete_in_the_audit_log() {
         "{logged} WARN lines for 50 failures in {seconds} s: the log is not sampled"
     );
 }
+
+fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path this test owns.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
+
+#[test]
+fn a_state_file_that_becomes_empty_keeps_functions_disabled() {
+    let dir = setup(None);
+    let server = start(dir.path());
+    disable_pay(&server, dir.path(), &["--state-file", "state.json"]);
+    // Truncated by something other than swagent (which replaces it whole).
+    std::fs::write(dir.path().join("state.json"), "").unwrap();
+    let said = "kill switch: `state.json` does not parse, keeping the current state: it is empty (`swagent enable --all` enables everything)";
+    assert!(server.log_with(said).contains(said));
+    assert_eq!(
+        call(&server, "pay", json!({"amount": 5})),
+        json!({"response": UNAVAILABLE})
+    );
+}
+
+#[test]
+fn disable_all_replaces_a_state_file_that_does_not_parse_and_keeps_a_copy() {
+    let dir = setup(None);
+    std::fs::write(dir.path().join("state.json"), "{\"all\": tru").unwrap();
+    // A change to one function needs the old state, and says so.
+    Swagent::new(["disable", "pay", "--state-file", "state.json"])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stderr_has("error: `state.json` is not a kill-switch state file: ");
+    let out = Swagent::new(["disable", "--all", "--state-file", "state.json"])
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .stdout_is("state.json: all functions disabled\n");
+    let kept: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("state.json.unreadable-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let kept_path = dir.path().join(&kept[0]);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "warning: `state.json` did not parse; it was replaced, and the old content kept at `{}`\n",
+            kept[0]
+        )
+    );
+    assert_eq!(
+        std::fs::read_to_string(&kept_path).unwrap(),
+        "{\"all\": tru"
+    );
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["all"], true);
+}
+
+#[test]
+fn disable_writes_through_a_symlinked_state_file() {
+    let dir = setup(None);
+    std::fs::create_dir(dir.path().join("shared")).unwrap();
+    std::os::unix::fs::symlink("shared/state.json", dir.path().join("state.json")).unwrap();
+    // The replica watches the real file; the operator names the link.
+    let server = Swagent::new(["serve", "ops.yaml", "--state-file", "shared/state.json"])
+        .creds()
+        .dir(dir.path())
+        .start();
+    Swagent::new(["disable", "pay", "--state-file", "state.json"])
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .stdout_is("state.json: disabled: pay\n")
+        .stderr_is("note: the names were not checked against an agent; pass `--agent FILE` to catch a typo\n");
+    assert!(std::fs::symlink_metadata(dir.path().join("state.json"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(eventually(Duration::from_secs(2), || call(
+        &server,
+        "pay",
+        json!({"amount": 5})
+    ) == json!({"response": UNAVAILABLE})));
+}
+
+#[test]
+fn a_fifo_is_refused_as_state_file_and_agent_file_and_never_holds_up_sigterm() {
+    let dir = setup(None);
+    mkfifo(&dir.path().join("fifo.json"));
+    Swagent::new(["serve", "ops.yaml", "--state-file", "fifo.json"])
+        .creds()
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stderr_has(
+            "error: cannot read `fifo.json`: is not a regular file (a FIFO, socket or device)",
+        );
+
+    let mut server = start(dir.path());
+    let file = dir.path().join("ops.yaml");
+    std::fs::remove_file(&file).unwrap();
+    mkfifo(&file);
+    server.signal(libc::SIGHUP);
+    let said = "SIGHUP: reload failed, the previous agent keeps serving: cannot read `ops.yaml`: is not a regular file (a FIFO, socket or device)";
+    assert!(server.log_with(said).contains(said));
+    assert_eq!(
+        call(&server, "get_hours", json!({})),
+        json!({"response": "We are open 9 to 5."})
+    );
+    // The state file turns into a FIFO too: the watcher says so, and the
+    // server still stops at once on SIGTERM.
+    std::fs::remove_file(dir.path().join("state.json")).ok();
+    mkfifo(&dir.path().join("state.json"));
+    let said =
+        "kill switch: cannot read `state.json`: is not a regular file (a FIFO, socket or device)";
+    assert!(server.log_with(said).contains(said));
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.wait_exit(Duration::from_secs(5)), Some(0));
+}

@@ -89,7 +89,7 @@ fn gen_creds_length_user_and_formats() {
         .run()
         .code(2)
         .stdout_is("")
-        .stderr_is("error: `--length` must be at least 32, not 31\n");
+        .stderr_is("error: `--length` must be from 32 to 1024, not 31\n");
     let env = regex::Regex::new(
         r"\ASWML_BASIC_AUTH_USER=ops\nSWML_BASIC_AUTH_PASSWORD=[A-Za-z0-9_-]{48}\nSIGNALWIRE_SWAIG_SECRET=[0-9a-f]{64}\n\z",
     )
@@ -989,4 +989,136 @@ fn completions_and_help_document_the_tool() {
     }
     // The committed schema file sits where the agents' modeline says.
     assert!(root().join("schemas/agent.schema.json").exists());
+}
+
+#[test]
+fn a_broken_dotenv_is_named_by_line_and_its_text_never_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "SWML_BASIC_AUTH_USER=ops\nSIGNALWIRE_SWAIG_SECRET=topsecretvalue123 garbage here\n",
+    )
+    .unwrap();
+    Swagent::new(["gen-creds"])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_is("error: cannot read `.env`: line 2 is not `NAME=value` (its text is not shown: it may hold a secret)\n");
+    // `--help` and `--version` still answer.
+    Swagent::new(["--version"])
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .stdout_is(&format!("swagent {}\n", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn a_dotenv_others_can_change_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = dir.path().join(".env");
+    std::fs::write(&env, "SWML_PROXY_URL_BASE=https://attacker.example\n").unwrap();
+    std::fs::set_permissions(&env, std::fs::Permissions::from_mode(0o666)).unwrap();
+    Swagent::new(["swml", &root().join("agents/hello.yaml").to_string_lossy()])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_is("error: `.env` has mode 0666: anyone on this host could change swagent's settings (`chmod o-w .env`)\n");
+    std::fs::set_permissions(&env, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED part of a_dotenv_others_can_change_is_refused: giving `.env` to another user needs root");
+        return;
+    }
+    let c = std::ffi::CString::new(env.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path this test owns; 65534 is `nobody`.
+    assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
+    Swagent::new(["swml", &root().join("agents/hello.yaml").to_string_lossy()])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stderr_is("error: `.env` belongs to another user (uid 65534); swagent reads settings only from its own user's or root's file\n");
+}
+
+#[test]
+fn an_empty_or_non_utf8_setting_never_turns_a_check_off() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "SIGNALWIRE_SIGNING_KEY=sk-from-dotenv\n",
+    )
+    .unwrap();
+    let hello = root().join("agents/hello.yaml");
+    let hello = hello.to_string_lossy();
+    // Empty in the environment, it would hide `.env`'s key and switch
+    // signature validation off.
+    Swagent::new(["serve", &*hello, "--port", "0"])
+        .creds()
+        .env("SIGNALWIRE_SIGNING_KEY", "")
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stderr_is("error: `SIGNALWIRE_SIGNING_KEY` is set but empty, which hides its value in `.env` and would turn it off; unset it or give it a value\n");
+    use std::os::unix::ffi::OsStrExt as _;
+    Swagent::new(["serve", &*hello, "--port", "0"])
+        .creds()
+        .env_os(
+            "SWML_ALLOWED_HOSTS",
+            std::ffi::OsStr::from_bytes(b"good.example\xff"),
+        )
+        .run()
+        .code(2)
+        .stderr_is("error: `SWML_ALLOWED_HOSTS` is not UTF-8 text\n");
+}
+
+#[test]
+fn verify_token_escapes_what_a_forged_token_carries_and_reads_pasted_urls() {
+    // A token signed with another secret, its call id a terminal escape.
+    let forged = mint_with_nonce(
+        &Secret::new("another-secret"),
+        "c1\u{1b}[2J\u{1b}]0;pwned\u{7}",
+        "get_balance",
+        FAR,
+        NONCE,
+    );
+    let out = verify(&forged, &[]).run().code(1);
+    assert!(
+        out.stdout
+            .starts_with("call id:  c1\\u{1b}[2J\\u{1b}]0;pwned\\u{7}\nfunction: get_balance\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains('\u{1b}'));
+    // As the SWML writes it: in a URL, percent-encoded.
+    let encoded: String = url::form_urlencoded::byte_serialize(DETERMINISTIC.as_bytes()).collect();
+    assert!(encoded.ends_with("%3D"), "{encoded}");
+    for pasted in [
+        encoded.clone(),
+        format!("https://u:p@agent.example.com/swaig/?__token={encoded}&x=1"),
+    ] {
+        verify(&pasted, &["--json"])
+            .run()
+            .code(0)
+            .stdout_has("\"verdict\":\"valid\"");
+    }
+    // stdin is read only so far.
+    Swagent::new(["verify-token", "-", "--json"])
+        .env("SIGNALWIRE_SWAIG_SECRET", SECRET)
+        .stdin(vec![b'A'; 1 << 20])
+        .run()
+        .code(1)
+        .stdout_has("\"verdict\":\"malformed\"");
+}
+
+#[test]
+fn token_mint_refuses_a_function_name_the_token_cannot_carry() {
+    for name in ["a.b", "a:b", ""] {
+        Swagent::new(["token", "mint", "--function", name, "--call-id", "c-1"])
+            .env("SIGNALWIRE_SWAIG_SECRET", SECRET)
+            .run()
+            .code(2)
+            .stdout_is("")
+            .stderr_is(&format!("error: `{name}` is not a function name (letters, digits and `_`, not starting with a digit)\n"));
+    }
 }

@@ -1,0 +1,106 @@
+//! The process environment as swagent's configuration: `.env` loaded into
+//! it, and swagent's own variables (`SWML_*`, `SIGNALWIRE_*`, `SWAGENT_*`)
+//! checked once, before anything reads them.
+//!
+//! The variables are read where they are used (through
+//! [`crate::auth::non_empty_env`], where empty means unset); what is checked
+//! here is what would make that reading wrong without a word: a value that
+//! is not UTF-8, or an empty variable hiding the value `.env` gives it.
+
+use std::ffi::OsStr;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::Path;
+
+/// The largest `.env` read.
+pub const DOTENV_LIMIT: u64 = 1024 * 1024;
+
+/// swagent's own settings (`SWML_*`, `SIGNALWIRE_*`, `SWAGENT_*`): they hold
+/// its credentials and token secret, which no handler or upstream may see.
+pub fn is_own_variable(name: &str) -> bool {
+    ["SWML_", "SIGNALWIRE_", "SWAGENT_"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+/// Loads `.env` from the working directory into the environment (the real
+/// environment wins), then checks swagent's own variables. Nothing is set
+/// unless the whole file reads. Call it before parsing the command line:
+/// options such as `--audit-log` and `--state-file` read their variables
+/// while parsing, and `.env` must already be there.
+pub fn load() -> anyhow::Result<()> {
+    load_dotenv(Path::new(".env"))?;
+    for (name, value) in std::env::vars_os() {
+        if let Some(name) = name.to_str().filter(|n| is_own_variable(n)) {
+            if value.to_str().is_none() {
+                // Read as unset, it would turn a check off.
+                anyhow::bail!("`{name}` is not UTF-8 text");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn load_dotenv(path: &Path) -> anyhow::Result<()> {
+    let shown = path.display();
+    let bytes = match crate::files::read_regular(path, DOTENV_LIMIT) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => anyhow::bail!("cannot read `{shown}`: {e}"),
+    };
+    // It sets credentials and where webhooks point: only its owner (or
+    // root) may be able to change it.
+    let meta = std::fs::metadata(path)?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me && meta.uid() != 0 {
+        anyhow::bail!(
+            "`{shown}` belongs to another user (uid {}); swagent reads settings only from its own user's or root's file",
+            meta.uid()
+        );
+    }
+    if meta.mode() & 0o002 != 0 {
+        anyhow::bail!(
+            "`{shown}` has mode {:04o}: anyone on this host could change swagent's settings (`chmod o-w {shown}`)",
+            meta.mode() & 0o7777
+        );
+    }
+    let mut pairs = Vec::new();
+    for item in dotenvy::from_read_iter(bytes.as_slice()) {
+        match item {
+            Ok(pair) => pairs.push(pair),
+            // dotenvy's message quotes the line, which may hold a secret.
+            Err(dotenvy::Error::LineParse(line, _)) => {
+                let text = String::from_utf8_lossy(&bytes);
+                let at = text
+                    .find(&line)
+                    .map(|i| format!("line {}", text[..i].matches('\n').count() + 1))
+                    .unwrap_or_else(|| "a line".into());
+                anyhow::bail!(
+                    "cannot read `{shown}`: {at} is not `NAME=value` (its text is not shown: it may hold a secret)"
+                );
+            }
+            Err(dotenvy::Error::EnvVar(_)) => {
+                anyhow::bail!(
+                    "cannot read `{shown}`: a `${{...}}` in it names a variable that is not UTF-8"
+                )
+            }
+            Err(e) => anyhow::bail!("cannot read `{shown}`: {e}"),
+        }
+    }
+    for (name, value) in pairs {
+        match std::env::var_os(&name) {
+            None => std::env::set_var(&name, &value),
+            Some(set) if hides(&name, &set, &value) => anyhow::bail!(
+                "`{name}` is set but empty, which hides its value in `{shown}` and would turn it off; unset it or give it a value"
+            ),
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// An empty variable of swagent's own, where `.env` has a value: read as
+/// unset, it would quietly drop a password, key or check the file sets.
+fn hides(name: &str, set: &OsStr, from_file: &str) -> bool {
+    is_own_variable(name) && set.to_string_lossy().trim().is_empty() && !from_file.trim().is_empty()
+}

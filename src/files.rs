@@ -1,0 +1,161 @@
+//! The small files an operator hands swagent (`.env`, the agent file, the
+//! kill-switch state file, keys): read without ever blocking on a FIFO or
+//! reading without bound, and replaced atomically through a symlink rather
+//! than over it, so replicas that share the real file see the change.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read as _, Write as _};
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+
+/// Opens a file for reading, refusing anything but a regular file: a FIFO
+/// (which would block until someone writes to it), a device or a folder.
+/// The open itself does not block (`O_NONBLOCK`, which regular files ignore).
+pub fn open_regular(path: &Path) -> std::io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let kind = file.metadata()?.file_type();
+    if kind.is_dir() {
+        return Err(std::io::Error::other("is a directory"));
+    }
+    if !kind.is_file() {
+        return Err(std::io::Error::other(
+            "is not a regular file (a FIFO, socket or device)",
+        ));
+    }
+    Ok(file)
+}
+
+/// The whole of a regular file of at most `limit` bytes.
+pub fn read_regular(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    // One byte past the limit, so an oversized file is refused unread.
+    open_regular(path)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::other(format!(
+            "is larger than {} KiB",
+            limit.div_ceil(1024)
+        )));
+    }
+    Ok(bytes)
+}
+
+/// The file a path names, through any symlinks, also one whose file does
+/// not exist yet (so the first write creates the file the link points to).
+pub fn resolve(path: &Path) -> std::io::Result<PathBuf> {
+    let mut at = path.to_path_buf();
+    // As many links as the kernel follows before ELOOP.
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&at) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let to = std::fs::read_link(&at)?;
+                at = match at.parent() {
+                    Some(dir) if to.is_relative() => dir.join(to),
+                    _ => to,
+                };
+            }
+            Ok(_) => return Ok(at),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(at),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other(
+        "has too many levels of symbolic links",
+    ))
+}
+
+/// Replaces the file `path` names (through symlinks) with `bytes`: written
+/// to a new file of `mode` beside it, synced, then renamed over it, so a
+/// reader never sees half of it and the mode holds from the first byte.
+/// Returns the file written.
+pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<PathBuf> {
+    let target = resolve(path)?;
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.swagent-{}", crate::token::random_hex(6)));
+    let written = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &target)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map(|()| target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_a_fifo_without_blocking_and_a_file_too_big() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path this test owns.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let err = read_regular(&fifo, 10).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "is not a regular file (a FIFO, socket or device)"
+        );
+        assert_eq!(
+            read_regular(dir.path(), 10).unwrap_err().to_string(),
+            "is a directory"
+        );
+        let big = dir.path().join("big");
+        std::fs::write(&big, [b'x'; 11]).unwrap();
+        assert_eq!(
+            read_regular(&big, 10).unwrap_err().to_string(),
+            "is larger than 1 KiB"
+        );
+        assert_eq!(read_regular(&big, 11).unwrap().len(), 11);
+    }
+
+    #[test]
+    fn replaces_through_a_symlink() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.json");
+        std::fs::write(&real, "old").unwrap();
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let written = replace(&link, b"new", 0o640).unwrap();
+        assert_eq!(written, real);
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new");
+        let mode = std::fs::metadata(&real).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        // Nothing left beside it.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+        // A link whose file is still to be made: the file is made.
+        let later = dir.path().join("later.json");
+        let dangling = dir.path().join("dangling.json");
+        std::os::unix::fs::symlink("later.json", &dangling).unwrap();
+        assert_eq!(replace(&dangling, b"first", 0o644).unwrap(), later);
+        assert_eq!(std::fs::read_to_string(&later).unwrap(), "first");
+        assert!(std::fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+    }
+}
