@@ -33,6 +33,10 @@ pub struct Audit {
     /// With `--audit-required`, a failed write makes the server refuse requests.
     required: bool,
     healthy: AtomicBool,
+    /// A reopen failed: lines still go to the file that was open, which is
+    /// no longer the one at `path` (rotated or deleted), so the log counts
+    /// as failing, and each line tries the reopen again.
+    stale: AtomicBool,
 }
 
 /// Why an audit line could not be written.
@@ -105,6 +109,7 @@ impl Audit {
             agent: Mutex::new(String::new()),
             required: false,
             healthy: AtomicBool::new(true),
+            stale: AtomicBool::new(false),
         }
     }
 
@@ -122,6 +127,7 @@ impl Audit {
             agent: Mutex::new(agent.to_owned()),
             required,
             healthy: AtomicBool::new(true),
+            stale: AtomicBool::new(false),
         })
     }
 
@@ -146,8 +152,12 @@ impl Audit {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let file = open_append(path).map_err(|source| self.fail(source))?;
+        let file = open_append(path).map_err(|source| {
+            self.stale.store(true, Ordering::Relaxed);
+            self.fail(source)
+        })?;
         *self.sink.lock().unwrap_or_else(|e| e.into_inner()) = Sink::File(file);
+        self.stale.store(false, Ordering::Relaxed);
         self.healthy.store(true, Ordering::Relaxed);
         Ok(())
     }
@@ -169,6 +179,13 @@ impl Audit {
         let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
         if matches!(*sink, Sink::Off) {
             return Ok(());
+        }
+        if self.stale.load(Ordering::Relaxed) {
+            if let Some(file) = self.path.as_deref().and_then(|p| open_append(p).ok()) {
+                *sink = Sink::File(file);
+                self.stale.store(false, Ordering::Relaxed);
+                log::warn!("the audit log is back at its path");
+            }
         }
         let mut line = Map::new();
         line.insert(
@@ -210,6 +227,10 @@ impl Audit {
         };
         drop(sink);
         match result {
+            // Kept, but not where the operator looks for it.
+            Ok(()) if self.stale.load(Ordering::Relaxed) => Err(self.fail(std::io::Error::other(
+                "it could not be reopened at its path, so lines go to the file it had open",
+            ))),
             Ok(()) => {
                 self.healthy.store(true, Ordering::Relaxed);
                 Ok(())

@@ -95,10 +95,12 @@ pub struct ServeArgs {
     /// Port to listen on (0 picks a free one and prints it).
     #[arg(long, env = "PORT", default_value_t = 3000)]
     pub port: u16,
-    /// Build webhook URLs from `X-Forwarded-Proto`/`X-Forwarded-Host`.
+    /// Trust the proxy's headers: webhook URLs from `X-Forwarded-Proto`/
+    /// `X-Forwarded-Host`, the client's address from `X-Forwarded-For`.
     ///
     /// Only behind a proxy that sets them: otherwise a client chooses the host
-    /// that webhook URLs, with their credentials, point at.
+    /// that webhook URLs, with their credentials, point at. The SDK's
+    /// `SWML_TRUST_PROXY_HEADERS` turns it on too.
     #[arg(long, env = "SWML_TRUST_PROXY", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, action = clap::ArgAction::SetTrue)]
     pub trust_proxy: bool,
     /// Accept a configured password shorter than 16 characters (local experiments only).

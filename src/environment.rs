@@ -40,6 +40,20 @@ pub fn load() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A yes/no variable as the SDK reads its own (`1`, `true`, `yes`; `0`,
+/// `false`, `no`; any case); unset or empty is no. Anything else is an
+/// error rather than a quiet no.
+pub fn flag(name: &str) -> anyhow::Result<bool> {
+    let Some(value) = crate::auth::non_empty_env(name) else {
+        return Ok(false);
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" => Ok(false),
+        _ => anyhow::bail!("`{name}` must be `true` or `false`, not `{value}`"),
+    }
+}
+
 fn load_dotenv(path: &Path) -> anyhow::Result<()> {
     let shown = path.display();
     let bytes = match crate::files::read_regular(path, DOTENV_LIMIT) {

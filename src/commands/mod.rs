@@ -63,7 +63,9 @@ fn load_agent(path: &Path) -> anyhow::Result<Agent> {
 fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let agent = load_agent(&args.file)?;
-    let mut settings = Settings::from_env(args.trust_proxy, args.allow_weak_password)?;
+    // The SDK's name for it, so a migrated setup keeps its proxy.
+    let trust_proxy = args.trust_proxy || crate::environment::flag("SWML_TRUST_PROXY_HEADERS")?;
+    let mut settings = Settings::from_env(trust_proxy, args.allow_weak_password)?;
     if let Some((cert, key)) =
         server::tls::sources(args.tls_cert.as_deref(), args.tls_key.as_deref())?
     {

@@ -217,12 +217,16 @@ fn admission(req: &HttpRequest, state: &AppState, lockout: bool) -> Option<ApiEr
             }
         }
     }
+    let probe = super::routes::is_probe(req.path());
     let host = req
         .headers()
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .or_else(|| req.uri().authority().map(|a| a.as_str()));
-    if !state.settings.allowed_hosts.allows(host) {
+    // `/health` and `/ready` answer any host: a load balancer or an
+    // operator's `curl 127.0.0.1` asks by address, and they tell nothing
+    // that a host check would protect.
+    if !probe && !state.settings.allowed_hosts.allows(host) {
         log::warn!("request refused: `Host` not in `SWML_ALLOWED_HOSTS`");
         return Some(ApiError::HostNotAllowed);
     }
@@ -230,7 +234,7 @@ fn admission(req: &HttpRequest, state: &AppState, lockout: bool) -> Option<ApiEr
     // `X-Forwarded-Host` (`routes::request_base`): it must pass too, or a
     // proxy that passes the header on would let a client send the
     // credential-carrying URLs to a host of its choosing.
-    if state.settings.trust_proxy && state.settings.allowed_hosts != AllowedHosts::Any {
+    if !probe && state.settings.trust_proxy && state.settings.allowed_hosts != AllowedHosts::Any {
         if let Some(v) = req.headers().get("x-forwarded-host") {
             let forwarded = v
                 .to_str()
@@ -242,7 +246,7 @@ fn admission(req: &HttpRequest, state: &AppState, lockout: bool) -> Option<ApiEr
             }
         }
     }
-    if lockout && !super::routes::is_probe(req.path()) {
+    if lockout && !probe {
         if let (Some(failures), Some(ip)) = (&state.limits.auth_failures, ip) {
             if let Admission::Limited { retry_after } = failures.locked(lockout_unit(ip)) {
                 let retry_after = Admission::retry_after_secs(retry_after);

@@ -76,26 +76,8 @@ pub(super) async fn swaig(
     if function.secure {
         check_token(&req, state, &function.name, call_id)?;
     }
-    if let Admission::Limited { retry_after } =
-        live.function_limits.check(name, call_id.unwrap_or(""))
-    {
-        log::warn!("function `{name}` refused: over its `rate_limit`");
-        state
-            .metrics
-            .rate_limited
-            .with_label_values(&["function"])
-            .inc();
-        state.audit_event(|| {
-            Event::new("rate_limited", "refused")
-                .call(call_id)
-                .function(&function.name)
-                .client(ip)
-                .field("limit", "function")
-        })?;
-        return Err(ApiError::FunctionRateLimited {
-            retry_after: Admission::retry_after_secs(retry_after),
-        });
-    }
+    // Before the rate limit: a disabled function says so (and uses up
+    // none of its allowance), rather than "too many requests".
     if state.kill.current().is_disabled(&function.name) {
         log::warn!(
             "function `{}` refused: disabled by the kill switch",
@@ -115,6 +97,26 @@ pub(super) async fn swaig(
         return Ok(say(
             "That service is unavailable right now. Offer the caller another way to get help.",
         ));
+    }
+    if let Admission::Limited { retry_after } =
+        live.function_limits.check(name, call_id.unwrap_or(""))
+    {
+        log::warn!("function `{name}` refused: over its `rate_limit`");
+        state
+            .metrics
+            .rate_limited
+            .with_label_values(&["function"])
+            .inc();
+        state.audit_event(|| {
+            Event::new("rate_limited", "refused")
+                .call(call_id)
+                .function(&function.name)
+                .client(ip)
+                .field("limit", "function")
+        })?;
+        return Err(ApiError::FunctionRateLimited {
+            retry_after: Admission::retry_after_secs(retry_after),
+        });
     }
     let guarded = function.confirm || function.requires_verification || function.verifies_caller;
     let call_id = match call_id {

@@ -671,3 +671,75 @@ fn a_fifo_is_refused_as_state_file_and_agent_file_and_never_holds_up_sigterm() {
     server.signal(libc::SIGTERM);
     assert_eq!(server.wait_exit(Duration::from_secs(5)), Some(0));
 }
+
+#[test]
+fn a_disabled_function_over_its_rate_limit_says_unavailable() {
+    let dir = crate::util::agent_dir(
+        "name: rl\nprompt: { text: x }\nfunctions:\n  pay:\n    description: Pays.\n    secure: false\n    rate_limit: { per_call: 1/min }\n    static: { response: Paid. }\n",
+        &[],
+    );
+    let server = Swagent::new(["serve", "agent.yaml", "--state-file", "state.json"])
+        .creds()
+        .dir(dir.path())
+        .start();
+    let pay = || {
+        server.swaig(
+            "",
+            json!({"function": "pay", "call_id": "c1", "argument": {"parsed": [{}]}}),
+        )
+    };
+    assert_eq!(pay(), (200, json!({"response": "Paid."})));
+    assert_eq!(pay().0, 429);
+    Swagent::new(["disable", "pay", "--state-file", "state.json"])
+        .dir(dir.path())
+        .run()
+        .code(0);
+    assert!(
+        eventually(Duration::from_secs(2), || pay()
+            == (200, json!({"response": UNAVAILABLE}))),
+        "{:?}",
+        pay()
+    );
+}
+
+#[test]
+fn a_required_audit_log_whose_folder_vanished_stops_service_until_it_is_back() {
+    let dir = setup(None);
+    std::fs::create_dir(dir.path().join("ad")).unwrap();
+    let server = Swagent::new([
+        "serve",
+        "ops.yaml",
+        "--audit-log",
+        "ad/audit.log",
+        "--audit-required",
+    ])
+    .creds()
+    .dir(dir.path())
+    .start();
+    let ready = || {
+        client()
+            .get(format!("{}/ready", server.url))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(ready(), 200);
+    std::fs::remove_dir_all(dir.path().join("ad")).unwrap();
+    server.signal(libc::SIGHUP);
+    // The old file is still open, but it is gone from where it is looked for.
+    assert!(eventually(Duration::from_secs(5), || ready() == 503));
+    let (status, body) = server.swaig(
+        "",
+        json!({"function": "get_hours", "call_id": "c1", "argument": {"parsed": [{}]}}),
+    );
+    assert_eq!((status, &body["error"]), (503, &json!("audit_unavailable")));
+    std::fs::create_dir(dir.path().join("ad")).unwrap();
+    assert!(eventually(Duration::from_secs(5), || ready() == 200));
+    let log = std::fs::read_to_string(dir.path().join("ad/audit.log")).unwrap();
+    assert!(log.contains("\"event\":\"audit_recovered\""), "{log}");
+    assert_eq!(
+        call(&server, "get_hours", json!({}))["response"],
+        "We are open 9 to 5."
+    );
+}

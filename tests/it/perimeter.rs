@@ -764,12 +764,22 @@ fn hosts_not_allowed_are_refused_before_auth() {
     assert_eq!(with_host("agent.example.com"), 200);
     assert_eq!(with_host("a.example.org:8443"), 200);
     assert_eq!(with_host("evil.example.com"), 403);
+    // The probes answer any host: load balancers and the incident plan's
+    // `curl 127.0.0.1:3000/ready` ask by address.
+    for probe in ["/health", "/ready"] {
+        let r = crate::util::client()
+            .get(format!("{}{probe}", server.url))
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{probe}");
+    }
     drop(server);
     // Behind a trusted proxy the webhook URLs take `X-Forwarded-Host`: it
     // is held to the list as well, so no client can send them elsewhere.
+    // The SDK's name for the setting turns it on as well.
     let proxied = serve(dir.path())
         .env("SWML_ALLOWED_HOSTS", "agent.example.com")
-        .env("SWML_TRUST_PROXY", "1")
+        .env("SWML_TRUST_PROXY_HEADERS", "yes")
         .start();
     let forwarded = |fwd: &str| {
         proxied
