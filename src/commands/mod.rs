@@ -15,12 +15,13 @@ use serde_json::Value;
 
 use crate::agent::{self, Agent, LoadOptions};
 use crate::audit::Audit;
+use crate::auth::{Origin, PASSWORD_VAR};
 use crate::cli::{
     CallArgs, Command, CompletionsArgs, ServeArgs, SwitchArgs, SwmlArgs, TokenCommand,
 };
 use crate::guard::UsedCodes;
 use crate::killswitch::{KillState, KillSwitch};
-use crate::server::{self, routes, AppState, Live, Settings};
+use crate::server::{self, routes, AppState, Live, Settings, SECRET_VAR};
 
 /// Runs one subcommand and returns its exit code.
 pub fn dispatch(command: Command) -> anyhow::Result<u8> {
@@ -88,12 +89,32 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     state.audit = audit;
     state.used_codes = UsedCodes::new(args.confirm_store.clone());
     state.metrics_public = args.metrics_public;
-    if let Some(path) = &args.state_file {
-        state.kill = KillSwitch::from_file(path)?;
-        let now = state.kill.current();
-        if now.all || !now.disabled.is_empty() {
-            eprintln!("swagent: WARNING: kill switch: {}", now.describe());
+    match &args.state_file {
+        Some(path) => {
+            // Found out now, not by the first `disable` in an incident.
+            let folder = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            if !folder.is_dir() {
+                anyhow::bail!(
+                    "the folder of `--state-file` `{}` does not exist, so `swagent disable` could not write it",
+                    path.display()
+                );
+            }
+            state.kill = KillSwitch::from_file(path)?;
+            eprintln!("swagent: kill switch: watching `{}`", path.display());
+            let now = state.kill.current();
+            if now.all || !now.disabled.is_empty() {
+                eprintln!("swagent: WARNING: kill switch: {}", now.describe());
+            }
         }
+        None => eprintln!(
+            "swagent: no `--state-file`: `swagent disable` cannot reach this server, and SIGUSR1 disables functions until it restarts"
+        ),
+    }
+    if let Some(path) = &args.audit_log {
+        eprintln!("swagent: audit log `{}`", path.display());
     }
     server::serve(state, &args.host, args.port)?;
     Ok(0)
@@ -108,10 +129,19 @@ fn swml(args: &SwmlArgs) -> anyhow::Result<u8> {
         }
         Err(e) => return Err(e.into()),
     };
-    let settings = Settings::from_env(false, true)?;
     let base = args
         .base_url
-        .clone()
+        .as_deref()
+        .map(|b| server::base_url("`--base-url`", b))
+        .transpose()?;
+    let settings = Settings::from_env(false, true)?;
+    // As `serve` would answer, or a document that could never be served.
+    if settings.creds.origin == Origin::Generated || settings.secret_origin == Origin::Generated {
+        eprintln!(
+            "warning: no `{PASSWORD_VAR}` or no `{SECRET_VAR}`: this document's password or tokens are throwaway values that no server shares"
+        );
+    }
+    let base = base
         .or_else(|| settings.proxy_base.clone())
         .unwrap_or_else(|| "http://127.0.0.1:3000".into());
     let call_id = args

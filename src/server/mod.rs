@@ -41,7 +41,7 @@ use crate::signature::SIGNING_KEY_VAR;
 use crate::swml::{Prepared, Userinfo};
 use error::ApiError;
 pub use settings::{
-    Settings, DEFAULT_AUTH_FAILURE_LIMIT, DEFAULT_HSTS_MAX_AGE, DEFAULT_MAX_REQUEST,
+    base_url, Settings, DEFAULT_AUTH_FAILURE_LIMIT, DEFAULT_HSTS_MAX_AGE, DEFAULT_MAX_REQUEST,
     DEFAULT_RATE_LIMIT, RATE_WINDOW_VAR, SECRET_VAR,
 };
 

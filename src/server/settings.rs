@@ -118,37 +118,9 @@ impl Settings {
             }
             None => (Secret::new(&random_hex(32)), Origin::Generated),
         };
-        let proxy_base = match non_empty_env("SWML_PROXY_URL_BASE") {
-            Some(base) => {
-                let parsed = url::Url::parse(&base).map_err(|e| {
-                    anyhow::anyhow!("`SWML_PROXY_URL_BASE` is not a URL (`{base}`): {e}")
-                })?;
-                if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-                    anyhow::bail!("`SWML_PROXY_URL_BASE` must be an http(s) URL with a host");
-                }
-                // Webhook paths are appended to it: a query or fragment
-                // would swallow them (`…?x=1/swaig/?__token=…`).
-                if parsed.query().is_some() || parsed.fragment().is_some() {
-                    anyhow::bail!(
-                        "`SWML_PROXY_URL_BASE` must not have a query or fragment (`{base}`)"
-                    );
-                }
-                // swagent puts its own `user:password@` in front of the host;
-                // a second one would make URLs that parsers read differently.
-                if !parsed.username().is_empty() || parsed.password().is_some() {
-                    anyhow::bail!(
-                        "`SWML_PROXY_URL_BASE` must not hold credentials; swagent adds the Basic Auth ones itself"
-                    );
-                }
-                if base.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                    anyhow::bail!(
-                        "`SWML_PROXY_URL_BASE` must not contain spaces or control characters"
-                    );
-                }
-                Some(base.trim_end_matches('/').to_owned())
-            }
-            None => None,
-        };
+        let proxy_base = non_empty_env("SWML_PROXY_URL_BASE")
+            .map(|base| base_url("`SWML_PROXY_URL_BASE`", &base))
+            .transpose()?;
         let max_request_size = match non_empty_env("SWML_MAX_REQUEST_SIZE") {
             Some(v) => v.parse().map_err(|_| {
                 anyhow::anyhow!("`SWML_MAX_REQUEST_SIZE` must be a number of bytes, not `{v}`")
@@ -222,4 +194,28 @@ impl Settings {
         self.tls.as_ref()?;
         HeaderValue::from_str(&format!("max-age={max_age}; includeSubDomains")).ok()
     }
+}
+
+/// A public base URL for webhooks (`SWML_PROXY_URL_BASE`, `swml
+/// --base-url`), without its trailing `/`. `what` names it in errors, which
+/// never repeat the URL: it may hold a password.
+pub fn base_url(what: &str, base: &str) -> anyhow::Result<String> {
+    let parsed = url::Url::parse(base).map_err(|e| anyhow::anyhow!("{what} is not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        anyhow::bail!("{what} must be an http(s) URL with a host");
+    }
+    // swagent puts its own `user:password@` in front of the host; a second
+    // one would make URLs that parsers read differently.
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        anyhow::bail!("{what} must not hold credentials; swagent adds the Basic Auth ones itself");
+    }
+    // Webhook paths are appended to it: a query or fragment would swallow
+    // them (`…?x=1/swaig/?__token=…`).
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        anyhow::bail!("{what} must not have a query or fragment");
+    }
+    if base.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        anyhow::bail!("{what} must not contain spaces or control characters");
+    }
+    Ok(base.trim_end_matches('/').to_owned())
 }

@@ -743,3 +743,15 @@ fn a_required_audit_log_whose_folder_vanished_stops_service_until_it_is_back() {
         "We are open 9 to 5."
     );
 }
+
+#[test]
+fn a_state_file_in_a_missing_folder_is_refused_at_start() {
+    let dir = setup(None);
+    Swagent::new(["serve", "ops.yaml", "--state-file", "nowhere/state.json"])
+        .creds()
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_is("error: the folder of `--state-file` `nowhere/state.json` does not exist, so `swagent disable` could not write it\n");
+}

@@ -916,19 +916,25 @@ fn without_a_password_one_is_generated_printed_once_and_works() {
 #[test]
 fn a_proxy_base_that_would_break_webhook_urls_is_refused() {
     let dir = agent_dir(PROBE, &[("touch.sh", TOUCH)]);
-    let query = |base: &str| {
-        format!("error: `SWML_PROXY_URL_BASE` must not have a query or fragment (`{base}`)\n")
-    };
+    let query = "error: `SWML_PROXY_URL_BASE` must not have a query or fragment\n";
+    let credentials = "error: `SWML_PROXY_URL_BASE` must not hold credentials; swagent adds the Basic Auth ones itself\n";
     let cases = [
-        ("https://h.example/p?x=1", query("https://h.example/p?x=1")),
-        ("https://h.example/p#f", query("https://h.example/p#f")),
+        ("https://h.example/p?x=1", query.to_owned()),
+        ("https://h.example/p#f", query.to_owned()),
+        ("https://u:p@h.example", credentials.to_owned()),
+        // Never repeated in the error: it may hold a password.
         (
-            "https://u:p@h.example",
-            "error: `SWML_PROXY_URL_BASE` must not hold credentials; swagent adds the Basic Auth ones itself\n".to_owned(),
+            "https://admin:hunter2secret@h.example/?q",
+            credentials.to_owned(),
+        ),
+        (
+            "notaurl",
+            "error: `SWML_PROXY_URL_BASE` is not a URL: relative URL without a base\n".to_owned(),
         ),
         (
             "https://h.example/a b",
-            "error: `SWML_PROXY_URL_BASE` must not contain spaces or control characters\n".to_owned(),
+            "error: `SWML_PROXY_URL_BASE` must not contain spaces or control characters\n"
+                .to_owned(),
         ),
     ];
     for (base, want) in cases {
@@ -940,6 +946,14 @@ fn a_proxy_base_that_would_break_webhook_urls_is_refused() {
             .code(2)
             .stdout_is("")
             .stderr_is(&want);
+        // `swml --base-url` is held to the same rules.
+        Swagent::new(["swml", "agent.yaml", "--base-url", base])
+            .creds()
+            .dir(dir.path())
+            .run()
+            .code(2)
+            .stdout_is("")
+            .stderr_is(&want.replace("`SWML_PROXY_URL_BASE`", "`--base-url`"));
     }
 }
 

@@ -1122,3 +1122,18 @@ fn token_mint_refuses_a_function_name_the_token_cannot_carry() {
             .stderr_is(&format!("error: `{name}` is not a function name (letters, digits and `_`, not starting with a digit)\n"));
     }
 }
+
+#[test]
+fn swml_says_when_its_password_or_tokens_are_throwaway() {
+    let hello = root().join("agents/hello.yaml");
+    let hello = hello.to_string_lossy();
+    Swagent::new(["swml", &*hello])
+        .run()
+        .code(0)
+        .stderr_is("warning: no `SWML_BASIC_AUTH_PASSWORD` or no `SIGNALWIRE_SWAIG_SECRET`: this document's password or tokens are throwaway values that no server shares\n");
+    Swagent::new(["swml", &*hello])
+        .creds()
+        .run()
+        .code(0)
+        .stderr_is("");
+}
