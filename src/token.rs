@@ -107,8 +107,6 @@ pub enum CallIdError {
     Empty,
     #[error("call id is longer than 256 characters")]
     TooLong,
-    #[error("call id contains `.`, which the token format cannot carry")]
-    Dot,
     #[error("call id contains `:`, which would make the token's signed text ambiguous")]
     Colon,
     #[error("call id contains whitespace or control characters")]
@@ -121,8 +119,6 @@ pub fn check_call_id(call_id: &str) -> Result<(), CallIdError> {
         Err(CallIdError::Empty)
     } else if call_id.len() > 256 {
         Err(CallIdError::TooLong)
-    } else if call_id.contains('.') {
-        Err(CallIdError::Dot)
     } else if call_id.contains(':') {
         // The signed text is `call_id:function:expiry:nonce`: with a `:` in
         // the call id, one signature fits another split of the same text,
@@ -257,8 +253,8 @@ pub fn decode(token: &str) -> Result<Claims, String> {
         .decode(token)
         .map_err(|e| format!("not base64url: {e}"))?;
     let text = String::from_utf8(bytes).map_err(|_| "decoded token is not UTF-8".to_string())?;
-    // From the right, as the SDK does: the call id is the only field that could
-    // hold a dot, though swagent never mints one that does.
+    // From the right, as the SDK does: the call id is the only field that
+    // may hold a dot (`root.2`).
     let mut parts = text.rsplitn(5, '.');
     let (Some(sig), Some(nonce), Some(expiry), Some(function), Some(call_id)) = (
         parts.next(),
@@ -435,12 +431,12 @@ mod tests {
     }
 
     #[test]
-    fn refuses_dotted_call_ids() {
+    fn carries_dotted_call_ids_and_refuses_colons() {
         let s = Secret::new(SECRET);
-        assert_eq!(
-            mint(&s, "a.b", "f", FAR).unwrap_err().to_string(),
-            "call id contains `.`, which the token format cannot carry"
-        );
+        // As the SDK does: fields are split from the right, and only the
+        // call id (`root.2` for a child call) may hold a dot.
+        let t = mint(&s, "root.2", "f", FAR).unwrap();
+        assert_eq!(check(&s, &t, expect("f", "root.2")).0, Verdict::Valid);
         assert_eq!(
             mint(&s, "a:f:9:x", "f", FAR).unwrap_err().to_string(),
             "call id contains `:`, which would make the token's signed text ambiguous"

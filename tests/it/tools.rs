@@ -634,13 +634,23 @@ fn token_mint_round_trips_and_prints_urls() {
         "{}",
         out.stdout
     );
-    // A call id the format cannot carry, and no secret.
-    Swagent::new(["token", "mint", "--function", "f", "--call-id", "a.b"])
+    // A dotted call id, as the SDK carries it; one the format cannot carry;
+    // and no secret.
+    let dotted = Swagent::new(["token", "mint", "--function", "f", "--call-id", "root.2"])
+        .env("SIGNALWIRE_SWAIG_SECRET", SECRET)
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .stdout;
+    verify(dotted.trim(), &["--function", "f", "--call-id", "root.2"])
+        .run()
+        .code(0);
+    Swagent::new(["token", "mint", "--function", "f", "--call-id", "a:b"])
         .env("SIGNALWIRE_SWAIG_SECRET", SECRET)
         .dir(dir.path())
         .run()
         .code(2)
-        .stderr_is("error: cannot mint a token for call id `a.b`: call id contains `.`, which the token format cannot carry\n");
+        .stderr_is("error: cannot mint a token for call id `a:b`: call id contains `:`, which would make the token's signed text ambiguous\n");
     Swagent::new(["token", "mint", "--function", "f", "--call-id", "c"])
         .dir(dir.path())
         .run()
