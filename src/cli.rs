@@ -15,7 +15,7 @@ Exit codes (each command's --help has its own):
        validate      some file invalid (or a warning, with --strict)
        verify-token  expired, bad_signature, wrong_function, wrong_call, malformed
        swml          invalid agent file
-       call          invalid arguments or handler failure
+       call          invalid arguments, handler failure, disabled by the kill switch
        check         some checklist item fails
   2  usage error, unreadable file, bad configuration, or a server that could not start";
 
@@ -62,7 +62,7 @@ pub enum Command {
     Swml(SwmlArgs),
     /// Run a function's handler locally, as `serve` would after its security checks.
     #[command(
-        after_help = "Exit codes:\n  0  the handler replied\n  1  the arguments were invalid or the handler failed\n  2  usage error or invalid agent file"
+        after_help = "Exit codes:\n  0  the handler replied\n  1  the arguments were invalid, the handler failed, or the kill switch disables the function\n  2  usage error or invalid agent file"
     )]
     Call(CallArgs),
     /// Disable functions at once on every server watching the state file.
@@ -167,6 +167,9 @@ pub struct CheckArgs {
     /// Credentials older than this fail (judged from the `.env` file's age).
     #[arg(long, default_value = "90d", value_name = "AGE")]
     pub max_credential_age: String,
+    /// The audit log `serve` writes, as given to it.
+    #[arg(long, env = "SWAGENT_AUDIT_LOG", value_name = "PATH")]
+    pub audit_log: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
     pub format: CheckFormat,

@@ -31,11 +31,12 @@ pub struct LoadOptions {
 /// Why an agent could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// The path could not be opened or read.
-    #[error("cannot read `{path}`: {source}")]
+    /// The path could not be opened or read. Not a `source`: the message
+    /// says it already, and a chain would say it twice.
+    #[error("cannot read `{path}`: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file was read but has errors; the report lists them.
     #[error("`{}` is not a valid agent file:\n{}", .report.path.display(), .report.human().trim_end())]
@@ -44,9 +45,9 @@ pub enum LoadError {
 
 /// Loads an agent, failing on any error finding. Warnings come back in the report.
 pub fn load(path: &Path, opts: LoadOptions) -> Result<(Agent, Report), LoadError> {
-    let (agent, report) = load_report(path, opts).map_err(|source| LoadError::Read {
+    let (agent, report) = load_report(path, opts).map_err(|error| LoadError::Read {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     match agent {
         Some(agent) if report.passes(opts.strict) => Ok((agent, report)),

@@ -394,7 +394,11 @@ fn checklist(agent: &Agent, args: &CheckArgs) -> anyhow::Result<Vec<Item>> {
         "every secure function has `rate_limit`",
         "no `rate_limit` on",
     ));
-    let audit_log = non_empty_env("SWAGENT_AUDIT_LOG");
+    let audit_log = args
+        .audit_log
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .filter(|p| !p.is_empty());
     let loose = audit_log
         .as_deref()
         .filter(|p| *p != "-")
@@ -404,7 +408,7 @@ fn checklist(agent: &Agent, args: &CheckArgs) -> anyhow::Result<Vec<Item>> {
             "audit_log",
             "Audit log",
             Status::Fail,
-            "`SWAGENT_AUDIT_LOG` is not set (or pass `--audit-log` to serve and set it here too)",
+            "no audit log: `serve` needs `--audit-log` or `SWAGENT_AUDIT_LOG` (give `check` the same)",
         ),
         (Some(path), Some(problem)) => item(
             "audit_log",
@@ -416,7 +420,7 @@ fn checklist(agent: &Agent, args: &CheckArgs) -> anyhow::Result<Vec<Item>> {
             "audit_log",
             "Audit log",
             Status::Pass,
-            "`SWAGENT_AUDIT_LOG` is set",
+            "the audit log is set",
         ),
     });
     let text = prompt_text(agent);

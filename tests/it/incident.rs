@@ -240,10 +240,27 @@ fn an_audit_log_others_can_write_fails_the_check_and_warns_at_start() {
     let out = check().code(0);
     assert!(
         out.stdout
-            .contains("[pass] Audit log: `SWAGENT_AUDIT_LOG` is set\n"),
+            .contains("[pass] Audit log: the audit log is set\n"),
         "{}",
         out.stdout
     );
+    // Given as to `serve`, by option: the same verdicts.
+    let by_option = |path: &str| {
+        check_production(dir.path(), "agents/production-bank.yaml")
+            .env("SWAGENT_AUDIT_LOG", "")
+            .args(["--audit-log", path])
+            .run()
+    };
+    assert!(by_option("audit-link.log")
+        .code(0)
+        .stdout
+        .contains("[pass] Audit log: the audit log is set\n"));
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o666)).unwrap();
+    assert!(by_option("audit-link.log")
+        .code(1)
+        .stdout
+        .contains("[FAIL] Audit log: `audit-link.log` has mode 0666"));
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o640)).unwrap();
     // A folder anyone may write (without the sticky bit) lets anyone
     // replace the file, whatever its own mode.
     let folder = std::fs::canonicalize(dir.path()).unwrap();

@@ -1147,3 +1147,21 @@ fn swml_says_when_its_password_or_tokens_are_throwaway() {
         .code(0)
         .stderr_is("");
 }
+
+#[test]
+fn a_missing_agent_file_is_said_once() {
+    for cmd in ["swml", "call"] {
+        let mut args = vec![cmd, "nonexistent.yaml"];
+        if cmd == "call" {
+            args.push("f");
+        }
+        Swagent::new(args)
+            .creds()
+            .run()
+            .code(2)
+            .stdout_is("")
+            .stderr_is(
+                "error: cannot read `nonexistent.yaml`: No such file or directory (os error 2)\n",
+            );
+    }
+}
