@@ -71,6 +71,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         server::tls::sources(args.tls_cert.as_deref(), args.tls_key.as_deref())?
     {
         settings.tls = Some(server::tls::server_config(&cert, &key)?);
+        if let Some(mode) = server::tls::readable_by_others(&key.path) {
+            eprintln!(
+                "swagent: WARNING: {key}: the private key has mode {mode:04o}: others on this host can read it (`chmod 600` it)"
+            );
+        }
     }
     let audit = match &args.audit_log {
         Some(path) => Audit::open(path, &agent.name, args.audit_required)

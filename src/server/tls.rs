@@ -50,6 +50,8 @@ pub enum TlsError {
     BadCertificate(Source, String),
     #[error("{0}: no PEM private key (PKCS#8, RSA or EC) found")]
     NoKey(Source),
+    #[error("{0}: the private key is encrypted; swagent cannot ask for its passphrase (`openssl pkey -in KEY -out PLAIN` decrypts it; keep that file mode 0600)")]
+    EncryptedKey(Source),
     #[error("{key} does not match the certificate in {cert}")]
     Mismatch { key: Source, cert: Source },
     #[error("{key} cannot be used with the certificate in {cert}: {reason}")]
@@ -99,18 +101,35 @@ pub fn sources(
     Ok(Some((get(CERT_VAR)?, get(KEY_VAR)?)))
 }
 
+/// The key file's mode when others on the host can read it.
+pub fn readable_by_others(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+    (mode & 0o004 != 0).then_some(mode)
+}
+
 /// Reads the certificate chain and key and builds the rustls configuration.
 pub fn server_config(cert: &Source, key: &Source) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-    let cert_pem = std::fs::read(&cert.path).map_err(|e| TlsError::Read(cert.clone(), e))?;
-    let key_pem = std::fs::read(&key.path).map_err(|e| TlsError::Read(key.clone(), e))?;
+    // Bounded, and no FIFO: a PEM chain is a few KiB.
+    let read = |s: &Source| {
+        crate::files::read_regular(&s.path, 1024 * 1024).map_err(|e| TlsError::Read(s.clone(), e))
+    };
+    let cert_pem = read(cert)?;
+    let key_pem = read(key)?;
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<_, _>>()
         .map_err(|e| TlsError::BadCertificate(cert.clone(), e.to_string()))?;
     if chain.is_empty() {
         return Err(TlsError::NoCertificate(cert.clone()));
     }
-    let private =
-        PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| TlsError::NoKey(key.clone()))?;
+    let private = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| {
+        if key_pem.windows(9).any(|w| w == b"ENCRYPTED") {
+            TlsError::EncryptedKey(key.clone())
+        } else {
+            TlsError::NoKey(key.clone())
+        }
+    })?;
+
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         // TLS 1.2 and 1.3 only: rustls has nothing older, and says so here.

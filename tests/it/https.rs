@@ -297,3 +297,61 @@ fn bad_tls_configuration_refuses_to_start() {
             d(&garbage)
         ));
 }
+
+#[test]
+fn an_encrypted_key_is_named_and_a_key_others_can_read_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt as _;
+    if !crate::util::installed(
+        "an_encrypted_key_is_named_and_a_key_others_can_read_is_warned_about",
+        "openssl",
+        "openssl",
+    ) {
+        return;
+    }
+    let dir = agent_dir();
+    let pki = pki();
+    let d = |p: &Path| p.display().to_string();
+    let (chain, leaf, encrypted) = (
+        pki.path("chain.pem"),
+        pki.path("leaf.key"),
+        pki.path("enc.key"),
+    );
+    let out = std::process::Command::new("openssl")
+        .args([
+            "pkcs8",
+            "-topk8",
+            "-v2",
+            "aes-256-cbc",
+            "-passout",
+            "pass:x",
+        ])
+        .arg("-in")
+        .arg(&leaf)
+        .arg("-out")
+        .arg(&encrypted)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serve(dir.path())
+        .args(["--tls-cert", &d(&chain), "--tls-key", &d(&encrypted)])
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_is(&format!(
+            "error: `--tls-key` (`{}`): the private key is encrypted; swagent cannot ask for its passphrase (`openssl pkey -in KEY -out PLAIN` decrypts it; keep that file mode 0600)\n",
+            d(&encrypted)
+        ));
+    std::fs::set_permissions(&leaf, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let server = serve(dir.path())
+        .args(["--tls-cert", &d(&chain), "--tls-key", &d(&leaf)])
+        .start();
+    let warning = format!(
+        "swagent: WARNING: `--tls-key` (`{}`): the private key has mode 0644: others on this host can read it (`chmod 600` it)",
+        d(&leaf)
+    );
+    assert!(server.log_with(&warning).contains(&warning));
+}
