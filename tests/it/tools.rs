@@ -1165,3 +1165,20 @@ fn a_missing_agent_file_is_said_once() {
             );
     }
 }
+
+#[test]
+fn gen_creds_will_not_rewrite_a_dotenv_with_a_value_over_several_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "CERT=\"-----BEGIN-----\nSIGNALWIRE_SWAIG_SECRET=inside\n-----END-----\"\n";
+    std::fs::write(dir.path().join("app.env"), text).unwrap();
+    Swagent::new(["gen-creds", "--write", "app.env", "--rotate"])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_is("error: `app.env` has a quoted value over several lines (from line 1); edit it by hand\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("app.env")).unwrap(),
+        text
+    );
+}
