@@ -42,15 +42,15 @@ pub fn load() -> anyhow::Result<()> {
 
 /// A yes/no variable as the SDK reads its own (`1`, `true`, `yes`; `0`,
 /// `false`, `no`; any case); unset or empty is no. Anything else is an
-/// error rather than a quiet no.
-pub fn flag(name: &str) -> anyhow::Result<bool> {
+/// error (holding the value) rather than a quiet no.
+pub fn flag(name: &str) -> Result<bool, String> {
     let Some(value) = crate::auth::non_empty_env(name) else {
         return Ok(false);
     };
-    match value.trim().to_ascii_lowercase().as_str() {
+    match value.to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" => Ok(true),
         "0" | "false" | "no" => Ok(false),
-        _ => anyhow::bail!("`{name}` must be `true` or `false`, not `{value}`"),
+        _ => Err(value),
     }
 }
 

@@ -38,15 +38,16 @@ impl KillState {
     /// Reads the file; a missing or empty file (one made with `touch`)
     /// means nothing is disabled.
     pub fn read(path: &Path) -> anyhow::Result<KillState> {
-        match read_state(path) {
-            Ok(Some(bytes)) if bytes.iter().all(u8::is_ascii_whitespace) => {
-                Ok(KillState::default())
-            }
-            Ok(Some(bytes)) => Self::parse(&bytes).map_err(|e| {
+        Self::from_bytes(path, read_state(path)?.as_deref())
+    }
+
+    /// The state in `bytes` read from `path` (`None`: no file there).
+    fn from_bytes(path: &Path, bytes: Option<&[u8]>) -> anyhow::Result<KillState> {
+        match bytes {
+            Some(b) if !b.iter().all(u8::is_ascii_whitespace) => Self::parse(b).map_err(|e| {
                 anyhow::anyhow!("`{}` is not a kill-switch state file: {e}", path.display())
             }),
-            Ok(None) => Ok(KillState::default()),
-            Err(e) => Err(anyhow::anyhow!("cannot read `{}`: {e}", path.display())),
+            _ => Ok(KillState::default()),
         }
     }
 
@@ -95,13 +96,13 @@ impl KillState {
             anyhow::bail!("cannot lock `{}`: {e}", lock_path.display());
         }
         let mut kept = None;
-        let mut state = match KillState::read(path) {
+        let bytes = read_state(path)?;
+        let mut state = match Self::from_bytes(path, bytes.as_deref()) {
             Ok(state) => state,
             Err(e) if !whole => return Err(e),
             Err(e) => {
-                let Ok(Some(bytes)) = read_state(path) else {
-                    return Err(e);
-                };
+                // Only a file that is there can fail to parse.
+                let bytes = bytes.unwrap_or_default();
                 let mut name = path.as_os_str().to_owned();
                 name.push(format!(".unreadable-{}", crate::token::random_hex(4)));
                 let copy = crate::files::replace(Path::new(&name), &bytes, 0o644)
@@ -143,11 +144,11 @@ impl KillState {
 const MAX_STATE_FILE: u64 = 1024 * 1024;
 
 /// The file's bytes, `None` when it does not exist.
-fn read_state(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+fn read_state(path: &Path) -> anyhow::Result<Option<Vec<u8>>> {
     match crate::files::read_regular(path, MAX_STATE_FILE) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+        Err(e) => Err(anyhow::anyhow!("cannot read `{}`: {e}", path.display())),
     }
 }
 
@@ -170,8 +171,8 @@ impl KillSwitch {
 
     /// Starts from the file's current content.
     pub fn from_file(path: &Path) -> anyhow::Result<KillSwitch> {
-        let state = KillState::read(path)?;
-        let last = read_state(path).ok().flatten();
+        let last = read_state(path)?;
+        let state = KillState::from_bytes(path, last.as_deref())?;
         Ok(KillSwitch {
             state: ArcSwap::from_pointee(state),
             path: Some(path.to_path_buf()),
@@ -195,8 +196,7 @@ impl KillSwitch {
         let Some(path) = &self.path else {
             return Ok(None);
         };
-        let bytes =
-            read_state(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        let bytes = read_state(path).map_err(|e| e.to_string())?;
         let mut last = self.last_seen.lock().unwrap_or_else(|e| e.into_inner());
         if *last == bytes {
             return Ok(None);

@@ -65,7 +65,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let agent = load_agent(&args.file)?;
     // The SDK's name for it, so a migrated setup keeps its proxy.
-    let trust_proxy = args.trust_proxy || crate::environment::flag("SWML_TRUST_PROXY_HEADERS")?;
+    let trust_proxy = args.trust_proxy
+        || crate::environment::flag("SWML_TRUST_PROXY_HEADERS").map_err(|v| {
+            anyhow::anyhow!("`SWML_TRUST_PROXY_HEADERS` must be `true` or `false`, not `{v}`")
+        })?;
     let mut settings = Settings::from_env(trust_proxy, args.allow_weak_password)?;
     if let Some((cert, key)) =
         server::tls::sources(args.tls_cert.as_deref(), args.tls_key.as_deref())?

@@ -79,14 +79,7 @@ pub fn sources(
             },
         )));
     }
-    let enabled = match non_empty_env(ENABLED_VAR) {
-        None => false,
-        Some(v) => match v.to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" => true,
-            "false" | "0" | "no" => false,
-            _ => return Err(TlsError::BadEnabled(v)),
-        },
-    };
+    let enabled = crate::environment::flag(ENABLED_VAR).map_err(TlsError::BadEnabled)?;
     if !enabled {
         return Ok(None);
     }
