@@ -21,11 +21,13 @@ pub fn open_regular(path: &Path) -> std::io::Result<File> {
         return Err(std::io::Error::other("is a directory"));
     }
     if !kind.is_file() {
-        return Err(std::io::Error::other(
-            "is not a regular file (a FIFO, socket or device)",
-        ));
+        return Err(not_regular());
     }
     Ok(file)
+}
+
+fn not_regular() -> std::io::Error {
+    std::io::Error::other("is not a regular file (a FIFO, socket or device)")
 }
 
 /// The whole of a regular file of at most `limit` bytes.
@@ -42,6 +44,30 @@ pub fn read_regular(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
         )));
     }
     Ok(bytes)
+}
+
+/// Opens (creating it, mode 0600) a lock file for `flock`. Never through a
+/// symlink, whose target someone with write access to the folder chose, and
+/// never a FIFO, whose open would block `disable` in an incident.
+pub fn open_lock(path: &Path) -> std::io::Result<File> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => std::io::Error::other("is a symbolic link"),
+            // What a FIFO with no reader or a socket answers a
+            // non-blocking open for writing.
+            Some(libc::ENXIO) => not_regular(),
+            _ => e,
+        })?;
+    if !file.metadata()?.file_type().is_file() {
+        return Err(not_regular());
+    }
+    Ok(file)
 }
 
 /// The file a path names, through any symlinks, also one whose file does

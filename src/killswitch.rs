@@ -75,7 +75,6 @@ impl KillState {
         whole: bool,
         change: impl FnOnce(&mut KillState),
     ) -> anyhow::Result<(KillState, Option<PathBuf>)> {
-        use std::os::fd::AsRawFd as _;
         // The real file's lock: a replica given the file by another name
         // (a symlink) takes the same one.
         let real = crate::files::resolve(path)
@@ -83,18 +82,10 @@ impl KillState {
         let mut name = real.into_os_string();
         name.push(".lock");
         let lock_path = PathBuf::from(name);
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
+        let lock = crate::files::open_lock(&lock_path)
             .map_err(|e| anyhow::anyhow!("cannot open `{}`: {e}", lock_path.display()))?;
-        // SAFETY: flock on a descriptor this function owns; no memory-safety
-        // preconditions.
-        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            let e = std::io::Error::last_os_error();
-            anyhow::bail!("cannot lock `{}`: {e}", lock_path.display());
-        }
+        lock_within(&lock, LOCK_WAIT)
+            .map_err(|e| anyhow::anyhow!("cannot lock `{}`: {e}", lock_path.display()))?;
         let mut kept = None;
         let bytes = read_state(path)?;
         let mut state = match Self::from_bytes(path, bytes.as_deref()) {
@@ -142,6 +133,35 @@ impl KillState {
 /// The largest state file read: a list of every function of a big agent
 /// fits many times over, and a link to `/dev/zero` is refused.
 const MAX_STATE_FILE: u64 = 1024 * 1024;
+
+/// How long `disable`/`enable` wait for another one's lock. A change
+/// takes milliseconds; a lock held longer is a stuck process, and an
+/// operator in an incident is better told so than left waiting.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Takes an exclusive `flock` on `file`, waiting at most `wait`.
+fn lock_within(file: &std::fs::File, wait: std::time::Duration) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        // SAFETY: flock on a descriptor the caller owns; no memory-safety
+        // preconditions.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(e);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(std::io::Error::other(format!(
+                "another process has held it for {} s (a `swagent disable` or `enable` that is stuck?)",
+                wait.as_secs()
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
 
 /// The file's bytes, `None` when it does not exist.
 fn read_state(path: &Path) -> anyhow::Result<Option<Vec<u8>>> {

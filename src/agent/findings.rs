@@ -106,6 +106,14 @@ impl Report {
         out
     }
 
+    /// One headline per finding, without the file's lines.
+    pub fn headlines(&self) -> String {
+        self.findings
+            .iter()
+            .map(|f| self.headline(f) + "\n")
+            .collect()
+    }
+
     /// `path:line:col: severity: message`, escaped like [`Report::human`].
     pub fn headline(&self, f: &Finding) -> String {
         format!(

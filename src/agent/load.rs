@@ -43,6 +43,21 @@ pub enum LoadError {
     Invalid { report: Box<Report> },
 }
 
+impl LoadError {
+    /// The error without the file's lines, for the server log and the audit
+    /// log: they outlive the terminal and travel further than the file.
+    pub fn brief(&self) -> String {
+        match self {
+            LoadError::Read { .. } => self.to_string(),
+            LoadError::Invalid { report } => format!(
+                "`{}` is not a valid agent file (`swagent validate` shows the lines):\n{}",
+                report.path.display(),
+                report.headlines().trim_end()
+            ),
+        }
+    }
+}
+
 /// Loads an agent, failing on any error finding. Warnings come back in the report.
 pub fn load(path: &Path, opts: LoadOptions) -> Result<(Agent, Report), LoadError> {
     let (agent, report) = load_report(path, opts).map_err(|error| LoadError::Read {
@@ -167,7 +182,36 @@ fn yaml_finding(e: &serde_yaml::Error) -> Finding {
             "aliases expand too much (a YAML bomb?)",
         )
         .replace("recursion limit exceeded", "nesting is too deep");
-    Finding::error(pos, format!("invalid agent file: {message}"))
+    Finding::error(
+        pos,
+        format!("invalid agent file: {}", without_string_values(&message)),
+    )
+}
+
+/// serde's message with each wrong string value (`string "..."`, Rust
+/// debug-quoted) said as `a string`. The message reaches the server log
+/// and the audit log on a failed reload, and a value put in the wrong
+/// place may be a secret; the line and column say where it is.
+fn without_string_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find("string \"") {
+        out.push_str(&rest[..at]);
+        out.push_str("a string");
+        let quoted = &rest[at + "string \"".len()..];
+        let mut escaped = false;
+        let end = quoted.char_indices().find_map(|(i, c)| {
+            match (escaped, c) {
+                (false, '\\') => escaped = true,
+                (false, '"') => return Some(i + 1),
+                _ => escaped = false,
+            }
+            None
+        });
+        rest = &quoted[end.unwrap_or(quoted.len())..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Walks a parsed file, collecting findings; the handler checks live in
@@ -783,5 +827,31 @@ fn identity_argument(parameters: Option<&Value>, arg: &str) -> Option<&'static s
     match schema.get("type").and_then(Value::as_str) {
         Some("string" | "integer") => None,
         _ => Some("is not declared `type: string` or `integer`"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_string_values;
+
+    #[test]
+    fn string_values_are_left_out_of_serde_messages() {
+        for (message, want) in [
+            (
+                r#"invalid type: string "hunter2", expected a boolean"#,
+                "invalid type: a string, expected a boolean",
+            ),
+            (
+                r#"invalid value: string "a \"q\" \\", expected x; string "b""#,
+                "invalid value: a string, expected x; a string",
+            ),
+            (r#"cut short: string "abc"#, "cut short: a string"),
+            (
+                "unknown field `x`, expected `name`",
+                "unknown field `x`, expected `name`",
+            ),
+        ] {
+            assert_eq!(without_string_values(message), want);
+        }
     }
 }

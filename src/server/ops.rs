@@ -69,7 +69,7 @@ pub(super) fn reload(state: &AppState) {
     }
     let path = state.live().agent.path.clone();
     let outcome = agent::load(&path, LoadOptions::default())
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.brief())
         .and_then(|(agent, report)| {
             // A reload can bring in a risky line: its warnings are said as
             // at start, not lost.

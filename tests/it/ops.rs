@@ -245,10 +245,17 @@ fn sighup_reloads_a_valid_file_and_keeps_the_old_agent_on_an_invalid_one() {
         .into_iter()
         .find(|e| e["event"] == "reload_failed")
         .unwrap();
-    let error = failed["error"].as_str().unwrap();
-    assert!(error.contains("ops.yaml:9:13: error: invalid agent file: functions.get_hours.secure: invalid type: string \"maybe\", expected a boolean"), "{error}");
-    let kept = "reload failed, the previous agent keeps serving";
-    assert!(server.log_with(kept).contains(kept));
+    // Where, not what: the file's lines and values stay out of both logs.
+    let said = "`ops.yaml` is not a valid agent file (`swagent validate` shows the lines):\nops.yaml:9:13: error: invalid agent file: functions.get_hours.secure: invalid type: a string, expected a boolean";
+    assert_eq!(failed["error"], said);
+    // The log indents a message's later lines.
+    let kept = format!(
+        "SIGHUP: reload failed, the previous agent keeps serving: {}\n",
+        said.replace('\n', "\n    ")
+    );
+    let log = server.log_with(&kept);
+    assert!(log.contains(&kept), "{log}");
+    assert!(!log.contains("maybe"), "{log}");
 
     // A valid file after the invalid one is picked up.
     reload_to(&server, &file, &original, "We are open 7 to 7.");
@@ -635,6 +642,57 @@ fn disable_writes_through_a_symlinked_state_file() {
         "pay",
         json!({"amount": 5})
     ) == json!({"response": UNAVAILABLE})));
+}
+
+#[test]
+fn disable_refuses_a_lock_file_that_is_a_symlink_or_a_fifo() {
+    let dir = setup(None);
+    // Someone who can write the folder points the lock at a file of theirs
+    // choosing: `disable` (perhaps run as root) must not create or open it.
+    std::os::unix::fs::symlink("victim", dir.path().join("state.json.lock")).unwrap();
+    Swagent::new(["disable", "pay", "--state-file", "state.json"])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_is("error: cannot open `state.json.lock`: is a symbolic link\n");
+    assert!(!dir.path().join("victim").exists());
+    assert!(!dir.path().join("state.json").exists());
+
+    std::fs::remove_file(dir.path().join("state.json.lock")).unwrap();
+    mkfifo(&dir.path().join("state.json.lock"));
+    Swagent::new(["disable", "pay", "--state-file", "state.json"])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stderr_is(
+            "error: cannot open `state.json.lock`: is not a regular file (a FIFO, socket or device)\n",
+        );
+    assert!(!dir.path().join("state.json").exists());
+}
+
+#[test]
+fn disable_gives_up_on_a_lock_held_by_a_stuck_process_after_10_s() {
+    use std::os::fd::AsRawFd as _;
+    let dir = setup(None);
+    let held = std::fs::File::create(dir.path().join("state.json.lock")).unwrap();
+    // SAFETY: flock on a descriptor this test owns.
+    assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let started = std::time::Instant::now();
+    Swagent::new(["disable", "pay", "--state-file", "state.json"])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stderr_is("error: cannot lock `state.json.lock`: another process has held it for 10 s (a `swagent disable` or `enable` that is stuck?)\n");
+    assert!(started.elapsed() >= Duration::from_secs(10));
+    assert!(!dir.path().join("state.json").exists());
+    // Once the holder lets go, the next one goes through.
+    drop(held);
+    Swagent::new(["disable", "pay", "--state-file", "state.json"])
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .stdout_is("state.json: disabled: pay\n");
 }
 
 #[test]
