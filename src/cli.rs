@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
 
 const EXIT_CODES: &str = "\
 Exit codes (each command's --help has its own):
@@ -329,6 +329,62 @@ pub struct CallArgs {
 pub struct CompletionsArgs {
     /// The shell.
     pub shell: clap_complete::Shell,
+}
+
+impl Cli {
+    /// Parses the command line, exiting on a usage error as clap does
+    /// (exit 2), but naming the variable when a bad value came from one:
+    /// `PORT=abc` is otherwise reported as a bad `--port`, a flag the
+    /// operator never typed.
+    pub fn parse_or_exit() -> Cli {
+        Cli::try_parse().unwrap_or_else(|e| match from_variable(&e) {
+            Some(said) => {
+                eprint!("{said}");
+                std::process::exit(2)
+            }
+            None => e.exit(),
+        })
+    }
+}
+
+/// clap's message for a bad value, with the variable it came from, when the
+/// flag was not on the command line.
+fn from_variable(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(
+        e.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let flag = arg.split(' ').next()?;
+    let typed = std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| {
+            a == flag
+                || a.to_str()
+                    .is_some_and(|a| a.starts_with(&format!("{flag}=")))
+        });
+    if typed {
+        return None;
+    }
+    let long = flag.strip_prefix("--")?;
+    let command = Cli::command();
+    let variable = command
+        .get_subcommands()
+        .flat_map(|c| c.get_arguments())
+        .find(|a| a.get_long() == Some(long))?
+        .get_env()?
+        .to_string_lossy()
+        .into_owned();
+    let text = e.render().to_string();
+    let at = format!("for '{arg}'");
+    text.contains(&at)
+        .then(|| text.replacen(&at, &format!("{at} (from the variable `{variable}`)"), 1))
 }
 
 #[cfg(test)]

@@ -3,13 +3,11 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     // Before parsing, so that `.env` feeds the options read from variables;
     // its error is said after, so `--help` and `--version` still answer.
     let environment = swagent::environment::load();
-    let cli = swagent::cli::Cli::parse();
+    let cli = swagent::cli::Cli::parse_or_exit();
     if let Err(err) = environment {
         eprintln!("error: {err:#}");
         return ExitCode::from(2);

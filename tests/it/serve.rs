@@ -1031,3 +1031,25 @@ fn webhook_base_url_trusts_forwarded_headers_only_when_told() {
         format!("https://{USER}:{PASSWORD}@agent.example.com/swaig/")
     );
 }
+
+#[test]
+fn a_bad_value_from_a_variable_names_the_variable() {
+    Swagent::new(["serve", "agents/hello.yaml"])
+        .env("PORT", "abc")
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_is("error: invalid value 'abc' for '--port <PORT>' (from the variable `PORT`): invalid digit found in string\n\nFor more information, try '--help'.\n");
+    Swagent::new(["serve", "agents/hello.yaml"])
+        .env("SWML_TRUST_PROXY", "maybe")
+        .run()
+        .code(2)
+        .stderr_is("error: invalid value 'maybe' for '--trust-proxy' (from the variable `SWML_TRUST_PROXY`): value was not a boolean\n\nFor more information, try '--help'.\n");
+    // Typed on the command line, the flag is what was wrong; the variable
+    // (also set) is not blamed.
+    Swagent::new(["serve", "agents/hello.yaml", "--port=70000"])
+        .env("PORT", "abc")
+        .run()
+        .code(2)
+        .stderr_is("error: invalid value '70000' for '--port <PORT>': 70000 is not in 0..=65535\n\nFor more information, try '--help'.\n");
+}
