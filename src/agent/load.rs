@@ -115,7 +115,21 @@ pub fn load_report(path: &Path, opts: LoadOptions) -> std::io::Result<(Option<Ag
     let raw: AgentFile = match serde_yaml::from_str(&report.source) {
         Ok(raw) => raw,
         Err(e) => {
-            report.findings.push(yaml_finding(&e));
+            // serde points a repeated field at the start of its mapping; the
+            // spans point at the repeat. Only for that error: the file is
+            // then well-formed YAML, and yaml-rust2 reads it without
+            // expanding aliases, so this costs one linear pass.
+            let repeats = if e.to_string().contains("duplicate field `") {
+                Spans::index(&report.source).duplicates().to_vec()
+            } else {
+                Vec::new()
+            };
+            if repeats.is_empty() {
+                report.findings.push(yaml_finding(&e));
+            }
+            for (key, first, repeat) in repeats {
+                report.findings.push(duplicate_finding(&key, first, repeat));
+            }
             return Ok((None, report));
         }
     };
@@ -135,13 +149,9 @@ pub fn load_report(path: &Path, opts: LoadOptions) -> std::io::Result<(Option<Ag
         env: HashMap::new(),
     };
     for (key, first, repeat) in checker.spans.duplicates().to_vec() {
-        checker.error(
-            repeat,
-            format!(
-                "duplicate key `{key}` (first at line {}): each key may appear only once",
-                first.line
-            ),
-        );
+        checker
+            .findings
+            .push(duplicate_finding(&key, first, repeat));
     }
     let agent = checker.agent(raw, path, &dir);
     report.findings = checker.findings;
@@ -153,6 +163,16 @@ pub fn load_report(path: &Path, opts: LoadOptions) -> std::io::Result<(Option<Ag
         .iter()
         .any(|f| f.severity == Severity::Error);
     Ok((if has_error { None } else { agent }, report))
+}
+
+fn duplicate_finding(key: &str, first: Pos, repeat: Pos) -> Finding {
+    Finding::error(
+        repeat,
+        format!(
+            "duplicate key `{key}` (first at line {}): each key may appear only once",
+            first.line
+        ),
+    )
 }
 
 fn yaml_finding(e: &serde_yaml::Error) -> Finding {

@@ -98,6 +98,10 @@ fn each_bad_file_gets_its_exact_findings_and_exit_code() {
         ("two_handlers", 1, &["bad/two_handlers.yaml:5:3: error: function `get_hours`: needs exactly one handler (`shell`, `http` or `static`), found 2"]),
         ("bad_function_name", 1, &["bad/bad_function_name.yaml:5:3: error: function `get-hours`: names must match `^[a-zA-Z_][a-zA-Z0-9_]*$`"]),
         ("duplicate_function", 1, &["bad/duplicate_function.yaml:9:3: error: duplicate key `functions.get_hours` (first at line 5): each key may appear only once"]),
+        // serde refuses a repeated field at its mapping's start; the
+        // finding points at the repeat.
+        ("duplicate_field", 1, &["bad/duplicate_field.yaml:9:1: error: duplicate key `name` (first at line 1): each key may appear only once"]),
+        ("duplicate_function_field", 1, &["bad/duplicate_function_field.yaml:9:5: error: duplicate key `functions.get_hours.description` (first at line 6): each key may appear only once"]),
         ("undeclared_argument", 1, &["bad/undeclared_argument.yaml:12:24: error: function `greet`: template names `${args.nmae}` but no such argument is declared"]),
         ("env_outside_http", 1, &["bad/env_outside_http.yaml:8:29: error: function `leak`: `${env:HOME}` is only allowed in http `url`, `query`, `headers`, `body` and `form` (its value must never reach the caller)"]),
         ("response_outside_output", 1, &["bad/response_outside_output.yaml:9:20: error: function `lookup`: `${response.id}` is only available in http `output`"]),
