@@ -290,6 +290,17 @@ fn grant_in(reply: &Value) -> (String, Value) {
 #[test]
 fn a_grant_opens_only_the_account_it_was_verified_for() {
     let dir = crate::util::sandbox();
+    // The agent blocks `transfer` outside New York's business hours, which
+    // would answer before the grant is looked at: the test must not depend
+    // on when it runs.
+    let file = dir.path().join("agents/production-bank.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let hours = "  - { business_hours: \"Mon-Fri 08:00-18:00 America/New_York\", functions: [transfer], block: true }\n";
+    assert!(
+        text.contains(hours),
+        "the agent's business-hours rule changed"
+    );
+    std::fs::write(&file, text.replace(hours, "")).unwrap();
     let server = Swagent::new(["serve", "agents/production-bank.yaml"])
         .creds()
         .env("CORE_API_TOKEN", "core-token")
