@@ -267,7 +267,11 @@ fn call(args: &CallArgs) -> anyhow::Result<u8> {
             Ok(0)
         }
         Ok(Err(invalid)) => {
-            eprintln!("error: invalid arguments: {invalid}");
+            eprintln!(
+                "error: invalid arguments for `{}`: {invalid}",
+                args.function
+            );
+            eprintln!("the AI would be told: {}", invalid.for_ai());
             Ok(1)
         }
         Err(e) => {

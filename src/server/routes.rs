@@ -462,9 +462,41 @@ fn short(text: &str, max: usize) -> String {
 
 /// Validates arguments against the function's schema. `Err` says which
 /// argument is wrong and why, for the AI to ask the caller again.
-pub fn validate_arguments(function: &Function, args: &Value) -> Result<(), String> {
+/// Why arguments were refused. `Display` is for a person (`swagent call`);
+/// [`InvalidArguments::for_ai`] is the reply that asks the AI to try again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InvalidArguments {
+    NotAnObject,
+    /// At most three problems, values shortened and sensitive ones hidden.
+    Problems(Vec<String>),
+}
+
+impl InvalidArguments {
+    pub fn for_ai(&self) -> String {
+        match self {
+            InvalidArguments::NotAnObject => {
+                "The arguments must be an object. Please try again.".to_owned()
+            }
+            InvalidArguments::Problems(problems) => format!(
+                "Some arguments are not acceptable: {}. Please ask the caller again.",
+                problems.join("; ")
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for InvalidArguments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InvalidArguments::NotAnObject => f.write_str("the arguments are not a JSON object"),
+            InvalidArguments::Problems(problems) => f.write_str(&problems.join("; ")),
+        }
+    }
+}
+
+pub fn validate_arguments(function: &Function, args: &Value) -> Result<(), InvalidArguments> {
     if !args.is_object() {
-        return Err("The arguments must be an object. Please try again.".into());
+        return Err(InvalidArguments::NotAnObject);
     }
     // Nearly every call is valid; `is_valid` answers that without building
     // the error iterator.
@@ -511,25 +543,22 @@ pub fn validate_arguments(function: &Function, args: &Value) -> Result<(), Strin
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(format!(
-            "Some arguments are not acceptable: {}. Please ask the caller again.",
-            problems.join("; ")
-        ))
+        Err(InvalidArguments::Problems(problems))
     }
 }
 
 /// Runs a function as `serve` would after its security checks: argument
-/// validation, then the handler (for `swagent call`). `Ok(Err(msg))` is an
-/// invalid-argument answer for the AI.
+/// validation, then the handler (for `swagent call`). `Ok(Err(_))` is
+/// arguments refused before the handler ran.
 pub async fn run_function(
     live: &Live,
     function: &Function,
     args: &Value,
     call_id: &str,
     body: &CallBody,
-) -> Result<Result<Reply, String>, HandlerError> {
-    if let Err(msg) = validate_arguments(function, args) {
-        return Ok(Err(msg));
+) -> Result<Result<Reply, InvalidArguments>, HandlerError> {
+    if let Err(invalid) = validate_arguments(function, args) {
+        return Ok(Err(invalid));
     }
     let null = Value::Null;
     let input = CallInput {

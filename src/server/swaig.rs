@@ -147,13 +147,13 @@ pub(super) async fn swaig(
     } else {
         None
     };
-    if let Err(msg) = validate_arguments(function, &args) {
+    if let Err(invalid) = validate_arguments(function, &args) {
         state.audit_event(|| {
             event("function_called", "invalid_arguments")
                 .field("arguments", redact(&function.parameters, &args))
                 .duration(started.elapsed())
         })?;
-        return Ok(say(msg));
+        return Ok(say(invalid.for_ai()));
     }
 
     let fired = live

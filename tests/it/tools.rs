@@ -866,7 +866,7 @@ fn call_runs_each_handler_kind_like_serve() {
         .run()
         .code(1)
         .stdout_is("")
-        .stderr_is("error: invalid arguments: Some arguments are not acceptable: the argument `item` is invalid: \"../admin\" is not one of \"widget\" or \"gadget\". Please ask the caller again.\n");
+        .stderr_is("error: invalid arguments for `price`: the argument `item` is invalid: \"../admin\" is not one of \"widget\" or \"gadget\"\nthe AI would be told: Some arguments are not acceptable: the argument `item` is invalid: \"../admin\" is not one of \"widget\" or \"gadget\". Please ask the caller again.\n");
     call(&["balance", "--arg", "account=12"])
         .run()
         .code(1)
@@ -953,7 +953,7 @@ fn call_refuses_a_disabled_function_and_names_the_guards_it_skips() {
     .run()
     .code(1)
     .stdout_is("")
-    .stderr_has("error: invalid arguments: Some arguments are not acceptable: the argument `account` is invalid: \"12x456\" does not match \"^[0-9]{6,12}$\"; the argument `pin` is invalid (a sensitive value, not repeated). Please ask the caller again.\n")
+    .stderr_has("error: invalid arguments for `verify_pin`: the argument `account` is invalid: \"12x456\" does not match \"^[0-9]{6,12}$\"; the argument `pin` is invalid (a sensitive value, not repeated)\nthe AI would be told: Some arguments are not acceptable: the argument `account` is invalid: \"12x456\" does not match \"^[0-9]{6,12}$\"; the argument `pin` is invalid (a sensitive value, not repeated). Please ask the caller again.\n")
     .never_shows("98x7");
 }
 
