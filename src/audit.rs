@@ -97,6 +97,21 @@ impl Event {
     pub fn name(&self) -> &'static str {
         self.event
     }
+
+    /// `name` for `function` in call `id`, for a log line about this event.
+    pub fn describe(&self) -> String {
+        let mut said = format!("`{}`", self.event);
+        if let Some(f) = &self.function {
+            said.push_str(&format!(" for `{f}`"));
+        }
+        if let Some(c) = &self.call_id {
+            said.push_str(&format!(
+                " in call `{}`",
+                crate::agent::findings::printable(c)
+            ));
+        }
+        said
+    }
 }
 
 impl Audit {
@@ -135,6 +150,11 @@ impl Audit {
     /// a reopen replaces a file with a file).
     pub fn enabled(&self) -> bool {
         self.on
+    }
+
+    /// True with `--audit-required`.
+    pub fn required(&self) -> bool {
+        self.required
     }
 
     /// With `--audit-required`: false once a write failed (until one succeeds).
@@ -218,7 +238,17 @@ impl Audit {
         for (k, v) in e.fields {
             line.entry(k).or_insert(v);
         }
-        let mut bytes = serde_json::to_vec(&Value::Object(line)).unwrap_or_default();
+        let mut text = serde_json::to_string(&Value::Object(line)).unwrap_or_default();
+        // Valid JSON either way, but readers that split lines the way
+        // Unicode does (Python's `splitlines`, many editors) would see a
+        // caller's U+2028 as the end of a record.
+        if text.contains(['\u{85}', '\u{2028}', '\u{2029}']) {
+            text = text
+                .replace('\u{85}', "\\u0085")
+                .replace('\u{2028}', "\\u2028")
+                .replace('\u{2029}', "\\u2029");
+        }
+        let mut bytes = text.into_bytes();
         bytes.push(b'\n');
         let result = match &mut *sink {
             Sink::Off => Ok(()),
@@ -496,5 +526,31 @@ mod tests {
         assert_eq!(line["reason"], "mismatch");
         assert_eq!(line["call_id"], Value::Null);
         assert!(line["ts"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn unicode_line_breaks_in_values_are_escaped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let audit = Audit::open(&path, "bank", false).unwrap();
+        let said = "a\u{2028}{\"event\":\"x\"}\u{85}b\u{2029}c";
+        audit
+            .record(Event::new("function_called", "ok").field("note", said))
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        assert_eq!(
+            text.chars()
+                .filter(|c| ['\u{85}', '\u{2028}', '\u{2029}'].contains(c))
+                .count(),
+            0,
+            "{text}"
+        );
+        assert!(
+            text.contains(r#""note":"a\u2028{\"event\":\"x\"}\u0085b\u2029c""#),
+            "{text}"
+        );
+        let line: Value = serde_json::from_str(text.trim_end()).unwrap();
+        assert_eq!(line["note"], said);
     }
 }
