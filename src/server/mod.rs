@@ -225,6 +225,24 @@ impl AppState {
         }
     }
 
+    /// Records what a handler did, after it ran. A failed write must not
+    /// turn the reply into an error: the side effect happened, and a caller
+    /// told otherwise would try again and do it twice. So the reply goes
+    /// out, the loss is said on stderr with what was lost, and a required
+    /// log takes no new call until it can be written again (`/ready` is 503).
+    pub fn audit_after(&self, event: impl FnOnce() -> Event) {
+        if !self.audit.enabled() {
+            return;
+        }
+        let event = event();
+        let what = event.describe();
+        if self.audit.record(event).is_err() && !self.audit.accepting() {
+            log::error!(
+                "audit log: {what} was not recorded, and the function had already run; new calls are refused until the log can be written"
+            );
+        }
+    }
+
     /// False while a required audit log cannot be written. Each call while
     /// it cannot tries one `audit_recovered` line, so the server recovers by
     /// itself once the disk has room again, even when the only requests still

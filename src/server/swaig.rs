@@ -277,6 +277,16 @@ pub(super) async fn swaig(
         global_data: body.global_data.as_ref().unwrap_or(&null),
         meta_data: body.meta_data.as_ref().unwrap_or(&null),
     };
+    // A required log holds a record of every call before it runs: the one
+    // written after may no longer fit (the handler may even be what filled
+    // the disk), and then it is lost.
+    if state.audit.required() {
+        state.audit_event(|| {
+            event("function_started", "pending")
+                .field("arguments", redact(&function.parameters, &args))
+                .field("handler", function.handler.kind())
+        })?;
+    }
     let ran = Instant::now();
     let outcome = live.runtime.run(agent, function, input).await;
     series.duration.observe(ran.elapsed().as_secs_f64());
@@ -294,7 +304,8 @@ pub(super) async fn swaig(
             .with_label_values(&[function.name.as_str(), outcome])
             .inc(),
     }
-    state.audit_event(|| {
+    // From here on the handler has run: its records cannot refuse.
+    state.audit_after(|| {
         event(
             "function_called",
             if outcome.is_ok() { "ok" } else { "error" },
@@ -302,7 +313,7 @@ pub(super) async fn swaig(
         .field("arguments", redact(&function.parameters, &args))
         .field("handler", function.handler.kind())
         .duration(started.elapsed())
-    })?;
+    });
     match outcome {
         Ok(mut reply) => {
             if function.verifies_caller {
@@ -319,7 +330,7 @@ pub(super) async fn swaig(
                         .action
                         .push(json!({ "set_global_data": { key: grant } }));
                 }
-                state.audit_event(|| {
+                state.audit_after(|| {
                     event(
                         "caller_verification",
                         if reply.verified {
@@ -328,7 +339,7 @@ pub(super) async fn swaig(
                             "not_verified"
                         },
                     )
-                })?;
+                });
             }
             Ok(HttpResponse::Ok().json(reply))
         }
@@ -337,7 +348,7 @@ pub(super) async fn swaig(
                 "function `{}` refused: concurrency limit reached",
                 function.name
             );
-            state.audit_event(|| event("function_failed", "busy"))?;
+            state.audit_after(|| event("function_failed", "busy"));
             Err(ApiError::Busy)
         }
         Err(e) => {
@@ -346,7 +357,7 @@ pub(super) async fn swaig(
                 HandlerError::Timeout { .. } => ("function_timeout", "timeout"),
                 _ => ("function_failed", "error"),
             };
-            state.audit_event(|| event(name, outcome).duration(started.elapsed()))?;
+            state.audit_after(|| event(name, outcome).duration(started.elapsed()));
             Ok(say(e.spoken()))
         }
     }

@@ -394,3 +394,55 @@ fn a_handler_flooding_stderr_is_stopped_at_its_timeout() {
     // What it wrote is neither answered nor kept in the log.
     assert!(!server.log().contains("stderr-flood"), "{}", server.log());
 }
+
+/// Records what it did in `paid`, then fills the disk the audit log is on.
+const PAY: &str =
+    "#!/bin/sh\necho paid >> paid\nhead -c 4000000 /dev/zero > \"$1\" 2>/dev/null\necho Paid.\n";
+
+#[test]
+fn a_handler_that_ran_is_answered_even_when_its_audit_line_cannot_be_written() {
+    let Some(disk) = Tmpfs::mount() else {
+        return;
+    };
+    let log = disk.path().join("audit.log");
+    let filler = disk.path().join("filler");
+    let agent = format!(
+        "name: fills\nprompt: {{ text: x }}\nfunctions:\n  pay:\n    description: Pays.\n    secure: false\n    parameters: {{ type: object, properties: {{ note: {{ type: string }} }} }}\n    shell: {{ command: [\"./pay.sh\", \"{}\"] }}\n",
+        filler.display()
+    );
+    let dir = agent_dir(&agent, &[("pay.sh", PAY)]);
+    let server = serve(
+        dir.path(),
+        &["--audit-log", log.to_str().unwrap(), "--audit-required"],
+    )
+    .start();
+    // The line about the payment is larger than a page, so the full disk
+    // cannot take it into the log's last page.
+    let pay = || {
+        let resp = server
+            .post("/swaig")
+            .json(&json!({"function": "pay", "call_id": "c-1", "argument": {"parsed": [{"note": "n".repeat(8192)}]}}))
+            .send()
+            .unwrap();
+        (resp.status().as_u16(), resp.text().unwrap())
+    };
+    // The payment happened: the AI is told so, not that it failed (a retry
+    // would pay twice).
+    assert_eq!(pay(), (200, r#"{"response":"Paid."}"#.into()));
+    let lost = "audit log: `function_called` for `pay` in call `c-1` was not recorded, and the function had already run; new calls are refused until the log can be written";
+    assert!(server.log_with(lost).contains(lost), "{}", server.log());
+    // Nothing runs that the log cannot record first: a small line may still
+    // fit (so the log counts as writable again), the call's own does not.
+    assert_eq!(pay(), (503, UNAVAILABLE.into()));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("paid")).unwrap(),
+        "paid\n"
+    );
+    let seen = events(&log);
+    assert_eq!(
+        seen.iter().filter(|e| *e == "function_started").count(),
+        1,
+        "{seen:?}"
+    );
+    assert!(!seen.contains(&"function_called".to_owned()), "{seen:?}");
+}
