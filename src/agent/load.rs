@@ -818,6 +818,12 @@ fn numeric_argument(
             }
             t => numeric(t),
         });
+    if ok && declared.and_then(|d| d.get("sensitive")) == Some(&Value::Bool(true)) {
+        // An alert says the value it saw, in the log and the audit log.
+        return Err(format!(
+            "`argument` `{argument}` of `{function}` is `sensitive`: an alert would write its value to the logs"
+        ));
+    }
     if ok {
         Ok(())
     } else {

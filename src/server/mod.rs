@@ -268,7 +268,7 @@ impl AppState {
                 f.rule,
                 f.observed,
                 f.threshold,
-                call_id.unwrap_or("-")
+                crate::agent::findings::printable(call_id.unwrap_or("-"))
             );
             self.metrics
                 .alerts

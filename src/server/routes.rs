@@ -333,6 +333,9 @@ async fn swml_doc(req: HttpRequest, payload: web::Payload) -> Result<HttpRespons
         }
     }
     let call_id = call_id.unwrap_or_else(|| token::random_hex(16));
+    // Before counting: a refused request starts no call, and must not
+    // raise a `calls_per_minute` alert.
+    token::check_call_id(&call_id).map_err(ApiError::InvalidCallId)?;
     let base = base_url(&req, state)?;
     state.metrics.calls_started.inc();
     // A guard, not a clone: nothing below awaits.
@@ -451,6 +454,9 @@ fn presented_token(query: &str) -> Result<String, Verdict> {
 }
 
 /// `text` cut to `max` characters, with `…` when cut.
+/// The most characters of a call summary written to the log.
+const SUMMARY_LOGGED: usize = 4000;
+
 fn short(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_owned();
@@ -460,8 +466,6 @@ fn short(text: &str, max: usize) -> String {
     out
 }
 
-/// Validates arguments against the function's schema. `Err` says which
-/// argument is wrong and why, for the AI to ask the caller again.
 /// Why arguments were refused. `Display` is for a person (`swagent call`);
 /// [`InvalidArguments::for_ai`] is the reply that asks the AI to try again.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -494,6 +498,8 @@ impl std::fmt::Display for InvalidArguments {
     }
 }
 
+/// Validates arguments against the function's schema. `Err` says which
+/// argument is wrong and why, for the AI to ask the caller again.
 pub fn validate_arguments(function: &Function, args: &Value) -> Result<(), InvalidArguments> {
     if !args.is_object() {
         return Err(InvalidArguments::NotAnObject);
@@ -587,11 +593,13 @@ async fn post_prompt(req: HttpRequest, payload: web::Payload) -> Result<HttpResp
         .unwrap_or_default();
     // The summary is the model's text and may quote the caller: a newline
     // in it must not start what looks like another log line.
+    // Capped: a caller can make the model's summary long, and each
+    // escaped character is ten in the log.
     log::info!(
         "summary for call `{}` of agent `{}`: {}",
         printable(call_id.unwrap_or("-")),
         state.live().agent.name,
-        printable(&summary)
+        printable(&short(&summary, SUMMARY_LOGGED))
     );
     state.audit_event(|| {
         Event::new("summary_received", "ok")

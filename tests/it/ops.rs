@@ -362,6 +362,15 @@ fn metrics_need_auth_and_move() {
         .json(&json!({"call_id": "c1"}))
         .send()
         .unwrap();
+    // A refused call id starts no call.
+    for bad in ["c:1", "c\n2"] {
+        let resp = server
+            .post("/")
+            .json(&json!({ "call_id": bad }))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{bad:?}");
+    }
     // Unknown paths share one label: a caller cannot mint time series.
     assert_eq!(server.get("/nope/1").send().unwrap().status(), 404);
     assert_eq!(server.get("/nope/2").send().unwrap().status(), 404);

@@ -1053,3 +1053,28 @@ fn a_bad_value_from_a_variable_names_the_variable() {
         .code(2)
         .stderr_is("error: invalid value '70000' for '--port <PORT>': 70000 is not in 0..=65535\n\nFor more information, try '--help'.\n");
 }
+
+#[test]
+fn a_long_summary_is_logged_cut_at_4000_characters() {
+    let (_dir, server) = probe_with("RUST_LOG", "info");
+    let token = mint_with_nonce(&secret(), "call-1", "post_prompt", FAR, "0011223344556677");
+    // Each U+2028 is escaped to ten characters in the log.
+    let summary = format!("{}{}", "s".repeat(3990), "\u{2028}".repeat(20_000));
+    let resp = server
+        .post(&format!("/post_prompt{}", q(&token)))
+        .json(&json!({"call_id": "call-1", "post_prompt_data": {"raw": summary}}))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let logged = format!(
+        "summary for call `call-1` of agent `probe`: {}{}…\n",
+        "s".repeat(3990),
+        "\\u{2028}".repeat(10)
+    );
+    let log = server.log_with("summary for call");
+    assert!(
+        log.contains(&logged),
+        "{}",
+        &log[log.len().saturating_sub(500)..]
+    );
+}

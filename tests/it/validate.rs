@@ -129,6 +129,7 @@ fn each_bad_file_gets_its_exact_findings_and_exit_code() {
             "bad/argument_injection.yaml:103:38: warning: function `pick_long`: `${args.q}` is a whole argument a caller controls; a value starting with `-` would be read as an option. Give `q` a `pattern` or `enum` that refuses a leading `-`, put `--` before it, or write `--opt=${args.q}`",
         ]),
         ("arg_env_collision", 1, &["bad/arg_env_collision.yaml:11:9: error: function `lookup`: arguments `account` and `Account` would both be `SWAIG_ARG_ACCOUNT`; rename one"]),
+        ("alert_sensitive", 1, &["bad/alert_sensitive.yaml:14:5: error: alert 1: `argument` `card_number` of `pay` is `sensitive`: an alert would write its value to the logs"]),
         ("alert_not_number", 1, &[
             "bad/alert_not_number.yaml:14:5: error: alert 1: `argument` `amount` must be an argument of `transfer` declared with `type: number` or `integer`; on anything else the rule never fires",
             "bad/alert_not_number.yaml:15:5: error: alert 2: `argument` `amuont` must be an argument of `transfer` declared with `type: number` or `integer`; on anything else the rule never fires",
