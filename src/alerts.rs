@@ -24,12 +24,22 @@ pub struct Hours {
     tz: Tz,
 }
 
-const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+const DAYS: [&str; 7] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
 
+/// A day by its three-letter or full English name, in any case: not any
+/// word that starts like one (`Monkey` is not Monday).
 fn day(s: &str) -> Result<usize, String> {
     let l = s.trim().to_ascii_lowercase();
     DAYS.iter()
-        .position(|d| l.starts_with(d) && l.len() >= 3)
+        .position(|d| l == *d || l == d[..3])
         .ok_or_else(|| format!("`{s}` is not a day (Mon ... Sun)"))
 }
 
@@ -410,6 +420,11 @@ mod tests {
         assert!(!h.contains(Utc.with_ymd_and_hms(2026, 11, 25, 6, 30, 0).unwrap()));
         // Saturday.
         assert!(!h.contains(Utc.with_ymd_and_hms(2026, 11, 28, 10, 0, 0).unwrap()));
+        assert_eq!(
+            Hours::parse("Monkey-Frisbee 08:00-18:00 UTC").unwrap_err(),
+            "`Monkey` is not a day (Mon ... Sun)"
+        );
+        assert!(Hours::parse("monday-FRIDAY 08:00-18:00 UTC").is_ok());
         assert_eq!(
             Hours::parse("Mon-Fri 18:00-08:00 UTC").unwrap_err(),
             "`18:00-08:00`: the window must end after it starts"

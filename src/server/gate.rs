@@ -50,8 +50,6 @@ pub(super) async fn basic_auth(
                 );
             }
             state.metrics.auth_failures.inc();
-            let fired = state.live().alerts.auth_failed(chrono::Utc::now());
-            let _ = state.raise(&fired, None, None);
             // The refusal stands whether or not the line could be written.
             let _ = state.audit_event(|| {
                 Event::new("auth_failed", "denied")

@@ -261,6 +261,7 @@ impl AppState {
         fired: &[Fired],
         call_id: Option<&str>,
         function: Option<&str>,
+        client: Option<std::net::IpAddr>,
     ) -> Result<(), ApiError> {
         for f in fired {
             log::warn!(
@@ -276,6 +277,7 @@ impl AppState {
                 .inc();
             let mut e = Event::new("alert", if f.block { "blocked" } else { "raised" })
                 .call(call_id)
+                .client(client)
                 .field("rule", f.rule.clone())
                 .field("observed", f.observed.clone())
                 .field("threshold", f.threshold.clone());

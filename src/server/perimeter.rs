@@ -124,6 +124,11 @@ pub(super) fn auth_failure(req: &HttpRequest, state: &AppState, refusal: ApiErro
         retry_after: Admission::retry_after_secs(retry_after),
     };
     let ip = client_ip(req, state);
+    // Every kind counts toward `auth_failures_per_minute`, as toward the
+    // lock-out: a forged token or signature is a guess as much as a wrong
+    // password is. The refusal stands whether or not the alert is written.
+    let fired = state.live().alerts.auth_failed(chrono::Utc::now());
+    let _ = state.raise(&fired, None, None, ip);
     // Always per address: that keeps the address's unsigned requests
     // locked out once it has failed too often.
     let by_address = match (state.limits.auth_failures.as_ref(), ip) {

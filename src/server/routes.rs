@@ -341,7 +341,7 @@ async fn swml_doc(req: HttpRequest, payload: web::Payload) -> Result<HttpRespons
     // A guard, not a clone: nothing below awaits.
     let live = state.live_now();
     let fired = live.alerts.call_started(chrono::Utc::now());
-    state.raise(&fired, Some(&call_id), None)?;
+    state.raise(&fired, Some(&call_id), None, client_ip(&req, state))?;
     let settings = &state.settings;
     let doc = live
         .swml

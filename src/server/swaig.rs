@@ -163,6 +163,7 @@ pub(super) async fn swaig(
         &fired,
         Some(call_id).filter(|c| !c.is_empty()),
         Some(&function.name),
+        ip,
     )?;
     if fired.iter().any(|f| f.block) {
         state

@@ -509,6 +509,33 @@ fn each_kind_of_alert_fires() {
 }
 
 #[test]
+fn forged_tokens_count_toward_the_auth_failure_alert() {
+    let dir = setup(None);
+    let server = start(dir.path());
+    fresh_minute();
+    // Right password, forged token: a guess all the same.
+    for n in 0..2 {
+        let resp = server
+            .post(&format!("/post_prompt?__token=forged{n}"))
+            .json(&json!({"call_id": "c1", "post_prompt_data": {"raw": "x"}}))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 403);
+    }
+    let alerts: Vec<Value> = audit_events(dir.path())
+        .into_iter()
+        .filter(|e| e["event"] == "alert")
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(
+        alerts[0]["rule"],
+        "more than 1 failed authentications per minute"
+    );
+    assert_eq!(alerts[0]["observed"], "2 in the current minute");
+    assert_eq!(alerts[0]["client_ip"], "127.0.0.1");
+}
+
+#[test]
 fn a_large_amount_raises_an_alert_and_is_blocked() {
     let dir = setup(None);
     let server = start(dir.path());
@@ -528,6 +555,7 @@ fn a_large_amount_raises_an_alert_and_is_blocked() {
     assert_eq!(alert["rule"], "`pay` with `amount` above 1000");
     assert_eq!(alert["observed"], "2500");
     assert_eq!(alert["outcome"], "blocked");
+    assert_eq!(alert["client_ip"], "127.0.0.1");
     assert_eq!(alert["function"], "pay");
 }
 
