@@ -5,7 +5,8 @@
 //! module reads the same text once more with yaml-rust2's event parser, which
 //! marks every event, and records where each key and value starts. It runs only
 //! after serde accepted the file (or refused it only for a repeated field), so
-//! it never sees a file serde refused as junk or a bomb; aliases are not expanded here, so it stays linear in the input.
+//! it never sees a file serde refused as junk or a bomb; aliases are not
+//! expanded here, so it stays linear in the input.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
