@@ -509,6 +509,31 @@ fn each_kind_of_alert_fires() {
 }
 
 #[test]
+fn an_alert_line_escapes_the_call_id() {
+    let dir = setup(None);
+    let server = start(dir.path());
+    fresh_minute();
+    // An open function takes any call id; the third call crosses the rule.
+    let forged = "c1\n[2026-11-26T23:59:59Z INFO  swagent] FORGED\u{2028}x";
+    for _ in 0..3 {
+        let (status, _) = server.swaig(
+            "",
+            json!({"function": "get_hours", "call_id": forged, "argument": {"parsed": [{}]}}),
+        );
+        assert_eq!(status, 200);
+    }
+    let log = server.log_with("ALERT");
+    let line = log
+        .lines()
+        .find(|l| l.contains("ALERT"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        line.ends_with("in call `c1\\u{a}[2026-11-26T23:59:59Z INFO  swagent] FORGED\\u{2028}x`"),
+        "{line}"
+    );
+}
+
+#[test]
 fn forged_tokens_count_toward_the_auth_failure_alert() {
     let dir = setup(None);
     let server = start(dir.path());
