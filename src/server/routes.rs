@@ -453,10 +453,10 @@ fn presented_token(query: &str) -> Result<String, Verdict> {
         .into_owned())
 }
 
-/// `text` cut to `max` characters, with `…` when cut.
 /// The most characters of a call summary written to the log.
 const SUMMARY_LOGGED: usize = 4000;
 
+/// `text` cut to `max` characters, with `…` when cut.
 fn short(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_owned();
