@@ -96,6 +96,10 @@ pub enum Admission {
 }
 
 impl Admission {
+    pub fn is_limited(&self) -> bool {
+        matches!(self, Admission::Limited { .. })
+    }
+
     /// `Retry-After` in whole seconds, at least 1.
     pub fn retry_after_secs(retry_after: Duration) -> u64 {
         retry_after.as_secs_f64().ceil().max(1.0) as u64
@@ -190,11 +194,14 @@ pub fn lockout_unit(ip: IpAddr) -> IpAddr {
 }
 
 /// Failed authentication (Basic Auth, function token, request signature) per
-/// client address: after `limit` failures within a window, every request from
-/// that address is refused until the window has passed, whatever it carries,
-/// so a right guess cannot be told from a wrong one while locked out.
+/// client address: the failure after `limit` within a window locks the
+/// address out, and every request from it is refused until the window has
+/// passed, whatever it carries, so a right guess cannot be told from a wrong
+/// one while locked out. [`AuthFailures::at_most`] locks at the `limit`th
+/// failure instead, for secrets that are guessed one try at a time (PINs).
 pub struct AuthFailures<K: Hash + Eq + Clone = IpAddr> {
-    counter: Keyed<K>,
+    /// Failures that pass without locking (`None`: none does).
+    counter: Option<Keyed<K>>,
     window: Duration,
     lockouts: Mutex<HashMap<K, Instant>>,
     /// Whether `lockouts` has any entry, kept under its lock. Every request
@@ -208,12 +215,23 @@ impl<K: Hash + Eq + Clone> AuthFailures<K> {
     /// `limit` failures per `window`; `None` when `limit` is 0 (off).
     pub fn new(limit: u32, window: Duration) -> Option<AuthFailures<K>> {
         let rate = Rate::new(limit, window)?;
-        Some(AuthFailures {
-            counter: Keyed::new(rate),
+        Some(AuthFailures::counting(Some(Keyed::new(rate)), window))
+    }
+
+    /// At most `rate.count` failures per `rate.per`: the last of them locks
+    /// the key out for `rate.per`.
+    pub fn at_most(rate: Rate) -> AuthFailures<K> {
+        let passing = Rate::new(rate.count.get() - 1, rate.per).map(Keyed::new);
+        AuthFailures::counting(passing, rate.per)
+    }
+
+    fn counting(counter: Option<Keyed<K>>, window: Duration) -> AuthFailures<K> {
+        AuthFailures {
+            counter,
             window,
             lockouts: Mutex::new(HashMap::new()),
             any: AtomicBool::new(false),
-        })
+        }
     }
 
     /// Whether `key` is locked out now.
@@ -255,8 +273,10 @@ impl<K: Hash + Eq + Clone> AuthFailures<K> {
     }
 
     fn record_at(&self, key: K, now: Instant) -> Admission {
-        if self.counter.check(&key) == Admission::Allowed {
-            return Admission::Allowed;
+        if let Some(counter) = &self.counter {
+            if counter.check(&key) == Admission::Allowed {
+                return Admission::Allowed;
+            }
         }
         let mut lockouts = self.lockouts.lock().expect("no panic holds this lock");
         if lockouts.len() >= MAX_LOCKOUTS {
@@ -280,22 +300,33 @@ impl<K: Hash + Eq + Clone> AuthFailures<K> {
     }
 }
 
-/// A function's limits: per call id and over all calls.
+/// A function's limits: per call id and over all calls, and for a verifier
+/// the lock-out of what it verifies.
 pub struct FunctionLimit {
     /// The rates it was built for, to tell whether a reload changed them.
-    rates: (Option<Rate>, Option<Rate>),
+    rates: Rates,
     per_call: Option<Keyed<u64>>,
     global: Option<Keyed<()>>,
+    /// Failed verifications per bound value (an account), hashed.
+    failures: Option<AuthFailures<u64>>,
     hasher: std::collections::hash_map::RandomState,
 }
+
+/// `rate_limit.per_call`, `rate_limit.global` and `max_failures`.
+type Rates = (Option<Rate>, Option<Rate>, Option<Rate>);
 
 impl FunctionLimit {
     /// Limiters for the rates an agent file set.
     pub fn new(per_call: Option<Rate>, global: Option<Rate>) -> FunctionLimit {
+        FunctionLimit::with_lockout((per_call, global, None))
+    }
+
+    fn with_lockout(rates: Rates) -> FunctionLimit {
         FunctionLimit {
-            rates: (per_call, global),
-            per_call: per_call.map(Keyed::new),
-            global: global.map(Keyed::new),
+            rates,
+            per_call: rates.0.map(Keyed::new),
+            global: rates.1.map(Keyed::new),
+            failures: rates.2.map(AuthFailures::at_most),
             hasher: std::collections::hash_map::RandomState::new(),
         }
     }
@@ -360,12 +391,17 @@ impl FunctionLimits {
         let functions = agent
             .functions
             .values()
-            .filter(|f| f.rate_limit.per_call.is_some() || f.rate_limit.global.is_some())
             .map(|f| {
-                let rates = (f.rate_limit.per_call, f.rate_limit.global);
+                (
+                    f,
+                    (f.rate_limit.per_call, f.rate_limit.global, f.max_failures),
+                )
+            })
+            .filter(|(_, rates)| *rates != (None, None, None))
+            .map(|(f, rates)| {
                 let limit = match previous.and_then(|p| p.functions.get(&f.name)) {
                     Some(kept) if kept.rates == rates => Arc::clone(kept),
-                    _ => Arc::new(FunctionLimit::new(rates.0, rates.1)),
+                    _ => Arc::new(FunctionLimit::with_lockout(rates)),
                 };
                 (f.name.clone(), limit)
             })
@@ -378,6 +414,29 @@ impl FunctionLimits {
         self.functions
             .get(function)
             .map_or(Admission::Allowed, |f| f.check(call_id))
+    }
+
+    /// Whether verifier `function` is locked out for `identity` (the
+    /// canonical bound values).
+    pub fn verification_locked(&self, function: &str, identity: &str) -> Admission {
+        match self.lockout(function, identity) {
+            Some((failures, key)) => failures.locked(key),
+            None => Admission::Allowed,
+        }
+    }
+
+    /// Counts a failed verification; `Limited` when it locked `identity` out.
+    pub fn verification_failed(&self, function: &str, identity: &str) -> Admission {
+        match self.lockout(function, identity) {
+            Some((failures, key)) => failures.record(key),
+            None => Admission::Allowed,
+        }
+    }
+
+    fn lockout(&self, function: &str, identity: &str) -> Option<(&AuthFailures<u64>, u64)> {
+        let limit = self.functions.get(function)?;
+        let failures = limit.failures.as_ref()?;
+        Some((failures, limit.hasher.hash_one(identity)))
     }
 }
 
@@ -510,6 +569,25 @@ mod tests {
         // The expired lock-out was removed when looked at.
         assert_eq!(f.lockouts(), 0);
         assert!(AuthFailures::<IpAddr>::new(0, Duration::from_secs(60)).is_none());
+    }
+
+    /// `at_most(3/min)`: the third failure locks, not the fourth; a limit of
+    /// one locks at the first.
+    #[test]
+    fn at_most_locks_at_the_last_allowed_failure() {
+        let min = Duration::from_secs(60);
+        let f = AuthFailures::<u64>::at_most(Rate::new(3, min).unwrap());
+        let t0 = Instant::now();
+        assert_eq!(f.record_at(7, t0), Admission::Allowed);
+        assert_eq!(f.record_at(7, t0), Admission::Allowed);
+        assert_eq!(f.locked_at(7, t0), Admission::Allowed);
+        assert_eq!(f.record_at(7, t0), Admission::Limited { retry_after: min });
+        assert!(f.locked_at(7, t0 + Duration::from_secs(30)).is_limited());
+        assert_eq!(f.locked_at(8, t0), Admission::Allowed);
+        let once = AuthFailures::<u64>::at_most(Rate::new(1, min).unwrap());
+        assert!(once.record_at(7, t0).is_limited());
+        assert!(once.locked_at(7, t0).is_limited());
+        assert_eq!(once.locked_at(7, t0 + min), Admission::Allowed);
     }
 
     /// A guesser rotating through one IPv6 /64 is one guesser.

@@ -14,7 +14,9 @@ use serde_json::Value;
 
 use super::findings::{Finding, Report, Severity};
 use super::handlers::Slot;
-use super::model::{AgentFile, FunctionFile, Method, RequiresVerificationFile, VerifiesCallerFile};
+use super::model::{
+    AgentFile, FunctionFile, MaxFailuresFile, Method, RequiresVerificationFile, VerifiesCallerFile,
+};
 use super::spans::{Pos, Spans};
 use super::{defaults, Agent, Function, Handler, Prompt, RateLimit, StaticSpec};
 use crate::alerts::AlertRule;
@@ -560,6 +562,7 @@ impl Checker<'_> {
         let confirm = f.confirm.unwrap_or(false);
         let verifies_caller = f.verifies_caller.as_ref().is_some_and(|v| v.is_on());
         let requires_verification = f.requires_verification.as_ref().is_some_and(|r| r.is_on());
+        let max_failures = self.max_failures(name, f.verifies_caller.as_ref());
         if confirm && declared.contains_key(CONFIRMATION_ARG) {
             let pos = self.spans.key(&[
                 "functions",
@@ -693,7 +696,35 @@ impl Checker<'_> {
             validator: Arc::new(validator),
             handler,
             rate_limit,
+            max_failures,
         })
+    }
+
+    /// The lock-out of a verifier that binds arguments: there is an account
+    /// to count failures for. (A whole-call verifier has none; its
+    /// `rate_limit` is what holds it back.)
+    fn max_failures(
+        &mut self,
+        name: &str,
+        verifies: Option<&VerifiesCallerFile>,
+    ) -> Option<crate::limits::Rate> {
+        let VerifiesCallerFile::Binds(b) = verifies? else {
+            return None;
+        };
+        match b.max_failures {
+            None | Some(MaxFailuresFile::Flag(true)) => Some(super::default_max_failures()),
+            Some(MaxFailuresFile::Rate(r)) => Some(r.0),
+            Some(MaxFailuresFile::Flag(false)) => {
+                let pos = self
+                    .spans
+                    .value(&["functions", name, "verifies_caller", "max_failures"]);
+                self.warn(
+                    pos,
+                    format!("function `{name}`: `max_failures: false` lets a caller guess the secret of one account over as many calls as they like"),
+                );
+                None
+            }
+        }
     }
 
     fn parameters(

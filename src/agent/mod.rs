@@ -113,6 +113,18 @@ pub struct Function {
     pub handler: Handler,
     /// Runs allowed per call id and over all calls (`None`: unlimited).
     pub rate_limit: RateLimit,
+    /// For a verifier that binds arguments: failed checks allowed for the
+    /// same values before they are locked out (`None`: no lock-out).
+    pub max_failures: Option<crate::limits::Rate>,
+}
+
+/// `max_failures` of a verifier that binds arguments, unless it says
+/// otherwise: five wrong PINs for one account within 15 minutes lock it for
+/// 15 minutes. Trying all 10,000 four-digit PINs of one account then takes
+/// three weeks per replica, where a `global: 60/min` rate limit alone lets
+/// it through in three hours.
+pub fn default_max_failures() -> crate::limits::Rate {
+    crate::limits::Rate::new(5, std::time::Duration::from_secs(15 * 60)).expect("a valid rate")
 }
 
 /// A function's rate limits, from `rate_limit` in the agent file.

@@ -137,7 +137,7 @@ pub struct Language {
 }
 
 /// `verifies_caller`: a flag, or the arguments the grant is bound to.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, JsonSchema)]
 #[serde(untagged)]
 pub enum VerifiesCallerFile {
     Flag(bool),
@@ -173,14 +173,109 @@ impl RequiresVerificationFile {
 pub struct BindsFile {
     /// Arguments of this function whose values the grant holds for.
     pub binds: Vec<String>,
+    /// Failed checks allowed for the same bound values (one account) over
+    /// all calls, e.g. `5/15m` (the default): the last one locks that
+    /// account's verification for the interval, and a locked check does not
+    /// run. `false` turns the lock-out off.
+    #[serde(default)]
+    pub max_failures: Option<MaxFailuresFile>,
+}
+
+/// `max_failures`: a rate, or `false` (off; `true` is the default).
+#[derive(Debug, Clone, Copy, JsonSchema)]
+#[serde(untagged)]
+pub enum MaxFailuresFile {
+    Flag(bool),
+    Rate(RateSpec),
 }
 
 /// `requires_verification`: a flag, or bound name → this function's argument.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, JsonSchema)]
 #[serde(untagged)]
 pub enum RequiresVerificationFile {
     Flag(bool),
     Map(IndexMap<String, String>),
+}
+
+/// `true`, `false`, or a longer form `T`. serde's untagged enums would say
+/// only "data did not match any variant" and hide the long form's own error
+/// (`binds` misspelt, a rate of `0/min`).
+enum FlagOr<T> {
+    Flag(bool),
+    Long(T),
+}
+
+/// What a [`FlagOr`] expects besides a flag, for serde's "expected ...".
+trait LongForm {
+    const EXPECTING: &'static str;
+    /// Whether the long form is written as a string.
+    const TEXT: bool = false;
+}
+
+impl LongForm for BindsFile {
+    const EXPECTING: &'static str = "`true`, `false` or `{ binds: [ARGUMENT, ...] }`";
+}
+
+impl LongForm for RateSpec {
+    const EXPECTING: &'static str = "`true`, `false` or a rate such as `5/15m`";
+    const TEXT: bool = true;
+}
+
+impl LongForm for IndexMap<String, String> {
+    const EXPECTING: &'static str = "`true`, `false` or `{ BOUND_NAME: ARGUMENT }`";
+}
+
+impl<'de, T: Deserialize<'de> + LongForm> Deserialize<'de> for FlagOr<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{value::MapAccessDeserializer, IntoDeserializer, MapAccess, Visitor};
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de> + LongForm> Visitor<'de> for V<T> {
+            type Value = FlagOr<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(T::EXPECTING)
+            }
+            fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<FlagOr<T>, E> {
+                Ok(FlagOr::Flag(b))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<FlagOr<T>, E> {
+                if !T::TEXT {
+                    return Err(E::invalid_type(serde::de::Unexpected::Str(s), &self));
+                }
+                T::deserialize(s.into_deserializer()).map(FlagOr::Long)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FlagOr<T>, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map)).map(FlagOr::Long)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+impl<'de> Deserialize<'de> for VerifiesCallerFile {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match FlagOr::deserialize(d)? {
+            FlagOr::Flag(b) => VerifiesCallerFile::Flag(b),
+            FlagOr::Long(binds) => VerifiesCallerFile::Binds(binds),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for MaxFailuresFile {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match FlagOr::deserialize(d)? {
+            FlagOr::Flag(b) => MaxFailuresFile::Flag(b),
+            FlagOr::Long(rate) => MaxFailuresFile::Rate(rate),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for RequiresVerificationFile {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match FlagOr::deserialize(d)? {
+            FlagOr::Flag(b) => RequiresVerificationFile::Flag(b),
+            FlagOr::Long(map) => RequiresVerificationFile::Map(map),
+        })
+    }
 }
 
 /// A SWAIG function: its description, argument schema and exactly one handler.

@@ -351,6 +351,27 @@ fn checklist(agent: &Agent, args: &CheckArgs) -> anyhow::Result<Vec<Item>> {
         "neither `confirm: true` nor a `reason` for `confirm: false`",
     ));
     items.push(verification_bound(agent));
+    let binding: Vec<&agent::Function> = agent
+        .functions
+        .values()
+        .filter(|f| f.verifies_caller && !f.identity.is_empty())
+        .collect();
+    let unlocked: Vec<String> = binding
+        .iter()
+        .filter(|f| f.max_failures.is_none())
+        .map(|f| format!("`{}`", f.name))
+        .collect();
+    items.push(none_of(
+        "verification_lockout",
+        "Failed verifications lock the account out",
+        &unlocked,
+        if binding.is_empty() {
+            "no verifier binds an account"
+        } else {
+            "each verifier that binds an account counts its failures (`max_failures`)"
+        },
+        "`max_failures: false` on",
+    ));
     items.push(none_of(
         "constrained_arguments",
         "Arguments used by handlers are constrained",

@@ -25,6 +25,19 @@ fn say(text: impl Into<String>) -> HttpResponse {
     HttpResponse::Ok().json(Reply::text(text))
 }
 
+/// What the AI hears while a verifier's `max_failures` holds an account.
+const VERIFICATION_LOCKED: &str = "Too many failed attempts to verify the caller for these details: no more attempts are allowed for now. Do not try again in this call, and do not reveal anything protected. Offer the caller another way to get help.";
+
+/// The arguments a verifier binds, for log lines (names, never values).
+fn bound_names(function: &Function) -> String {
+    let names: Vec<String> = function
+        .identity
+        .iter()
+        .map(|(_, arg)| format!("`{arg}`"))
+        .collect();
+    names.join(", ")
+}
+
 /// The details a caller confirms, as `name: value` pairs (sensitive ones hidden).
 fn readback(function: &Function, args: &Value) -> String {
     let shown = redact(&function.parameters, args);
@@ -178,10 +191,35 @@ pub(super) async fn swaig(
 
     let secret = &state.settings.secret;
     let now = token::now();
+    let identity = guard::identity_of(&function.identity, &args);
+    // What a verifier checks for (an account) and the verifier are locked
+    // together: another account, or another verifier, is its own count.
+    let lockout = identity.as_deref().filter(|_| function.verifies_caller);
+    if let Some(identity) = lockout {
+        if let Admission::Limited { retry_after } = live
+            .function_limits
+            .verification_locked(&function.name, identity)
+        {
+            log::warn!(
+                "function `{}` refused: too many failed checks for these {}",
+                function.name,
+                bound_names(function)
+            );
+            state
+                .metrics
+                .rate_limited
+                .with_label_values(&["verification"])
+                .inc();
+            state.audit_event(|| {
+                event("caller_verification", "locked_out")
+                    .field("retry_after", Admission::retry_after_secs(retry_after))
+            })?;
+            return Ok(say(VERIFICATION_LOCKED));
+        }
+    }
     if function.requires_verification {
         let null = Value::Null;
         let global = body.global_data.as_ref().unwrap_or(&null);
-        let identity = guard::identity_of(&function.identity, &args);
         if !guard::has_grant(
             secret,
             global,
@@ -319,7 +357,6 @@ pub(super) async fn swaig(
         Ok(mut reply) => {
             if function.verifies_caller {
                 if reply.verified {
-                    let identity = guard::identity_of(&function.identity, &args);
                     let (key, grant) = guard::grant(
                         secret,
                         &agent.name,
@@ -341,6 +378,23 @@ pub(super) async fn swaig(
                         },
                     )
                 });
+                let locked = match lockout.filter(|_| !reply.verified) {
+                    Some(identity) => live
+                        .function_limits
+                        .verification_failed(&function.name, identity)
+                        .is_limited(),
+                    None => false,
+                };
+                if locked {
+                    log::warn!(
+                        "function `{}`: too many failed checks for these {}; they are locked out",
+                        function.name,
+                        bound_names(function)
+                    );
+                    state.audit_after(|| event("verification_locked", "locked"));
+                    // Instead of the handler's words, which may say "try again".
+                    reply.response = format!("That check failed. {VERIFICATION_LOCKED}");
+                }
             }
             Ok(HttpResponse::Ok().json(reply))
         }

@@ -395,6 +395,97 @@ fn a_grant_opens_only_the_account_it_was_verified_for() {
     }
 }
 
+/// What the AI hears while an account's verification is locked.
+const LOCKED: &str = "Too many failed attempts to verify the caller for these details: no more attempts are allowed for now. Do not try again in this call, and do not reveal anything protected. Offer the caller another way to get help.";
+
+/// The shipped agent's `verify_pin` binds `account` and has the default
+/// `max_failures` (5/15m): the fifth wrong PIN for one account, over any
+/// number of calls, locks that account's check, the right PIN included, and
+/// a reload that keeps the rate keeps the lock. Other accounts are not held.
+#[test]
+fn wrong_pins_lock_the_account_across_calls_and_a_reload() {
+    let dir = crate::util::sandbox();
+    let audit = dir.path().join("audit.log");
+    let server = Swagent::new([
+        "serve".as_ref(),
+        "agents/production-bank.yaml".as_ref(),
+        "--audit-log".as_ref(),
+        audit.as_os_str(),
+    ])
+    .creds()
+    .env("CORE_API_TOKEN", "core-token")
+    .dir(dir.path())
+    .start();
+    let pin = |call_id: &str, account: &str, pin: &str| {
+        call(
+            &server,
+            call_id,
+            "verify_pin",
+            json!({ "account": account, "pin": pin }),
+            json!({}),
+        )
+    };
+    let wrong = json!({"response": "That PIN does not match. You can try again."});
+    // Two calls per call id: `verify_pin` allows 3 per call and minute.
+    for call_id in ["call-1", "call-1", "call-2", "call-2"] {
+        assert_eq!(pin(call_id, "111111", "0000"), wrong);
+    }
+    assert_eq!(
+        pin("call-3", "111111", "0000"),
+        json!({ "response": format!("That check failed. {LOCKED}") })
+    );
+    // Locked: the right PIN in a new call is refused, and grants nothing.
+    assert_eq!(
+        pin("call-4", "111111", "4321"),
+        json!({ "response": LOCKED })
+    );
+    let other = pin("call-4", "222222", "4321");
+    assert_eq!(other["response"], "Thank you, you are verified.", "{other}");
+    grant_in(&other);
+
+    let file = dir.path().join("agents/production-bank.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let edited = text.replace(
+        "You are the phone assistant of First Example Bank.",
+        "You are the phone assistant of First Example Bank, reloaded.",
+    );
+    assert_ne!(edited, text);
+    std::fs::write(&file, edited).unwrap();
+    server.signal(libc::SIGHUP);
+    assert!(
+        crate::util::eventually(std::time::Duration::from_secs(5), || audit_lines(&audit)
+            .iter()
+            .any(|e| e["event"] == "agent_reloaded")),
+        "no reload in the audit log"
+    );
+    assert_eq!(
+        pin("call-5", "111111", "4321"),
+        json!({ "response": LOCKED })
+    );
+
+    server.log_with(
+        "function `verify_pin`: too many failed checks for these `account`; they are locked out",
+    );
+    assert!(server
+        .log()
+        .contains("function `verify_pin` refused: too many failed checks for these `account`"));
+    let events = audit_lines(&audit);
+    let count = |event: &str, outcome: &str| {
+        events
+            .iter()
+            .filter(|e| e["event"] == event && e["outcome"] == outcome)
+            .count()
+    };
+    assert_eq!(count("caller_verification", "not_verified"), 5);
+    assert_eq!(count("verification_locked", "locked"), 1);
+    assert_eq!(count("caller_verification", "locked_out"), 2);
+    assert_eq!(count("caller_verification", "verified"), 1);
+    // The locked checks never ran: six runs in all (five wrong, one other account).
+    assert_eq!(count("function_called", "ok"), 6);
+    let text = std::fs::read_to_string(&audit).unwrap();
+    assert!(!text.contains("4321") && !text.contains("0000"), "{text}");
+}
+
 fn audit_lines(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap()

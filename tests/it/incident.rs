@@ -52,7 +52,7 @@ fn check_fails_the_example_bank_without_production_settings() {
     }
     assert!(
         out.stdout
-            .ends_with("checklist: 6 pass, 9 fail, 4 cannot tell\n"),
+            .ends_with("checklist: 7 pass, 9 fail, 4 cannot tell\n"),
         "{}",
         out.stdout
     );
@@ -174,6 +174,27 @@ fn check_fails_a_verifier_whose_grant_is_not_bound() {
         .run()
         .code(0);
     assert!(out.stdout.contains("[pass] Verification is bound to what was verified: each verifier binds what it checks, or takes nothing but its secret\n"), "{}", out.stdout);
+}
+
+/// A binding verifier with its lock-out turned off fails the check.
+#[test]
+fn check_fails_a_verifier_without_a_lockout() {
+    let dir = sandbox();
+    let text = std::fs::read_to_string(dir.path().join("agents/production-bank.yaml")).unwrap();
+    let off = text.replace(
+        "verifies_caller: { binds: [account] }",
+        "verifies_caller: { binds: [account], max_failures: false }",
+    );
+    assert_ne!(off, text);
+    std::fs::write(dir.path().join("agents/off.yaml"), off).unwrap();
+    let out = check_production(dir.path(), "agents/off.yaml")
+        .run()
+        .code(1);
+    assert!(out.stdout.contains("[FAIL] Failed verifications lock the account out: `max_failures: false` on: `verify_pin`\n"), "{}", out.stdout);
+    let out = check_production(dir.path(), "agents/production-bank.yaml")
+        .run()
+        .code(0);
+    assert!(out.stdout.contains("[pass] Failed verifications lock the account out: each verifier that binds an account counts its failures (`max_failures`)\n"), "{}", out.stdout);
 }
 
 /// What the checklist promises holds for what a handler really receives:

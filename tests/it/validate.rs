@@ -129,6 +129,11 @@ fn each_bad_file_gets_its_exact_findings_and_exit_code() {
             "bad/argument_injection.yaml:103:38: warning: function `pick_long`: `${args.q}` is a whole argument a caller controls; a value starting with `-` would be read as an option. Give `q` a `pattern` or `enum` that refuses a leading `-`, put `--` before it, or write `--opt=${args.q}`",
         ]),
         ("arg_env_collision", 1, &["bad/arg_env_collision.yaml:11:9: error: function `lookup`: arguments `account` and `Account` would both be `SWAIG_ARG_ACCOUNT`; rename one"]),
+        ("max_failures", 1, &["bad/max_failures.yaml:6:56: error: invalid agent file: functions.verify_card.verifies_caller.max_failures: `0/15m`: the count must be at least 1"]),
+        ("max_failures_off", 0, &["bad/max_failures_off.yaml:6:56: warning: function `verify_card`: `max_failures: false` lets a caller guess the secret of one account over as many calls as they like"]),
+        // A flag or a long form: the error names both, not serde's "did not
+        // match any variant of untagged enum".
+        ("requires_verification_word", 1, &["bad/requires_verification_word.yaml:11:28: error: invalid agent file: functions.balance.requires_verification: invalid type: a string, expected `true`, `false` or `{ BOUND_NAME: ARGUMENT }`"]),
         ("alert_sensitive", 1, &["bad/alert_sensitive.yaml:14:5: error: alert 1: `argument` `card_number` of `pay` is `sensitive`: an alert would write its value to the logs"]),
         ("alert_not_number", 1, &[
             "bad/alert_not_number.yaml:14:5: error: alert 1: `argument` `amount` must be an argument of `transfer` declared with `type: number` or `integer`; on anything else the rule never fires",
