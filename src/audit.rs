@@ -4,7 +4,8 @@
 //! the file (no userspace buffer), so they reach the OS before the response is
 //! sent and never interleave between workers; a line a full disk cut short is
 //! taken back. SIGHUP reopens the file for
-//! logrotate. What is never written is decided by the callers' types: no
+//! logrotate, and a file moved or deleted without one is noticed within a
+//! second ([`Audit::follow`]). What is never written is decided by the callers' types: no
 //! field here takes a password, secret, key, whole token or header.
 
 use std::fs::{File, OpenOptions};
@@ -37,6 +38,20 @@ pub struct Audit {
     /// no longer the one at `path` (rotated or deleted), so the log counts
     /// as failing, and each line tries the reopen again.
     stale: AtomicBool,
+}
+
+/// What [`Audit::follow`] found.
+#[derive(Debug)]
+pub enum Follow {
+    /// Lines go to the file at the path (or the log is not a file).
+    Same,
+    /// The file had been moved or deleted; a new one is open at the path.
+    Reopened,
+    /// It had been moved or deleted, and the path cannot be opened: lines
+    /// go to the old file, and the log counts as failing.
+    Failed(AuditError),
+    /// A path that could not be opened before can be now.
+    Back,
 }
 
 /// Why an audit line could not be written.
@@ -152,6 +167,11 @@ impl Audit {
         self.on
     }
 
+    /// The log's file (`None`: off or stdout).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
     /// True with `--audit-required`.
     pub fn required(&self) -> bool {
         self.required
@@ -180,6 +200,39 @@ impl Audit {
         self.stale.store(false, Ordering::Relaxed);
         self.healthy.store(true, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Whether lines still go to the file at the log's path. A file moved
+    /// away or deleted without a SIGHUP (logrotate without `postrotate`, a
+    /// clean-up by hand) would otherwise take every line until the next
+    /// SIGHUP, unseen; it is reopened at its path instead.
+    pub fn follow(&self) -> Follow {
+        use std::os::unix::fs::MetadataExt as _;
+        let Some(path) = &self.path else {
+            return Follow::Same;
+        };
+        let stale = self.stale.load(Ordering::Relaxed);
+        if !stale {
+            let sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
+            let Sink::File(open) = &*sink else {
+                return Follow::Same;
+            };
+            let id = |m: std::fs::Metadata| (m.dev(), m.ino());
+            let open = open.metadata().map(id);
+            // `stat` outside the lock: a stalled mount must not hold up lines.
+            drop(sink);
+            if let (Ok(open), Ok(there)) = (open, std::fs::metadata(path).map(id)) {
+                if open == there {
+                    return Follow::Same;
+                }
+            }
+        }
+        match self.reopen() {
+            Ok(()) if stale => Follow::Back,
+            Ok(()) => Follow::Reopened,
+            Err(_) if stale => Follow::Same,
+            Err(e) => Follow::Failed(e),
+        }
     }
 
     fn fail(&self, source: std::io::Error) -> AuditError {

@@ -359,6 +359,9 @@ pub fn serve(state: AppState, host: &str, port: u16) -> anyhow::Result<()> {
         if state.kill.path().is_some() {
             actix_web::rt::spawn(ops::watch_kill_switch(state.clone()));
         }
+        if state.audit.path().is_some() {
+            actix_web::rt::spawn(ops::watch_audit_log(state.clone()));
+        }
         server.await?;
         let _ = state.audit.record(Event::new("server_stopped", "ok"));
         Ok::<(), anyhow::Error>(())

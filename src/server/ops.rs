@@ -6,7 +6,8 @@
 //! the old one), and the audit log is reopened for logrotate. SIGUSR1
 //! disables every function. The state file is polled twice a second, so a
 //! change made by `swagent disable` applies within a second on every replica
-//! that shares the file.
+//! that shares the file. The audit log's path is checked once a second: a
+//! file moved or deleted without a SIGHUP is reopened at its path.
 
 use std::time::Duration;
 
@@ -15,9 +16,10 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use super::AppState;
 use crate::agent::{self, LoadOptions};
-use crate::audit::Event;
+use crate::audit::{Event, Follow};
 
 const POLL: Duration = Duration::from_millis(500);
+const AUDIT_FOLLOW: Duration = Duration::from_secs(1);
 
 /// SIGHUP and SIGUSR1, installed before the server says it is up.
 pub(super) struct Signals {
@@ -92,6 +94,33 @@ pub(super) fn reload(state: &AppState) {
                     .field("file", path.display().to_string())
                     .field("error", e),
             );
+        }
+    }
+}
+
+/// Checks once a second that the audit log's path still names the file
+/// lines go to (see [`crate::audit::Audit::follow`]).
+pub(super) async fn watch_audit_log(state: web::Data<AppState>) {
+    loop {
+        tokio::time::sleep(AUDIT_FOLLOW).await;
+        let polled = state.clone();
+        let Ok(found) = actix_web::rt::task::spawn_blocking(move || polled.audit.follow()).await
+        else {
+            continue;
+        };
+        match found {
+            Follow::Same => {}
+            Follow::Reopened => {
+                log::warn!("the audit log was moved or deleted without a SIGHUP: reopened it at its path");
+                let _ = state.audit.record(
+                    Event::new("audit_log_reopened", "ok")
+                        .field("reason", "the file at its path was not the one open"),
+                );
+            }
+            Follow::Back => log::warn!("the audit log is back at its path"),
+            Follow::Failed(e) => log::error!(
+                "the audit log was moved or deleted without a SIGHUP and cannot be reopened: {e}; lines go to the file it had open until its path can be opened again"
+            ),
         }
     }
 }

@@ -862,6 +862,16 @@ fn a_required_audit_log_whose_folder_vanished_stops_service_until_it_is_back() {
         call(&server, "get_hours", json!({}))["response"],
         "We are open 9 to 5."
     );
+    // Again without a SIGHUP: the once-a-second check of the path sees it,
+    // and sees it come back, with no request in between.
+    std::fs::remove_dir_all(dir.path().join("ad")).unwrap();
+    assert!(eventually(Duration::from_secs(5), || ready() == 503));
+    let said = "the audit log was moved or deleted without a SIGHUP and cannot be reopened: cannot write the audit log `ad/audit.log`: No such file or directory (os error 2); lines go to the file it had open until its path can be opened again";
+    assert!(server.log_with(said).contains(said));
+    std::fs::create_dir(dir.path().join("ad")).unwrap();
+    assert!(eventually(Duration::from_secs(5), || ready() == 200));
+    let said = "the audit log is back at its path";
+    assert!(server.log_with(said).contains(said));
 }
 
 #[test]
