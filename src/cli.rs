@@ -170,6 +170,9 @@ pub struct CheckArgs {
     /// The audit log `serve` writes, as given to it.
     #[arg(long, env = "SWAGENT_AUDIT_LOG", value_name = "PATH")]
     pub audit_log: Option<PathBuf>,
+    /// The `--confirm-store` folder `serve` is given.
+    #[arg(long, env = "SWAGENT_CONFIRM_STORE", value_name = "DIR")]
+    pub confirm_store: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
     pub format: CheckFormat,

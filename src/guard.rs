@@ -21,7 +21,7 @@
 //! Basic Auth credentials and a valid function token.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use ring::digest;
@@ -241,6 +241,20 @@ impl UsedCodes {
             }
         }
     }
+}
+
+/// What lets others on the host undo the store at `dir`, said after its
+/// name: in a folder anyone may write without the sticky bit, they can
+/// delete the record of a used code, which then works again.
+pub fn store_exposure(dir: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    // After following links: the folder the records are written in.
+    let mode = std::fs::metadata(dir).ok()?.permissions().mode() & 0o7777;
+    (mode & 0o002 != 0 && mode & 0o1000 == 0).then(|| {
+        format!(
+            "has mode {mode:04o}: anyone on this host can delete the record of a used code, which then works again (`chmod o-w` it)"
+        )
+    })
 }
 
 /// What a grant binds besides the call: the canonical JSON of the

@@ -444,6 +444,7 @@ fn checklist(agent: &Agent, args: &CheckArgs) -> anyhow::Result<Vec<Item>> {
             "the audit log is set",
         ),
     });
+    items.push(confirm_store(agent, args.confirm_store.as_deref()));
     let text = prompt_text(agent);
     let data_rule = text.contains("data") && text.contains("instruction");
     let confirm_rule = text.contains("confirm");
@@ -508,6 +509,52 @@ fn checklist(agent: &Agent, args: &CheckArgs) -> anyhow::Result<Vec<Item>> {
         items.push(item(id, title, Status::CannotTell, why));
     }
     Ok(items)
+}
+
+/// Whether a confirmation code works once everywhere: within one process
+/// it always does; across replicas and restarts only with a shared folder
+/// that others cannot clear.
+fn confirm_store(agent: &agent::Agent, dir: Option<&Path>) -> Item {
+    let (id, title) = (
+        "confirm_store",
+        "Confirmation codes are single use across replicas",
+    );
+    if !agent.functions.values().any(|f| f.confirm) {
+        return item(id, title, Status::Pass, "no function needs confirmation");
+    }
+    let Some(dir) = dir.filter(|d| !d.as_os_str().is_empty()) else {
+        return item(
+            id,
+            title,
+            Status::CannotTell,
+            "no `--confirm-store`: a code is single use within one process; with replicas or restarts inside a code's lifetime, give them one shared folder (`SWAGENT_CONFIRM_STORE`)",
+        );
+    };
+    if !dir.is_dir() {
+        return item(
+            id,
+            title,
+            Status::Fail,
+            format!(
+                "`{}` is not a folder: `serve` would refuse to start",
+                dir.display()
+            ),
+        );
+    }
+    match crate::guard::store_exposure(dir) {
+        Some(problem) => item(
+            id,
+            title,
+            Status::Fail,
+            format!("`{}` {problem}", dir.display()),
+        ),
+        None => item(
+            id,
+            title,
+            Status::Pass,
+            format!("`{}` records used codes", dir.display()),
+        ),
+    }
 }
 
 /// A verifier whose grant holds for the whole call, though it checks

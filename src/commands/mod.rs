@@ -92,6 +92,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         if !dir.is_dir() {
             anyhow::bail!("`--confirm-store` `{}` is not a folder", dir.display());
         }
+        if let Some(problem) = crate::guard::store_exposure(dir) {
+            eprintln!(
+                "swagent: WARNING: `--confirm-store` `{}` {problem}",
+                dir.display()
+            );
+        }
     }
     let mut state = AppState::new(agent, settings);
     state.audit = audit;

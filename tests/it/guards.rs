@@ -218,6 +218,17 @@ fn confirmation_store_shared_by_two_servers_refuses_a_replay_on_the_other() {
     let replay = call(&b, "call-1", "transfer", confirmed, json!({}));
     assert_says(&replay, "That confirmation code was already used.");
     assert_eq!(runs(dir.path()).len(), 1);
+    assert!(!a.log().contains("--confirm-store"), "{}", a.log());
+
+    // A store anyone may clear is named at start.
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(store.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let open = Swagent::new(["serve", "guarded.yaml", "--confirm-store", &store_arg])
+        .creds()
+        .dir(dir.path())
+        .start();
+    let said = format!("swagent: WARNING: `--confirm-store` `{store_arg}` has mode 0777: anyone on this host can delete the record of a used code, which then works again (`chmod o-w` it)");
+    assert!(open.log_with(&said).contains(&said), "{}", open.log());
 }
 
 #[test]

@@ -26,6 +26,22 @@ fn production_env(s: Swagent, dir: &Path) -> Swagent {
             &dir.join("audit.log").display().to_string(),
         )
         .env("CORE_API_TOKEN", "core-token")
+        .env(
+            "SWAGENT_CONFIRM_STORE",
+            &confirm_store(dir).display().to_string(),
+        )
+}
+
+/// A private folder for used confirmation codes, as the example's header
+/// documents.
+fn confirm_store(dir: &Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let store = dir.join("confirm");
+    if !store.exists() {
+        std::fs::create_dir(&store).unwrap();
+        std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    store
 }
 
 /// `check FILE --production` in `dir`, with that environment.
@@ -52,7 +68,7 @@ fn check_fails_the_example_bank_without_production_settings() {
     }
     assert!(
         out.stdout
-            .ends_with("checklist: 7 pass, 9 fail, 4 cannot tell\n"),
+            .ends_with("checklist: 7 pass, 9 fail, 5 cannot tell\n"),
         "{}",
         out.stdout
     );
@@ -195,6 +211,52 @@ fn check_fails_a_verifier_without_a_lockout() {
         .run()
         .code(0);
     assert!(out.stdout.contains("[pass] Failed verifications lock the account out: each verifier that binds an account counts its failures (`max_failures`)\n"), "{}", out.stdout);
+}
+
+/// Used confirmation codes: a folder anyone can clear fails, a missing one
+/// is not a folder, none at all cannot be judged from here.
+#[test]
+fn check_judges_the_confirmation_store() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = sandbox();
+    let store = confirm_store(dir.path());
+    let line = |out: &crate::util::Output| {
+        out.stdout
+            .lines()
+            .find(|l| l.contains("Confirmation codes are single use across replicas"))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let out = check_production(dir.path(), "agents/production-bank.yaml")
+        .run()
+        .code(0);
+    assert_eq!(
+        line(&out),
+        format!(
+            "[pass] Confirmation codes are single use across replicas: `{}` records used codes",
+            store.display()
+        )
+    );
+    std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = check_production(dir.path(), "agents/production-bank.yaml")
+        .run()
+        .code(1);
+    assert_eq!(line(&out), format!("[FAIL] Confirmation codes are single use across replicas: `{}` has mode 0777: anyone on this host can delete the record of a used code, which then works again (`chmod o-w` it)", store.display()));
+    // The sticky bit keeps others from deleting what is not theirs.
+    std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    check_production(dir.path(), "agents/production-bank.yaml")
+        .run()
+        .code(0);
+    let out = check_production(dir.path(), "agents/production-bank.yaml")
+        .env("SWAGENT_CONFIRM_STORE", "no-such-folder")
+        .run()
+        .code(1);
+    assert_eq!(line(&out), "[FAIL] Confirmation codes are single use across replicas: `no-such-folder` is not a folder: `serve` would refuse to start");
+    let out = check_production(dir.path(), "agents/production-bank.yaml")
+        .env_remove("SWAGENT_CONFIRM_STORE")
+        .run()
+        .code(0);
+    assert_eq!(line(&out), "[????] Confirmation codes are single use across replicas: no `--confirm-store`: a code is single use within one process; with replicas or restarts inside a code's lifetime, give them one shared folder (`SWAGENT_CONFIRM_STORE`)");
 }
 
 /// What the checklist promises holds for what a handler really receives:

@@ -168,6 +168,12 @@ impl Swagent {
         self
     }
 
+    /// Unsets a variable an earlier step set.
+    pub fn env_remove(mut self, k: &str) -> Swagent {
+        self.cmd.env_remove(k);
+        self
+    }
+
     /// A variable whose value need not be UTF-8.
     pub fn env_os(mut self, k: &str, v: &std::ffi::OsStr) -> Swagent {
         self.cmd.env(k, v);
