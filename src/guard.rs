@@ -174,6 +174,13 @@ pub fn check_code(
     }
 }
 
+/// How long after its code expired a record in the shared folder is kept.
+/// Each replica prunes by its own clock: a replica running ahead by more
+/// than this could delete a record another replica still needs to refuse a
+/// replay. An hour covers any clock that NTP keeps at all; the folder holds
+/// at most an hour's used codes more.
+pub const PRUNE_AFTER: u64 = 3600;
+
 /// Codes already used, so each works once.
 pub struct UsedCodes {
     memory: Mutex<HashMap<String, u64>>,
@@ -235,7 +242,7 @@ impl UsedCodes {
                             .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
                 })
                 .and_then(|(_, exp)| exp.parse::<u64>().ok())
-                .is_some_and(|exp| exp + 60 < now);
+                .is_some_and(|exp| exp + PRUNE_AFTER < now);
             if expired {
                 let _ = std::fs::remove_file(entry.path());
             }
@@ -339,7 +346,7 @@ pub fn has_grant(
 mod tests {
     use super::{
         canonical_json, check_code, confirmation_code, grant, has_grant, identity_of, Code,
-        CodeVerdict, UsedCodes, GRANT_KEY,
+        CodeVerdict, UsedCodes, GRANT_KEY, PRUNE_AFTER,
     };
     use crate::token::Secret;
     use serde_json::json;
@@ -461,7 +468,11 @@ mod tests {
         }
         let store = UsedCodes::new(Some(dir.path().to_path_buf()));
         assert!(store.consume("1000-abc", 1000, 900).unwrap());
-        // Long after that code expired, a new use prunes it.
+        // Within `PRUNE_AFTER` of its expiry a record stays (another
+        // replica's clock may be behind); long after, a new use prunes it.
+        assert!(store.consume("2000-xyz", 2000, 1000 + PRUNE_AFTER).unwrap());
+        let first = hex::encode(ring::digest::digest(&ring::digest::SHA256, b"1000-abc"));
+        assert!(dir.path().join(format!("{first}.1000")).exists());
         assert!(store.consume("9000-def", 9000, 8000).unwrap());
         let mut left: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()

@@ -244,6 +244,7 @@ pub(super) async fn swaig(
 
     if function.confirm {
         let parsed = code.as_deref().map(guard::Code::parse);
+        let presented = parsed.as_ref().and_then(|c| c.as_ref()).map(|c| c.expiry);
         let verdict = parsed.as_ref().map(|c| match c {
             Some(c) => {
                 guard::check_code(secret, c, &agent.name, call_id, &function.name, &args, now)
@@ -286,6 +287,14 @@ pub(super) async fn swaig(
                 })?;
             }
             let expiry = now + agent.confirm_ttl.as_secs();
+            // A used code presented again within the second it was minted
+            // would get itself back, and fail again; a second later is
+            // another code. (Only that expiry: a forged one is never copied.)
+            let expiry = if presented == Some(expiry) {
+                expiry + 1
+            } else {
+                expiry
+            };
             let fresh = guard::confirmation_code(
                 secret,
                 &agent.name,

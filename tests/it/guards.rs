@@ -136,6 +136,8 @@ fn confirmed_transfer_runs_once_and_unconfirmed_never() {
         json!({}),
     );
     assert_says(&replay, "That confirmation code was already used.");
+    // A new code, even within the second the used one was minted.
+    assert_ne!(code_in(&replay), code);
     assert_eq!(runs(dir.path()).len(), 1);
 
     // Other spellings of the same code are the same code: each of these ran
