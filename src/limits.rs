@@ -309,6 +309,8 @@ pub struct FunctionLimit {
     global: Option<Keyed<()>>,
     /// Failed verifications per bound value (an account), hashed.
     failures: Option<AuthFailures<u64>>,
+    /// The bound values being checked right now.
+    checking: Mutex<std::collections::HashSet<u64>>,
     hasher: std::collections::hash_map::RandomState,
 }
 
@@ -327,6 +329,7 @@ impl FunctionLimit {
             per_call: rates.0.map(Keyed::new),
             global: rates.1.map(Keyed::new),
             failures: rates.2.map(AuthFailures::at_most),
+            checking: Mutex::default(),
             hasher: std::collections::hash_map::RandomState::new(),
         }
     }
@@ -416,27 +419,70 @@ impl FunctionLimits {
             .map_or(Admission::Allowed, |f| f.check(call_id))
     }
 
-    /// Whether verifier `function` is locked out for `identity` (the
-    /// canonical bound values).
-    pub fn verification_locked(&self, function: &str, identity: &str) -> Admission {
-        match self.lockout(function, identity) {
-            Some((failures, key)) => failures.locked(key),
+    /// Admits one check by verifier `function` of `identity` (the canonical
+    /// bound values): refused while they are locked out, and while another
+    /// check of them is running, since checks in flight together would all
+    /// pass the lock before any failure was counted.
+    pub fn verification_attempt(&self, function: &str, identity: &str) -> Attempt {
+        let Some(limit) = self
+            .functions
+            .get(function)
+            .filter(|l| l.failures.is_some())
+        else {
+            return Attempt::Open(None);
+        };
+        let key = limit.hasher.hash_one(identity);
+        let failures = limit.failures.as_ref().expect("filtered above");
+        if let Admission::Limited { retry_after } = failures.locked(key) {
+            return Attempt::Locked { retry_after };
+        }
+        let mut running = limit.checking.lock().unwrap_or_else(|e| e.into_inner());
+        if !running.insert(key) {
+            return Attempt::Running;
+        }
+        Attempt::Open(Some(Checking {
+            limit: Arc::clone(limit),
+            key,
+        }))
+    }
+}
+
+/// What [`FunctionLimits::verification_attempt`] decided.
+pub enum Attempt {
+    /// Go ahead; report a failure through the [`Checking`] (`None`: the
+    /// function has no lock-out).
+    Open(Option<Checking>),
+    Locked {
+        retry_after: Duration,
+    },
+    /// A check of the same values is running.
+    Running,
+}
+
+/// One verification in flight; dropping it lets the next check of the same
+/// values in.
+pub struct Checking {
+    limit: Arc<FunctionLimit>,
+    key: u64,
+}
+
+impl Checking {
+    /// Counts this check as failed; `Limited` when that locked the values out.
+    pub fn failed(&self) -> Admission {
+        match &self.limit.failures {
+            Some(failures) => failures.record(self.key),
             None => Admission::Allowed,
         }
     }
+}
 
-    /// Counts a failed verification; `Limited` when it locked `identity` out.
-    pub fn verification_failed(&self, function: &str, identity: &str) -> Admission {
-        match self.lockout(function, identity) {
-            Some((failures, key)) => failures.record(key),
-            None => Admission::Allowed,
-        }
-    }
-
-    fn lockout(&self, function: &str, identity: &str) -> Option<(&AuthFailures<u64>, u64)> {
-        let limit = self.functions.get(function)?;
-        let failures = limit.failures.as_ref()?;
-        Some((failures, limit.hasher.hash_one(identity)))
+impl Drop for Checking {
+    fn drop(&mut self) {
+        self.limit
+            .checking
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
     }
 }
 

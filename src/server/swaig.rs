@@ -17,7 +17,7 @@ use crate::agent::Function;
 use crate::audit::{redact, Event};
 use crate::guard::{self, CodeVerdict, CONFIRMATION_ARG};
 use crate::handlers::{CallInput, HandlerError, Reply};
-use crate::limits::Admission;
+use crate::limits::{Admission, Attempt};
 use crate::template::value_to_text;
 use crate::token;
 
@@ -27,6 +27,10 @@ fn say(text: impl Into<String>) -> HttpResponse {
 
 /// What the AI hears while a verifier's `max_failures` holds an account.
 const VERIFICATION_LOCKED: &str = "Too many failed attempts to verify the caller for these details: no more attempts are allowed for now. Do not try again in this call, and do not reveal anything protected. Offer the caller another way to get help.";
+
+/// What the AI hears when a check of the same details is still running.
+const VERIFICATION_RUNNING: &str =
+    "A check of these details is still running. Wait for its result; do not repeat the check.";
 
 /// The arguments a verifier binds, for log lines (names, never values).
 fn bound_names(function: &Function) -> String {
@@ -194,14 +198,29 @@ pub(super) async fn swaig(
     let identity = guard::identity_of(&function.identity, &args);
     // What a verifier checks for (an account) and the verifier are locked
     // together: another account, or another verifier, is its own count.
-    let lockout = identity.as_deref().filter(|_| function.verifies_caller);
-    if let Some(identity) = lockout {
-        if let Admission::Limited { retry_after } = live
+    let attempt = match identity.as_deref().filter(|_| function.verifies_caller) {
+        Some(identity) => live
             .function_limits
-            .verification_locked(&function.name, identity)
-        {
+            .verification_attempt(&function.name, identity),
+        None => Attempt::Open(None),
+    };
+    let checking = match attempt {
+        Attempt::Open(checking) => checking,
+        refused => {
+            let (outcome, why, reply) = match refused {
+                Attempt::Running => (
+                    "concurrent",
+                    "a check is already running for these",
+                    VERIFICATION_RUNNING,
+                ),
+                _ => (
+                    "locked_out",
+                    "too many failed checks for these",
+                    VERIFICATION_LOCKED,
+                ),
+            };
             log::warn!(
-                "function `{}` refused: too many failed checks for these {}",
+                "function `{}` refused: {why} {}",
                 function.name,
                 bound_names(function)
             );
@@ -211,12 +230,17 @@ pub(super) async fn swaig(
                 .with_label_values(&["verification"])
                 .inc();
             state.audit_event(|| {
-                event("caller_verification", "locked_out")
-                    .field("retry_after", Admission::retry_after_secs(retry_after))
+                let e = event("caller_verification", outcome);
+                match refused {
+                    Attempt::Locked { retry_after } => {
+                        e.field("retry_after", Admission::retry_after_secs(retry_after))
+                    }
+                    _ => e,
+                }
             })?;
-            return Ok(say(VERIFICATION_LOCKED));
+            return Ok(say(reply));
         }
-    }
+    };
     if function.requires_verification {
         let null = Value::Null;
         let global = body.global_data.as_ref().unwrap_or(&null);
@@ -387,11 +411,8 @@ pub(super) async fn swaig(
                         },
                     )
                 });
-                let locked = match lockout.filter(|_| !reply.verified) {
-                    Some(identity) => live
-                        .function_limits
-                        .verification_failed(&function.name, identity)
-                        .is_limited(),
+                let locked = match checking.as_ref().filter(|_| !reply.verified) {
+                    Some(checking) => checking.failed().is_limited(),
                     None => false,
                 };
                 if locked {

@@ -499,6 +499,93 @@ fn wrong_pins_lock_the_account_across_calls_and_a_reload() {
     assert!(!text.contains("4321") && !text.contains("0000"), "{text}");
 }
 
+/// Checks of one account running together would all pass the lock before
+/// any failure was counted: while one runs, another for the same account
+/// is turned away without running.
+#[test]
+fn a_second_check_of_the_same_account_waits_for_the_first() {
+    let agent = r#"name: held
+prompt: { text: Hi. }
+functions:
+  verify_pin:
+    description: Checks a PIN, after the test creates `release`.
+    verifies_caller: { binds: [account], max_failures: 2/15m }
+    parameters:
+      type: object
+      properties:
+        account: { type: string, pattern: "^[0-9]{6}$" }
+        pin: { type: string, pattern: "^[0-9]{4}$", sensitive: true }
+      required: [account, pin]
+    shell: { command: ["./verify.sh", "${args.pin}"], timeout: 20s }
+"#;
+    // Holds until `release` exists (15 s at most), then refuses every PIN.
+    let script = "#!/bin/sh\necho $$ >> started\ni=0\nwhile [ ! -e release ] && [ $i -lt 750 ]; do sleep 0.02; i=$((i+1)); done\necho '{\"verified\": false, \"response\": \"Wrong PIN.\"}'\n";
+    let dir = crate::util::agent_dir(agent, &[("verify.sh", script)]);
+    let server = Swagent::new(["serve", "agent.yaml"])
+        .creds()
+        .dir(dir.path())
+        .start();
+    let started = || {
+        std::fs::read_to_string(dir.path().join("started"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    let pin = |call_id: &str| {
+        call(
+            &server,
+            call_id,
+            "verify_pin",
+            json!({"account": "111111", "pin": "0000"}),
+            json!({}),
+        )
+    };
+    // The first check, from another thread (a `Server` stays on this one).
+    let swml: Value = server
+        .post("/")
+        .json(&json!({ "call_id": "call-1" }))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let hook = swml["sections"]["main"][1]["ai"]["SWAIG"]["functions"][0]["web_hook_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    std::thread::scope(|s| {
+        let first = s.spawn(|| {
+            crate::util::client()
+                .post(&hook)
+                .json(&json!({"function": "verify_pin", "call_id": "call-1", "argument": {"parsed": [{"account": "111111", "pin": "0000"}]}}))
+                .send()
+                .unwrap()
+                .json::<Value>()
+                .unwrap()
+        });
+        assert!(crate::util::eventually(
+            std::time::Duration::from_secs(10),
+            || started() == 1
+        ));
+        for call_id in ["call-2", "call-3", "call-4"] {
+            assert_eq!(
+                pin(call_id),
+                json!({"response": "A check of these details is still running. Wait for its result; do not repeat the check."})
+            );
+        }
+        std::fs::write(dir.path().join("release"), "").unwrap();
+        assert_eq!(first.join().unwrap(), json!({"response": "Wrong PIN."}));
+    });
+    // The turned-away checks counted no failure: the second run is the
+    // second failure, which locks.
+    assert_eq!(
+        pin("call-5"),
+        json!({ "response": format!("That check failed. {LOCKED}") })
+    );
+    assert_eq!(pin("call-6"), json!({ "response": LOCKED }));
+    assert_eq!(started(), 2);
+    let said = "function `verify_pin` refused: a check is already running for these `account`";
+    assert_eq!(server.log_with(said).matches(said).count(), 3);
+}
+
 fn audit_lines(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap()
