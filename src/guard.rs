@@ -64,27 +64,64 @@ pub fn canonical_json(v: &Value) -> String {
 /// The agent is in every signed text: agents that share a secret must not
 /// accept each other's codes and grants (a weak verifier in one would open
 /// another). Agent names hold no `\n` (`[A-Za-z0-9_-]`), nor do call ids.
-fn code_message(agent: &str, call_id: &str, function: &str, args: &Value, expiry: u64) -> String {
+fn code_message(
+    agent: &str,
+    call_id: &str,
+    function: &str,
+    details: &Value,
+    expiry: u64,
+) -> String {
     format!(
         "confirm\n{agent}\n{call_id}\n{function}\n{expiry}\n{}",
-        canonical_json(args)
+        canonical_json(details)
     )
+}
+
+/// What a confirmation code is bound to: the arguments, and the values the
+/// handler takes from the request's `global_data` or `meta_data` (by their
+/// template text, `${global_data.account}`), which another function's reply
+/// could change between the read-back and the run. Without such values, the
+/// arguments alone.
+pub fn confirmed_details(
+    function: &crate::agent::Function,
+    args: &Value,
+    global_data: &Value,
+    meta_data: &Value,
+) -> Value {
+    use crate::template::{walk, Var};
+    let mut context = serde_json::Map::new();
+    for template in function.handler.action_templates() {
+        for (var, text) in template.vars() {
+            let value = match var {
+                Var::GlobalData(path) => walk(global_data, path),
+                Var::MetaData(path) => walk(meta_data, path),
+                _ => continue,
+            };
+            context.insert(text.to_owned(), value.cloned().unwrap_or(Value::Null));
+        }
+    }
+    if context.is_empty() {
+        args.clone()
+    } else {
+        serde_json::json!({ "arguments": args, "context": context })
+    }
 }
 
 /// 80 bits of HMAC are plenty for a code that lives minutes behind Basic Auth
 /// and a function token, and short enough for a model to copy verbatim.
 const CODE_HEX: usize = 20;
 
-/// Mints a confirmation code: `{expiry}-{20 hex}`.
+/// Mints a confirmation code, `{expiry}-{20 hex}`, for `details` (see
+/// [`confirmed_details`]).
 pub fn confirmation_code(
     secret: &Secret,
     agent: &str,
     call_id: &str,
     function: &str,
-    args: &Value,
+    details: &Value,
     expiry: u64,
 ) -> String {
-    let tag = secret.sign(code_message(agent, call_id, function, args, expiry).as_bytes());
+    let tag = secret.sign(code_message(agent, call_id, function, details, expiry).as_bytes());
     format!("{expiry}-{}", &hex::encode(tag.as_ref())[..CODE_HEX])
 }
 
@@ -153,11 +190,11 @@ pub fn check_code(
     agent: &str,
     call_id: &str,
     function: &str,
-    args: &Value,
+    details: &Value,
     now: u64,
 ) -> CodeVerdict {
     let expected =
-        secret.sign(code_message(agent, call_id, function, args, code.expiry).as_bytes());
+        secret.sign(code_message(agent, call_id, function, details, code.expiry).as_bytes());
     let expected = &hex::encode(expected.as_ref())[..CODE_HEX];
     // Truncated tags cannot go through `hmac::verify` directly; comparing
     // their HMACs with it ("double HMAC") is constant-time and exact.

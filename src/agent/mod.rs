@@ -151,6 +151,34 @@ impl Handler {
             Handler::Static(_) => "static",
         }
     }
+
+    /// The templates that decide what the handler does: a shell command
+    /// line, an http request. (Not what it answers: `output`, a static reply.)
+    pub fn action_templates(&self) -> Vec<&Template> {
+        fn collect<'a>(t: &'a JsonTemplate, out: &mut Vec<&'a Template>) {
+            match t {
+                JsonTemplate::Text(t) => out.push(t),
+                JsonTemplate::Array(items) => items.iter().for_each(|i| collect(i, out)),
+                JsonTemplate::Object(fields) => fields.iter().for_each(|(_, v)| collect(v, out)),
+                JsonTemplate::Literal(_) => {}
+            }
+        }
+        let mut out = Vec::new();
+        match self {
+            Handler::Shell(s) => out.extend(s.args.iter()),
+            Handler::Http(h) => {
+                out.push(&h.url);
+                out.extend(h.query.iter().map(|(_, t)| t));
+                out.extend(h.headers.iter().map(|(_, t)| t));
+                out.extend(h.form.iter().map(|(_, t)| t));
+                if let Some(body) = &h.body {
+                    collect(body, &mut out);
+                }
+            }
+            Handler::Static(_) => {}
+        }
+        out
+    }
 }
 
 /// A shell handler: a program and its templated arguments.

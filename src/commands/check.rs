@@ -85,28 +85,15 @@ fn changes_something(h: &Handler) -> bool {
 /// declared one, since each reaches the program on stdin and as
 /// `SWAIG_ARG_*` whether its command line names it or not.
 fn used_args(f: &agent::Function) -> Vec<String> {
-    let mut templates = Vec::new();
     let mut names = Vec::new();
-    match &f.handler {
-        Handler::Shell(s) => {
-            templates.extend(s.args.iter());
-            if let Some(props) = f.parameters.get("properties").and_then(Value::as_object) {
-                names.extend(props.keys().cloned());
-            }
+    if let Handler::Shell(_) = &f.handler {
+        if let Some(props) = f.parameters.get("properties").and_then(Value::as_object) {
+            names.extend(props.keys().cloned());
         }
-        Handler::Http(h) => {
-            templates.push(&h.url);
-            templates.extend(h.query.iter().map(|(_, t)| t));
-            templates.extend(h.headers.iter().map(|(_, t)| t));
-            templates.extend(h.form.iter().map(|(_, t)| t));
-            if let Some(body) = &h.body {
-                collect_json(body, &mut templates);
-            }
-        }
-        Handler::Static(_) => {}
     }
     names.extend(
-        templates
+        f.handler
+            .action_templates()
             .iter()
             .flat_map(|t| t.vars())
             .filter_map(|(v, _)| match v {
@@ -117,17 +104,6 @@ fn used_args(f: &agent::Function) -> Vec<String> {
     names.sort();
     names.dedup();
     names
-}
-
-fn collect_json<'a>(t: &'a agent::JsonTemplate, out: &mut Vec<&'a crate::template::Template>) {
-    match t {
-        agent::JsonTemplate::Text(t) => out.push(t),
-        agent::JsonTemplate::Array(items) => items.iter().for_each(|i| collect_json(i, out)),
-        agent::JsonTemplate::Object(fields) => {
-            fields.iter().for_each(|(_, v)| collect_json(v, out))
-        }
-        agent::JsonTemplate::Literal(_) => {}
-    }
 }
 
 /// True when a property schema constrains its value.

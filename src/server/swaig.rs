@@ -267,12 +267,25 @@ pub(super) async fn swaig(
     }
 
     if function.confirm {
+        let null = Value::Null;
+        let details = guard::confirmed_details(
+            function,
+            &args,
+            body.global_data.as_ref().unwrap_or(&null),
+            body.meta_data.as_ref().unwrap_or(&null),
+        );
         let parsed = code.as_deref().map(guard::Code::parse);
         let presented = parsed.as_ref().and_then(|c| c.as_ref()).map(|c| c.expiry);
         let verdict = parsed.as_ref().map(|c| match c {
-            Some(c) => {
-                guard::check_code(secret, c, &agent.name, call_id, &function.name, &args, now)
-            }
+            Some(c) => guard::check_code(
+                secret,
+                c,
+                &agent.name,
+                call_id,
+                &function.name,
+                &details,
+                now,
+            ),
             None => CodeVerdict::Malformed,
         });
         let lead = match (verdict, parsed.flatten()) {
@@ -324,7 +337,7 @@ pub(super) async fn swaig(
                 &agent.name,
                 call_id,
                 &function.name,
-                &args,
+                &details,
                 expiry,
             );
             state.audit_event(|| {

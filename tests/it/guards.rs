@@ -499,6 +499,60 @@ fn wrong_pins_lock_the_account_across_calls_and_a_reload() {
     assert!(!text.contains("4321") && !text.contains("0000"), "{text}");
 }
 
+/// A confirmed function that takes a value from `global_data` runs only if
+/// that value is still the one it had when the code was given: another
+/// function's reply may change it between the read-back and the run.
+#[test]
+fn a_code_binds_the_global_data_the_handler_uses() {
+    let agent = r#"name: context
+prompt: { text: Hi. }
+functions:
+  transfer:
+    description: Moves money out of the account the call is about.
+    confirm: true
+    parameters:
+      type: object
+      properties:
+        amount: { type: integer, minimum: 1, maximum: 100 }
+      required: [amount]
+    shell: { command: ["./transfer.sh", "${global_data.account}", "${args.amount}"] }
+"#;
+    let script = "#!/bin/sh\necho \"$1 $2\" >> ran.log\necho '{\"response\": \"Done.\"}'\n";
+    let dir = crate::util::agent_dir(agent, &[("transfer.sh", script)]);
+    let server = Swagent::new(["serve", "agent.yaml"])
+        .creds()
+        .dir(dir.path())
+        .start();
+    let transfer = |args: Value, account: &str| {
+        call(
+            &server,
+            "call-1",
+            "transfer",
+            args,
+            json!({ "account": account, "unused": "anything" }),
+        )
+    };
+    let code = code_in(&transfer(json!({"amount": 50}), "111111"));
+    let confirmed = json!({"amount": 50, "confirmation": code});
+    // Another account by now: refused, and a new code for what is there.
+    let moved = transfer(confirmed.clone(), "999999");
+    assert_says(
+        &moved,
+        "That confirmation code does not match these details. Nothing was done yet.",
+    );
+    assert!(runs(dir.path()).is_empty());
+    // A value the handler does not use may change.
+    let ok = call(
+        &server,
+        "call-1",
+        "transfer",
+        confirmed,
+        json!({ "account": "111111", "unused": "changed" }),
+    );
+    assert_eq!(ok, json!({"response": "Done."}));
+    assert_eq!(runs(dir.path()), vec!["111111 50"]);
+}
+
 /// Checks of one account running together would all pass the lock before
 /// any failure was counted: while one runs, another for the same account
 /// is turned away without running.
