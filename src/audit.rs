@@ -8,7 +8,7 @@
 //! second ([`Audit::follow`]). What is never written is decided by the callers' types: no
 //! field here takes a password, secret, key, whole token or header.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -148,7 +148,10 @@ impl Audit {
         let (sink, path) = if path == Path::new("-") {
             (Sink::Stdout, None)
         } else {
-            (Sink::File(open_append(path)?), Some(path.to_path_buf()))
+            (
+                Sink::File(crate::files::open_append(path)?),
+                Some(path.to_path_buf()),
+            )
         };
         Ok(Audit {
             sink: Mutex::new(sink),
@@ -192,7 +195,7 @@ impl Audit {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let file = open_append(path).map_err(|source| {
+        let file = crate::files::open_append(path).map_err(|source| {
             self.stale.store(true, Ordering::Relaxed);
             self.fail(source)
         })?;
@@ -249,16 +252,23 @@ impl Audit {
     /// Writes one event as one line. A failure is logged loudly; the caller
     /// decides whether to go on (see [`Audit::accepting`]).
     pub fn record(&self, e: Event) -> Result<(), AuditError> {
-        let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
-        if matches!(*sink, Sink::Off) {
+        if !self.on {
             return Ok(());
         }
-        if self.stale.load(Ordering::Relaxed) {
-            if let Some(file) = self.path.as_deref().and_then(|p| open_append(p).ok()) {
-                *sink = Sink::File(file);
-                self.stale.store(false, Ordering::Relaxed);
-                log::warn!("the audit log is back at its path");
-            }
+        // Outside the lock: an open on a stalled mount must not hold up
+        // every other line.
+        let reopened = if self.stale.load(Ordering::Relaxed) {
+            self.path
+                .as_deref()
+                .and_then(|p| crate::files::open_append(p).ok())
+        } else {
+            None
+        };
+        let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(file) = reopened {
+            *sink = Sink::File(file);
+            self.stale.store(false, Ordering::Relaxed);
+            log::warn!("the audit log is back at its path");
         }
         let mut line = Map::new();
         line.insert(
@@ -406,15 +416,6 @@ pub fn exposure(path: &Path) -> Option<String> {
             folder.display()
         ))
     })
-}
-
-fn open_append(path: &Path) -> std::io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
 }
 
 /// Arguments with every property marked `sensitive: true` in the schema

@@ -70,6 +70,27 @@ pub fn open_lock(path: &Path) -> std::io::Result<File> {
     Ok(file)
 }
 
+/// Opens a log file for appending (creating it, mode 0600), through a
+/// symlink if there is one, refusing anything but a regular file: a FIFO
+/// would block the open or every write, and `/dev/null` would swallow every
+/// line while looking healthy.
+pub fn open_append(path: &Path) -> std::io::Result<File> {
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ENXIO) => not_regular(),
+            _ => e,
+        })?;
+    if !file.metadata()?.file_type().is_file() {
+        return Err(not_regular());
+    }
+    Ok(file)
+}
+
 /// The file a path names, through any symlinks, also one whose file does
 /// not exist yet (so the first write creates the file the link points to).
 pub fn resolve(path: &Path) -> std::io::Result<PathBuf> {

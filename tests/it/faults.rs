@@ -117,10 +117,16 @@ const OK: &str = r#"{"response":"Nine to five."}"#;
 
 #[test]
 fn an_audit_log_on_a_full_disk_is_reported_loudly_and_serving_goes_on() {
+    let Some(disk) = Tmpfs::mount() else {
+        return;
+    };
+    fill(&disk.path().join("filler"));
+    let log = disk.path().join("audit.log");
     let dir = faults_dir();
-    let server = serve(dir.path(), &["--audit-log", "/dev/full"]).start();
+    let server = serve(dir.path(), &["--audit-log", log.to_str().unwrap()]).start();
     let lost = format!(
-        "AUDIT LOG WRITE FAILED, events are being lost: cannot write the audit log `/dev/full`: {ENOSPC}"
+        "AUDIT LOG WRITE FAILED, events are being lost: cannot write the audit log `{}`: {ENOSPC}",
+        log.display()
     );
     // The start-up line already failed.
     assert!(
@@ -147,14 +153,32 @@ fn an_audit_log_on_a_full_disk_is_reported_loudly_and_serving_goes_on() {
 #[test]
 fn a_required_audit_log_that_cannot_be_written_stops_the_start() {
     let dir = faults_dir();
+    // A device is no log: `/dev/null` would take every line and look healthy.
+    for device in ["/dev/full", "/dev/null"] {
+        serve(
+            dir.path(),
+            &["--audit-log", device, "--audit-required", "--port", "0"],
+        )
+        .run()
+        .code(2)
+        .stderr_is(&format!(
+            "error: cannot open the audit log `{device}`: is not a regular file (a FIFO, socket or device)\n"
+        ));
+    }
+    let Some(disk) = Tmpfs::mount() else {
+        return;
+    };
+    fill(&disk.path().join("filler"));
+    let log = disk.path().join("audit.log");
     serve(
         dir.path(),
-        &["--audit-log", "/dev/full", "--audit-required", "--port", "0"],
+        &["--audit-log", log.to_str().unwrap(), "--audit-required", "--port", "0"],
     )
     .run()
     .code(2)
     .stderr_has(&format!(
-        "error: cannot write the audit log `/dev/full`: {ENOSPC}; `--audit-required` does not start without an audit log\n"
+        "error: cannot write the audit log `{}`: {ENOSPC}; `--audit-required` does not start without an audit log\n",
+        log.display()
     ))
     .never_shows("serving agent");
 }
@@ -322,6 +346,19 @@ fn an_audit_log_moved_or_deleted_without_sighup_is_reopened_at_its_path() {
     assert_eq!(server.log_with(said).matches(said).count(), 2);
     let line: Value = serde_json::from_str(std::fs::read_to_string(&log).unwrap().trim()).unwrap();
     assert_eq!(line["reason"], "the file at its path was not the one open");
+
+    // A FIFO put in its place is refused, never opened (an open or a write
+    // would block): requests are answered, and the required log counts as
+    // failing until a file can be opened there again.
+    std::fs::remove_file(&log).unwrap();
+    crate::util::mkfifo(&log);
+    assert!(eventually(within, || ready(&server).0 == 503));
+    let said = "the audit log was moved or deleted without a SIGHUP and cannot be reopened: cannot write the audit log `audit.log`: is not a regular file (a FIFO, socket or device); lines go to the file it had open until its path can be opened again";
+    assert!(server.log_with(said).contains(said), "{}", server.log());
+    assert_eq!(hours(&server), (503, UNAVAILABLE.to_owned()));
+    std::fs::remove_file(&log).unwrap();
+    assert!(eventually(within, || ready(&server) == (200, READY.to_owned())));
+    assert_eq!(hours(&server), (200, OK.to_owned()));
 }
 
 #[test]

@@ -619,12 +619,6 @@ fn a_flood_of_bad_logins_is_sampled_in_the_log_but_complete_in_the_audit_log() {
     );
 }
 
-fn mkfifo(path: &Path) {
-    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: a NUL-terminated path this test owns.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-}
-
 #[test]
 fn a_state_file_that_becomes_empty_keeps_functions_disabled() {
     let dir = setup(None);
@@ -722,7 +716,7 @@ fn disable_refuses_a_lock_file_that_is_a_symlink_or_a_fifo() {
     assert!(!dir.path().join("state.json").exists());
 
     std::fs::remove_file(dir.path().join("state.json.lock")).unwrap();
-    mkfifo(&dir.path().join("state.json.lock"));
+    crate::util::mkfifo(&dir.path().join("state.json.lock"));
     Swagent::new(["disable", "pay", "--state-file", "state.json"])
         .dir(dir.path())
         .run()
@@ -760,7 +754,7 @@ fn disable_gives_up_on_a_lock_held_by_a_stuck_process_after_10_s() {
 #[test]
 fn a_fifo_is_refused_as_state_file_and_agent_file_and_never_holds_up_sigterm() {
     let dir = setup(None);
-    mkfifo(&dir.path().join("fifo.json"));
+    crate::util::mkfifo(&dir.path().join("fifo.json"));
     Swagent::new(["serve", "ops.yaml", "--state-file", "fifo.json"])
         .creds()
         .dir(dir.path())
@@ -773,7 +767,7 @@ fn a_fifo_is_refused_as_state_file_and_agent_file_and_never_holds_up_sigterm() {
     let mut server = start(dir.path());
     let file = dir.path().join("ops.yaml");
     std::fs::remove_file(&file).unwrap();
-    mkfifo(&file);
+    crate::util::mkfifo(&file);
     server.signal(libc::SIGHUP);
     let said = "SIGHUP: reload failed, the previous agent keeps serving: cannot read `ops.yaml`: is not a regular file (a FIFO, socket or device)";
     assert!(server.log_with(said).contains(said));
@@ -784,7 +778,7 @@ fn a_fifo_is_refused_as_state_file_and_agent_file_and_never_holds_up_sigterm() {
     // The state file turns into a FIFO too: the watcher says so, and the
     // server still stops at once on SIGTERM.
     std::fs::remove_file(dir.path().join("state.json")).ok();
-    mkfifo(&dir.path().join("state.json"));
+    crate::util::mkfifo(&dir.path().join("state.json"));
     let said =
         "kill switch: cannot read `state.json`: is not a regular file (a FIFO, socket or device)";
     assert!(server.log_with(said).contains(said));

@@ -525,6 +525,13 @@ pub fn agent_dir(yaml: &str, scripts: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
+/// Makes a FIFO at `path`.
+pub fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path this test owns.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
+
 /// Polls `check` until it is true or `within` passes; returns the last result.
 pub fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = std::time::Instant::now() + within;
