@@ -310,9 +310,23 @@ pub fn identity_of(identity: &[(String, String)], args: &Value) -> Option<String
     }
     let bound: serde_json::Map<String, Value> = identity
         .iter()
-        .map(|(name, arg)| (name.clone(), args.get(arg).cloned().unwrap_or(Value::Null)))
+        .map(|(name, arg)| {
+            let value = args.get(arg).map_or(Value::Null, one_spelling);
+            (name.clone(), value)
+        })
         .collect();
     Some(canonical_json(&Value::Object(bound)))
+}
+
+/// `type: integer` accepts `123456.0` and `1.23456e5` as well as `123456`:
+/// one account, which must not get three grants or three lock-out counts.
+fn one_spelling(value: &Value) -> Value {
+    match value.as_f64() {
+        Some(f) if value.is_f64() && f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
+            Value::from(f as i64)
+        }
+        _ => value.clone(),
+    }
 }
 
 fn grant_message(agent: &str, call_id: &str, identity: Option<&str>, expiry: u64) -> String {
@@ -549,6 +563,23 @@ mod tests {
         let a = identity_of(&pairs, &json!({"from": "111111", "to": "222222"}));
         let b = identity_of(&pairs, &json!({"from": "999999", "to": "111111"}));
         assert_eq!(a.as_deref(), Some(r#"{"account":"111111"}"#));
+        // One integer account, however the number is spelt; a string stays
+        // as written, and a fraction is another value.
+        let n = [("account".to_owned(), "account".to_owned())];
+        for spelling in [json!(123456), json!(123456.0), json!(1.23456e5)] {
+            assert_eq!(
+                identity_of(&n, &json!({ "account": spelling })).as_deref(),
+                Some(r#"{"account":123456}"#)
+            );
+        }
+        assert_eq!(
+            identity_of(&n, &json!({"account": "123456.0"})).as_deref(),
+            Some(r#"{"account":"123456.0"}"#)
+        );
+        assert_eq!(
+            identity_of(&n, &json!({"account": 1.5})).as_deref(),
+            Some(r#"{"account":1.5}"#)
+        );
         let (key, g) = grant(&s, "bank", "c1", a.as_deref(), 1000);
         assert!(
             key.starts_with("swagent_verified_") && !key.contains("111111"),

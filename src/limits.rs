@@ -82,6 +82,10 @@ pub fn parse_rate(s: &str) -> Result<Rate, String> {
     if count == 0 {
         return Err(format!("`{s}`: the count must be at least 1"));
     }
+    // Longer would overflow the clock arithmetic of a limiter or lock-out.
+    if per > Duration::from_secs(366 * 86_400) {
+        return Err(format!("`{s}`: the interval must be at most 366 days"));
+    }
     Rate::new(count, per).ok_or_else(|| format!("`{s}`: the interval is too short"))
 }
 
@@ -203,34 +207,55 @@ pub struct AuthFailures<K: Hash + Eq + Clone = IpAddr> {
     /// Failures that pass without locking (`None`: none does).
     counter: Option<Keyed<K>>,
     window: Duration,
-    lockouts: Mutex<HashMap<K, Instant>>,
-    /// Whether `lockouts` has any entry, kept under its lock. Every request
+    locks: Mutex<Locks<K>>,
+    /// Whether `locks` holds anything, kept under its lock. Every request
     /// asks, nearly always when nobody is locked out; reading a flag that
     /// rarely changes keeps the workers off the lock, whose cache line they
     /// would otherwise pass back and forth on each request.
     any: AtomicBool,
+    /// With [`MAX_LOCKOUTS`] keys locked, lock every key rather than none.
+    fail_closed: bool,
+}
+
+struct Locks<K> {
+    by_key: HashMap<K, Instant>,
+    /// Every key, until then: the table was full (`fail_closed` only).
+    all_until: Option<Instant>,
 }
 
 impl<K: Hash + Eq + Clone> AuthFailures<K> {
-    /// `limit` failures per `window`; `None` when `limit` is 0 (off).
+    /// `limit` failures per `window`; `None` when `limit` is 0 (off). With
+    /// [`MAX_LOCKOUTS`] addresses locked out, a new one is not, though its
+    /// failures are still counted: locking out every address would let one
+    /// attacker shut out every client.
     pub fn new(limit: u32, window: Duration) -> Option<AuthFailures<K>> {
         let rate = Rate::new(limit, window)?;
-        Some(AuthFailures::counting(Some(Keyed::new(rate)), window))
+        Some(AuthFailures::counting(
+            Some(Keyed::new(rate)),
+            window,
+            false,
+        ))
     }
 
     /// At most `rate.count` failures per `rate.per`: the last of them locks
-    /// the key out for `rate.per`.
+    /// the key out for `rate.per`. With [`MAX_LOCKOUTS`] keys locked out,
+    /// every key is, until the table has room: nothing else would hold the
+    /// guesses back.
     pub fn at_most(rate: Rate) -> AuthFailures<K> {
         let passing = Rate::new(rate.count.get() - 1, rate.per).map(Keyed::new);
-        AuthFailures::counting(passing, rate.per)
+        AuthFailures::counting(passing, rate.per, true)
     }
 
-    fn counting(counter: Option<Keyed<K>>, window: Duration) -> AuthFailures<K> {
+    fn counting(counter: Option<Keyed<K>>, window: Duration, fail_closed: bool) -> AuthFailures<K> {
         AuthFailures {
             counter,
             window,
-            lockouts: Mutex::new(HashMap::new()),
+            locks: Mutex::new(Locks {
+                by_key: HashMap::new(),
+                all_until: None,
+            }),
             any: AtomicBool::new(false),
+            fail_closed,
         }
     }
 
@@ -245,24 +270,34 @@ impl<K: Hash + Eq + Clone> AuthFailures<K> {
     }
 
     fn locked_at(&self, key: K, now: Instant) -> Admission {
-        let mut lockouts = self.lockouts.lock().expect("no panic holds this lock");
+        let mut locks = self.locks.lock().expect("no panic holds this lock");
         // Few entries: sweep the expired ones, so that the flag falls back to
         // false once an attack is over. Many: only the asker's, as a sweep
         // per request would cost most when the server is under attack.
-        if lockouts.len() <= 16 {
-            lockouts.retain(|_, until| *until > now);
+        if locks.by_key.len() <= 16 {
+            locks.by_key.retain(|_, until| *until > now);
         }
-        let verdict = match lockouts.get(&key) {
-            Some(until) if *until > now => Admission::Limited {
-                retry_after: *until - now,
+        if locks.all_until.is_some_and(|until| until <= now) {
+            locks.all_until = None;
+        }
+        let until = match (locks.by_key.get(&key), locks.all_until) {
+            (Some(a), Some(b)) => Some((*a).max(b)),
+            (one, all) => one.copied().or(all),
+        };
+        let verdict = match until {
+            Some(until) if until > now => Admission::Limited {
+                retry_after: until - now,
             },
             Some(_) => {
-                lockouts.remove(&key);
+                locks.by_key.remove(&key);
                 Admission::Allowed
             }
             None => Admission::Allowed,
         };
-        self.any.store(!lockouts.is_empty(), Ordering::Release);
+        self.any.store(
+            !locks.by_key.is_empty() || locks.all_until.is_some(),
+            Ordering::Release,
+        );
         verdict
     }
 
@@ -278,58 +313,48 @@ impl<K: Hash + Eq + Clone> AuthFailures<K> {
                 return Admission::Allowed;
             }
         }
-        let mut lockouts = self.lockouts.lock().expect("no panic holds this lock");
-        if lockouts.len() >= MAX_LOCKOUTS {
-            lockouts.retain(|_, until| *until > now);
+        let until = now.checked_add(self.window).unwrap_or(now);
+        let mut locks = self.locks.lock().expect("no panic holds this lock");
+        if locks.by_key.len() >= MAX_LOCKOUTS {
+            locks.by_key.retain(|_, until| *until > now);
         }
-        if lockouts.len() < MAX_LOCKOUTS || lockouts.contains_key(&key) {
-            lockouts.insert(key, now + self.window);
+        if locks.by_key.len() < MAX_LOCKOUTS || locks.by_key.contains_key(&key) {
+            locks.by_key.insert(key, until);
+        } else if self.fail_closed {
+            locks.all_until = Some(until);
         }
-        self.any.store(!lockouts.is_empty(), Ordering::Release);
+        self.any.store(true, Ordering::Release);
         Admission::Limited {
             retry_after: self.window,
         }
     }
 
-    /// How many addresses are locked out (expired entries included until swept).
+    /// How many keys are locked out (expired entries included until swept).
     pub fn lockouts(&self) -> usize {
-        self.lockouts
+        self.locks
             .lock()
             .expect("no panic holds this lock")
+            .by_key
             .len()
     }
 }
 
-/// A function's limits: per call id and over all calls, and for a verifier
-/// the lock-out of what it verifies.
+/// A function's limits: per call id and over all calls.
 pub struct FunctionLimit {
     /// The rates it was built for, to tell whether a reload changed them.
-    rates: Rates,
+    rates: (Option<Rate>, Option<Rate>),
     per_call: Option<Keyed<u64>>,
     global: Option<Keyed<()>>,
-    /// Failed verifications per bound value (an account), hashed.
-    failures: Option<AuthFailures<u64>>,
-    /// The bound values being checked right now.
-    checking: Mutex<std::collections::HashSet<u64>>,
     hasher: std::collections::hash_map::RandomState,
 }
-
-/// `rate_limit.per_call`, `rate_limit.global` and `max_failures`.
-type Rates = (Option<Rate>, Option<Rate>, Option<Rate>);
 
 impl FunctionLimit {
     /// Limiters for the rates an agent file set.
     pub fn new(per_call: Option<Rate>, global: Option<Rate>) -> FunctionLimit {
-        FunctionLimit::with_lockout((per_call, global, None))
-    }
-
-    fn with_lockout(rates: Rates) -> FunctionLimit {
         FunctionLimit {
-            rates,
-            per_call: rates.0.map(Keyed::new),
-            global: rates.1.map(Keyed::new),
-            failures: rates.2.map(AuthFailures::at_most),
-            checking: Mutex::default(),
+            rates: (per_call, global),
+            per_call: per_call.map(Keyed::new),
+            global: global.map(Keyed::new),
             hasher: std::collections::hash_map::RandomState::new(),
         }
     }
@@ -345,6 +370,26 @@ impl FunctionLimit {
         match &self.global {
             Some(global) => global.check(&()),
             None => Admission::Allowed,
+        }
+    }
+}
+
+/// A verifier's `max_failures`: failed checks per bound value (an account,
+/// hashed), and the values being checked right now.
+pub struct Lockout {
+    rate: Rate,
+    failures: AuthFailures<u64>,
+    checking: Mutex<std::collections::HashSet<u64>>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl Lockout {
+    fn new(rate: Rate) -> Lockout {
+        Lockout {
+            rate,
+            failures: AuthFailures::at_most(rate),
+            checking: Mutex::default(),
+            hasher: std::collections::hash_map::RandomState::new(),
         }
     }
 }
@@ -375,18 +420,22 @@ impl Limits {
     }
 }
 
-/// The `rate_limit`s of one agent's functions, by name. Built with the agent,
-/// so a reload applies changed limits; an unchanged limit keeps its counts.
+/// The `rate_limit`s and `max_failures` of one agent's functions, by name.
+/// Built with the agent, so a reload applies changed limits; an unchanged
+/// limit keeps its counts.
 #[derive(Default)]
 pub struct FunctionLimits {
     functions: HashMap<String, Arc<FunctionLimit>>,
+    lockouts: HashMap<String, Arc<Lockout>>,
 }
 
 impl FunctionLimits {
     /// The limits of `agent`. On a reload, a function whose rates did not
     /// change keeps its limiter from `previous`, counts included: an operator's
     /// SIGHUP (for a prompt fix, say) must not hand every call a fresh budget
-    /// of, for example, transfers. A changed or new limit starts afresh.
+    /// of, for example, transfers, nor unlock a locked account. A changed or
+    /// new limit starts afresh; `rate_limit` and `max_failures` are judged
+    /// apart.
     pub fn carried(
         agent: &crate::agent::Agent,
         previous: Option<&FunctionLimits>,
@@ -394,22 +443,32 @@ impl FunctionLimits {
         let functions = agent
             .functions
             .values()
+            .filter(|f| f.rate_limit.per_call.is_some() || f.rate_limit.global.is_some())
             .map(|f| {
-                (
-                    f,
-                    (f.rate_limit.per_call, f.rate_limit.global, f.max_failures),
-                )
-            })
-            .filter(|(_, rates)| *rates != (None, None, None))
-            .map(|(f, rates)| {
+                let rates = (f.rate_limit.per_call, f.rate_limit.global);
                 let limit = match previous.and_then(|p| p.functions.get(&f.name)) {
                     Some(kept) if kept.rates == rates => Arc::clone(kept),
-                    _ => Arc::new(FunctionLimit::with_lockout(rates)),
+                    _ => Arc::new(FunctionLimit::new(rates.0, rates.1)),
                 };
                 (f.name.clone(), limit)
             })
             .collect();
-        FunctionLimits { functions }
+        let lockouts = agent
+            .functions
+            .values()
+            .filter_map(|f| {
+                let rate = f.max_failures?;
+                let lockout = match previous.and_then(|p| p.lockouts.get(&f.name)) {
+                    Some(kept) if kept.rate == rate => Arc::clone(kept),
+                    _ => Arc::new(Lockout::new(rate)),
+                };
+                Some((f.name.clone(), lockout))
+            })
+            .collect();
+        FunctionLimits {
+            functions,
+            lockouts,
+        }
     }
 
     /// Admits one run of `function` in `call_id`.
@@ -424,24 +483,19 @@ impl FunctionLimits {
     /// check of them is running, since checks in flight together would all
     /// pass the lock before any failure was counted.
     pub fn verification_attempt(&self, function: &str, identity: &str) -> Attempt {
-        let Some(limit) = self
-            .functions
-            .get(function)
-            .filter(|l| l.failures.is_some())
-        else {
+        let Some(lockout) = self.lockouts.get(function) else {
             return Attempt::Open(None);
         };
-        let key = limit.hasher.hash_one(identity);
-        let failures = limit.failures.as_ref().expect("filtered above");
-        if let Admission::Limited { retry_after } = failures.locked(key) {
+        let key = lockout.hasher.hash_one(identity);
+        if let Admission::Limited { retry_after } = lockout.failures.locked(key) {
             return Attempt::Locked { retry_after };
         }
-        let mut running = limit.checking.lock().unwrap_or_else(|e| e.into_inner());
+        let mut running = lockout.checking.lock().unwrap_or_else(|e| e.into_inner());
         if !running.insert(key) {
             return Attempt::Running;
         }
         Attempt::Open(Some(Checking {
-            limit: Arc::clone(limit),
+            lockout: Arc::clone(lockout),
             key,
         }))
     }
@@ -462,23 +516,20 @@ pub enum Attempt {
 /// One verification in flight; dropping it lets the next check of the same
 /// values in.
 pub struct Checking {
-    limit: Arc<FunctionLimit>,
+    lockout: Arc<Lockout>,
     key: u64,
 }
 
 impl Checking {
     /// Counts this check as failed; `Limited` when that locked the values out.
     pub fn failed(&self) -> Admission {
-        match &self.limit.failures {
-            Some(failures) => failures.record(self.key),
-            None => Admission::Allowed,
-        }
+        self.lockout.failures.record(self.key)
     }
 }
 
 impl Drop for Checking {
     fn drop(&mut self) {
-        self.limit
+        self.lockout
             .checking
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -519,6 +570,11 @@ mod tests {
             parse_rate("0/min"),
             Err("`0/min`: the count must be at least 1".into())
         );
+        assert_eq!(
+            parse_rate("1/18446744073709551615s"),
+            Err("`1/18446744073709551615s`: the interval must be at most 366 days".into())
+        );
+        assert!(parse_rate("1/366d").is_ok());
         assert_eq!(
             parse_rate("5"),
             Err("`5` is not a rate: use e.g. `5/min`, `100/h` or `2/s`".into())
@@ -708,6 +764,33 @@ mod tests {
         f.record_at(ip(n + 1), later);
         f.record_at(ip(n + 1), later);
         assert_eq!(f.lockouts(), 1);
+        // Addresses fail open when the table is full (one attacker must not
+        // lock out every client)...
+        assert_eq!(f.locked_at(ip(n + 2), later), Admission::Allowed);
+    }
+
+    /// ...PIN lock-outs fail closed: a full table locks every account until
+    /// it has room, since nothing else would stop the guesses.
+    #[test]
+    fn a_full_pin_lockout_table_locks_every_key() {
+        let min = Duration::from_secs(60);
+        let f = AuthFailures::<u64>::at_most(Rate::new(1, min).unwrap());
+        let t0 = Instant::now();
+        for key in 0..super::MAX_LOCKOUTS as u64 {
+            assert!(f.record_at(key, t0).is_limited());
+        }
+        let fresh = super::MAX_LOCKOUTS as u64 + 1;
+        assert_eq!(f.locked_at(fresh, t0), Admission::Allowed);
+        assert!(f.record_at(fresh, t0).is_limited());
+        assert_eq!(f.lockouts(), super::MAX_LOCKOUTS);
+        let half = t0 + Duration::from_secs(30);
+        assert_eq!(
+            f.locked_at(fresh + 1, half),
+            Admission::Limited {
+                retry_after: Duration::from_secs(30)
+            }
+        );
+        assert_eq!(f.locked_at(fresh + 1, t0 + min), Admission::Allowed);
     }
 
     #[test]

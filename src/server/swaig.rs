@@ -230,7 +230,9 @@ pub(super) async fn swaig(
                 .with_label_values(&["verification"])
                 .inc();
             state.audit_event(|| {
-                let e = event("caller_verification", outcome);
+                // Which account was asked for, as far as the schema allows.
+                let e = event("caller_verification", outcome)
+                    .field("arguments", redact(&function.parameters, &args));
                 match refused {
                     Attempt::Locked { retry_after } => {
                         e.field("retry_after", Admission::retry_after_secs(retry_after))
@@ -399,6 +401,25 @@ pub(super) async fn swaig(
         .field("handler", function.handler.kind())
         .duration(started.elapsed())
     });
+    // Every outcome of a check but a match counts against what it checked: a
+    // wrong PIN may come back as an exit status, a 401 or an error key, and a
+    // service that fails only for unknown accounts must not leave the known
+    // ones unlocked. (`Busy` never ran the check.)
+    let verified = matches!(&outcome, Ok(reply) if reply.verified);
+    let locked = match &checking {
+        Some(c) if !verified && !matches!(outcome, Err(HandlerError::Busy { .. })) => {
+            c.failed().is_limited()
+        }
+        _ => false,
+    };
+    if locked {
+        log::warn!(
+            "function `{}`: too many failed checks for these {}; they are locked out",
+            function.name,
+            bound_names(function)
+        );
+        state.audit_after(|| event("verification_locked", "locked"));
+    }
     match outcome {
         Ok(mut reply) => {
             if function.verifies_caller {
@@ -424,17 +445,7 @@ pub(super) async fn swaig(
                         },
                     )
                 });
-                let locked = match checking.as_ref().filter(|_| !reply.verified) {
-                    Some(checking) => checking.failed().is_limited(),
-                    None => false,
-                };
                 if locked {
-                    log::warn!(
-                        "function `{}`: too many failed checks for these {}; they are locked out",
-                        function.name,
-                        bound_names(function)
-                    );
-                    state.audit_after(|| event("verification_locked", "locked"));
                     // Instead of the handler's words, which may say "try again".
                     reply.response = format!("That check failed. {VERIFICATION_LOCKED}");
                 }
@@ -456,6 +467,9 @@ pub(super) async fn swaig(
                 _ => ("function_failed", "error"),
             };
             state.audit_after(|| event(name, outcome).duration(started.elapsed()));
+            if locked {
+                return Ok(say(format!("That check failed. {VERIFICATION_LOCKED}")));
+            }
             Ok(say(e.spoken()))
         }
     }

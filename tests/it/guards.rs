@@ -553,6 +553,84 @@ functions:
     assert_eq!(runs(dir.path()), vec!["111111 50"]);
 }
 
+/// A verifier that says "wrong PIN" with an exit status (or a 401, or an
+/// error key) fails the check as surely as one that answers
+/// `verified: false`: it counts towards the lock. A reload that changes only
+/// the function's `rate_limit` keeps the lock.
+#[test]
+fn a_check_that_fails_with_an_error_counts_towards_the_lock() {
+    let agent = r#"name: erring
+prompt: { text: Hi. }
+functions:
+  verify_pin:
+    description: Checks a PIN.
+    verifies_caller: { binds: [account], max_failures: 2/15m }
+    rate_limit: { per_call: 10/min, global: 60/min }
+    parameters:
+      type: object
+      properties:
+        account: { type: string, pattern: "^[0-9]{6}$" }
+        pin: { type: string, pattern: "^[0-9]{4}$", sensitive: true }
+      required: [account, pin]
+    shell: { command: ["./verify.sh", "${args.pin}"] }
+"#;
+    let script = "#!/bin/sh\n[ \"$1\" = 4321 ] || exit 1\necho '{\"verified\": true, \"response\": \"Verified.\"}'\n";
+    let dir = crate::util::agent_dir(agent, &[("verify.sh", script)]);
+    let audit = dir.path().join("audit.log");
+    let server = Swagent::new([
+        "serve".as_ref(),
+        "agent.yaml".as_ref(),
+        "--audit-log".as_ref(),
+        audit.as_os_str(),
+    ])
+    .creds()
+    .dir(dir.path())
+    .start();
+    let pin = |call_id: &str, pin: &str| {
+        call(
+            &server,
+            call_id,
+            "verify_pin",
+            json!({"account": "111111", "pin": pin}),
+            json!({}),
+        )
+    };
+    assert_eq!(
+        pin("call-1", "0000"),
+        json!({"response": "Sorry, that service is not working right now; please try again later."})
+    );
+    assert_eq!(
+        pin("call-2", "0000"),
+        json!({ "response": format!("That check failed. {LOCKED}") })
+    );
+    assert_eq!(pin("call-3", "4321"), json!({ "response": LOCKED }));
+
+    let text = std::fs::read_to_string(dir.path().join("agent.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("agent.yaml"),
+        text.replace("per_call: 10/min", "per_call: 11/min"),
+    )
+    .unwrap();
+    server.signal(libc::SIGHUP);
+    assert!(
+        crate::util::eventually(std::time::Duration::from_secs(5), || audit_lines(&audit)
+            .iter()
+            .any(|e| e["event"] == "agent_reloaded")),
+        "no reload in the audit log"
+    );
+    assert_eq!(pin("call-4", "4321"), json!({ "response": LOCKED }));
+    // The refusal says which account was asked for; never the PIN.
+    let refused: Vec<Value> = audit_lines(&audit)
+        .into_iter()
+        .filter(|e| e["event"] == "caller_verification" && e["outcome"] == "locked_out")
+        .collect();
+    assert_eq!(refused.len(), 2);
+    assert_eq!(
+        refused[0]["arguments"],
+        json!({"account": "111111", "pin": "***"})
+    );
+}
+
 /// Checks of one account running together would all pass the lock before
 /// any failure was counted: while one runs, another for the same account
 /// is turned away without running.
