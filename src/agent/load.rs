@@ -20,6 +20,9 @@ use super::model::{
 use super::spans::{Pos, Spans};
 use super::{defaults, Agent, Function, Handler, Prompt, RateLimit, StaticSpec};
 use crate::alerts::AlertRule;
+
+/// The most failures `max_failures` may allow per interval.
+const MAX_FAILURES_COUNT: u32 = 20;
 use crate::guard::CONFIRMATION_ARG;
 use crate::swml::platform_parameters;
 
@@ -713,7 +716,34 @@ impl Checker<'_> {
         };
         match b.max_failures {
             None | Some(MaxFailuresFile::Flag(true)) => Some(super::default_max_failures()),
-            Some(MaxFailuresFile::Rate(r)) => Some(r.0),
+            Some(MaxFailuresFile::Rate(r)) => {
+                let rate = r.0;
+                let (count, per) = (rate.count.get(), rate.per.as_secs());
+                // Outside these, the "lock-out" locks nothing a guesser
+                // would notice, or locks an honest caller out for days.
+                let problem = if count > MAX_FAILURES_COUNT {
+                    Some(format!("allows {count} failures; at most {MAX_FAILURES_COUNT} keep a PIN from being guessed"))
+                } else if per < 60 {
+                    Some("locks for under a minute, which only slows a guesser down".into())
+                } else if per > 86_400 {
+                    Some(
+                        "locks for more than a day; an honest caller would be locked out too long"
+                            .into(),
+                    )
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    let pos =
+                        self.spans
+                            .value(&["functions", name, "verifies_caller", "max_failures"]);
+                    self.error(
+                        pos,
+                        format!("function `{name}`: `max_failures` `{rate}` {problem}; use e.g. `5/15m`"),
+                    );
+                }
+                Some(rate)
+            }
             Some(MaxFailuresFile::Flag(false)) => {
                 let pos = self
                     .spans

@@ -327,27 +327,7 @@ fn checklist(agent: &Agent, args: &CheckArgs) -> anyhow::Result<Vec<Item>> {
         "neither `confirm: true` nor a `reason` for `confirm: false`",
     ));
     items.push(verification_bound(agent));
-    let binding: Vec<&agent::Function> = agent
-        .functions
-        .values()
-        .filter(|f| f.verifies_caller && !f.identity.is_empty())
-        .collect();
-    let unlocked: Vec<String> = binding
-        .iter()
-        .filter(|f| f.max_failures.is_none())
-        .map(|f| format!("`{}`", f.name))
-        .collect();
-    items.push(none_of(
-        "verification_lockout",
-        "Failed verifications lock the account out",
-        &unlocked,
-        if binding.is_empty() {
-            "no verifier binds an account"
-        } else {
-            "each verifier that binds an account counts its failures (`max_failures`)"
-        },
-        "`max_failures: false` on",
-    ));
+    items.push(verification_lockout(agent));
     items.push(none_of(
         "constrained_arguments",
         "Arguments used by handlers are constrained",
@@ -485,6 +465,45 @@ fn checklist(agent: &Agent, args: &CheckArgs) -> anyhow::Result<Vec<Item>> {
         items.push(item(id, title, Status::CannotTell, why));
     }
     Ok(items)
+}
+
+/// A verifier that binds an account keeps its lock-out, and a global rate
+/// limit: guesses spread over many accounts lock none of them.
+fn verification_lockout(agent: &agent::Agent) -> Item {
+    let (id, title) = (
+        "verification_lockout",
+        "Failed verifications lock the account out",
+    );
+    let binding: Vec<&agent::Function> = agent
+        .functions
+        .values()
+        .filter(|f| f.verifies_caller && !f.identity.is_empty())
+        .collect();
+    if binding.is_empty() {
+        return item(id, title, Status::Pass, "no verifier binds an account");
+    }
+    let mut problems = Vec::new();
+    for f in binding {
+        if f.max_failures.is_none() {
+            problems.push(format!("`{}` has `max_failures: false`", f.name));
+        }
+        if f.rate_limit.global.is_none() {
+            problems.push(format!(
+                "`{}` has no `rate_limit.global`, so guesses spread over many accounts have no limit",
+                f.name
+            ));
+        }
+    }
+    if problems.is_empty() {
+        item(
+            id,
+            title,
+            Status::Pass,
+            "each verifier that binds an account counts its failures (`max_failures`) and has a global rate limit",
+        )
+    } else {
+        item(id, title, Status::Fail, problems.join("; "))
+    }
 }
 
 /// Whether a confirmation code works once everywhere: within one process

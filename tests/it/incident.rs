@@ -206,11 +206,21 @@ fn check_fails_a_verifier_without_a_lockout() {
     let out = check_production(dir.path(), "agents/off.yaml")
         .run()
         .code(1);
-    assert!(out.stdout.contains("[FAIL] Failed verifications lock the account out: `max_failures: false` on: `verify_pin`\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("[FAIL] Failed verifications lock the account out: `verify_pin` has `max_failures: false`\n"), "{}", out.stdout);
+    let unlimited = text.replace(
+        "rate_limit: { per_call: 3/min, global: 60/min }",
+        "rate_limit: { per_call: 3/min }",
+    );
+    assert_ne!(unlimited, text);
+    std::fs::write(dir.path().join("agents/unlimited.yaml"), unlimited).unwrap();
+    let out = check_production(dir.path(), "agents/unlimited.yaml")
+        .run()
+        .code(1);
+    assert!(out.stdout.contains("[FAIL] Failed verifications lock the account out: `verify_pin` has no `rate_limit.global`, so guesses spread over many accounts have no limit\n"), "{}", out.stdout);
     let out = check_production(dir.path(), "agents/production-bank.yaml")
         .run()
         .code(0);
-    assert!(out.stdout.contains("[pass] Failed verifications lock the account out: each verifier that binds an account counts its failures (`max_failures`)\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("[pass] Failed verifications lock the account out: each verifier that binds an account counts its failures (`max_failures`) and has a global rate limit\n"), "{}", out.stdout);
 }
 
 /// Used confirmation codes: a folder anyone can clear fails, a missing one
