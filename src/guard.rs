@@ -288,16 +288,39 @@ impl UsedCodes {
 }
 
 /// What lets others on the host undo the store at `dir`, said after its
-/// name: in a folder anyone may write without the sticky bit, they can
-/// delete the record of a used code, which then works again.
+/// name: whoever can delete the record of a used code, or swap the folder
+/// for an empty one, makes that code work again. So the folder must be this
+/// user's (or root's), writable by no one else, and inside folders no one
+/// else may rename it in.
 pub fn store_exposure(dir: &Path) -> Option<String> {
-    use std::os::unix::fs::PermissionsExt as _;
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let mode = |m: &std::fs::Metadata| m.permissions().mode() & 0o7777;
+    let sticky = |m: u32| m & 0o1000 != 0;
     // After following links: the folder the records are written in.
-    let mode = std::fs::metadata(dir).ok()?.permissions().mode() & 0o7777;
-    (mode & 0o002 != 0 && mode & 0o1000 == 0).then(|| {
-        format!(
-            "has mode {mode:04o}: anyone on this host can delete the record of a used code, which then works again (`chmod o-w` it)"
-        )
+    let real = std::fs::canonicalize(dir).ok()?;
+    let meta = std::fs::metadata(&real).ok()?;
+    // SAFETY: geteuid cannot fail and touches no memory.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me && meta.uid() != 0 {
+        return Some(format!(
+            "belongs to another user (uid {}), who can delete the record of a used code, which then works again",
+            meta.uid()
+        ));
+    }
+    let m = mode(&meta);
+    if m & 0o022 != 0 && !sticky(m) {
+        return Some(format!(
+            "has mode {m:04o}: others on this host can delete the record of a used code, which then works again (`chmod go-w` it)"
+        ));
+    }
+    real.ancestors().skip(1).find_map(|folder| {
+        let m = mode(&std::fs::metadata(folder).ok()?);
+        (m & 0o002 != 0 && !sticky(m)).then(|| {
+            format!(
+                "is in `{}`, mode {m:04o}: anyone on this host can swap it for an empty folder, and a used code works again (`chmod o-w` that folder)",
+                folder.display()
+            )
+        })
     })
 }
 

@@ -229,7 +229,7 @@ fn confirmation_store_shared_by_two_servers_refuses_a_replay_on_the_other() {
         .creds()
         .dir(dir.path())
         .start();
-    let said = format!("swagent: WARNING: `--confirm-store` `{store_arg}` has mode 0777: anyone on this host can delete the record of a used code, which then works again (`chmod o-w` it)");
+    let said = format!("swagent: WARNING: `--confirm-store` `{store_arg}` has mode 0777: others on this host can delete the record of a used code, which then works again (`chmod go-w` it)");
     assert!(open.log_with(&said).contains(&said), "{}", open.log());
 }
 

@@ -251,7 +251,40 @@ fn check_judges_the_confirmation_store() {
     let out = check_production(dir.path(), "agents/production-bank.yaml")
         .run()
         .code(1);
-    assert_eq!(line(&out), format!("[FAIL] Confirmation codes are single use across replicas: `{}` has mode 0777: anyone on this host can delete the record of a used code, which then works again (`chmod o-w` it)", store.display()));
+    assert_eq!(line(&out), format!("[FAIL] Confirmation codes are single use across replicas: `{}` has mode 0777: others on this host can delete the record of a used code, which then works again (`chmod go-w` it)", store.display()));
+    // The group counts as others.
+    std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o770)).unwrap();
+    check_production(dir.path(), "agents/production-bank.yaml")
+        .run()
+        .code(1);
+    // A private folder inside one anyone may write can be swapped.
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let inner = open.join("inner");
+    std::fs::create_dir(&inner).unwrap();
+    std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = check_production(dir.path(), "agents/production-bank.yaml")
+        .env("SWAGENT_CONFIRM_STORE", inner.to_str().unwrap())
+        .run()
+        .code(1);
+    let real_open = std::fs::canonicalize(&open).unwrap();
+    assert_eq!(line(&out), format!("[FAIL] Confirmation codes are single use across replicas: `{}` is in `{}`, mode 0777: anyone on this host can swap it for an empty folder, and a used code works again (`chmod o-w` that folder)", inner.display(), real_open.display()));
+    // Another user's folder: they can clear it. Only root can make one.
+    // SAFETY: geteuid cannot fail and touches no memory.
+    if unsafe { libc::geteuid() } == 0 {
+        let theirs = dir.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        let out = check_production(dir.path(), "agents/production-bank.yaml")
+            .env("SWAGENT_CONFIRM_STORE", theirs.to_str().unwrap())
+            .run()
+            .code(1);
+        assert_eq!(line(&out), format!("[FAIL] Confirmation codes are single use across replicas: `{}` belongs to another user (uid 65534), who can delete the record of a used code, which then works again", theirs.display()));
+    } else {
+        eprintln!("SKIPPED the other-owner case of check_judges_the_confirmation_store: only root can give a folder to another user");
+    }
     // The sticky bit keeps others from deleting what is not theirs.
     std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o1777)).unwrap();
     check_production(dir.path(), "agents/production-bank.yaml")
