@@ -289,38 +289,53 @@ impl UsedCodes {
 
 /// What lets others on the host undo the store at `dir`, said after its
 /// name: whoever can delete the record of a used code, or swap the folder
-/// for an empty one, makes that code work again. So the folder must be this
-/// user's (or root's), writable by no one else, and inside folders no one
-/// else may rename it in.
+/// (or a link on the way to it) for an empty one, makes that code work
+/// again. So the folder must be this user's or root's and writable by no
+/// one else (a sticky `/tmp` can still be filled by anyone, which slows
+/// every pruning), and so must every folder on the way to it, both as
+/// given and after links are followed, unless the sticky bit keeps others
+/// from renaming what is not theirs.
 pub fn store_exposure(dir: &Path) -> Option<String> {
     use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
-    let mode = |m: &std::fs::Metadata| m.permissions().mode() & 0o7777;
-    let sticky = |m: u32| m & 0o1000 != 0;
-    // After following links: the folder the records are written in.
-    let real = std::fs::canonicalize(dir).ok()?;
-    let meta = std::fs::metadata(&real).ok()?;
     // SAFETY: geteuid cannot fail and touches no memory.
     let me = unsafe { libc::geteuid() };
-    if meta.uid() != me && meta.uid() != 0 {
+    let stranger = |m: &std::fs::Metadata| m.uid() != me && m.uid() != 0;
+    let mode = |m: &std::fs::Metadata| m.permissions().mode() & 0o7777;
+    let real = std::fs::canonicalize(dir).ok()?;
+    let meta = std::fs::metadata(&real).ok()?;
+    if stranger(&meta) {
         return Some(format!(
             "belongs to another user (uid {}), who can delete the record of a used code, which then works again",
             meta.uid()
         ));
     }
     let m = mode(&meta);
-    if m & 0o022 != 0 && !sticky(m) {
+    if m & 0o022 != 0 {
         return Some(format!(
-            "has mode {m:04o}: others on this host can delete the record of a used code, which then works again (`chmod go-w` it)"
+            "has mode {m:04o}: others on this host can delete or add records of used codes (`chmod go-w` it)"
         ));
     }
-    real.ancestors().skip(1).find_map(|folder| {
-        let m = mode(&std::fs::metadata(folder).ok()?);
-        (m & 0o002 != 0 && !sticky(m)).then(|| {
-            format!(
-                "is in `{}`, mode {m:04o}: anyone on this host can swap it for an empty folder, and a used code works again (`chmod o-w` that folder)",
+    let given = std::path::absolute(dir).ok()?;
+    let mut folders: Vec<&Path> = given.ancestors().skip(1).collect();
+    folders.extend(real.ancestors().skip(1));
+    folders.into_iter().find_map(|folder| {
+        let meta = std::fs::metadata(folder).ok()?;
+        let m = mode(&meta);
+        // The sticky bit does not hold back the folder's owner.
+        if stranger(&meta) {
+            Some(format!(
+                "is in `{}`, which belongs to another user (uid {}), who can swap it for an empty folder, and a used code works again",
+                folder.display(),
+                meta.uid()
+            ))
+        } else if m & 0o022 != 0 && m & 0o1000 == 0 {
+            Some(format!(
+                "is in `{}`, mode {m:04o}: others on this host can swap it for an empty folder, and a used code works again (`chmod go-w` that folder)",
                 folder.display()
-            )
-        })
+            ))
+        } else {
+            None
+        }
     })
 }
 

@@ -101,7 +101,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     }
     let mut state = AppState::new(agent, settings);
     state.audit = audit;
-    state.used_codes = UsedCodes::new(args.confirm_store.clone());
+    // Resolved once: a link on the way that is swapped later does not move
+    // the records of a running server.
+    let store = match &args.confirm_store {
+        Some(dir) => Some(
+            std::fs::canonicalize(dir)
+                .with_context(|| format!("cannot resolve `--confirm-store` `{}`", dir.display()))?,
+        ),
+        None => None,
+    };
+    state.used_codes = UsedCodes::new(store);
     state.metrics_public = args.metrics_public;
     match &args.state_file {
         Some(path) => {

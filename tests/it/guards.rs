@@ -206,10 +206,20 @@ fn confirmation_store_shared_by_two_servers_refuses_a_replay_on_the_other() {
         .creds()
         .dir(dir.path())
         .start();
-    let b = Swagent::new(["serve", "guarded.yaml", "--confirm-store", &store_arg])
-        .creds()
-        .dir(dir.path())
-        .start();
+    // The other reaches the folder through a link, which is then pointed at
+    // an empty folder: it keeps the folder it resolved at start.
+    let links = tempfile::tempdir().unwrap();
+    let link = links.path().join("store");
+    std::os::unix::fs::symlink(store.path(), &link).unwrap();
+    let b = Swagent::new([
+        "serve",
+        "guarded.yaml",
+        "--confirm-store",
+        link.to_str().unwrap(),
+    ])
+    .creds()
+    .dir(dir.path())
+    .start();
     let args = json!({"to": "123456", "amount": 25});
     let code = code_in(&call(&a, "call-1", "transfer", args, json!({})));
     let confirmed = json!({"to": "123456", "amount": 25, "confirmation": code});
@@ -217,6 +227,9 @@ fn confirmation_store_shared_by_two_servers_refuses_a_replay_on_the_other() {
         call(&a, "call-1", "transfer", confirmed.clone(), json!({})),
         json!({"response": "Transfer done."})
     );
+    std::fs::create_dir(links.path().join("empty")).unwrap();
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(links.path().join("empty"), &link).unwrap();
     let replay = call(&b, "call-1", "transfer", confirmed, json!({}));
     assert_says(&replay, "That confirmation code was already used.");
     assert_eq!(runs(dir.path()).len(), 1);
@@ -229,7 +242,7 @@ fn confirmation_store_shared_by_two_servers_refuses_a_replay_on_the_other() {
         .creds()
         .dir(dir.path())
         .start();
-    let said = format!("swagent: WARNING: `--confirm-store` `{store_arg}` has mode 0777: others on this host can delete the record of a used code, which then works again (`chmod go-w` it)");
+    let said = format!("swagent: WARNING: `--confirm-store` `{store_arg}` has mode 0777: others on this host can delete or add records of used codes (`chmod go-w` it)");
     assert!(open.log_with(&said).contains(&said), "{}", open.log());
 }
 

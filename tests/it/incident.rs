@@ -251,7 +251,7 @@ fn check_judges_the_confirmation_store() {
     let out = check_production(dir.path(), "agents/production-bank.yaml")
         .run()
         .code(1);
-    assert_eq!(line(&out), format!("[FAIL] Confirmation codes are single use across replicas: `{}` has mode 0777: others on this host can delete the record of a used code, which then works again (`chmod go-w` it)", store.display()));
+    assert_eq!(line(&out), format!("[FAIL] Confirmation codes are single use across replicas: `{}` has mode 0777: others on this host can delete or add records of used codes (`chmod go-w` it)", store.display()));
     // The group counts as others.
     std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o770)).unwrap();
     check_production(dir.path(), "agents/production-bank.yaml")
@@ -268,8 +268,21 @@ fn check_judges_the_confirmation_store() {
         .env("SWAGENT_CONFIRM_STORE", inner.to_str().unwrap())
         .run()
         .code(1);
-    let real_open = std::fs::canonicalize(&open).unwrap();
-    assert_eq!(line(&out), format!("[FAIL] Confirmation codes are single use across replicas: `{}` is in `{}`, mode 0777: anyone on this host can swap it for an empty folder, and a used code works again (`chmod o-w` that folder)", inner.display(), real_open.display()));
+    let swappable = |given: &Path, folder: &Path| {
+        format!("[FAIL] Confirmation codes are single use across replicas: `{}` is in `{}`, mode 0777: others on this host can swap it for an empty folder, and a used code works again (`chmod go-w` that folder)", given.display(), folder.display())
+    };
+    assert_eq!(line(&out), swappable(&inner, &open));
+    // So can a link to a private folder, when the link sits in such a folder.
+    let private = dir.path().join("private");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let link = open.join("link");
+    std::os::unix::fs::symlink(&private, &link).unwrap();
+    let out = check_production(dir.path(), "agents/production-bank.yaml")
+        .env("SWAGENT_CONFIRM_STORE", link.to_str().unwrap())
+        .run()
+        .code(1);
+    assert_eq!(line(&out), swappable(&link, &open));
     // Another user's folder: they can clear it. Only root can make one.
     // SAFETY: geteuid cannot fail and touches no memory.
     if unsafe { libc::geteuid() } == 0 {
@@ -282,14 +295,26 @@ fn check_judges_the_confirmation_store() {
             .run()
             .code(1);
         assert_eq!(line(&out), format!("[FAIL] Confirmation codes are single use across replicas: `{}` belongs to another user (uid 65534), who can delete the record of a used code, which then works again", theirs.display()));
+        // Nor inside another user's folder, which they can rename in.
+        std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mine = theirs.join("mine");
+        std::fs::create_dir(&mine).unwrap();
+        std::fs::set_permissions(&mine, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let out = check_production(dir.path(), "agents/production-bank.yaml")
+            .env("SWAGENT_CONFIRM_STORE", mine.to_str().unwrap())
+            .run()
+            .code(1);
+        assert_eq!(line(&out), format!("[FAIL] Confirmation codes are single use across replicas: `{}` is in `{}`, which belongs to another user (uid 65534), who can swap it for an empty folder, and a used code works again", mine.display(), theirs.display()));
     } else {
         eprintln!("SKIPPED the other-owner case of check_judges_the_confirmation_store: only root can give a folder to another user");
     }
-    // The sticky bit keeps others from deleting what is not theirs.
+    // A sticky folder like /tmp keeps others from deleting, not from
+    // filling it, which slows every pruning.
     std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o1777)).unwrap();
-    check_production(dir.path(), "agents/production-bank.yaml")
+    let out = check_production(dir.path(), "agents/production-bank.yaml")
         .run()
-        .code(0);
+        .code(1);
+    assert_eq!(line(&out), format!("[FAIL] Confirmation codes are single use across replicas: `{}` has mode 1777: others on this host can delete or add records of used codes (`chmod go-w` it)", store.display()));
     let out = check_production(dir.path(), "agents/production-bank.yaml")
         .env("SWAGENT_CONFIRM_STORE", "no-such-folder")
         .run()
