@@ -358,11 +358,10 @@ pub fn identity_of(identity: &[(String, String)], args: &Value) -> Option<String
 
 /// `type: integer` accepts `123456.0` and `1.23456e5` as well as `123456`:
 /// one account, which must not get three grants or three lock-out counts.
+/// (Above 2^53 a float is the integer it rounded to, as for any reader.)
 fn one_spelling(value: &Value) -> Value {
     match value.as_f64() {
-        Some(f) if value.is_f64() && f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
-            Value::from(f as i64)
-        }
+        Some(f) if value.is_f64() && f.fract() == 0.0 && f.abs() < 9.2e18 => Value::from(f as i64),
         _ => value.clone(),
     }
 }
@@ -608,6 +607,13 @@ mod tests {
             assert_eq!(
                 identity_of(&n, &json!({ "account": spelling })).as_deref(),
                 Some(r#"{"account":123456}"#)
+            );
+        }
+        // Long card-like numbers too, past where floats are exact.
+        for spelling in [json!(18014398509481984u64), json!(1.8014398509481984e16)] {
+            assert_eq!(
+                identity_of(&n, &json!({ "account": spelling })).as_deref(),
+                Some(r#"{"account":18014398509481984}"#)
             );
         }
         assert_eq!(

@@ -487,13 +487,17 @@ impl FunctionLimits {
             return Attempt::Open(None);
         };
         let key = lockout.hasher.hash_one(identity);
+        // The lock is looked at while holding the set of running checks: a
+        // check that ends (and counts its failure) before this one starts
+        // is then always seen.
+        let mut running = lockout.checking.lock().unwrap_or_else(|e| e.into_inner());
+        if running.contains(&key) {
+            return Attempt::Running;
+        }
         if let Admission::Limited { retry_after } = lockout.failures.locked(key) {
             return Attempt::Locked { retry_after };
         }
-        let mut running = lockout.checking.lock().unwrap_or_else(|e| e.into_inner());
-        if !running.insert(key) {
-            return Attempt::Running;
-        }
+        running.insert(key);
         Attempt::Open(Some(Checking {
             lockout: Arc::clone(lockout),
             key,

@@ -23,6 +23,9 @@ use crate::alerts::AlertRule;
 
 /// The most failures `max_failures` may allow per interval.
 const MAX_FAILURES_COUNT: u32 = 20;
+/// The most failures per hour `max_failures` may allow in the long run:
+/// 10,000 four-digit PINs then take three weeks per replica.
+const MAX_FAILURES_PER_HOUR: u64 = 20;
 use crate::guard::CONFIRMATION_ARG;
 use crate::swml::platform_parameters;
 
@@ -721,10 +724,13 @@ impl Checker<'_> {
                 let (count, per) = (rate.count.get(), rate.per.as_secs());
                 // Outside these, the "lock-out" locks nothing a guesser
                 // would notice, or locks an honest caller out for days.
+                // `count` failures, a lock for the interval, `count` more:
+                // the rate a patient guesser keeps up for as long as he likes.
+                let per_hour = u64::from(count) * 3600 / per.max(1);
                 let problem = if count > MAX_FAILURES_COUNT {
                     Some(format!("allows {count} failures; at most {MAX_FAILURES_COUNT} keep a PIN from being guessed"))
-                } else if per < 60 {
-                    Some("locks for under a minute, which only slows a guesser down".into())
+                } else if per_hour > MAX_FAILURES_PER_HOUR {
+                    Some(format!("lets a guesser try {per_hour} times an hour on one account, without end; at most {MAX_FAILURES_PER_HOUR} keep a PIN from being guessed"))
                 } else if per > 86_400 {
                     Some(
                         "locks for more than a day; an honest caller would be locked out too long"

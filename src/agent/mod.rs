@@ -120,10 +120,9 @@ pub struct Function {
 
 /// `max_failures` of a verifier that binds arguments, unless it says
 /// otherwise: five wrong PINs for one account in a row lock it for 15
-/// minutes, and a guesser who paces himself gets one more every 3¾ minutes.
-/// Trying all 10,000 four-digit PINs of one account then takes about four
-/// weeks per replica, where a `global: 60/min` rate limit alone lets it
-/// through in three hours.
+/// minutes. A guesser gets at most five every 15 minutes, so trying all
+/// 10,000 four-digit PINs of one account takes three weeks per replica,
+/// where a `global: 60/min` rate limit alone lets it through in three hours.
 pub fn default_max_failures() -> crate::limits::Rate {
     crate::limits::Rate::new(5, std::time::Duration::from_secs(15 * 60)).expect("a valid rate")
 }

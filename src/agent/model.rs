@@ -176,7 +176,8 @@ pub struct BindsFile {
     /// Failed checks allowed for the same bound values (one account) over
     /// all calls, e.g. `5/15m` (the default): the last one locks that
     /// account's verification for the interval, and a locked check does not
-    /// run. At most 20, over 1 minute to 1 day. `false` turns the lock-out off.
+    /// run. At most 20, over 1 minute to 1 day, and at most 20 an hour in the
+    /// long run. `false` turns the lock-out off.
     #[serde(default)]
     pub max_failures: Option<MaxFailuresFile>,
 }

@@ -132,7 +132,7 @@ fn each_bad_file_gets_its_exact_findings_and_exit_code() {
         ("max_failures", 1, &["bad/max_failures.yaml:6:56: error: invalid agent file: functions.verify_card.verifies_caller.max_failures: `0/15m`: the count must be at least 1"]),
         ("max_failures_range", 1, &[
             "bad/max_failures_range.yaml:6:56: error: function `verify_card`: `max_failures` `21/900s` allows 21 failures; at most 20 keep a PIN from being guessed; use e.g. `5/15m`",
-            "bad/max_failures_range.yaml:16:56: error: function `verify_pin`: `max_failures` `5/30s` locks for under a minute, which only slows a guesser down; use e.g. `5/15m`",
+            "bad/max_failures_range.yaml:16:56: error: function `verify_pin`: `max_failures` `5/30s` lets a guesser try 600 times an hour on one account, without end; at most 20 keep a PIN from being guessed; use e.g. `5/15m`",
         ]),
         ("max_failures_off", 0, &["bad/max_failures_off.yaml:6:56: warning: function `verify_card`: `max_failures: false` lets a caller guess the secret of one account over as many calls as they like"]),
         // A flag or a long form: the error names both, not serde's "did not
