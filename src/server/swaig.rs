@@ -42,6 +42,50 @@ fn bound_names(function: &Function) -> String {
     names.join(", ")
 }
 
+/// Answers a check the lock-out turned away (`refused`, not `Open`): the AI
+/// is told, the log names the bound arguments (never their values), and the
+/// audit line is `audit(outcome)` (with the redacted arguments, so the
+/// incident query can tell which account was asked for).
+fn refuse_check(
+    state: &super::AppState,
+    function: &Function,
+    refused: Attempt,
+    audit: impl FnOnce(&'static str) -> Event,
+) -> Result<HttpResponse, ApiError> {
+    let (outcome, why, reply) = match refused {
+        Attempt::Running => (
+            "concurrent",
+            "a check is already running for these",
+            VERIFICATION_RUNNING,
+        ),
+        _ => (
+            "locked_out",
+            "too many failed checks for these",
+            VERIFICATION_LOCKED,
+        ),
+    };
+    log::warn!(
+        "function `{}` refused: {why} {}",
+        function.name,
+        bound_names(function)
+    );
+    state
+        .metrics
+        .rate_limited
+        .with_label_values(&["verification"])
+        .inc();
+    state.audit_event(|| {
+        let e = audit(outcome);
+        match refused {
+            Attempt::Locked { retry_after } => {
+                e.field("retry_after", Admission::retry_after_secs(retry_after))
+            }
+            _ => e,
+        }
+    })?;
+    Ok(say(reply))
+}
+
 /// The details a caller confirms, as `name: value` pairs (sensitive ones hidden).
 fn readback(function: &Function, args: &Value) -> String {
     let shown = redact(&function.parameters, args);
@@ -207,40 +251,10 @@ pub(super) async fn swaig(
     let checking = match attempt {
         Attempt::Open(checking) => checking,
         refused => {
-            let (outcome, why, reply) = match refused {
-                Attempt::Running => (
-                    "concurrent",
-                    "a check is already running for these",
-                    VERIFICATION_RUNNING,
-                ),
-                _ => (
-                    "locked_out",
-                    "too many failed checks for these",
-                    VERIFICATION_LOCKED,
-                ),
-            };
-            log::warn!(
-                "function `{}` refused: {why} {}",
-                function.name,
-                bound_names(function)
-            );
-            state
-                .metrics
-                .rate_limited
-                .with_label_values(&["verification"])
-                .inc();
-            state.audit_event(|| {
-                // Which account was asked for, as far as the schema allows.
-                let e = event("caller_verification", outcome)
-                    .field("arguments", redact(&function.parameters, &args));
-                match refused {
-                    Attempt::Locked { retry_after } => {
-                        e.field("retry_after", Admission::retry_after_secs(retry_after))
-                    }
-                    _ => e,
-                }
-            })?;
-            return Ok(say(reply));
+            return refuse_check(state, function, refused, |outcome| {
+                event("caller_verification", outcome)
+                    .field("arguments", redact(&function.parameters, &args))
+            });
         }
     };
     if function.requires_verification {
