@@ -50,20 +50,29 @@ pub fn read_regular(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
 /// symlink, whose target someone with write access to the folder chose, and
 /// never a FIFO, whose open would block `disable` in an incident.
 pub fn open_lock(path: &Path) -> std::io::Result<File> {
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => std::io::Error::other("is a symbolic link"),
-            // What a FIFO with no reader or a socket answers a
-            // non-blocking open for writing.
-            Some(libc::ENXIO) => not_regular(),
-            _ => e,
-        })?;
+    regular_for_writing(
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => std::io::Error::other("is a symbolic link"),
+                _ => e,
+            }),
+    )
+}
+
+/// The file a non-blocking open for writing gave, if it is a regular file.
+fn regular_for_writing(opened: std::io::Result<File>) -> std::io::Result<File> {
+    let file = opened.map_err(|e| match e.raw_os_error() {
+        // What a FIFO with no reader or a socket answers a non-blocking
+        // open for writing.
+        Some(libc::ENXIO) => not_regular(),
+        _ => e,
+    })?;
     if !file.metadata()?.file_type().is_file() {
         return Err(not_regular());
     }
@@ -75,20 +84,14 @@ pub fn open_lock(path: &Path) -> std::io::Result<File> {
 /// would block the open or every write, and `/dev/null` would swallow every
 /// line while looking healthy.
 pub fn open_append(path: &Path) -> std::io::Result<File> {
-    let file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ENXIO) => not_regular(),
-            _ => e,
-        })?;
-    if !file.metadata()?.file_type().is_file() {
-        return Err(not_regular());
-    }
-    Ok(file)
+    regular_for_writing(
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path),
+    )
 }
 
 /// The file a path names, through any symlinks, also one whose file does
