@@ -40,6 +40,9 @@ pub struct Audit {
     stale: AtomicBool,
 }
 
+/// The event that says a failing log works again.
+pub const RECOVERED: &str = "audit_recovered";
+
 /// What [`Audit::follow`] found.
 #[derive(Debug)]
 pub enum Follow {
@@ -238,38 +241,8 @@ impl Audit {
         }
     }
 
-    fn fail(&self, source: std::io::Error) -> AuditError {
-        self.healthy.store(false, Ordering::Relaxed);
-        AuditError {
-            path: self
-                .path
-                .as_ref()
-                .map_or_else(|| "-".into(), |p| p.display().to_string()),
-            source,
-        }
-    }
-
-    /// Writes one event as one line. A failure is logged loudly; the caller
-    /// decides whether to go on (see [`Audit::accepting`]).
-    pub fn record(&self, e: Event) -> Result<(), AuditError> {
-        if !self.on {
-            return Ok(());
-        }
-        // Outside the lock: an open on a stalled mount must not hold up
-        // every other line.
-        let reopened = if self.stale.load(Ordering::Relaxed) {
-            self.path
-                .as_deref()
-                .and_then(|p| crate::files::open_append(p).ok())
-        } else {
-            None
-        };
-        let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(file) = reopened {
-            *sink = Sink::File(file);
-            self.stale.store(false, Ordering::Relaxed);
-            log::warn!("the audit log is back at its path");
-        }
+    /// One event as one JSON line, with its newline.
+    fn line(&self, e: Event) -> Vec<u8> {
         let mut line = Map::new();
         line.insert(
             "ts".into(),
@@ -313,6 +286,48 @@ impl Audit {
         }
         let mut bytes = text.into_bytes();
         bytes.push(b'\n');
+        bytes
+    }
+
+    fn fail(&self, source: std::io::Error) -> AuditError {
+        self.healthy.store(false, Ordering::Relaxed);
+        AuditError {
+            path: self
+                .path
+                .as_ref()
+                .map_or_else(|| "-".into(), |p| p.display().to_string()),
+            source,
+        }
+    }
+
+    /// Writes one event as one line. A failure is logged loudly; the caller
+    /// decides whether to go on (see [`Audit::accepting`]).
+    pub fn record(&self, e: Event) -> Result<(), AuditError> {
+        if !self.on {
+            return Ok(());
+        }
+        // Outside the lock: an open on a stalled mount must not hold up
+        // every other line.
+        let reopened = if self.stale.load(Ordering::Relaxed) {
+            self.path
+                .as_deref()
+                .and_then(|p| crate::files::open_append(p).ok())
+        } else {
+            None
+        };
+        let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
+        let mut bytes = Vec::new();
+        if let Some(file) = reopened {
+            *sink = Sink::File(file);
+            self.stale.store(false, Ordering::Relaxed);
+            log::warn!("the audit log is back at its path");
+            // Whichever line brings the log back, the file says so, as it
+            // does when a probe or the path check brings it back.
+            if e.event != RECOVERED {
+                bytes = self.line(Event::new(RECOVERED, "ok"));
+            }
+        }
+        bytes.extend(self.line(e));
         let result = match &mut *sink {
             Sink::Off => Ok(()),
             Sink::Stdout => std::io::stdout().lock().write_all(&bytes),

@@ -251,7 +251,7 @@ impl AppState {
         self.audit.accepting()
             || self
                 .audit
-                .record(Event::new("audit_recovered", "ok"))
+                .record(Event::new(crate::audit::RECOVERED, "ok"))
                 .is_ok()
     }
 

@@ -16,7 +16,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use super::AppState;
 use crate::agent::{self, LoadOptions};
-use crate::audit::{Event, Follow};
+use crate::audit::{Event, Follow, RECOVERED};
 
 const POLL: Duration = Duration::from_millis(500);
 const AUDIT_FOLLOW: Duration = Duration::from_secs(1);
@@ -117,7 +117,10 @@ pub(super) async fn watch_audit_log(state: web::Data<AppState>) {
                         .field("reason", "the file at its path was not the one open"),
                 );
             }
-            Follow::Back => log::warn!("the audit log is back at its path"),
+            Follow::Back => {
+                log::warn!("the audit log is back at its path");
+                let _ = state.audit.record(Event::new(RECOVERED, "ok"));
+            }
             Follow::Failed(e) => log::error!(
                 "the audit log was moved or deleted without a SIGHUP and cannot be reopened: {e}; lines go to the file it had open until its path can be opened again"
             ),
