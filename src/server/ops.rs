@@ -98,14 +98,24 @@ pub(super) fn reload(state: &AppState) {
     }
 }
 
+/// Runs `f` on the blocking pool, as SIGHUP's reload does: a file on a
+/// stalled mount must hold up neither the server's thread nor its signals.
+async fn off_thread<T: Send + 'static>(
+    state: &web::Data<AppState>,
+    f: impl FnOnce(&AppState) -> T + Send + 'static,
+) -> Option<T> {
+    let state = state.clone();
+    actix_web::rt::task::spawn_blocking(move || f(&state))
+        .await
+        .ok()
+}
+
 /// Checks once a second that the audit log's path still names the file
 /// lines go to (see [`crate::audit::Audit::follow`]).
 pub(super) async fn watch_audit_log(state: web::Data<AppState>) {
     loop {
         tokio::time::sleep(AUDIT_FOLLOW).await;
-        let polled = state.clone();
-        let Ok(found) = actix_web::rt::task::spawn_blocking(move || polled.audit.follow()).await
-        else {
+        let Some(found) = off_thread(&state, |s| s.audit.follow()).await else {
             continue;
         };
         match found {
@@ -132,10 +142,7 @@ pub(super) async fn watch_kill_switch(state: web::Data<AppState>) {
     let mut last_error: Option<String> = None;
     loop {
         tokio::time::sleep(POLL).await;
-        // Off the server's own thread, as for SIGHUP.
-        let polled = state.clone();
-        let Ok(outcome) = actix_web::rt::task::spawn_blocking(move || polled.kill.poll()).await
-        else {
+        let Some(outcome) = off_thread(&state, |s| s.kill.poll()).await else {
             continue;
         };
         match outcome {
