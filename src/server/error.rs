@@ -31,6 +31,9 @@ pub enum ApiError {
     /// A body over `SWML_MAX_REQUEST_SIZE`.
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// The body did not arrive within the body timeout.
+    #[error("the request body did not arrive within {} s", .0.as_secs_f64())]
+    RequestTimeout(std::time::Duration),
     /// Malformed request; the message says what is wrong.
     #[error("{0}")]
     BadRequest(String),
@@ -77,6 +80,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::UnsupportedEncoding => "unsupported_encoding",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::InvalidCallId(_) => "invalid_call_id",
             ApiError::UnknownFunction => "unknown_function",
@@ -117,6 +121,7 @@ impl ResponseError for ApiError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::BadRequest(_) | ApiError::InvalidCallId(_) => StatusCode::BAD_REQUEST,
             ApiError::Busy | ApiError::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -129,6 +134,11 @@ impl ResponseError for ApiError {
         }
         if let ApiError::MethodNotAllowed { allow } = self {
             resp.insert_header((header::ALLOW, *allow));
+        }
+        if matches!(self, ApiError::RequestTimeout(_)) {
+            // The rest of the body may still come: the connection cannot be
+            // read as a next request.
+            resp.force_close();
         }
         if let Some(secs) = self.retry_after() {
             resp.insert_header((header::RETRY_AFTER, secs.to_string()));

@@ -8,6 +8,7 @@
 //! watcher in [`ops`].
 
 pub mod body;
+pub mod descriptors;
 pub mod error;
 mod gate;
 mod ops;
@@ -41,8 +42,8 @@ use crate::signature::SIGNING_KEY_VAR;
 use crate::swml::{Prepared, Userinfo};
 use error::ApiError;
 pub use settings::{
-    base_url, Settings, DEFAULT_AUTH_FAILURE_LIMIT, DEFAULT_HSTS_MAX_AGE, DEFAULT_MAX_REQUEST,
-    DEFAULT_RATE_LIMIT, RATE_WINDOW_VAR, SECRET_VAR,
+    base_url, Settings, BODY_TIMEOUT_VAR, DEFAULT_AUTH_FAILURE_LIMIT, DEFAULT_BODY_TIMEOUT,
+    DEFAULT_HSTS_MAX_AGE, DEFAULT_MAX_REQUEST, DEFAULT_RATE_LIMIT, RATE_WINDOW_VAR, SECRET_VAR,
 };
 
 /// What a reload replaces as one: the agent and what was built from it.
@@ -331,6 +332,7 @@ pub fn serve(state: AppState, host: &str, port: u16) -> anyhow::Result<()> {
     let tls = state.settings.tls.clone();
     let state = web::Data::new(state);
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let budget = descriptors::Budget::for_this_process(workers, state.settings.max_connections)?;
     let ops = state.clone();
     actix_web::rt::System::new().block_on(async move {
         // Handlers first: a SIGHUP or SIGUSR1 that arrives once we have said
@@ -345,9 +347,11 @@ pub fn serve(state: AppState, host: &str, port: u16) -> anyhow::Result<()> {
             }
         }
         announce(&state.live().agent, &state.settings, addr);
+        announce_budget(&budget);
         state.refresh_disabled_gauge();
         let server = HttpServer::new(move || app(ops.clone()))
             .workers(workers)
+            .max_connections(budget.per_worker)
             // In-flight requests get this long after SIGTERM/SIGINT.
             .shutdown_timeout(30);
         let server = match tls {
@@ -407,6 +411,17 @@ fn started_event(state: &AppState, addr: std::net::SocketAddr) -> Event {
         .field("trust_proxy", state.settings.trust_proxy)
         .field("max_request_size", state.settings.max_request_size)
         .field("version", env!("CARGO_PKG_VERSION"))
+}
+
+fn announce_budget(budget: &descriptors::Budget) {
+    match budget.limit {
+        Some(limit) => eprintln!(
+            "swagent: up to {} connections at once (open-file limit {limit}; {} descriptors kept for handlers and logs)",
+            budget.connections(),
+            budget.reserve
+        ),
+        None => eprintln!("swagent: up to {} connections at once", budget.connections()),
+    }
 }
 
 fn announce(agent: &Agent, settings: &Settings, addr: std::net::SocketAddr) {

@@ -270,12 +270,7 @@ async fn check_signature(req: &mut ServiceRequest, state: &AppState) -> Result<(
         return Ok(());
     };
     let (http_req, payload) = req.parts_mut();
-    let body = read_body(
-        http_req.headers(),
-        payload.take(),
-        state.settings.max_request_size,
-    )
-    .await?;
+    let body = read_body(http_req.headers(), payload.take(), &state.settings).await?;
     let (verdict, tag) = match request_base(req.request(), state) {
         Ok(base) => {
             let url = format!(

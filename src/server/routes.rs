@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::body::{BodyError, CallBody};
 use super::error::ApiError;
-use super::{state_of, AppState, Live};
+use super::{state_of, AppState, Live, Settings};
 use crate::agent::findings::printable;
 use crate::agent::{Agent, Function};
 use crate::audit::Event;
@@ -162,16 +162,21 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// Reads the body up to `limit` bytes; a declared or actual excess is 413.
+/// Reads the body up to `SWML_MAX_REQUEST_SIZE` bytes; a declared or actual
+/// excess is 413. The whole body must arrive within the body timeout (408):
+/// actix times out a request's head but never its body, so a client that
+/// sends a head and then trickles a byte now and then would otherwise hold
+/// its connection, and a descriptor, for as long as it likes.
 /// Shared with the signature check, which reads the body before the route.
 pub(super) async fn read_body<S>(
     headers: &HeaderMap,
     payload: S,
-    limit: usize,
+    settings: &Settings,
 ) -> Result<web::Bytes, ApiError>
 where
     S: futures_util::Stream<Item = Result<web::Bytes, actix_web::error::PayloadError>>,
 {
+    let limit = settings.max_request_size;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -179,17 +184,22 @@ where
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
-    let mut payload = std::pin::pin!(payload);
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|_| ApiError::BadRequest("the request body could not be read".into()))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge(limit));
+    let read = async {
+        let mut payload = std::pin::pin!(payload);
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk
+                .map_err(|_| ApiError::BadRequest("the request body could not be read".into()))?;
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge(limit));
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
+        Ok(body.freeze())
+    };
+    tokio::time::timeout(settings.body_timeout, read)
+        .await
+        .unwrap_or(Err(ApiError::RequestTimeout(settings.body_timeout)))
 }
 
 /// Reads a JSON object body into what swagent uses of it (415, 413, 400 as due).
@@ -210,7 +220,7 @@ pub(super) async fn json_body(
     if coded {
         return Err(ApiError::UnsupportedEncoding);
     }
-    let body = read_body(req.headers(), payload, state.settings.max_request_size).await?;
+    let body = read_body(req.headers(), payload, &state.settings).await?;
     CallBody::parse(&body).map_err(|e| {
         ApiError::BadRequest(
             match e {
@@ -314,7 +324,7 @@ async fn swml_doc(req: HttpRequest, payload: web::Payload) -> Result<HttpRespons
     let state = state_of(&req);
     let mut call_id = query_param(&req, "call_id");
     if req.method() == actix_web::http::Method::POST {
-        let body = read_body(req.headers(), payload, state.settings.max_request_size).await?;
+        let body = read_body(req.headers(), payload, &state.settings).await?;
         // The platform posts JSON; other bodies carry nothing we use.
         if is_json(req.headers()) && !body.is_empty() {
             let parsed = match CallBody::parse(&body) {

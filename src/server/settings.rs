@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use actix_web::http::header::HeaderValue;
 
+use super::descriptors::MAX_CONNECTIONS_VAR;
 use super::perimeter::AllowedHosts;
 use crate::auth::{non_empty_env, Credentials, Origin};
 use crate::signature::{SigningKey, SIGNING_KEY_VAR};
@@ -28,6 +29,11 @@ pub const DEFAULT_HSTS_MAX_AGE: u64 = 31_536_000;
 /// minute (`2s`, `500ms`). Not in `--help`; it lets tests see a limit recover
 /// without waiting a minute.
 pub const RATE_WINDOW_VAR: &str = "SWAGENT_RATE_WINDOW";
+/// How long a request body may take to arrive, once its head has: the
+/// platform's bodies are a few kilobytes, sent at once.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Internal, like [`RATE_WINDOW_VAR`]: the body timeout instead of 10 s.
+pub const BODY_TIMEOUT_VAR: &str = "SWAGENT_BODY_TIMEOUT";
 
 /// Server settings resolved from the environment and flags.
 #[derive(Debug)]
@@ -55,6 +61,11 @@ pub struct Settings {
     pub auth_failure_limit: u32,
     /// The interval of both limits: a minute, unless `SWAGENT_RATE_WINDOW`.
     pub rate_window: Duration,
+    /// How long a body may take to arrive (408 after).
+    pub body_timeout: Duration,
+    /// `SWAGENT_MAX_CONNECTIONS`, when set; otherwise the open-file limit
+    /// decides (see [`super::descriptors`]).
+    pub max_connections: Option<usize>,
 }
 
 fn env_number<T: std::str::FromStr>(name: &str, default: T, what: &str) -> anyhow::Result<T> {
@@ -63,6 +74,17 @@ fn env_number<T: std::str::FromStr>(name: &str, default: T, what: &str) -> anyho
             .trim()
             .parse()
             .map_err(|_| anyhow::anyhow!("`{name}` must be {what}, not `{v}`")),
+        None => Ok(default),
+    }
+}
+
+/// A non-zero duration such as `2s` or `500ms`.
+fn env_duration(name: &str, default: Duration) -> anyhow::Result<Duration> {
+    match non_empty_env(name) {
+        Some(v) => crate::agent::model::parse_duration(&v)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| anyhow::anyhow!("`{name}` must be a duration such as `2s`, not `{v}`")),
         None => Ok(default),
     }
 }
@@ -98,6 +120,8 @@ impl Settings {
             rate_limit: DEFAULT_RATE_LIMIT,
             auth_failure_limit: DEFAULT_AUTH_FAILURE_LIMIT,
             rate_window: Duration::from_secs(60),
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            max_connections: None,
         }
     }
 
@@ -149,16 +173,21 @@ impl Settings {
         } else {
             None
         };
-        let rate_window = match non_empty_env(RATE_WINDOW_VAR) {
-            Some(v) => crate::agent::model::parse_duration(&v)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "`{RATE_WINDOW_VAR}` must be a duration such as `2s`, not `{v}`"
-                    )
-                })?,
-            None => Duration::from_secs(60),
+        let rate_window = env_duration(RATE_WINDOW_VAR, Duration::from_secs(60))?;
+        let body_timeout = env_duration(BODY_TIMEOUT_VAR, DEFAULT_BODY_TIMEOUT)?;
+        let max_connections = match non_empty_env(MAX_CONNECTIONS_VAR) {
+            Some(v) => Some(
+                v.trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "`{MAX_CONNECTIONS_VAR}` must be a number of connections above 0, not `{v}`"
+                        )
+                    })?,
+            ),
+            None => None,
         };
         Ok(Settings {
             creds,
@@ -185,6 +214,8 @@ impl Settings {
                 "a number of failures per minute (0 turns it off)",
             )?,
             rate_window,
+            body_timeout,
+            max_connections,
         })
     }
 

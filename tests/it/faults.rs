@@ -5,11 +5,15 @@
 //! are in `handlers.rs`; an invalid agent file and SIGHUP is in `ops.rs`.
 //! Every wait here is a poll with a deadline.
 
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use regex::Regex;
 use serde_json::{json, Value};
+
+use crate::raw::{KeptAlive, Raw};
 
 use crate::util::{agent_dir, alive, client, eventually, Server, Swagent, PASSWORD, USER};
 
@@ -527,4 +531,150 @@ fn a_handler_that_ran_is_answered_even_when_its_audit_line_cannot_be_written() {
         "{seen:?}"
     );
     assert!(!seen.contains(&"function_called".to_owned()), "{seen:?}");
+}
+
+const ECHO_AGENT: &str = "name: fds\nprompt: { text: x }\nfunctions:\n  echo:\n    description: Says hi.\n    secure: false\n    shell: { command: [\"/bin/echo\", \"hi\"] }\n";
+
+fn echo_call() -> Raw {
+    Raw::new("POST", "/swaig")
+        .auth()
+        .json(&json!({"function": "echo", "call_id": "c-1"}))
+}
+
+#[test]
+fn a_flood_of_idle_connections_leaves_descriptors_for_handlers() {
+    let dir = agent_dir(ECHO_AGENT, &[]);
+    let server = serve(dir.path(), &[]).open_files(128).start();
+    let budget = Regex::new(
+        r"swagent: up to (\d+) connections at once \(open-file limit 128; 64 descriptors kept for handlers and logs\)",
+    )
+    .unwrap();
+    let log = server.log_with("connections at once");
+    let cap: usize = budget.captures(&log).expect("the budget line")[1]
+        .parse()
+        .unwrap();
+    assert!((1..=64).contains(&cap), "{log}");
+    // A connection the platform opened before the flood.
+    let mut platform = KeptAlive::open(server.port());
+    assert_eq!(
+        platform.send(&echo_call()).body_text(),
+        r#"{"response":"hi"}"#
+    );
+    // Idle connections need no credentials. Past the cap they wait in the
+    // listen queue; past the queue, connecting times out.
+    let mut idle = Vec::new();
+    for _ in 0..250 {
+        match TcpStream::connect_timeout(
+            &([127, 0, 0, 1], server.port()).into(),
+            Duration::from_millis(300),
+        ) {
+            Ok(s) => idle.push(s),
+            Err(_) => break,
+        }
+    }
+    assert!(
+        idle.len() > cap,
+        "only {} connections were made",
+        idle.len()
+    );
+    // Without the cap, every descriptor went to a connection, and this
+    // call's pipes failed: "Sorry, that service is not working right now".
+    for _ in 0..3 {
+        let answer = platform.send(&echo_call());
+        assert_eq!(
+            (answer.status(), answer.body_text()),
+            (Some(200), r#"{"response":"hi"}"#.into())
+        );
+    }
+    drop(idle);
+    // Once the flood is gone, new connections are served again.
+    let answer = echo_call().send(server.port());
+    assert_eq!(
+        (answer.status(), answer.body_text()),
+        (Some(200), r#"{"response":"hi"}"#.into())
+    );
+    assert!(
+        !server.log().contains("Too many open files"),
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
+fn a_connection_cap_the_open_file_limit_cannot_hold_is_refused_at_start() {
+    let dir = agent_dir(ECHO_AGENT, &[]);
+    serve(dir.path(), &["--port", "0"])
+        .open_files(1024)
+        .env("SWAGENT_MAX_CONNECTIONS", "5000")
+        .run()
+        .code(2)
+        .stderr_has(
+            "`SWAGENT_MAX_CONNECTIONS` is 5000, but the open-file limit (1024) leaves room for ",
+        )
+        .stderr_has(
+            " connections; raise `ulimit -n` (`LimitNOFILE=` under systemd) or ask for fewer",
+        );
+    serve(dir.path(), &["--port", "0"])
+        .env("SWAGENT_MAX_CONNECTIONS", "many")
+        .run()
+        .code(2)
+        .stderr_has(
+            "`SWAGENT_MAX_CONNECTIONS` must be a number of connections above 0, not `many`",
+        );
+    serve(dir.path(), &["--port", "0"])
+        .open_files(40)
+        .run()
+        .code(2)
+        .stderr_has("the open-file limit (40) is too low to serve: ");
+    // A cap within the limit is taken as asked (rounded down to the workers).
+    let server = serve(dir.path(), &[])
+        .env("SWAGENT_MAX_CONNECTIONS", "64")
+        .start();
+    let log = server.log_with("connections at once");
+    let cap: usize = Regex::new(r"swagent: up to (\d+) connections at once \(open-file limit \d+; \d+ descriptors kept for handlers and logs\)")
+        .unwrap()
+        .captures(&log)
+        .expect("the budget line")[1]
+        .parse()
+        .unwrap();
+    assert!((49..=64).contains(&cap), "{log}");
+}
+
+#[test]
+fn a_body_that_never_finishes_arriving_is_408_and_the_connection_closes() {
+    let dir = agent_dir(ECHO_AGENT, &[]);
+    let paid = dir.path().join("ran");
+    // With a signing key the body is read by the signature check, before
+    // the route: both readers are bounded.
+    for key in [None, Some("PSK_test_key")] {
+        let mut s = serve(dir.path(), &[]).env("SWAGENT_BODY_TIMEOUT", "1s");
+        if let Some(key) = key {
+            s = s.env("SIGNALWIRE_SIGNING_KEY", key);
+        }
+        let server = s.start();
+        // The head, then a body that comes a byte every 100 ms: 6 s in all.
+        let slow = Raw::new("POST", "/swaig")
+            .auth()
+            .h("Content-Type", "application/json")
+            .h("Content-Length", "60")
+            .body(vec![b' '; 60])
+            .no_length()
+            .trickle(Duration::from_millis(100));
+        let started = std::time::Instant::now();
+        let answer = slow.send(server.port());
+        assert_eq!(answer.status(), Some(408), "{key:?}: {answer:?}");
+        assert_eq!(
+            answer.json(),
+            Some(
+                json!({"error": "request_timeout", "message": "the request body did not arrive within 1 s"})
+            ),
+            "{key:?}"
+        );
+        assert_eq!(answer.header("connection"), Some("close"), "{key:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{key:?}: the answer came after the whole body"
+        );
+        assert!(!paid.exists());
+    }
 }

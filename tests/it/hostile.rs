@@ -68,10 +68,6 @@ fn start(dir: &Path, envs: &[(&str, &str)]) -> Server {
     s.start()
 }
 
-fn port(server: &Server) -> u16 {
-    server.url.rsplit(':').next().unwrap().parse().unwrap()
-}
-
 /// Which server a row goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum To {
@@ -548,8 +544,8 @@ fn the_bad_input_catalogue() {
             To::Open => &open,
             To::Strict => &strict_server,
         };
-        let answer = row.req.send(port(server));
-        if let Err(why) = judge(row, &answer, port(server), &marker) {
+        let answer = row.req.send(server.port());
+        if let Err(why) = judge(row, &answer, server.port(), &marker) {
             failures.push(format!("{:?} `{}`: {why}", row.to, row.name));
         }
     }
@@ -564,7 +560,7 @@ fn the_bad_input_catalogue() {
     // Both servers are still up and serving.
     for server in [&open, &strict_server] {
         assert_eq!(
-            Raw::new("GET", "/health").send(port(server)).status(),
+            Raw::new("GET", "/health").send(server.port()).status(),
             Some(200)
         );
     }
@@ -585,7 +581,7 @@ fn the_lock_out_counts_every_kind_of_failed_credential() {
         .env("SWML_RATE_LIMIT", "0")
         .env("SWAGENT_AUTH_FAILURE_LIMIT", "8")
         .start();
-    let p = port(&server);
+    let p = server.port();
     // Bad requests from an authenticated client are not failed
     // authentications: three times the limit of them changes nothing.
     let harmless: Vec<(Raw, u16)> = vec![

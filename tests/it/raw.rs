@@ -24,6 +24,8 @@ pub struct Raw {
     /// Add `Content-Length` (off for hand-written chunked bodies).
     pub length: bool,
     pub version: &'static str,
+    /// Write the body a byte at a time, this long apart.
+    pub trickle: Option<Duration>,
 }
 
 impl Raw {
@@ -36,6 +38,7 @@ impl Raw {
             body: Vec::new(),
             length: true,
             version: "HTTP/1.1",
+            trickle: None,
         }
     }
 
@@ -80,7 +83,17 @@ impl Raw {
         self
     }
 
+    /// Sends the body a byte at a time, `pause` apart.
+    pub fn trickle(mut self, pause: Duration) -> Raw {
+        self.trickle = Some(pause);
+        self
+    }
+
     fn bytes(&self, port: u16) -> (Vec<u8>, Vec<u8>) {
+        self.bytes_with(port, "close")
+    }
+
+    fn bytes_with(&self, port: u16, connection: &str) -> (Vec<u8>, Vec<u8>) {
         let mut head = Vec::new();
         head.extend_from_slice(self.method.as_bytes());
         head.push(b' ');
@@ -104,7 +117,7 @@ impl Raw {
         if self.length && (!self.body.is_empty() || self.method == "POST") {
             head.extend_from_slice(format!("Content-Length: {}\r\n", self.body.len()).as_bytes());
         }
-        head.extend_from_slice(b"Connection: close\r\n\r\n");
+        head.extend_from_slice(format!("Connection: {connection}\r\n\r\n").as_bytes());
         (head, self.body.clone())
     }
 
@@ -119,10 +132,19 @@ impl Raw {
         stream.set_read_timeout(timeout).unwrap();
         stream.set_write_timeout(timeout).unwrap();
         let mut writer = stream.try_clone().unwrap();
+        let trickle = self.trickle;
         // The server may answer (and stop reading) before the body is sent.
         let sender = std::thread::spawn(move || {
             writer.write_all(&head)?;
-            writer.write_all(&body)?;
+            match trickle {
+                None => writer.write_all(&body)?,
+                Some(pause) => {
+                    for byte in body {
+                        std::thread::sleep(pause);
+                        writer.write_all(&[byte])?;
+                    }
+                }
+            }
             writer.flush()
         });
         let mut got = Vec::new();
@@ -143,6 +165,55 @@ impl Raw {
                 read_error.unwrap_or_else(|| "closed".into())
             )),
         }
+    }
+}
+
+/// One connection kept open across requests (`Connection: keep-alive`):
+/// what a connection accepted earlier still gets.
+pub struct KeptAlive {
+    stream: TcpStream,
+    port: u16,
+}
+
+impl KeptAlive {
+    pub fn open(port: u16) -> KeptAlive {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("the server accepts");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+        KeptAlive { stream, port }
+    }
+
+    /// Sends `raw` (its body at once) and reads exactly one answer.
+    pub fn send(&mut self, raw: &Raw) -> Answer {
+        let (head, body) = raw.bytes_with(self.port, "keep-alive");
+        if let Err(e) = self.stream.write_all(&[head, body].concat()) {
+            return Answer::Failed(format!("write: {e}"));
+        }
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 16384];
+        loop {
+            if let Some(answer) = parse(&got).filter(|a| complete(&got, a)) {
+                return answer;
+            }
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Answer::Failed(format!("closed after {} bytes", got.len())),
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+                Err(e) => return Answer::Failed(format!("read: {e}")),
+            }
+        }
+    }
+}
+
+/// Whether `got` holds all of `answer`'s declared body (the parser takes a
+/// missing body for a HEAD answer's).
+fn complete(got: &[u8], answer: &Answer) -> bool {
+    match answer {
+        Answer::Http { body, .. } => answer
+            .header("content-length")
+            .and_then(|n| n.parse::<usize>().ok())
+            .is_none_or(|n| body.len() == n && got.ends_with(body)),
+        Answer::Failed(_) => true,
     }
 }
 

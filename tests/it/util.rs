@@ -180,6 +180,27 @@ impl Swagent {
         self
     }
 
+    /// Runs with this open-file limit (`ulimit -n`), soft and hard.
+    pub fn open_files(mut self, n: u64) -> Swagent {
+        use std::os::unix::process::CommandExt as _;
+        let limit = libc::rlimit {
+            rlim_cur: n as libc::rlim_t,
+            rlim_max: n as libc::rlim_t,
+        };
+        // SAFETY: setrlimit is async-signal-safe and touches only the child.
+        unsafe {
+            self.cmd.pre_exec(move || {
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        self.describe = format!("(ulimit -n {n}) {}", self.describe);
+        self
+    }
+
     /// The test credentials and secret.
     pub fn creds(self) -> Swagent {
         self.env("SWML_BASIC_AUTH_USER", USER)
@@ -284,6 +305,11 @@ pub struct Server {
 }
 
 impl Server {
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.url.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
     /// Everything the server printed so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
