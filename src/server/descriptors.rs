@@ -12,12 +12,17 @@
 
 use anyhow::bail;
 
+use crate::agent::{Agent, Handler};
+
 /// Caps connections below what the open-file limit allows.
 pub const MAX_CONNECTIONS_VAR: &str = "SWAGENT_MAX_CONNECTIONS";
 /// actix's own default cap, per worker.
 const ACTIX_PER_WORKER: usize = 25_000;
 /// The least kept for the rest, whatever the limit.
 const MIN_RESERVE: u64 = 64;
+/// What a running shell handler holds: its stdout and stderr pipes and a
+/// pidfd (measured on Linux 6.18 with 10 programs running).
+const PER_SHELL_RUN: u64 = 3;
 
 /// The split, decided once at start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,11 +80,41 @@ impl Budget {
                 "the open-file limit ({limit}) is too low to serve: {in_use} descriptors are open and {reserve} are kept for handlers and logs, which leaves {total} for connections; raise `ulimit -n` (`LimitNOFILE=` under systemd)"
             );
         }
+        // What connections do not take is kept: more than the minimum when
+        // a lower cap was asked for.
+        let reserve = match limit {
+            Some(limit) => limit
+                .saturating_sub(in_use)
+                .saturating_sub((total - total % workers) as u64),
+            None => reserve,
+        };
         Ok(Budget {
             limit,
             reserve,
             per_worker: total / workers,
             workers,
+        })
+    }
+
+    /// Said when `agent`'s shell functions, all at their `concurrency`,
+    /// would hold more descriptors than the reserve: past it, a program
+    /// fails to start.
+    pub fn shortfall(&self, agent: &Agent) -> Option<String> {
+        self.limit?;
+        let runs: u64 = agent
+            .functions
+            .values()
+            .filter_map(|f| match &f.handler {
+                Handler::Shell(s) => Some(u64::from(s.concurrency)),
+                _ => None,
+            })
+            .sum();
+        let need = runs * PER_SHELL_RUN;
+        (need > self.reserve).then(|| {
+            format!(
+                "shell functions may run {runs} programs at once, which hold up to {need} descriptors, more than the {} kept beside connections; raise `ulimit -n`, lower `concurrency` or set `{MAX_CONNECTIONS_VAR}`",
+                self.reserve
+            )
         })
     }
 
@@ -137,7 +172,7 @@ mod tests {
     #[test]
     fn wanted_is_taken_when_there_is_room() {
         let b = Budget::split(Some(1024), 24, 2, Some(101)).unwrap();
-        assert_eq!((b.per_worker, b.connections()), (50, 100));
+        assert_eq!((b.per_worker, b.connections(), b.reserve), (50, 100, 900));
     }
 
     #[test]

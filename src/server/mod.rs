@@ -135,6 +135,8 @@ pub struct AppState {
     pub limits: Limits,
     /// The credentials as the webhook URLs of every document carry them.
     userinfo: Userinfo,
+    /// How descriptors were shared at start; unset before `serve`.
+    pub descriptors: std::sync::OnceLock<descriptors::Budget>,
 }
 
 impl AppState {
@@ -162,6 +164,7 @@ impl AppState {
             routes,
             userinfo,
             limits,
+            descriptors: std::sync::OnceLock::new(),
         }
     }
 
@@ -348,6 +351,10 @@ pub fn serve(state: AppState, host: &str, port: u16) -> anyhow::Result<()> {
         }
         announce(&state.live().agent, &state.settings, addr);
         announce_budget(&budget);
+        if let Some(short) = budget.shortfall(&state.live().agent) {
+            eprintln!("swagent: WARNING: {short}");
+        }
+        let _ = state.descriptors.set(budget);
         state.refresh_disabled_gauge();
         let server = HttpServer::new(move || app(ops.clone()))
             .workers(workers)

@@ -546,14 +546,16 @@ fn a_flood_of_idle_connections_leaves_descriptors_for_handlers() {
     let dir = agent_dir(ECHO_AGENT, &[]);
     let server = serve(dir.path(), &[]).open_files(128).start();
     let budget = Regex::new(
-        r"swagent: up to (\d+) connections at once \(open-file limit 128; 64 descriptors kept for handlers and logs\)",
+        r"swagent: up to (\d+) connections at once \(open-file limit 128; (\d+) descriptors kept for handlers and logs\)",
     )
     .unwrap();
     let log = server.log_with("connections at once");
-    let cap: usize = budget.captures(&log).expect("the budget line")[1]
-        .parse()
-        .unwrap();
-    assert!((1..=64).contains(&cap), "{log}");
+    let split = budget.captures(&log).expect("the budget line");
+    let (cap, kept): (usize, usize) = (split[1].parse().unwrap(), split[2].parse().unwrap());
+    // At least 64 kept; connections get the rest, split evenly by worker.
+    assert!((1..=64).contains(&cap) && kept >= 64, "{log}");
+    // 16 programs at once (the default `concurrency`) fit in what is kept.
+    assert!(!log.contains("WARNING: shell functions"), "{log}");
     // A connection the platform opened before the flood.
     let mut platform = KeptAlive::open(server.port());
     assert_eq!(
@@ -638,6 +640,15 @@ fn a_connection_cap_the_open_file_limit_cannot_hold_is_refused_at_start() {
         .parse()
         .unwrap();
     assert!((49..=64).contains(&cap), "{log}");
+    // Shell functions that could hold more than is kept are said at start.
+    let busy = agent_dir(
+        &ECHO_AGENT.replace("\"hi\"] }", "\"hi\"], concurrency: 30 }"),
+        &[],
+    );
+    let server = serve(busy.path(), &[]).open_files(128).start();
+    let warning = Regex::new(r"swagent: WARNING: shell functions may run 30 programs at once, which hold up to 90 descriptors, more than the \d+ kept beside connections; raise `ulimit -n`, lower `concurrency` or set `SWAGENT_MAX_CONNECTIONS`\n").unwrap();
+    let log = server.log_with("WARNING: shell functions");
+    assert!(warning.is_match(&log), "{log}");
 }
 
 #[test]
