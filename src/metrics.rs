@@ -5,8 +5,8 @@
 //! A caller can never mint a new time series.
 
 use prometheus::{
-    Encoder as _, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    Encoder as _, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// The series a successful call of one function touches, looked up once per
@@ -31,6 +31,27 @@ pub struct Metrics {
     pub disabled: IntGaugeVec,
     pub alerts: IntCounterVec,
     pub calls_started: IntCounter,
+    /// Connections open now, and the most `serve` accepts at once: at the
+    /// cap, new connections wait in the listen queue.
+    pub connections_open: IntGauge,
+    pub connections_max: IntGauge,
+}
+
+/// Counted in `connections_open` while it lives: kept in a connection's
+/// data, it is dropped with the connection.
+pub struct OpenConnection(IntGauge);
+
+impl OpenConnection {
+    pub fn new(gauge: &IntGauge) -> OpenConnection {
+        gauge.inc();
+        OpenConnection(gauge.clone())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl Metrics {
@@ -102,6 +123,18 @@ impl Metrics {
             "calls_started_total",
             "SWML documents served (calls started).",
         );
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        let connections_open = gauge("connections_open", "HTTP connections open now.");
+        let connections_max = gauge(
+            "connections_max",
+            "The most connections accepted at once; past it, new ones wait.",
+        );
         Metrics {
             registry,
             requests,
@@ -114,6 +147,8 @@ impl Metrics {
             disabled,
             alerts,
             calls_started,
+            connections_open,
+            connections_max,
         }
     }
 

@@ -37,7 +37,7 @@ use crate::guard::UsedCodes;
 use crate::handlers::Runtime;
 use crate::killswitch::KillSwitch;
 use crate::limits::{FunctionLimits, Limits};
-use crate::metrics::{FunctionSeries, Metrics};
+use crate::metrics::{FunctionSeries, Metrics, OpenConnection};
 use crate::signature::SIGNING_KEY_VAR;
 use crate::swml::{Prepared, Userinfo};
 use error::ApiError;
@@ -356,9 +356,17 @@ pub fn serve(state: AppState, host: &str, port: u16) -> anyhow::Result<()> {
         }
         let _ = state.descriptors.set(budget);
         state.refresh_disabled_gauge();
+        let open = state.metrics.connections_open.clone();
+        state
+            .metrics
+            .connections_max
+            .set(budget.connections() as i64);
         let server = HttpServer::new(move || app(ops.clone()))
             .workers(workers)
             .max_connections(budget.per_worker)
+            .on_connect(move |_, data| {
+                data.insert(OpenConnection::new(&open));
+            })
             // In-flight requests get this long after SIGTERM/SIGINT.
             .shutdown_timeout(30);
         let server = match tls {

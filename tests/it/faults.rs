@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use crate::raw::{KeptAlive, Raw};
 
-use crate::util::{agent_dir, alive, client, eventually, Server, Swagent, PASSWORD, USER};
+use crate::util::{agent_dir, alive, client, eventually, metric, Server, Swagent, PASSWORD, USER};
 
 const AGENT: &str = r#"name: faults
 prompt: { text: You test faults. }
@@ -588,7 +588,32 @@ fn a_flood_of_idle_connections_leaves_descriptors_for_handlers() {
             (Some(200), r#"{"response":"hi"}"#.into())
         );
     }
+    // The cap is in the metrics, and reached.
+    let scrape = |platform: &mut KeptAlive| {
+        platform
+            .send(&Raw::new("GET", "/metrics").auth())
+            .body_text()
+    };
+    let text = scrape(&mut platform);
+    assert_eq!(
+        metric(&text, "swagent_connections_max "),
+        Some(cap as f64),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "swagent_connections_open "),
+        Some(cap as f64),
+        "{text}"
+    );
     drop(idle);
+    assert!(
+        eventually(Duration::from_secs(10), || metric(
+            &scrape(&mut platform),
+            "swagent_connections_open "
+        ) == Some(1.0)),
+        "{}",
+        scrape(&mut platform)
+    );
     // Once the flood is gone, new connections are served again.
     let answer = echo_call().send(server.port());
     assert_eq!(

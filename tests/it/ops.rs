@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::util::{client, eventually, root, Server, Swagent};
+use crate::util::{client, eventually, metric, root, Server, Swagent};
 
 fn setup(extra_alert: Option<&str>) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -337,13 +337,6 @@ fn an_alert_rule_counts_across_a_reload() {
     // The third call of the minute, the first call before the reload counted.
     call(&server, "get_hours", json!({}));
     assert_eq!(fired(), [json!("3 in the current minute")]);
-}
-
-fn metric(text: &str, line_start: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(line_start))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 #[test]
