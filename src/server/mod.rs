@@ -17,6 +17,7 @@ pub mod routes;
 mod settings;
 mod swaig;
 pub mod tls;
+pub(crate) mod watchdog;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -357,6 +358,8 @@ pub fn serve(state: AppState, host: &str, port: u16) -> anyhow::Result<()> {
         let _ = state.descriptors.set(budget);
         state.refresh_disabled_gauge();
         let open = state.metrics.connections_open.clone();
+        // Past twice the body's own timeout, nothing legitimate is left.
+        let idle = state.settings.body_timeout * 3;
         state
             .metrics
             .connections_max
@@ -364,8 +367,11 @@ pub fn serve(state: AppState, host: &str, port: u16) -> anyhow::Result<()> {
         let server = HttpServer::new(move || app(ops.clone()))
             .workers(workers)
             .max_connections(budget.per_worker)
-            .on_connect(move |_, data| {
+            .on_connect(move |io, data| {
                 data.insert(OpenConnection::new(&open));
+                if let Some(watched) = watchdog::Watched::start(io, idle) {
+                    data.insert(watched);
+                }
             })
             // In-flight requests get this long after SIGTERM/SIGINT.
             .shutdown_timeout(30);

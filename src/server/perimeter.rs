@@ -29,6 +29,7 @@ use actix_web::{HttpMessage as _, HttpRequest, ResponseError};
 
 use super::error::ApiError;
 use super::routes::{client_ip, read_body, request_base};
+use super::watchdog::Watched;
 use super::{state_of, AppState};
 use crate::agent::Agent;
 use crate::audit::Event;
@@ -342,6 +343,7 @@ pub(super) async fn outer(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let _busy = req.conn_data::<Watched>().map(Watched::busy);
     let mut resp = next.call(req).await?;
     // Borrowed from the answered request: no clone held across the call.
     let state = state_of(resp.request());

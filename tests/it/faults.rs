@@ -5,7 +5,9 @@
 //! are in `handlers.rs`; an invalid agent file and SIGHUP is in `ops.rs`.
 //! Every wait here is a poll with a deadline.
 
+use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
+use std::os::fd::AsRawFd as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -713,4 +715,94 @@ fn a_body_that_never_finishes_arriving_is_408_and_the_connection_closes() {
         );
         assert!(!paid.exists());
     }
+}
+
+/// `swagent_connections_open` as a fresh connection sees it (itself included).
+fn connections_open(server: &Server) -> Option<f64> {
+    let text = Raw::new("GET", "/metrics")
+        .auth()
+        .send(server.port())
+        .body_text();
+    metric(&text, "swagent_connections_open ")
+}
+
+#[test]
+fn connections_stuck_on_an_unread_body_or_answer_are_closed() {
+    let dir = agent_dir(ECHO_AGENT, &[]);
+    // Stuck connections are closed after 3 to 6 body timeouts.
+    let server = serve(dir.path(), &[])
+        .env("SWAGENT_BODY_TIMEOUT", "1s")
+        .start();
+    // No credentials needed. A chunked body the route never reads: actix
+    // answers, then drains the body for as long as the client sends it.
+    let mut chunked = TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+    chunked
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .unwrap();
+    // An answer never read: requests pipelined into a small receive buffer.
+    let unread = TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+    let small: libc::c_int = 4096;
+    // SAFETY: a valid socket and a c_int option value of the right size.
+    let set = unsafe {
+        libc::setsockopt(
+            unread.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            std::ptr::addr_of!(small).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(set, 0);
+    unread
+        .set_write_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut writer = unread.try_clone().unwrap();
+    let pipelined = std::thread::spawn(move || {
+        let requests = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n".repeat(20_000);
+        let _ = writer.write_all(requests.as_bytes());
+    });
+    assert!(
+        eventually(Duration::from_secs(3), || connections_open(&server)
+            == Some(3.0)),
+        "{:?}",
+        connections_open(&server)
+    );
+    // Both are closed; the scrape's own connection is the only one left.
+    assert!(
+        eventually(Duration::from_secs(15), || connections_open(&server)
+            == Some(1.0)),
+        "{:?}",
+        connections_open(&server)
+    );
+    chunked
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut got = Vec::new();
+    let read = chunked.read_to_end(&mut got);
+    assert!(
+        read.is_ok()
+            || read
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "{read:?}"
+    );
+    assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 200 OK\r\n"));
+    // (The pipelining client is not read to its end: through a 4 KiB
+    // window, what the server had queued takes minutes to come.)
+    drop(unread);
+    let _ = pipelined.join();
+    // A connection that is merely slow is not stuck: a handler may take
+    // longer than the watch (here 5 s against 3 to 6 s).
+    let slow_agent = agent_dir(
+        "name: slow\nprompt: { text: x }\nfunctions:\n  wait:\n    description: Waits.\n    secure: false\n    shell: { command: [\"/bin/sleep\", \"7\"], timeout: 10s }\n",
+        &[],
+    );
+    let slow = serve(slow_agent.path(), &[])
+        .env("SWAGENT_BODY_TIMEOUT", "1s")
+        .start();
+    let answer = Raw::new("POST", "/swaig")
+        .auth()
+        .json(&json!({"function": "wait", "call_id": "c-1"}))
+        .send(slow.port());
+    assert_eq!(answer.status(), Some(200), "{answer:?}");
 }
