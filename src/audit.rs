@@ -433,6 +433,40 @@ pub fn exposure(path: &Path) -> Option<String> {
     })
 }
 
+/// What the log keeps of one string argument, in characters.
+const KEPT_CHARS: usize = 256;
+/// The most one event's arguments take in the log, in bytes of JSON.
+const KEPT_BYTES: usize = 16 * 1024;
+
+/// Arguments as the audit log keeps them: [`redact`]ed, and bounded.
+/// Arguments are the caller's to size (up to `SWML_MAX_REQUEST_SIZE`), and a
+/// line per call of that size would fill the log's disk at the request rate:
+/// a long string keeps its first [`KEPT_CHARS`] characters and its length,
+/// and arguments still over [`KEPT_BYTES`] keep only their size.
+pub fn logged_arguments(schema: &Value, args: &Value) -> Value {
+    let kept = shorten(redact(schema, args));
+    let bytes = serde_json::to_vec(&kept).map_or(0, |b| b.len());
+    if bytes > KEPT_BYTES {
+        Value::String(format!("({bytes} bytes of arguments, not kept)"))
+    } else {
+        kept
+    }
+}
+
+fn shorten(value: Value) -> Value {
+    match value {
+        Value::String(text) => match text.char_indices().nth(KEPT_CHARS) {
+            Some((cut, _)) => Value::String(format!("{}… ({} bytes)", &text[..cut], text.len())),
+            None => Value::String(text),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(shorten).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, shorten(v))).collect())
+        }
+        other => other,
+    }
+}
+
 /// Arguments with every property marked `sensitive: true` in the schema
 /// replaced by `"***"`, nested objects and arrays included.
 pub fn redact(schema: &Value, args: &Value) -> Value {
@@ -537,7 +571,7 @@ pub fn unredacted_markers(schema: &Value) -> Vec<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
-    use super::{redact, unredacted_markers, Audit, Event};
+    use super::{logged_arguments, redact, unredacted_markers, Audit, Event};
     use serde_json::{json, Value};
 
     #[test]
@@ -576,6 +610,25 @@ mod tests {
         assert_eq!(
             redact(&schema, &args),
             json!({"pin": "***", "card": {"cvv": "***", "last4": "4242"}, "codes": "***", "other": 1})
+        );
+    }
+
+    #[test]
+    fn keeps_long_arguments_bounded() {
+        let schema = json!({"type": "object"});
+        let long = format!("{}{}", "é".repeat(256), "x".repeat(1000));
+        assert_eq!(
+            logged_arguments(&schema, &json!({"note": long, "n": 1})),
+            json!({"note": format!("{}… (1512 bytes)", "é".repeat(256)), "n": 1})
+        );
+        // 256 characters or fewer are kept whole, however many bytes.
+        let short = "é".repeat(256);
+        assert_eq!(logged_arguments(&schema, &json!([short])), json!([short]));
+        // Many short values: only the size is kept.
+        let many: Vec<String> = (0..10_000).map(|i| i.to_string()).collect();
+        assert_eq!(
+            logged_arguments(&schema, &json!({ "items": many })),
+            json!("(68901 bytes of arguments, not kept)")
         );
     }
 

@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::routes::{check_token, client_ip, json_body, validate_arguments};
 use super::state_of;
 use crate::agent::Function;
-use crate::audit::{redact, Event};
+use crate::audit::{logged_arguments, redact, Event};
 use crate::guard::{self, CodeVerdict, CONFIRMATION_ARG};
 use crate::handlers::{CallInput, HandlerError, Reply};
 use crate::limits::{Admission, Attempt};
@@ -211,7 +211,7 @@ pub(super) async fn swaig(
     if let Err(invalid) = validate_arguments(function, &args) {
         state.audit_event(|| {
             event("function_called", "invalid_arguments")
-                .field("arguments", redact(&function.parameters, &args))
+                .field("arguments", logged_arguments(&function.parameters, &args))
                 .duration(started.elapsed())
         })?;
         return Ok(say(invalid.for_ai()));
@@ -253,7 +253,7 @@ pub(super) async fn swaig(
         refused => {
             return refuse_check(state, function, refused, |outcome| {
                 event("caller_verification", outcome)
-                    .field("arguments", redact(&function.parameters, &args))
+                    .field("arguments", logged_arguments(&function.parameters, &args))
             });
         }
     };
@@ -358,7 +358,7 @@ pub(super) async fn swaig(
             );
             state.audit_event(|| {
                 event("confirmation_requested", "pending")
-                    .field("arguments", redact(&function.parameters, &args))
+                    .field("arguments", logged_arguments(&function.parameters, &args))
             })?;
             let text = format!(
                 "{lead}{}Nothing was done yet. Read these details back to the caller: {}. Ask for an explicit yes. Only if the caller clearly says yes, call `{}` again with exactly the same details and confirmation \"{fresh}\". If the caller says no or changes anything, do not call it with this code.",
@@ -384,7 +384,7 @@ pub(super) async fn swaig(
     if state.audit.required() {
         state.audit_event(|| {
             event("function_started", "pending")
-                .field("arguments", redact(&function.parameters, &args))
+                .field("arguments", logged_arguments(&function.parameters, &args))
                 .field("handler", function.handler.kind())
         })?;
     }
@@ -411,7 +411,7 @@ pub(super) async fn swaig(
             "function_called",
             if outcome.is_ok() { "ok" } else { "error" },
         )
-        .field("arguments", redact(&function.parameters, &args))
+        .field("arguments", logged_arguments(&function.parameters, &args))
         .field("handler", function.handler.kind())
         .duration(started.elapsed())
     });

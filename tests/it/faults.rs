@@ -495,7 +495,7 @@ fn a_handler_that_ran_is_answered_even_when_its_audit_line_cannot_be_written() {
     let log = disk.path().join("audit.log");
     let filler = disk.path().join("filler");
     let agent = format!(
-        "name: fills\nprompt: {{ text: x }}\nfunctions:\n  pay:\n    description: Pays.\n    secure: false\n    parameters: {{ type: object, properties: {{ note: {{ type: string }} }} }}\n    shell: {{ command: [\"./pay.sh\", \"{}\"] }}\n",
+        "name: fills\nprompt: {{ text: x }}\nfunctions:\n  pay:\n    description: Pays.\n    secure: false\n    parameters: {{ type: object, properties: {{ notes: {{ type: array, items: {{ type: string }} }} }} }}\n    shell: {{ command: [\"./pay.sh\", \"{}\"] }}\n",
         filler.display()
     );
     let dir = agent_dir(&agent, &[("pay.sh", PAY)]);
@@ -504,12 +504,13 @@ fn a_handler_that_ran_is_answered_even_when_its_audit_line_cannot_be_written() {
         &["--audit-log", log.to_str().unwrap(), "--audit-required"],
     )
     .start();
-    // The line about the payment is larger than a page, so the full disk
+    // The line about the payment is larger than a page (32 notes of the 256
+    // characters the log keeps of each), so the full disk
     // cannot take it into the log's last page.
     let pay = || {
         let resp = server
             .post("/swaig")
-            .json(&json!({"function": "pay", "call_id": "c-1", "argument": {"parsed": [{"note": "n".repeat(8192)}]}}))
+            .json(&json!({"function": "pay", "call_id": "c-1", "argument": {"parsed": [{"notes": vec!["n".repeat(256); 32]}]}}))
             .send()
             .unwrap();
         (resp.status().as_u16(), resp.text().unwrap())
@@ -805,4 +806,37 @@ fn connections_stuck_on_an_unread_body_or_answer_are_closed() {
         .json(&json!({"function": "wait", "call_id": "c-1"}))
         .send(slow.port());
     assert_eq!(answer.status(), Some(200), "{answer:?}");
+}
+
+#[test]
+fn a_huge_argument_cannot_fill_the_audit_log() {
+    let dir = agent_dir(ECHO_AGENT, &[]);
+    let log = dir.path().join("audit.log");
+    let server = serve(dir.path(), &["--audit-log", log.to_str().unwrap()]).start();
+    // Just under the 1 MiB body limit, in one argument and in many.
+    let one = json!({"note": "A".repeat(1_000_000)});
+    let many = json!({"notes": vec!["A"; 200_000]});
+    for args in [one, many] {
+        let answer = Raw::new("POST", "/swaig")
+            .auth()
+            .json(&json!({"function": "echo", "call_id": "c-1", "argument": {"parsed": [args]}}))
+            .send(server.port());
+        assert_eq!(answer.status(), Some(200), "{answer:?}");
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    let called: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event"] == "function_called")
+        .collect();
+    assert_eq!(called.len(), 2, "{text:.2000}");
+    assert_eq!(
+        called[0]["arguments"],
+        json!({"note": format!("{}… (1000000 bytes)", "A".repeat(256))})
+    );
+    assert_eq!(
+        called[1]["arguments"],
+        json!("(800011 bytes of arguments, not kept)")
+    );
+    assert!(text.len() < 8 * 1024, "{} bytes of audit log", text.len());
 }
