@@ -476,6 +476,23 @@ fn short(text: &str, max: usize) -> String {
     out
 }
 
+/// `printable(text)` in at most `max` characters (and a `…` when cut),
+/// never cutting an escape in two.
+fn printable_cut(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let piece = printable(c.encode_utf8(&mut [0; 4]));
+        used += piece.chars().count();
+        if used > max {
+            out.push('…');
+            break;
+        }
+        out.push_str(&piece);
+    }
+    out
+}
+
 /// Why arguments were refused. `Display` is for a person (`swagent call`);
 /// [`InvalidArguments::for_ai`] is the reply that asks the AI to try again.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -603,13 +620,13 @@ async fn post_prompt(req: HttpRequest, payload: web::Payload) -> Result<HttpResp
         .unwrap_or_default();
     // The summary is the model's text and may quote the caller: a newline
     // in it must not start what looks like another log line.
-    // Capped: a caller can make the model's summary long, and each
-    // escaped character is ten in the log.
+    // Capped after escaping: a caller can make the model's summary long, and
+    // each escaped character is ten in the log (review 12 wrote 32 KB lines).
     log::info!(
         "summary for call `{}` of agent `{}`: {}",
         printable(call_id.unwrap_or("-")),
         state.live().agent.name,
-        printable(&short(&summary, SUMMARY_LOGGED))
+        printable_cut(&summary, SUMMARY_LOGGED)
     );
     state.audit_event(|| {
         Event::new("summary_received", "ok")
