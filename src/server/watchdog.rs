@@ -27,7 +27,12 @@ struct Activity {
 }
 
 /// Kept in a connection's data, so it lives as long as the connection.
-pub struct Watched(Rc<Activity>);
+pub struct Watched {
+    activity: Rc<Activity>,
+    /// Ended with the connection: a client that opens a connection per
+    /// request would otherwise leave a sleeping watch behind for each.
+    watch: actix_web::rt::task::JoinHandle<()>,
+}
 
 /// Held while a request is served: a long handler is not a stuck connection.
 pub struct Busy(Rc<Activity>);
@@ -44,7 +49,7 @@ impl Watched {
         let (fd, peer) = (tcp.as_raw_fd(), tcp.peer_addr().ok()?);
         let activity = Rc::new(Activity::default());
         let weak = Rc::downgrade(&activity);
-        actix_web::rt::spawn(async move {
+        let watch = actix_web::rt::spawn(async move {
             let mut seen = 0;
             loop {
                 actix_web::rt::time::sleep(idle).await;
@@ -60,14 +65,20 @@ impl Watched {
                 seen = started;
             }
         });
-        Some(Watched(activity))
+        Some(Watched { activity, watch })
     }
 
     pub fn busy(&self) -> Busy {
-        let a = &self.0;
+        let a = &self.activity;
         a.started.set(a.started.get() + 1);
         a.in_flight.set(a.in_flight.get() + 1);
         Busy(a.clone())
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        self.watch.abort();
     }
 }
 
