@@ -42,8 +42,9 @@ impl Budget {
         Budget::split(open_file_limit(), open_descriptors(), workers, wanted)
     }
 
-    /// A quarter of what is free, and at least [`MIN_RESERVE`], is kept;
-    /// connections get the rest, or `wanted` if it is no more than that.
+    /// At least a quarter of what is free, and at least [`MIN_RESERVE`], is
+    /// kept; connections get the rest, or `wanted` if it is no more than that
+    /// (and what they do not take is kept too).
     pub fn split(
         limit: Option<u64>,
         in_use: u64,
@@ -52,12 +53,12 @@ impl Budget {
     ) -> anyhow::Result<Budget> {
         let workers = workers.max(1);
         let ceiling = workers * ACTIX_PER_WORKER;
-        let (reserve, room) = match limit {
+        let (least_kept, room) = match limit {
             Some(limit) => {
                 let free = limit.saturating_sub(in_use);
-                let reserve = (free / 4).max(MIN_RESERVE);
-                let room = usize::try_from(free.saturating_sub(reserve)).unwrap_or(usize::MAX);
-                (reserve, room.min(ceiling))
+                let least_kept = (free / 4).max(MIN_RESERVE);
+                let room = usize::try_from(free.saturating_sub(least_kept)).unwrap_or(usize::MAX);
+                (least_kept, room.min(ceiling))
             }
             None => (0, ceiling),
         };
@@ -77,21 +78,20 @@ impl Budget {
         if total < workers {
             let limit = limit.unwrap_or_default();
             bail!(
-                "the open-file limit ({limit}) is too low to serve: {in_use} descriptors are open and {reserve} are kept for handlers and logs, which leaves {total} for connections; raise `ulimit -n` (`LimitNOFILE=` under systemd)"
+                "the open-file limit ({limit}) is too low to serve: {in_use} descriptors are open and {least_kept} are kept for handlers and logs, which leaves {total} for connections; raise `ulimit -n` (`LimitNOFILE=` under systemd)"
             );
         }
-        // What connections do not take is kept: more than the minimum when
-        // a lower cap was asked for.
+        let per_worker = total / workers;
         let reserve = match limit {
             Some(limit) => limit
                 .saturating_sub(in_use)
-                .saturating_sub((total - total % workers) as u64),
-            None => reserve,
+                .saturating_sub((per_worker * workers) as u64),
+            None => least_kept,
         };
         Ok(Budget {
             limit,
             reserve,
-            per_worker: total / workers,
+            per_worker,
             workers,
         })
     }
