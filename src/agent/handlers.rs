@@ -341,14 +341,6 @@ impl Checker<'_> {
             self.error(pos, format!("function `{name}`: `{var}` {problem}"));
         }
         let arg_env = self.arg_env(name, declared);
-        let concurrency = s.concurrency.unwrap_or(defaults::CONCURRENCY);
-        if !(1..=MAX_CONCURRENCY).contains(&concurrency) {
-            let pos = self.spans.value(&[&at[..], &["concurrency"]].concat());
-            self.error(
-                pos,
-                format!("function `{name}`: `concurrency` must be between 1 and {MAX_CONCURRENCY}"),
-            );
-        }
         Some(ShellSpec {
             program,
             args,
@@ -362,8 +354,25 @@ impl Checker<'_> {
                 s.max_output.map(|b| b.0),
                 defaults::MAX_OUTPUT,
             ),
-            concurrency: concurrency.clamp(1, MAX_CONCURRENCY),
+            concurrency: self.concurrency(name, &at, s.concurrency),
         })
+    }
+
+    /// A handler's `concurrency`, within 1 and [`MAX_CONCURRENCY`]: each run
+    /// holds descriptors (`server::descriptors`), and none at all would
+    /// refuse every call.
+    fn concurrency(&mut self, function: &str, at: &[&str], value: Option<u32>) -> u32 {
+        let concurrency = value.unwrap_or(defaults::CONCURRENCY);
+        if !(1..=MAX_CONCURRENCY).contains(&concurrency) {
+            let pos = self.spans.value(&[at, &["concurrency"]].concat());
+            self.error(
+                pos,
+                format!(
+                    "function `{function}`: `concurrency` must be between 1 and {MAX_CONCURRENCY}"
+                ),
+            );
+        }
+        concurrency.clamp(1, MAX_CONCURRENCY)
     }
 
     /// A handler's `timeout`, within 1 ms and [`MAX_TIMEOUT`]: zero would fail
@@ -613,6 +622,7 @@ impl Checker<'_> {
                 h.max_response.map(|b| b.0),
                 defaults::MAX_RESPONSE,
             ),
+            concurrency: self.concurrency(name, &at, h.concurrency),
             verified_field,
         })
     }

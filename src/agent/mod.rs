@@ -152,6 +152,16 @@ impl Handler {
         }
     }
 
+    /// How many calls may run at once; `None` for a static reply, which
+    /// holds nothing while it runs.
+    pub fn concurrency(&self) -> Option<u32> {
+        match self {
+            Handler::Shell(s) => Some(s.concurrency),
+            Handler::Http(h) => Some(h.concurrency),
+            Handler::Static(_) => None,
+        }
+    }
+
     /// The templates that decide what the handler does: a shell command
     /// line, an http request. (Not what it answers: `output`, a static reply.)
     pub fn action_templates(&self) -> Vec<&Template> {
@@ -215,6 +225,7 @@ pub struct HttpSpec {
     pub output: Option<Template>,
     pub error_keys: Vec<String>,
     pub max_response: u64,
+    pub concurrency: u32,
     /// For verifiers: where the response says the caller matched.
     pub verified_field: Option<Vec<crate::template::Step>>,
 }

@@ -14,6 +14,13 @@ use super::{reply_from_output, HandlerError, Reply};
 use crate::agent::{HttpSpec, JsonTemplate, Method};
 use crate::template::{Context, Encoding, Part, RenderError, Template};
 
+/// How many idle connections are kept per upstream, and for how long. A
+/// socket is reused before another is opened, so with the `concurrency`
+/// slots an upstream never holds more sockets than its functions may run at
+/// once; this bounds what a past burst leaves open.
+const IDLE_PER_HOST: usize = 16;
+const IDLE_FOR: Duration = Duration::from_secs(30);
+
 /// The shared client: pooled connections, rustls, same-origin redirects only.
 pub(super) fn client() -> reqwest::Client {
     let policy = reqwest::redirect::Policy::custom(|attempt| {
@@ -29,6 +36,8 @@ pub(super) fn client() -> reqwest::Client {
     });
     reqwest::Client::builder()
         .redirect(policy)
+        .pool_max_idle_per_host(IDLE_PER_HOST)
+        .pool_idle_timeout(IDLE_FOR)
         .user_agent(concat!("swagent/", env!("CARGO_PKG_VERSION")))
         .build()
         .expect("the HTTP client builds")

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::agent::{Agent, Function, Handler};
 use crate::template::{Context, RenderError};
@@ -102,7 +102,8 @@ impl HandlerError {
 /// concurrency limits. Built once per loaded agent.
 pub struct Runtime {
     client: reqwest::Client,
-    /// Per shell function: its `concurrency` and the slots that enforce it.
+    /// Per shell or http function: its `concurrency` and the slots that
+    /// enforce it.
     limits: HashMap<String, (u32, Arc<Semaphore>)>,
 }
 
@@ -112,26 +113,24 @@ impl Runtime {
         Runtime::carried(agent, None)
     }
 
-    /// The runtime of a reloaded `agent`. A shell function whose
-    /// `concurrency` did not change keeps its slots from `previous`: runs
-    /// still in flight from before the reload hold them, and new slots would
-    /// let a `concurrency: 1` function run twice at once.
+    /// The runtime of a reloaded `agent`. A function whose `concurrency` did
+    /// not change keeps its slots from `previous`: runs still in flight from
+    /// before the reload hold them, and new slots would let a
+    /// `concurrency: 1` function run twice at once.
     pub fn carried(agent: &Agent, previous: Option<&Runtime>) -> Runtime {
         let limits = agent
             .functions
             .values()
-            .filter_map(|f| match &f.handler {
-                Handler::Shell(s) => {
-                    let kept = previous
-                        .and_then(|p| p.limits.get(&f.name))
-                        .filter(|(n, _)| *n == s.concurrency);
-                    let slots = kept.map_or_else(
-                        || Arc::new(Semaphore::new(s.concurrency as usize)),
-                        |(_, slots)| Arc::clone(slots),
-                    );
-                    Some((f.name.clone(), (s.concurrency, slots)))
-                }
-                _ => None,
+            .filter_map(|f| {
+                let concurrency = f.handler.concurrency()?;
+                let kept = previous
+                    .and_then(|p| p.limits.get(&f.name))
+                    .filter(|(n, _)| *n == concurrency);
+                let slots = kept.map_or_else(
+                    || Arc::new(Semaphore::new(concurrency as usize)),
+                    |(_, slots)| Arc::clone(slots),
+                );
+                Some((f.name.clone(), (concurrency, slots)))
             })
             .collect();
         Runtime {
@@ -158,22 +157,28 @@ impl Runtime {
         };
         match &function.handler {
             Handler::Static(spec) => static_reply::run(&function.name, spec, &ctx),
-            Handler::Http(spec) => http::run(&self.client, &function.name, spec, &ctx).await,
+            Handler::Http(spec) => {
+                let _slot = self.slot(function)?;
+                http::run(&self.client, &function.name, spec, &ctx).await
+            }
             Handler::Shell(spec) => {
-                // Refuse at once rather than queue: a queue that grows without
-                // bound is how a looping AI takes the systems behind it down.
-                let permit = self
-                    .limits
-                    .get(&function.name)
-                    .and_then(|(_, slots)| slots.clone().try_acquire_owned().ok())
-                    .ok_or_else(|| HandlerError::Busy {
-                        function: function.name.clone(),
-                    })?;
-                let r = shell::run(&agent.dir, &function.name, spec, &ctx).await;
-                drop(permit);
-                r
+                let _slot = self.slot(function)?;
+                shell::run(&agent.dir, &function.name, spec, &ctx).await
             }
         }
+    }
+
+    /// One of `function`'s `concurrency` slots, held while it runs. Refused
+    /// at once rather than queued: a queue that grows without bound is how a
+    /// looping AI takes the systems behind it down, and each run holds
+    /// descriptors that would otherwise be left for connections.
+    fn slot(&self, function: &Function) -> Result<OwnedSemaphorePermit, HandlerError> {
+        self.limits
+            .get(&function.name)
+            .and_then(|(_, slots)| slots.clone().try_acquire_owned().ok())
+            .ok_or_else(|| HandlerError::Busy {
+                function: function.name.clone(),
+            })
     }
 }
 

@@ -1,5 +1,5 @@
 //! How the open-file limit is shared between connections and everything
-//! else swagent opens: shell handlers' pipes, outbound http sockets, the
+//! else swagent opens: shell handlers' pipes, http handlers' sockets, the
 //! audit log, the kill switch's state file, the agent file on reload.
 //!
 //! Left alone, actix accepts connections until the limit is reached. Past it
@@ -23,6 +23,9 @@ const MIN_RESERVE: u64 = 64;
 /// What a running shell handler holds: its stdout and stderr pipes and a
 /// pidfd (measured on Linux 6.18 with 10 programs running).
 const PER_SHELL_RUN: u64 = 3;
+/// What a running http request holds: its socket (an idle pooled one is
+/// reused before another is opened).
+const PER_HTTP_REQUEST: u64 = 1;
 
 /// The split, decided once at start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,23 +99,23 @@ impl Budget {
         })
     }
 
-    /// Said when `agent`'s shell functions, all at their `concurrency`,
-    /// would hold more descriptors than the reserve: past it, a program
-    /// fails to start.
+    /// Said when `agent`'s shell and http functions, all at their
+    /// `concurrency`, would hold more descriptors than the reserve: past it,
+    /// a program fails to start and a request fails to connect.
     pub fn shortfall(&self, agent: &Agent) -> Option<String> {
         self.limit?;
-        let runs: u64 = agent
-            .functions
-            .values()
-            .filter_map(|f| match &f.handler {
-                Handler::Shell(s) => Some(u64::from(s.concurrency)),
-                _ => None,
-            })
-            .sum();
-        let need = runs * PER_SHELL_RUN;
+        let (mut programs, mut requests) = (0u64, 0u64);
+        for f in agent.functions.values() {
+            match &f.handler {
+                Handler::Shell(s) => programs += u64::from(s.concurrency),
+                Handler::Http(h) => requests += u64::from(h.concurrency),
+                Handler::Static(_) => {}
+            }
+        }
+        let need = programs * PER_SHELL_RUN + requests * PER_HTTP_REQUEST;
         (need > self.reserve).then(|| {
             format!(
-                "shell functions may run {runs} programs at once, which hold up to {need} descriptors, more than the {} kept beside connections; raise `ulimit -n`, lower `concurrency` or set `{MAX_CONNECTIONS_VAR}`",
+                "functions may run {programs} programs and {requests} http requests at once, which hold up to {need} descriptors, more than the {} kept beside connections; raise `ulimit -n`, lower `concurrency` or set `{MAX_CONNECTIONS_VAR}`",
                 self.reserve
             )
         })

@@ -61,7 +61,7 @@ pub struct Live {
 
 impl Live {
     /// The live state of `agent`. On a reload, `previous` is the agent it
-    /// replaces, whose unchanged function rate limits, shell concurrency
+    /// replaces, whose unchanged function rate limits, concurrency
     /// slots and alert counters carry over.
     pub fn new(agent: Agent, metrics: &Metrics, previous: Option<&Live>) -> Live {
         Live {

@@ -668,14 +668,17 @@ fn a_connection_cap_the_open_file_limit_cannot_hold_is_refused_at_start() {
         .parse()
         .unwrap();
     assert!((49..=64).contains(&cap), "{log}");
-    // Shell functions that could hold more than is kept are said at start.
+    // Functions that could hold more than is kept are said at start.
     let busy = agent_dir(
-        &ECHO_AGENT.replace("\"hi\"] }", "\"hi\"], concurrency: 30 }"),
+        &format!(
+            "{}  fetch:\n    description: Fetches.\n    secure: false\n    http: {{ url: \"http://127.0.0.1:9/x\", concurrency: 10 }}\n",
+            ECHO_AGENT.replace("\"hi\"] }", "\"hi\"], concurrency: 30 }")
+        ),
         &[],
     );
     let server = serve(busy.path(), &[]).open_files(128).start();
-    let warning = Regex::new(r"swagent: WARNING: shell functions may run 30 programs at once, which hold up to 90 descriptors, more than the \d+ kept beside connections; raise `ulimit -n`, lower `concurrency` or set `SWAGENT_MAX_CONNECTIONS`\n").unwrap();
-    let log = server.log_with("WARNING: shell functions");
+    let warning = Regex::new(r"swagent: WARNING: functions may run 30 programs and 10 http requests at once, which hold up to 100 descriptors, more than the \d+ kept beside connections; raise `ulimit -n`, lower `concurrency` or set `SWAGENT_MAX_CONNECTIONS`\n").unwrap();
+    let log = server.log_with("WARNING: functions may run");
     assert!(warning.is_match(&log), "{log}");
 }
 

@@ -548,6 +548,12 @@ functions:
     secure: false
     http:
       url: {up}/plain
+  one_at_a_time:
+    description: A slow upstream taken one request at a time.
+    secure: false
+    http:
+      url: {up}/held
+      concurrency: 1
 "#
     )
 }
@@ -594,6 +600,7 @@ fn http_rig() -> HttpRig {
                 Answer::json(r#"{"response": "from upstream", "action": [{"say": "hi"}]}"#)
             }
             "/plain" => Answer::json(r#"{"status": "ok"}"#),
+            "/held" => Answer::json(r#"{"response": "held"}"#).after(Duration::from_secs(2)),
             p if p.starts_with("/items/") => Answer::json(r#"{"name": "Widget", "price": 12.5}"#),
             _ => Answer::new("404 Not Found", "text/plain", ""),
         }
@@ -616,6 +623,48 @@ impl HttpRig {
             .filter(|s| s.target.starts_with(prefix))
             .collect()
     }
+}
+
+#[test]
+fn a_saturated_http_function_answers_503_busy_without_a_second_request() {
+    let rig = http_rig();
+    let url = rig.server.url.clone();
+    let first = std::thread::spawn(move || {
+        let resp = client()
+            .post(format!("{url}/swaig"))
+            .basic_auth(USER, Some(PASSWORD))
+            .json(&json!({"function": "one_at_a_time", "call_id": "call-7"}))
+            .send()
+            .unwrap();
+        (resp.status().as_u16(), resp.json::<Value>().unwrap())
+    });
+    assert!(eventually(Duration::from_secs(10), || rig
+        .seen_paths("/held")
+        .len()
+        == 1));
+    let (status, body) = call(&rig.server, "one_at_a_time", json!({}));
+    assert_eq!(
+        (status, body),
+        (
+            503,
+            json!({"error": "busy", "message": "the function is busy; try again shortly"})
+        )
+    );
+    assert_eq!(first.join().unwrap(), (200, json!({"response": "held"})));
+    assert_eq!(
+        rig.seen_paths("/held").len(),
+        1,
+        "the busy call reached the upstream"
+    );
+    // The slot is free again.
+    assert_eq!(
+        call(&rig.server, "one_at_a_time", json!({})),
+        (200, json!({"response": "held"}))
+    );
+    assert!(rig
+        .server
+        .log_with("refused: concurrency limit reached")
+        .contains("function `one_at_a_time` refused: concurrency limit reached"));
 }
 
 #[test]
