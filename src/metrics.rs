@@ -35,6 +35,9 @@ pub struct Metrics {
     /// cap, new connections wait in the listen queue.
     pub connections_open: IntGauge,
     pub connections_max: IntGauge,
+    /// Bytes held by bodies read before Basic Auth, whose signature is not
+    /// yet checked (set when `/metrics` is read).
+    pub unverified_body_bytes: IntGauge,
 }
 
 /// Counted in `connections_open` while it lives: kept in a connection's
@@ -135,6 +138,10 @@ impl Metrics {
             "connections_max",
             "The most connections accepted at once; past it, new ones wait.",
         );
+        let unverified_body_bytes = gauge(
+            "unverified_body_bytes",
+            "Bytes held by request bodies whose signature is not yet checked.",
+        );
         Metrics {
             registry,
             requests,
@@ -149,6 +156,7 @@ impl Metrics {
             calls_started,
             connections_open,
             connections_max,
+            unverified_body_bytes,
         }
     }
 

@@ -17,6 +17,7 @@ pub mod routes;
 mod settings;
 mod swaig;
 pub mod tls;
+mod unverified;
 pub(crate) mod watchdog;
 
 use std::net::TcpListener;
@@ -86,6 +87,7 @@ pub struct LogSamplers {
     pub auth: Sampler,
     pub token: Sampler,
     pub signature: Sampler,
+    pub overloaded: Sampler,
 }
 
 /// A served path, its `route` label and its `status="200"` series, looked
@@ -138,6 +140,8 @@ pub struct AppState {
     userinfo: Userinfo,
     /// How descriptors were shared at start; unset before `serve`.
     pub descriptors: std::sync::OnceLock<descriptors::Budget>,
+    /// What bodies read before Basic Auth may hold at once.
+    pub unverified: unverified::Unverified,
 }
 
 impl AppState {
@@ -152,6 +156,7 @@ impl AppState {
             settings.rate_window,
         );
         let userinfo = Userinfo::new(&settings.creds.user, settings.creds.password());
+        let unverified = unverified::Unverified::new(settings.unverified_bodies);
         AppState {
             live: ArcSwap::from_pointee(Live::new(agent, &metrics, None)),
             settings,
@@ -166,6 +171,7 @@ impl AppState {
             userinfo,
             limits,
             descriptors: std::sync::OnceLock::new(),
+            unverified,
         }
     }
 

@@ -160,15 +160,28 @@ pub(super) fn auth_failure(req: &HttpRequest, state: &AppState, refusal: ApiErro
 
 /// Counts a rate-limited request, and audits it at most once a second: a
 /// flood must not turn into a flood of audit lines.
-fn limited(state: &AppState, limit: &'static str, ip: std::net::IpAddr) {
+fn limited(state: &AppState, limit: &'static str, ip: Option<IpAddr>) {
     state.metrics.rate_limited.with_label_values(&[limit]).inc();
     if let Some(suppressed) = state.audit_sampler.admit() {
         let _ = state.audit_event(|| {
             Event::new("rate_limited", "refused")
-                .client(Some(ip))
+                .client(ip)
                 .field("limit", limit)
                 .field("suppressed_since_last", suppressed)
         });
+    }
+}
+
+/// Counts, audits (sampled) and logs (sampled) a body refused because
+/// unverified bodies fill their budget: at 3 a.m. this line says why signed
+/// webhooks are answered 503.
+fn overloaded(req: &HttpRequest, state: &AppState, capacity: usize) {
+    limited(state, "unverified_bodies", client_ip(req, state));
+    if let Some(suppressed) = state.log_sampler.overloaded.admit() {
+        log::warn!(
+            "request refused: bodies not yet verified hold all of `{}` ({capacity} bytes): a flood of slow bodies, or a budget too small for the traffic ({suppressed} more since the last such line)",
+            super::unverified::UNVERIFIED_BODIES_VAR
+        );
     }
 }
 
@@ -218,7 +231,7 @@ fn admission(req: &HttpRequest, state: &AppState, lockout: bool) -> Option<ApiEr
         if let Some(limiter) = &state.limits.per_address {
             if let Admission::Limited { retry_after } = limiter.check(&ip) {
                 let retry_after = Admission::retry_after_secs(retry_after);
-                limited(state, "address", ip);
+                limited(state, "address", Some(ip));
                 return Some(ApiError::RateLimited { retry_after });
             }
         }
@@ -256,7 +269,7 @@ fn admission(req: &HttpRequest, state: &AppState, lockout: bool) -> Option<ApiEr
         if let (Some(failures), Some(ip)) = (&state.limits.auth_failures, ip) {
             if let Admission::Limited { retry_after } = failures.locked(lockout_unit(ip)) {
                 let retry_after = Admission::retry_after_secs(retry_after);
-                limited(state, "auth_failures", ip);
+                limited(state, "auth_failures", Some(ip));
                 return Some(ApiError::TooManyFailures { retry_after });
             }
         }
@@ -270,8 +283,24 @@ async fn check_signature(req: &mut ServiceRequest, state: &AppState) -> Result<(
     let Some(key) = &state.settings.signing_key else {
         return Ok(());
     };
+    // Held until the signature is judged: a valid one vouches for the
+    // sender, and an invalid one's body is dropped with the request.
+    let mut held = state.unverified.claim();
     let (http_req, payload) = req.parts_mut();
-    let body = read_body(http_req.headers(), payload.take(), &state.settings).await?;
+    let read = read_body(
+        http_req.headers(),
+        payload.take(),
+        &state.settings,
+        Some(&mut held),
+    )
+    .await;
+    let body = match read {
+        Err(ApiError::Overloaded { capacity }) => {
+            overloaded(req.request(), state, capacity);
+            return Err(ApiError::Overloaded { capacity });
+        }
+        other => other?,
+    };
     let (verdict, tag) = match request_base(req.request(), state) {
         Ok(base) => {
             let url = format!(

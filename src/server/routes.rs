@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use super::body::{BodyError, CallBody};
 use super::error::ApiError;
+use super::unverified::Held;
 use super::{state_of, AppState, Live, Settings};
 use crate::agent::findings::printable;
 use crate::agent::{Agent, Function};
@@ -141,6 +142,10 @@ async fn ready(req: HttpRequest) -> HttpResponse {
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     state.refresh_disabled_gauge();
+    state
+        .metrics
+        .unverified_body_bytes
+        .set(i64::try_from(state.unverified.in_use()).unwrap_or(i64::MAX));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render())
@@ -167,11 +172,13 @@ fn is_json(headers: &HeaderMap) -> bool {
 /// actix times out a request's head but never its body, so a client that
 /// sends a head and then trickles a byte now and then would otherwise hold
 /// its connection, and a descriptor, for as long as it likes.
-/// Shared with the signature check, which reads the body before the route.
+/// Shared with the signature check, which reads the body before the route
+/// and counts it in `unverified` as it comes.
 pub(super) async fn read_body<S>(
     headers: &HeaderMap,
     payload: S,
     settings: &Settings,
+    mut unverified: Option<&mut Held<'_>>,
 ) -> Result<web::Bytes, ApiError>
 where
     S: futures_util::Stream<Item = Result<web::Bytes, actix_web::error::PayloadError>>,
@@ -192,6 +199,9 @@ where
                 .map_err(|_| ApiError::BadRequest("the request body could not be read".into()))?;
             if body.len() + chunk.len() > limit {
                 return Err(ApiError::PayloadTooLarge(limit));
+            }
+            if let Some(held) = unverified.as_deref_mut() {
+                held.take(chunk.len())?;
             }
             body.extend_from_slice(&chunk);
         }
@@ -220,7 +230,7 @@ pub(super) async fn json_body(
     if coded {
         return Err(ApiError::UnsupportedEncoding);
     }
-    let body = read_body(req.headers(), payload, &state.settings).await?;
+    let body = read_body(req.headers(), payload, &state.settings, None).await?;
     CallBody::parse(&body).map_err(|e| {
         ApiError::BadRequest(
             match e {
@@ -324,7 +334,7 @@ async fn swml_doc(req: HttpRequest, payload: web::Payload) -> Result<HttpRespons
     let state = state_of(&req);
     let mut call_id = query_param(&req, "call_id");
     if req.method() == actix_web::http::Method::POST {
-        let body = read_body(req.headers(), payload, &state.settings).await?;
+        let body = read_body(req.headers(), payload, &state.settings, None).await?;
         // The platform posts JSON; other bodies carry nothing we use.
         if is_json(req.headers()) && !body.is_empty() {
             let parsed = match CallBody::parse(&body) {

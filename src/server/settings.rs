@@ -9,6 +9,7 @@ use actix_web::http::header::HeaderValue;
 
 use super::descriptors::MAX_CONNECTIONS_VAR;
 use super::perimeter::AllowedHosts;
+use super::unverified::{DEFAULT_UNVERIFIED_BODIES, UNVERIFIED_BODIES_VAR};
 use crate::auth::{non_empty_env, Credentials, Origin};
 use crate::signature::{SigningKey, SIGNING_KEY_VAR};
 use crate::token::{random_hex, Secret};
@@ -66,6 +67,9 @@ pub struct Settings {
     /// `SWAGENT_MAX_CONNECTIONS`, when set; otherwise the open-file limit
     /// decides (see [`super::descriptors`]).
     pub max_connections: Option<usize>,
+    /// `SWAGENT_UNVERIFIED_BODIES`: bytes that bodies read before their
+    /// sender is known may hold at once (see [`super::unverified`]).
+    pub unverified_bodies: usize,
 }
 
 fn env_number<T: std::str::FromStr>(name: &str, default: T, what: &str) -> anyhow::Result<T> {
@@ -122,6 +126,7 @@ impl Settings {
             rate_window: Duration::from_secs(60),
             body_timeout: DEFAULT_BODY_TIMEOUT,
             max_connections: None,
+            unverified_bodies: DEFAULT_UNVERIFIED_BODIES,
         }
     }
 
@@ -173,6 +178,17 @@ impl Settings {
         } else {
             None
         };
+        // Room for one body of the largest size, at least.
+        let unverified_bodies = env_number(
+            UNVERIFIED_BODIES_VAR,
+            DEFAULT_UNVERIFIED_BODIES.max(max_request_size),
+            "a number of bytes",
+        )?;
+        if unverified_bodies < max_request_size {
+            anyhow::bail!(
+                "`{UNVERIFIED_BODIES_VAR}` is {unverified_bodies} bytes, less than one body of `SWML_MAX_REQUEST_SIZE` ({max_request_size} bytes); raise it or lower `SWML_MAX_REQUEST_SIZE`"
+            );
+        }
         let rate_window = env_duration(RATE_WINDOW_VAR, Duration::from_secs(60))?;
         let body_timeout = env_duration(BODY_TIMEOUT_VAR, DEFAULT_BODY_TIMEOUT)?;
         let max_connections = match non_empty_env(MAX_CONNECTIONS_VAR) {
@@ -216,6 +232,7 @@ impl Settings {
             rate_window,
             body_timeout,
             max_connections,
+            unverified_bodies,
         })
     }
 

@@ -721,6 +721,77 @@ fn a_body_that_never_finishes_arriving_is_408_and_the_connection_closes() {
     }
 }
 
+#[test]
+fn unverified_bodies_share_a_budget_that_no_stranger_can_exceed() {
+    let dir = agent_dir(ECHO_AGENT, &[]);
+    let start = || {
+        serve(dir.path(), &[])
+            .env("SIGNALWIRE_SIGNING_KEY", "PSK_test_key")
+            .env("SWML_MAX_REQUEST_SIZE", "65536")
+    };
+    start()
+        .env("SWAGENT_UNVERIFIED_BODIES", "65535")
+        .run()
+        .code(2)
+        .stderr_has("`SWAGENT_UNVERIFIED_BODIES` is 65535 bytes, less than one body of `SWML_MAX_REQUEST_SIZE` (65536 bytes); raise it or lower `SWML_MAX_REQUEST_SIZE`");
+    let server = start().env("SWAGENT_UNVERIFIED_BODIES", "131072").start();
+    let port = server.port();
+    let scrape = |line: &str| {
+        let text = Raw::new("GET", "/metrics").auth().send(port).body_text();
+        metric(&text, line)
+    };
+    // Two strangers, with neither credentials nor a signature, each send
+    // 60,000 bytes of a 65,536-byte body and then wait.
+    let holders: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.write_all(b"POST /swaig HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 65536\r\n\r\n")
+                .unwrap();
+            s.write_all(&[b' '; 60_000]).unwrap();
+            s
+        })
+        .collect();
+    assert!(eventually(Duration::from_secs(5), || scrape(
+        "swagent_unverified_body_bytes "
+    ) == Some(120_000.0)));
+    let call = |pad: usize| {
+        Raw::new("POST", "/swaig")
+            .json(&json!({"function": "echo", "call_id": "c-1", "pad": "x".repeat(pad)}))
+    };
+    // A body that fits in what is left is read and judged as ever.
+    let small = call(1000).send(port);
+    assert_eq!(small.status(), Some(403), "{small:?}");
+    assert_eq!(small.json().unwrap()["error"], "invalid_signature");
+    // One that does not is refused before it is read in full.
+    let big = call(20_000).send(port);
+    assert_eq!(big.status(), Some(503), "{big:?}");
+    assert_eq!(
+        big.json(),
+        Some(
+            json!({"error": "overloaded", "message": "too many request bodies are being read; try again shortly"})
+        )
+    );
+    assert_eq!(big.header("retry-after"), Some("1"));
+    assert_eq!(big.header("connection"), Some("close"));
+    let log = server.log_with("bodies not yet verified");
+    assert!(
+        log.contains("request refused: bodies not yet verified hold all of `SWAGENT_UNVERIFIED_BODIES` (131072 bytes): a flood of slow bodies, or a budget too small for the traffic (0 more since the last such line)"),
+        "{log}"
+    );
+    assert_eq!(
+        scrape("swagent_rate_limited_total{limit=\"unverified_bodies\"} "),
+        Some(1.0)
+    );
+    // What the strangers held is given back when they go.
+    drop(holders);
+    assert!(eventually(Duration::from_secs(5), || scrape(
+        "swagent_unverified_body_bytes "
+    ) == Some(0.0)));
+    let again = call(20_000).send(port);
+    assert_eq!(again.status(), Some(403), "{again:?}");
+    assert_eq!(again.json().unwrap()["error"], "invalid_signature");
+}
+
 /// `swagent_connections_open` as a fresh connection sees it (itself included).
 fn connections_open(server: &Server) -> Option<f64> {
     let text = Raw::new("GET", "/metrics")
