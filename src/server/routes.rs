@@ -193,19 +193,27 @@ where
     }
     let read = async {
         let mut payload = std::pin::pin!(payload);
-        let mut body = web::BytesMut::new();
+        let mut body: Vec<u8> = Vec::new();
         while let Some(chunk) = payload.next().await {
             let chunk = chunk
                 .map_err(|_| ApiError::BadRequest("the request body could not be read".into()))?;
-            if body.len() + chunk.len() > limit {
+            let need = body.len() + chunk.len();
+            if need > limit {
                 return Err(ApiError::PayloadTooLarge(limit));
             }
-            if let Some(held) = unverified.as_deref_mut() {
-                held.take(chunk.len())?;
+            if need > body.capacity() {
+                // Grown by hand, doubling up to the limit, so that what an
+                // unverified body counts is what it allocated; a body sent
+                // at once is allocated once, to its size.
+                let grown = need.max(body.capacity() * 2).min(limit);
+                if let Some(held) = unverified.as_deref_mut() {
+                    held.take(grown - body.capacity())?;
+                }
+                body.reserve_exact(grown - body.len());
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(body.freeze())
+        Ok(web::Bytes::from(body))
     };
     tokio::time::timeout(settings.body_timeout, read)
         .await
