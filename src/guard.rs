@@ -22,6 +22,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use ring::digest;
@@ -218,10 +219,16 @@ pub fn check_code(
 /// at most an hour's used codes more.
 pub const PRUNE_AFTER: u64 = 3600;
 
+/// How often the shared folder is pruned, at most, in seconds.
+const PRUNE_EVERY: u64 = 60;
+
 /// Codes already used, so each works once.
 pub struct UsedCodes {
     memory: Mutex<HashMap<String, u64>>,
     dir: Option<PathBuf>,
+    /// When the folder was last pruned, and the thread pruning it.
+    pruned_at: AtomicU64,
+    pruner: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl UsedCodes {
@@ -230,6 +237,8 @@ impl UsedCodes {
         UsedCodes {
             memory: Mutex::new(HashMap::new()),
             dir,
+            pruned_at: AtomicU64::new(0),
+            pruner: Mutex::new(None),
         }
     }
 
@@ -255,34 +264,72 @@ impl UsedCodes {
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
                 Err(e) => return Err(e),
             }
-            self.prune(now);
+            self.prune_soon(dir, now);
         }
         Ok(true)
     }
 
-    fn prune(&self, now: u64) {
-        let Some(dir) = &self.dir else { return };
-        let Ok(entries) = std::fs::read_dir(dir) else {
+    /// Prunes the folder on a thread of its own, at most once a
+    /// [`PRUNE_EVERY`] and never twice at once. Listing a folder that
+    /// others can fill takes as long as they make it: in review 12, pruning
+    /// 200,000 records at every use on a server thread held `/health` for
+    /// 2.6 s.
+    fn prune_soon(&self, dir: &Path, now: u64) {
+        let last = self.pruned_at.load(Ordering::Relaxed);
+        if now < last.saturating_add(PRUNE_EVERY) {
             return;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            // Only names this store writes, `{sha256 hex}.{expiry}`: the
-            // folder may hold other files (a rotated `audit.log.1`).
-            let expired = name
-                .to_str()
-                .and_then(|n| n.split_once('.'))
-                .filter(|(digest, _)| {
-                    digest.len() == 64
-                        && digest
-                            .bytes()
-                            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-                })
-                .and_then(|(_, exp)| exp.parse::<u64>().ok())
-                .is_some_and(|exp| exp + PRUNE_AFTER < now);
-            if expired {
-                let _ = std::fs::remove_file(entry.path());
-            }
+        }
+        let mut pruner = self.pruner.lock().unwrap_or_else(|e| e.into_inner());
+        if pruner.as_ref().is_some_and(|p| !p.is_finished()) {
+            return;
+        }
+        if self
+            .pruned_at
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        let dir = dir.to_path_buf();
+        // A thread that cannot start leaves the records for the next turn.
+        *pruner = std::thread::Builder::new()
+            .name("swagent-prune".into())
+            .spawn(move || prune(&dir, now))
+            .ok();
+    }
+
+    /// Waits for a prune in progress.
+    #[cfg(test)]
+    fn pruned(&self) {
+        let handle = self.pruner.lock().unwrap().take();
+        if let Some(handle) = handle {
+            handle.join().unwrap();
+        }
+    }
+}
+
+/// Removes the records in `dir` whose code expired over [`PRUNE_AFTER`] ago.
+fn prune(dir: &Path, now: u64) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        // Only names this store writes, `{sha256 hex}.{expiry}`: the
+        // folder may hold other files (a rotated `audit.log.1`).
+        let expired = name
+            .to_str()
+            .and_then(|n| n.split_once('.'))
+            .filter(|(digest, _)| {
+                digest.len() == 64
+                    && digest
+                        .bytes()
+                        .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            })
+            .and_then(|(_, exp)| exp.parse::<u64>().ok())
+            .is_some_and(|exp| exp.saturating_add(PRUNE_AFTER) < now);
+        if expired {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }
@@ -434,7 +481,7 @@ pub fn has_grant(
 mod tests {
     use super::{
         canonical_json, check_code, confirmation_code, grant, has_grant, identity_of, Code,
-        CodeVerdict, UsedCodes, GRANT_KEY, PRUNE_AFTER,
+        CodeVerdict, UsedCodes, GRANT_KEY, PRUNE_AFTER, PRUNE_EVERY,
     };
     use crate::token::Secret;
     use serde_json::json;
@@ -554,14 +601,22 @@ mod tests {
         for name in others {
             std::fs::write(dir.path().join(name), "keep").unwrap();
         }
+        // Not ours, though it looks it: an expiry past `u64::MAX` less
+        // `PRUNE_AFTER` must neither wrap into the past nor panic.
+        let far = format!("{}.{}", "a".repeat(64), u64::MAX);
+        std::fs::write(dir.path().join(&far), "").unwrap();
         let store = UsedCodes::new(Some(dir.path().to_path_buf()));
         assert!(store.consume("1000-abc", 1000, 900).unwrap());
+        store.pruned();
         // Within `PRUNE_AFTER` of its expiry a record stays (another
         // replica's clock may be behind); long after, a new use prunes it.
         assert!(store.consume("2000-xyz", 2000, 1000 + PRUNE_AFTER).unwrap());
+        store.pruned();
         let first = hex::encode(ring::digest::digest(&ring::digest::SHA256, b"1000-abc"));
         assert!(dir.path().join(format!("{first}.1000")).exists());
         assert!(store.consume("9000-def", 9000, 8000).unwrap());
+        store.pruned();
+        std::fs::remove_file(dir.path().join(&far)).unwrap();
         let mut left: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -574,6 +629,28 @@ mod tests {
         assert_eq!(left.len(), 4, "{left:?}");
         assert_eq!(ours.len(), 1, "{left:?}");
         assert!(ours[0].ends_with(".9000"), "{left:?}");
+    }
+
+    /// A folder is listed at most once a minute, off the caller's thread.
+    #[test]
+    fn pruning_runs_at_most_once_a_minute() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = UsedCodes::new(Some(dir.path().to_path_buf()));
+        let expired = |n: u64| format!("{}.{n}", "b".repeat(63) + &(n % 10).to_string());
+        std::fs::write(dir.path().join(expired(1)), "").unwrap();
+        assert!(store.consume("5000-a", 5000, 4000).unwrap());
+        store.pruned();
+        assert!(!dir.path().join(expired(1)).exists());
+        // Within the minute, a use leaves the folder alone.
+        std::fs::write(dir.path().join(expired(2)), "").unwrap();
+        assert!(store
+            .consume("5000-b", 5000, 4000 + PRUNE_EVERY - 1)
+            .unwrap());
+        store.pruned();
+        assert!(dir.path().join(expired(2)).exists());
+        assert!(store.consume("5000-c", 5000, 4000 + PRUNE_EVERY).unwrap());
+        store.pruned();
+        assert!(!dir.path().join(expired(2)).exists());
     }
 
     #[test]
