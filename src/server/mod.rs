@@ -332,12 +332,41 @@ pub fn app(
         .configure(|cfg| routes::configure(cfg, agent))
 }
 
+/// Connections the kernel queues once `serve` is at its connection cap:
+/// actix's own default, where `std` listens with 128. The kernel holds it to
+/// `net.core.somaxconn`. Past the queue, a client's connect waits on its SYN
+/// retries, seconds apart.
+pub const LISTEN_BACKLOG: i32 = 2048;
+
+/// A listening socket on `host:port` (the first of its addresses that
+/// binds), with [`LISTEN_BACKLOG`].
+fn listen(host: &str, port: u16) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let mut last = None;
+    for addr in std::net::ToSocketAddrs::to_socket_addrs(&(host, port))? {
+        let bound = Socket::new(Domain::for_address(addr), Type::STREAM, None).and_then(|s| {
+            // As `std` does: a restart may bind while old connections linger.
+            s.set_reuse_address(true)?;
+            s.bind(&addr.into())?;
+            s.listen(LISTEN_BACKLOG)?;
+            Ok(s)
+        });
+        match bound {
+            Ok(s) => return Ok(s.into()),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::NotFound, "no address to listen on")
+    }))
+}
+
 /// `swagent serve`: binds, prints what it serves, runs until SIGTERM/SIGINT.
 /// SIGHUP reloads the agent and reopens the audit log; SIGUSR1 disables
 /// every function.
 pub fn serve(state: AppState, host: &str, port: u16) -> anyhow::Result<()> {
-    let listener = TcpListener::bind((host, port))
-        .map_err(|e| anyhow::anyhow!("cannot listen on `{host}:{port}`: {e}"))?;
+    let listener =
+        listen(host, port).map_err(|e| anyhow::anyhow!("cannot listen on `{host}:{port}`: {e}"))?;
     let addr = listener.local_addr()?;
     let tls = state.settings.tls.clone();
     let state = web::Data::new(state);

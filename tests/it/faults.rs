@@ -17,7 +17,9 @@ use serde_json::{json, Value};
 
 use crate::raw::{KeptAlive, Raw};
 
-use crate::util::{agent_dir, alive, client, eventually, metric, Server, Swagent, PASSWORD, USER};
+use crate::util::{
+    agent_dir, alive, client, eventually, installed, metric, Server, Swagent, PASSWORD, USER,
+};
 
 const AGENT: &str = r#"name: faults
 prompt: { text: You test faults. }
@@ -719,6 +721,39 @@ fn a_body_that_never_finishes_arriving_is_408_and_the_connection_closes() {
         );
         assert!(!paid.exists());
     }
+}
+
+#[test]
+fn the_listen_queue_holds_more_than_std_gives() {
+    let test = "faults::the_listen_queue_holds_more_than_std_gives";
+    if !installed(test, "ss", "iproute2") {
+        return;
+    }
+    let somaxconn: u64 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    if somaxconn <= 128 {
+        // Not a tool CI could install: the kernel's own cap.
+        eprintln!("SKIPPED {test}: `net.core.somaxconn` is {somaxconn}, so no backlog can exceed std's 128");
+        return;
+    }
+    let dir = agent_dir(ECHO_AGENT, &[]);
+    let server = serve(dir.path(), &[]).start();
+    let out = Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{}", server.port())])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    // A listening socket's `Send-Q` is its backlog, as the kernel holds it.
+    let backlog: u64 = text
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or_else(|| panic!("no listening socket in {text:?}"))
+        .parse()
+        .unwrap();
+    assert_eq!(backlog, somaxconn.min(2048), "{text}");
 }
 
 #[test]
