@@ -45,5 +45,6 @@ pub mod token;
 /// Runs a parsed command line. `Ok(code)` is the process exit code; an `Err`
 /// is printed with its chain and exits 2.
 pub fn run(cli: cli::Cli) -> anyhow::Result<u8> {
+    handlers::seal_inherited_descriptors();
     commands::dispatch(cli.command)
 }

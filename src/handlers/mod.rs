@@ -9,6 +9,8 @@ mod http;
 mod shell;
 mod static_reply;
 
+pub use shell::seal_inherited_descriptors;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

@@ -76,6 +76,31 @@ async fn read_limited<R: AsyncRead + Unpin>(
     (out, overflow)
 }
 
+/// Marks every descriptor this process was started with, past stdin,
+/// stdout and stderr, close-on-exec. Those swagent opens are already; one it
+/// inherited (a supervisor's pipe, a wrapper's log) would otherwise reach
+/// every program a shell handler runs. Once, before anything is spawned.
+pub fn seal_inherited_descriptors() {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<libc::c_int> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: fcntl on a descriptor number touches no memory; one that
+        // is no longer open (the listing's own) fails with EBADF.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+            }
+        }
+    }
+}
+
 pub(super) async fn run(
     dir: &Path,
     function: &str,

@@ -15,7 +15,8 @@ use crate::util::{
 const FAILED: &str = "Sorry, that service is not working right now; please try again later.";
 const TOO_LONG: &str = "That took too long; please try again later.";
 
-/// Prints its argv, environment and stdin as one JSON object. The shebang
+/// Prints its argv, environment, stdin and open descriptors as one JSON
+/// object. The shebang
 /// names the interpreter's real path: the script's environment is empty, so a
 /// wrapper like a pyenv shim on PATH would not work there.
 fn probe_py() -> String {
@@ -25,7 +26,7 @@ fn probe_py() -> String {
         .expect("python3 is installed");
     let python = String::from_utf8(out.stdout).unwrap();
     format!(
-        "#!{}\nimport json, os, sys\nprint(json.dumps({{\"argv\": sys.argv[1:], \"env\": dict(os.environ), \"stdin\": sys.stdin.read()}}))\n",
+        "#!{}\nimport json, os, sys\nfds = {{}}\nfor f in os.listdir('/proc/self/fd'):\n    try: fds[f] = os.readlink('/proc/self/fd/' + f)\n    except OSError: pass\nprint(json.dumps({{\"argv\": sys.argv[1:], \"env\": dict(os.environ), \"stdin\": sys.stdin.read(), \"fds\": fds}}))\n",
         python.trim()
     )
 }
@@ -215,6 +216,18 @@ fn the_environment_is_empty_but_for_path_the_allowlist_and_swaig_vars() {
     assert_eq!(env["SWAIG_ARG_Q"], "hello");
     assert_eq!(env["ALLOWED_VAR"], "allowed");
     assert_eq!(got["stdin"], r#"{"q":"hello"}"#);
+    // Nothing of the server's is inherited: not the listening socket, not a
+    // caller's connection, not a log: only the three pipes.
+    let fds = got["fds"].as_object().unwrap();
+    let held: Vec<&str> = fds
+        .iter()
+        .filter(|(fd, _)| !["0", "1", "2"].contains(&fd.as_str()))
+        .map(|(_, target)| target.as_str().unwrap())
+        .collect();
+    assert_eq!(held, Vec::<&str>::new(), "{fds:?}");
+    for fd in ["0", "1", "2"] {
+        assert!(fds[fd].as_str().unwrap().starts_with("pipe:"), "{fds:?}");
+    }
     let text = got.to_string();
     for secret in [
         PASSWORD,
