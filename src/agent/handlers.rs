@@ -354,15 +354,21 @@ impl Checker<'_> {
                 s.max_output.map(|b| b.0),
                 defaults::MAX_OUTPUT,
             ),
-            concurrency: self.concurrency(name, &at, s.concurrency),
+            concurrency: self.concurrency(name, &at, s.concurrency, defaults::CONCURRENCY),
         })
     }
 
     /// A handler's `concurrency`, within 1 and [`MAX_CONCURRENCY`]: each run
     /// holds descriptors (`server::descriptors`), and none at all would
     /// refuse every call.
-    fn concurrency(&mut self, function: &str, at: &[&str], value: Option<u32>) -> u32 {
-        let concurrency = value.unwrap_or(defaults::CONCURRENCY);
+    fn concurrency(
+        &mut self,
+        function: &str,
+        at: &[&str],
+        value: Option<u32>,
+        default: u32,
+    ) -> u32 {
+        let concurrency = value.unwrap_or(default);
         if !(1..=MAX_CONCURRENCY).contains(&concurrency) {
             let pos = self.spans.value(&[at, &["concurrency"]].concat());
             self.error(
@@ -622,7 +628,7 @@ impl Checker<'_> {
                 h.max_response.map(|b| b.0),
                 defaults::MAX_RESPONSE,
             ),
-            concurrency: self.concurrency(name, &at, h.concurrency),
+            concurrency: self.concurrency(name, &at, h.concurrency, defaults::HTTP_CONCURRENCY),
             verified_field,
         })
     }

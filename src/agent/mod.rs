@@ -255,7 +255,11 @@ pub mod defaults {
     pub const TIMEOUT: Duration = Duration::from_secs(10);
     pub const MAX_OUTPUT: u64 = 64 * 1024;
     pub const MAX_RESPONSE: u64 = 1024 * 1024;
+    /// A shell run is a process and three descriptors.
     pub const CONCURRENCY: u32 = 16;
+    /// An http request is a socket, waiting on the upstream: a busy agent's
+    /// lookups overlap more than its programs.
+    pub const HTTP_CONCURRENCY: u32 = 64;
     /// Agent files larger than this are refused before parsing.
     pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
 }

@@ -416,7 +416,7 @@ pub struct HttpFile {
     /// Default 1MiB.
     #[serde(default)]
     pub max_response: Option<ByteSize>,
-    /// At most this many requests at once (default 16).
+    /// At most this many requests at once (default 64).
     #[serde(default)]
     pub concurrency: Option<u32>,
     /// With `verifies_caller`: the response field (`a.b[0]`) that is `true` on a match.
