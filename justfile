@@ -37,6 +37,10 @@ bench-icount:
 bench-load seconds="60":
     DURATION={{seconds}} bench/load.sh
 
+# Strangers' slow bodies with a signing key: RSS with the body budget and without.
+bench-slow-bodies connections="500":
+    N={{connections}} bench/slow-bodies.sh
+
 # New inputs go to target/fuzz-corpus/TARGET, so the committed seeds stay small.
 # The first run builds everything with ASan (about 20 min on 2 shared cores).
 # Fuzz TARGET for SECONDS with libFuzzer (needs nightly and cargo-fuzz).
