@@ -49,7 +49,7 @@ pub enum ApiError {
     /// Bodies read before their sender is known fill their budget
     /// (`server::unverified`).
     #[error("too many request bodies are being read; try again shortly")]
-    Overloaded { capacity: usize },
+    Overloaded,
     /// `--audit-required` and the audit log cannot be written.
     #[error("the service is unavailable")]
     AuditUnavailable,
@@ -89,7 +89,7 @@ impl ApiError {
             ApiError::InvalidCallId(_) => "invalid_call_id",
             ApiError::UnknownFunction => "unknown_function",
             ApiError::Busy => "busy",
-            ApiError::Overloaded { .. } => "overloaded",
+            ApiError::Overloaded => "overloaded",
             ApiError::AuditUnavailable => "audit_unavailable",
             ApiError::HostNotAllowed => "host_not_allowed",
             ApiError::InvalidSignature => "invalid_signature",
@@ -101,7 +101,7 @@ impl ApiError {
 
     fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::Busy | ApiError::Overloaded { .. } => Some(1),
+            ApiError::Busy | ApiError::Overloaded => Some(1),
             ApiError::RateLimited { retry_after }
             | ApiError::TooManyFailures { retry_after }
             | ApiError::FunctionRateLimited { retry_after } => Some(*retry_after),
@@ -128,7 +128,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::BadRequest(_) | ApiError::InvalidCallId(_) => StatusCode::BAD_REQUEST,
-            ApiError::Busy | ApiError::Overloaded { .. } | ApiError::AuditUnavailable => {
+            ApiError::Busy | ApiError::Overloaded | ApiError::AuditUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
         }
@@ -142,10 +142,7 @@ impl ResponseError for ApiError {
         if let ApiError::MethodNotAllowed { allow } = self {
             resp.insert_header((header::ALLOW, *allow));
         }
-        if matches!(
-            self,
-            ApiError::RequestTimeout(_) | ApiError::Overloaded { .. }
-        ) {
+        if matches!(self, ApiError::RequestTimeout(_) | ApiError::Overloaded) {
             // The rest of the body may still come: the connection cannot be
             // read as a next request.
             resp.force_close();

@@ -156,7 +156,8 @@ impl AppState {
             settings.rate_window,
         );
         let userinfo = Userinfo::new(&settings.creds.user, settings.creds.password());
-        let unverified = unverified::Unverified::new(settings.unverified_bodies);
+        let unverified =
+            unverified::Unverified::new(settings.unverified_bodies, settings.max_request_size);
         AppState {
             live: ArcSwap::from_pointee(Live::new(agent, &metrics, None)),
             settings,

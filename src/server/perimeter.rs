@@ -175,11 +175,12 @@ fn limited(state: &AppState, limit: &'static str, ip: Option<IpAddr>) {
 /// Counts, audits (sampled) and logs (sampled) a body refused because
 /// unverified bodies fill their budget: at 3 a.m. this line says why signed
 /// webhooks are answered 503.
-fn overloaded(req: &HttpRequest, state: &AppState, capacity: usize) {
+fn overloaded(req: &HttpRequest, state: &AppState) {
     limited(state, "unverified_bodies", client_ip(req, state));
     if let Some(suppressed) = state.log_sampler.overloaded.admit() {
+        let (capacity, per_address) = state.unverified.limits();
         log::warn!(
-            "request refused: bodies not yet verified hold all of `{}` ({capacity} bytes): a flood of slow bodies, or a budget too small for the traffic ({suppressed} more since the last such line)",
+            "request refused: bodies not yet verified fill `{}` ({capacity} bytes, at most {per_address} from one address): a flood of slow bodies, or a budget too small for the traffic ({suppressed} more since the last such line)",
             super::unverified::UNVERIFIED_BODIES_VAR
         );
     }
@@ -285,7 +286,7 @@ async fn check_signature(req: &mut ServiceRequest, state: &AppState) -> Result<(
     };
     // Held until the signature is judged: a valid one vouches for the
     // sender, and an invalid one's body is dropped with the request.
-    let mut held = state.unverified.claim();
+    let mut held = state.unverified.claim(client_ip(req.request(), state));
     let (http_req, payload) = req.parts_mut();
     let read = read_body(
         http_req.headers(),
@@ -295,9 +296,9 @@ async fn check_signature(req: &mut ServiceRequest, state: &AppState) -> Result<(
     )
     .await;
     let body = match read {
-        Err(ApiError::Overloaded { capacity }) => {
-            overloaded(req.request(), state, capacity);
-            return Err(ApiError::Overloaded { capacity });
+        Err(ApiError::Overloaded) => {
+            overloaded(req.request(), state);
+            return Err(ApiError::Overloaded);
         }
         other => other?,
     };

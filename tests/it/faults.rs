@@ -775,14 +775,19 @@ fn unverified_bodies_share_a_budget_that_no_stranger_can_exceed() {
         let text = Raw::new("GET", "/metrics").auth().send(port).body_text();
         metric(&text, line)
     };
-    // Two strangers, with neither credentials nor a signature, each send
-    // 60,000 bytes of a 65,536-byte body and then wait. Each holds what its
-    // body allocated: 60,000 bytes, or 65,536 if they came in pieces.
-    let holders: Vec<TcpStream> = (0..2)
-        .map(|_| {
-            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-            s.write_all(b"POST /swaig HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 65536\r\n\r\n")
-                .unwrap();
+    // Two strangers on two addresses, with neither credentials nor a
+    // signature, each send 60,000 bytes of a 65,536-byte body and then wait.
+    // Each holds what its body allocated: 60,000 bytes, or 65,536 if they
+    // came in pieces. (One address may hold 65,536: an eighth of the budget,
+    // but at least one body of the largest size.)
+    let head = |length: usize| {
+        format!("POST /swaig HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n")
+    };
+    let holders: Vec<TcpStream> = ["127.0.0.2", "127.0.0.3"]
+        .into_iter()
+        .map(|source| {
+            let mut s = connect_from(source, port);
+            s.write_all(head(65536).as_bytes()).unwrap();
             s.write_all(&[b' '; 60_000]).unwrap();
             s
         })
@@ -812,12 +817,25 @@ fn unverified_bodies_share_a_budget_that_no_stranger_can_exceed() {
     assert_eq!(big.header("connection"), Some("close"));
     let log = server.log_with("bodies not yet verified");
     assert!(
-        log.contains("request refused: bodies not yet verified hold all of `SWAGENT_UNVERIFIED_BODIES` (150000 bytes): a flood of slow bodies, or a budget too small for the traffic (0 more since the last such line)"),
+        log.contains("request refused: bodies not yet verified fill `SWAGENT_UNVERIFIED_BODIES` (150000 bytes, at most 65536 from one address): a flood of slow bodies, or a budget too small for the traffic (0 more since the last such line)"),
         "{log}"
     );
+    // A body the budget has room for, from an address that holds its share
+    // already, is refused; from another address it is read.
+    let from = |source: &str| {
+        let mut s = connect_from(source, port);
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(format!("{}{}", head(10_000), " ".repeat(10_000)).as_bytes())
+            .unwrap();
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        answer.lines().next().unwrap_or_default().to_owned()
+    };
+    assert_eq!(from("127.0.0.2"), "HTTP/1.1 503 Service Unavailable");
+    assert_eq!(from("127.0.0.4"), "HTTP/1.1 403 Forbidden");
     assert_eq!(
         scrape("swagent_rate_limited_total{limit=\"unverified_bodies\"} "),
-        Some(1.0)
+        Some(2.0)
     );
     // What the strangers held is given back when they go.
     drop(holders);
@@ -827,6 +845,18 @@ fn unverified_bodies_share_a_budget_that_no_stranger_can_exceed() {
     let again = call(40_000).send(port);
     assert_eq!(again.status(), Some(403), "{again:?}");
     assert_eq!(again.json().unwrap()["error"], "invalid_signature");
+}
+
+/// A connection to the server from another loopback address (`127.0.0.x`),
+/// for what is counted per address.
+fn connect_from(source: &str, port: u16) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    let local: std::net::SocketAddr = format!("{source}:0").parse().unwrap();
+    s.bind(&local.into()).unwrap();
+    s.connect(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into())
+        .unwrap();
+    s.into()
 }
 
 /// `swagent_connections_open` as a fresh connection sees it (itself included).
