@@ -276,7 +276,9 @@ impl UsedCodes {
     /// 2.6 s.
     fn prune_soon(&self, dir: &Path, now: u64) {
         let last = self.pruned_at.load(Ordering::Relaxed);
-        if now < last.saturating_add(PRUNE_EVERY) {
+        // A clock set back (after running ahead) makes it due at once,
+        // rather than not until the clock has caught up again.
+        if (last..last.saturating_add(PRUNE_EVERY)).contains(&now) {
             return;
         }
         let mut pruner = self.pruner.lock().unwrap_or_else(|e| e.into_inner());
@@ -651,6 +653,13 @@ mod tests {
         assert!(store.consume("5000-c", 5000, 4000 + PRUNE_EVERY).unwrap());
         store.pruned();
         assert!(!dir.path().join(expired(2)).exists());
+        // A clock that ran ahead and was set back does not stop pruning.
+        assert!(store.consume("99999-d", 99999, 90000).unwrap());
+        store.pruned();
+        std::fs::write(dir.path().join(expired(3)), "").unwrap();
+        assert!(store.consume("9000-e", 9000, 8000).unwrap());
+        store.pruned();
+        assert!(!dir.path().join(expired(3)).exists());
     }
 
     #[test]
