@@ -3,8 +3,10 @@
 # with `SIGNALWIRE_SIGNING_KEY` set, a body is read before Basic Auth to check
 # its signature. N connections (default 500), no credentials, each send most
 # of a 1 MiB body and hold it. Run twice in one go on the same binary: with
-# the default `SWAGENT_UNVERIFIED_BODIES` (16 MiB), and with a 4 GiB budget,
-# which no run reaches, as the baseline without one. Prints RSS and answers.
+# the default `SWAGENT_UNVERIFIED_BODIES` (16 MiB, 2 MiB of it per address),
+# and with a 4 GiB budget (512 MiB per address), which a run of up to 500
+# connections does not reach, as the baseline without one. All connections
+# come from 127.0.0.1. Prints RSS and answers.
 #
 #   bench/slow-bodies.sh            # 500 connections
 #   N=200 bench/slow-bodies.sh
