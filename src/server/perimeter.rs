@@ -175,8 +175,8 @@ fn limited(state: &AppState, limit: &'static str, ip: Option<IpAddr>) {
 /// Counts, audits (sampled) and logs (sampled) a body refused because
 /// unverified bodies fill their budget: at 3 a.m. this line says why signed
 /// webhooks are answered 503.
-fn overloaded(req: &HttpRequest, state: &AppState) {
-    limited(state, "unverified_bodies", client_ip(req, state));
+fn overloaded(state: &AppState, client: Option<IpAddr>) {
+    limited(state, "unverified_bodies", client);
     if let Some(suppressed) = state.log_sampler.overloaded.admit() {
         let (capacity, per_address) = state.unverified.limits();
         log::warn!(
@@ -286,7 +286,8 @@ async fn check_signature(req: &mut ServiceRequest, state: &AppState) -> Result<(
     };
     // Held until the signature is judged: a valid one vouches for the
     // sender, and an invalid one's body is dropped with the request.
-    let mut held = state.unverified.claim(client_ip(req.request(), state));
+    let client = client_ip(req.request(), state);
+    let mut held = state.unverified.claim(client);
     let (http_req, payload) = req.parts_mut();
     let read = read_body(
         http_req.headers(),
@@ -297,7 +298,7 @@ async fn check_signature(req: &mut ServiceRequest, state: &AppState) -> Result<(
     .await;
     let body = match read {
         Err(ApiError::Overloaded) => {
-            overloaded(req.request(), state);
+            overloaded(state, client);
             return Err(ApiError::Overloaded);
         }
         other => other?,

@@ -97,13 +97,13 @@ impl Held<'_> {
             return Ok(());
         }
         let Ok(permits) = u32::try_from(n) else {
-            return Err(self.overloaded());
+            return Err(ApiError::Overloaded);
         };
         if let Some(unit) = self.unit {
             let mut accounts = self.budget.accounts();
             let held = accounts.entry(unit).or_insert(0);
             if *held + n > self.budget.per_address {
-                return Err(self.overloaded());
+                return Err(ApiError::Overloaded);
             }
             *held += n;
         }
@@ -118,7 +118,7 @@ impl Held<'_> {
             }
             Err(_) => {
                 self.uncharge(n);
-                Err(self.overloaded())
+                Err(ApiError::Overloaded)
             }
         }
     }
@@ -132,10 +132,6 @@ impl Held<'_> {
                 accounts.remove(&unit);
             }
         }
-    }
-
-    fn overloaded(&self) -> ApiError {
-        ApiError::Overloaded
     }
 }
 

@@ -298,6 +298,20 @@ fn pid_in(dir: &std::path::Path, file: &str) -> i32 {
         .unwrap()
 }
 
+/// A SWAIG call on a thread of its own: (status, reply) when joined.
+fn call_in_background(server: &Server, function: &str) -> std::thread::JoinHandle<(u16, Value)> {
+    let (url, function) = (server.url.clone(), function.to_owned());
+    std::thread::spawn(move || {
+        let resp = client()
+            .post(format!("{url}/swaig"))
+            .basic_auth(USER, Some(PASSWORD))
+            .json(&json!({"function": function, "call_id": "call-7"}))
+            .send()
+            .unwrap();
+        (resp.status().as_u16(), resp.json::<Value>().unwrap())
+    })
+}
+
 /// A SWAIG call bounded by `within` (the client gives up after it).
 fn call_within(server: &Server, function: &str, within: Duration) -> (u16, Value) {
     let resp = reqwest::blocking::Client::builder()
@@ -391,16 +405,7 @@ fn a_failing_script_gives_a_safe_message_and_its_stderr_only_to_the_log() {
 fn a_saturated_function_answers_503_busy_at_once() {
     let dir = process_agent();
     let server = start(dir.path(), &[("LANG", "C.UTF-8")]);
-    let url = server.url.clone();
-    let first = std::thread::spawn(move || {
-        let resp = client()
-            .post(format!("{url}/swaig"))
-            .basic_auth(USER, Some(PASSWORD))
-            .json(&json!({"function": "slow", "call_id": "call-7"}))
-            .send()
-            .unwrap();
-        (resp.status().as_u16(), resp.json::<Value>().unwrap())
-    });
+    let first = call_in_background(&server, "slow");
     assert!(eventually(Duration::from_secs(10), || dir
         .path()
         .join("started")
@@ -641,16 +646,7 @@ impl HttpRig {
 #[test]
 fn a_saturated_http_function_answers_503_busy_without_a_second_request() {
     let rig = http_rig();
-    let url = rig.server.url.clone();
-    let first = std::thread::spawn(move || {
-        let resp = client()
-            .post(format!("{url}/swaig"))
-            .basic_auth(USER, Some(PASSWORD))
-            .json(&json!({"function": "one_at_a_time", "call_id": "call-7"}))
-            .send()
-            .unwrap();
-        (resp.status().as_u16(), resp.json::<Value>().unwrap())
-    });
+    let first = call_in_background(&rig.server, "one_at_a_time");
     assert!(eventually(Duration::from_secs(10), || rig
         .seen_paths("/held")
         .len()
