@@ -77,8 +77,8 @@ impl Hours {
                 .map_err(|_| format!("`{t}` is not a time (HH:MM)"))
         };
         let (start, end) = (time(start)?, time(end)?);
-        if start >= end {
-            return Err(format!("`{times_s}`: the window must end after it starts"));
+        if start == end {
+            return Err(format!("`{times_s}`: the window is empty"));
         }
         let tz: Tz = tz_s
             .parse()
@@ -91,12 +91,20 @@ impl Hours {
         })
     }
 
-    /// True when `at` falls inside the window.
+    /// True when `at` falls inside the window. A window that ends before it
+    /// starts (`22:00-06:00`, a night shift) runs past midnight into the next
+    /// day, so its days are the days it starts on: `Fri 22:00-06:00` covers
+    /// Saturday 05:00 and not Friday 05:00.
     pub fn contains(&self, at: chrono::DateTime<Utc>) -> bool {
         let local = self.tz.from_utc_datetime(&at.naive_utc());
         let d = local.weekday().num_days_from_monday() as usize;
         let t = local.time();
-        self.days[d] && t >= self.start && t < self.end
+        if self.start < self.end {
+            self.days[d] && t >= self.start && t < self.end
+        } else {
+            let yesterday = (d + 6) % 7;
+            (self.days[d] && t >= self.start) || (self.days[yesterday] && t < self.end)
+        }
     }
 }
 
@@ -426,8 +434,8 @@ mod tests {
         );
         assert!(Hours::parse("monday-FRIDAY 08:00-18:00 UTC").is_ok());
         assert_eq!(
-            Hours::parse("Mon-Fri 18:00-08:00 UTC").unwrap_err(),
-            "`18:00-08:00`: the window must end after it starts"
+            Hours::parse("Mon-Fri 08:00-08:00 UTC").unwrap_err(),
+            "`08:00-08:00`: the window is empty"
         );
         assert_eq!(
             Hours::parse("Mon-Fri 08:00-18:00 Mars/Olympus").unwrap_err(),
@@ -435,6 +443,34 @@ mod tests {
         );
         let weekend = Hours::parse("Sat,Sun 09:00-12:00 UTC").unwrap();
         assert!(weekend.contains(Utc.with_ymd_and_hms(2026, 11, 29, 10, 0, 0).unwrap()));
+    }
+
+    #[test]
+    fn a_night_shift_runs_past_midnight_from_the_days_it_starts_on() {
+        let night = Hours::parse("Mon-Fri 22:00-06:00 UTC").unwrap();
+        let at = |d, h, m| Utc.with_ymd_and_hms(2026, 11, d, h, m, 0).unwrap();
+        // 2026-11-23 is a Monday.
+        assert!(!night.contains(at(23, 5, 0)), "Monday 05:00 follows Sunday");
+        assert!(!night.contains(at(23, 21, 59)));
+        assert!(night.contains(at(23, 22, 0)));
+        assert!(
+            night.contains(at(24, 0, 0)),
+            "Tuesday 00:00 is Monday's night"
+        );
+        assert!(night.contains(at(24, 5, 59)));
+        assert!(!night.contains(at(24, 6, 0)));
+        assert!(
+            night.contains(at(28, 5, 0)),
+            "Saturday 05:00 is Friday's night"
+        );
+        assert!(
+            !night.contains(at(28, 22, 0)),
+            "no night starts on Saturday"
+        );
+        // Ending at midnight: until the end of the day, not into the next.
+        let evening = Hours::parse("Sat 18:00-00:00 Europe/Berlin").unwrap();
+        assert!(evening.contains(at(28, 22, 59)), "Saturday 23:59 in Berlin");
+        assert!(!evening.contains(at(28, 23, 0)), "Sunday 00:00 in Berlin");
     }
 
     #[test]

@@ -72,7 +72,8 @@ pub struct AlertFile {
     /// Calls started (SWML fetched) per minute.
     #[serde(default)]
     pub calls_per_minute: Option<u64>,
-    /// A window such as `Mon-Fri 08:00-18:00 Europe/Berlin`.
+    /// A window such as `Mon-Fri 08:00-18:00 Europe/Berlin`; one that ends
+    /// before it starts (`22:00-06:00`) runs past midnight.
     #[serde(default)]
     pub business_hours: Option<String>,
     /// Functions the business-hours rule covers (default: all).
