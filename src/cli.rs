@@ -44,7 +44,7 @@ pub enum Command {
     Schema,
     /// Print fresh credentials: Basic Auth user and password, and a token secret.
     #[command(
-        after_help = "Exit codes:\n  0  printed or written\n  2  usage error, or refusing to overwrite without --force"
+        after_help = "Exit codes:\n  0  printed or written\n  2  usage error, refusing to overwrite without --force, or nothing to rotate (--rotate)"
     )]
     GenCreds(GenCredsArgs),
     /// Decode a function token and check it against the configured secret.
@@ -67,12 +67,12 @@ pub enum Command {
     Call(CallArgs),
     /// Disable functions at once on every server watching the state file.
     #[command(
-        after_help = "Exit codes:\n  0  written\n  2  usage error, unknown function (with --agent), or unwritable file"
+        after_help = "Exit codes:\n  0  written\n  2  usage error, unknown function (with --agent), unwritable file, or a state file that does not parse (but with --all)"
     )]
     Disable(SwitchArgs),
     /// Enable functions again.
     #[command(
-        after_help = "Exit codes:\n  0  written\n  2  usage error, unknown function (with --agent), or unwritable file"
+        after_help = "Exit codes:\n  0  written\n  2  usage error, unknown function (with --agent), unwritable file, or a state file that does not parse (but with --all)"
     )]
     Enable(SwitchArgs),
     /// Check an agent and its environment against the production hardening checklist.
@@ -89,8 +89,9 @@ pub enum Command {
 pub struct ServeArgs {
     /// The agent file.
     pub file: PathBuf,
-    /// Address to listen on.
-    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    /// Address to listen on. Not read from `HOST`, which shells and
+    /// platforms set for their own reasons (zsh sets it to the machine's name).
+    #[arg(long, env = "SWAGENT_HOST", default_value = "127.0.0.1")]
     pub host: String,
     /// Port to listen on (0 picks a free one and prints it).
     #[arg(long, env = "PORT", default_value_t = 3000)]

@@ -78,6 +78,13 @@ fn load_dotenv(path: &Path) -> anyhow::Result<()> {
             meta.mode() & 0o7777
         );
     }
+    if meta.mode() & 0o020 != 0 {
+        // Often a private group of one; a shared group is a risk worth a word.
+        eprintln!(
+            "swagent: WARNING: `{shown}` has mode {:04o}: its group can change swagent's settings (`chmod g-w {shown}`)",
+            meta.mode() & 0o7777
+        );
+    }
     let mut pairs = Vec::new();
     for item in dotenvy::from_read_iter(bytes.as_slice()) {
         match item {
@@ -101,16 +108,33 @@ fn load_dotenv(path: &Path) -> anyhow::Result<()> {
             Err(e) => anyhow::bail!("cannot read `{shown}`: {e}"),
         }
     }
+    let mut loaded = Vec::new();
     for (name, value) in pairs {
         match std::env::var_os(&name) {
-            None => std::env::set_var(&name, &value),
+            None => {
+                std::env::set_var(&name, &value);
+                loaded.push(name);
+            }
             Some(set) if hides(&name, &set, &value) => anyhow::bail!(
                 "`{name}` is set but empty, which hides its value in `{shown}` and would turn it off; unset it or give it a value"
             ),
             Some(_) => {}
         }
     }
+    let _ = FROM_DOTENV.set(loaded);
     Ok(())
+}
+
+/// The variables `.env` set, which were not in the real environment.
+static FROM_DOTENV: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
+/// True when `name` is set by the real environment (a systemd
+/// `Environment=`, an `export`), which wins over whatever `.env` says.
+pub fn set_outside_dotenv(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| !v.is_empty())
+        && !FROM_DOTENV
+            .get()
+            .is_some_and(|from_file| from_file.iter().any(|n| n == name))
 }
 
 /// An empty variable of swagent's own, where `.env` has a value: read as

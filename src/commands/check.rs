@@ -291,6 +291,38 @@ fn checklist(agent: &Agent, args: &CheckArgs) -> anyhow::Result<Vec<Item>> {
         },
     ));
 
+    let weakened = crate::server::PerimeterLimits::from_env()?.weakened();
+    items.push(item(
+        "perimeter_limits",
+        "Address and failure limits are on",
+        pass_if(weakened.is_empty()),
+        if weakened.is_empty() {
+            "`SWML_RATE_LIMIT` and `SWAGENT_AUTH_FAILURE_LIMIT` count per minute".to_owned()
+        } else {
+            weakened.join("; ")
+        },
+    ));
+    let env_file = Path::new(".env");
+    let group_writable = std::fs::metadata(env_file)
+        .ok()
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
+        .filter(|m| m & 0o020 != 0);
+    if let Some(mode) = group_writable {
+        items.push(item(
+            "env_mode",
+            "`.env` only its owner can change",
+            Status::Fail,
+            format!("`.env` has mode {mode:04o}: its group can change swagent's settings (`chmod 600 .env`)"),
+        ));
+    } else {
+        items.push(item(
+            "env_mode",
+            "`.env` only its owner can change",
+            Status::Pass,
+            "no `.env` here, or one its group cannot write",
+        ));
+    }
+
     // Functions that change something
     let mut unguarded = Vec::new();
     let mut open = Vec::new();
@@ -420,7 +452,6 @@ fn checklist(agent: &Agent, args: &CheckArgs) -> anyhow::Result<Vec<Item>> {
         Status::Pass,
         "the loader refuses literal credentials",
     ));
-    let env_file = Path::new(".env");
     items.push(match (env_file.exists(), git_tracks(env_file)) {
         (false, _) => item("env_untracked", "`.env` not tracked by git", Status::Pass, "no `.env` here"),
         (true, Some(false)) => item("env_untracked", "`.env` not tracked by git", Status::Pass, "`.env` exists and git does not track it"),

@@ -106,6 +106,26 @@ fn write(path: &Path, values: &[(&str, String); 3], args: &GenCredsArgs) -> anyh
             path.display()
         );
     }
+    if args.rotate {
+        // Run in the wrong folder, `--rotate` would make a new file and leave
+        // the credentials in use as they were, while saying it wrote them.
+        let sets = |key: &str| {
+            existing
+                .as_deref()
+                .is_some_and(|t| t.lines().any(|l| line_key(l) == Some(key)))
+        };
+        if !sets(PASSWORD_VAR) && !sets(SECRET_VAR) {
+            anyhow::bail!(
+                "`{}` {}: there is nothing to rotate (run it where the service reads its `.env`, or leave out `--rotate` to make new credentials)",
+                path.display(),
+                if existing.is_some() {
+                    format!("sets neither `{PASSWORD_VAR}` nor `{SECRET_VAR}`")
+                } else {
+                    "does not exist".to_owned()
+                }
+            );
+        }
+    }
     let replace = |key: &str| args.force || (args.rotate && key != USER_VAR);
     let mut lines: Vec<String> = Vec::new();
     let mut present = Vec::new();
@@ -151,6 +171,13 @@ fn write(path: &Path, values: &[(&str, String); 3], args: &GenCredsArgs) -> anyh
         eprintln!(
             "note: every token handed out with the old `{SECRET_VAR}` stops verifying; restart every replica with the new values"
         );
+        for key in [PASSWORD_VAR, SECRET_VAR] {
+            if crate::environment::set_outside_dotenv(key) {
+                eprintln!(
+                    "warning: `{key}` is also set in this shell's environment, which wins over `.env`: rotate it where it is set too"
+                );
+            }
+        }
     }
     warn_if_committable(path);
     Ok(0)

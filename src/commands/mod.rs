@@ -79,6 +79,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
                 "swagent: WARNING: {key}: the private key has mode {mode:04o}: others on this host can read it (`chmod 600` it)"
             );
         }
+    } else if let Some(problem) = server::tls::ignored_paths() {
+        eprintln!("swagent: WARNING: {problem}");
+    }
+    for problem in server::PerimeterLimits::from_env()?.weakened() {
+        eprintln!("swagent: WARNING: {problem}");
     }
     let audit = match &args.audit_log {
         Some(path) => Audit::open(path, &agent.name, args.audit_required)

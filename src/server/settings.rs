@@ -82,6 +82,58 @@ fn env_number<T: std::str::FromStr>(name: &str, default: T, what: &str) -> anyho
     }
 }
 
+/// The perimeter's limits, as `serve` reads them and `check` judges them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PerimeterLimits {
+    /// `SWML_RATE_LIMIT` (0: off).
+    pub rate_limit: u32,
+    /// `SWAGENT_AUTH_FAILURE_LIMIT` (0: off).
+    pub auth_failure_limit: u32,
+    /// [`RATE_WINDOW_VAR`], a minute unless a test shortens it.
+    pub rate_window: Duration,
+}
+
+impl PerimeterLimits {
+    pub fn from_env() -> anyhow::Result<PerimeterLimits> {
+        Ok(PerimeterLimits {
+            rate_limit: env_number(
+                "SWML_RATE_LIMIT",
+                DEFAULT_RATE_LIMIT,
+                "a number of requests per minute (0 turns it off)",
+            )?,
+            auth_failure_limit: env_number(
+                "SWAGENT_AUTH_FAILURE_LIMIT",
+                DEFAULT_AUTH_FAILURE_LIMIT,
+                "a number of failures per minute (0 turns it off)",
+            )?,
+            rate_window: env_duration(RATE_WINDOW_VAR, Duration::from_secs(60))?,
+        })
+    }
+
+    /// What the environment turned off or loosened: a warning at start,
+    /// and a failed `check --production`. A limit turned off for a
+    /// benchmark and left so in production is otherwise silent.
+    pub fn weakened(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.rate_limit == 0 {
+            out.push("`SWML_RATE_LIMIT` is 0: no address is limited in its requests".to_owned());
+        }
+        if self.auth_failure_limit == 0 {
+            out.push(
+                "`SWAGENT_AUTH_FAILURE_LIMIT` is 0: failed logins, forged tokens and bad signatures are never locked out"
+                    .to_owned(),
+            );
+        }
+        if self.rate_window != Duration::from_secs(60) {
+            out.push(format!(
+                "`{RATE_WINDOW_VAR}` is set: the address and failure limits count per {:?}, not per minute (it is meant for tests)",
+                self.rate_window
+            ));
+        }
+        out
+    }
+}
+
 /// A non-zero duration such as `2s` or `500ms`.
 fn env_duration(name: &str, default: Duration) -> anyhow::Result<Duration> {
     match non_empty_env(name) {
@@ -189,7 +241,11 @@ impl Settings {
                 "`{UNVERIFIED_BODIES_VAR}` is {unverified_bodies} bytes, less than one body of `SWML_MAX_REQUEST_SIZE` ({max_request_size} bytes); raise it or lower `SWML_MAX_REQUEST_SIZE`"
             );
         }
-        let rate_window = env_duration(RATE_WINDOW_VAR, Duration::from_secs(60))?;
+        let PerimeterLimits {
+            rate_limit,
+            auth_failure_limit,
+            rate_window,
+        } = PerimeterLimits::from_env()?;
         let body_timeout = env_duration(BODY_TIMEOUT_VAR, DEFAULT_BODY_TIMEOUT)?;
         let max_connections = match non_empty_env(MAX_CONNECTIONS_VAR) {
             Some(v) => Some(
@@ -219,16 +275,8 @@ impl Settings {
             allowed_hosts: AllowedHosts::parse(
                 &std::env::var("SWML_ALLOWED_HOSTS").unwrap_or_default(),
             ),
-            rate_limit: env_number(
-                "SWML_RATE_LIMIT",
-                DEFAULT_RATE_LIMIT,
-                "a number of requests per minute (0 turns it off)",
-            )?,
-            auth_failure_limit: env_number(
-                "SWAGENT_AUTH_FAILURE_LIMIT",
-                DEFAULT_AUTH_FAILURE_LIMIT,
-                "a number of failures per minute (0 turns it off)",
-            )?,
+            rate_limit,
+            auth_failure_limit,
             rate_window,
             body_timeout,
             max_connections,

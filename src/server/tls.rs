@@ -94,6 +94,25 @@ pub fn sources(
     Ok(Some((get(CERT_VAR)?, get(KEY_VAR)?)))
 }
 
+/// A certificate or key variable that is set while HTTPS is off, which an
+/// operator may take for HTTPS being on.
+pub fn ignored_paths() -> Option<String> {
+    if crate::environment::flag(ENABLED_VAR).unwrap_or(true) {
+        return None;
+    }
+    let set: Vec<String> = [CERT_VAR, KEY_VAR]
+        .into_iter()
+        .filter(|v| non_empty_env(v).is_some())
+        .map(|v| format!("`{v}`"))
+        .collect();
+    (!set.is_empty()).then(|| {
+        format!(
+            "{} set, but `{ENABLED_VAR}` is not true: serving plain HTTP",
+            set.join(" and ") + if set.len() == 1 { " is" } else { " are" }
+        )
+    })
+}
+
 /// The key file's mode when others on the host can read it.
 pub fn readable_by_others(path: &Path) -> Option<u32> {
     use std::os::unix::fs::PermissionsExt as _;

@@ -1079,3 +1079,37 @@ fn a_long_summary_is_logged_cut_at_4000_characters() {
         &log[log.len().saturating_sub(500)..]
     );
 }
+
+#[test]
+fn host_is_not_read_from_the_generic_variable_and_weakened_limits_are_warned() {
+    // zsh and many platforms export `HOST` for their own reasons; a shared
+    // `.env` with `HOST=0.0.0.0` must not open the server to the network.
+    let dir = sandbox();
+    let server = Swagent::new(["serve", "agents/hello.yaml"])
+        .dir(dir.path())
+        .creds()
+        .env("HOST", "0.0.0.0")
+        .env("SWML_RATE_LIMIT", "0")
+        .env("SWAGENT_AUTH_FAILURE_LIMIT", "0")
+        .env("SWML_SSL_CERT_PATH", "cert.pem")
+        .start();
+    assert!(
+        server.url.starts_with("http://127.0.0.1:"),
+        "{}",
+        server.url
+    );
+    let log = server.log();
+    for line in [
+        "swagent: WARNING: `SWML_RATE_LIMIT` is 0: no address is limited in its requests\n",
+        "swagent: WARNING: `SWAGENT_AUTH_FAILURE_LIMIT` is 0: failed logins, forged tokens and bad signatures are never locked out\n",
+        "swagent: WARNING: `SWML_SSL_CERT_PATH` is set, but `SWML_SSL_ENABLED` is not true: serving plain HTTP\n",
+    ] {
+        assert!(log.contains(line), "missing {line:?} in:\n{log}");
+    }
+    let bound = Swagent::new(["serve", "agents/hello.yaml"])
+        .dir(dir.path())
+        .creds()
+        .env("SWAGENT_HOST", "127.0.0.2")
+        .start();
+    assert!(bound.url.starts_with("http://127.0.0.2:"), "{}", bound.url);
+}

@@ -250,6 +250,13 @@ fn gen_creds_rotate_keeps_the_user_and_replaces_password_and_secret() {
     )
     .unwrap();
     assert!(re.is_match(&text), "{text}");
+    // A password set in the real environment wins over the rotated file.
+    Swagent::new(["gen-creds", "--write", ".env", "--rotate"])
+        .dir(dir.path())
+        .env("SWML_BASIC_AUTH_PASSWORD", "exported-password-0123456789")
+        .run()
+        .code(0)
+        .stderr_is("note: every token handed out with the old `SIGNALWIRE_SWAIG_SECRET` stops verifying; restart every replica with the new values\nwarning: `SWML_BASIC_AUTH_PASSWORD` is also set in this shell's environment, which wins over `.env`: rotate it where it is set too\n");
     // --rotate and --force need --write.
     Swagent::new(["gen-creds", "--rotate"])
         .dir(dir.path())
@@ -1180,5 +1187,28 @@ fn gen_creds_will_not_rewrite_a_dotenv_with_a_value_over_several_lines() {
     assert_eq!(
         std::fs::read_to_string(dir.path().join("app.env")).unwrap(),
         text
+    );
+}
+
+#[test]
+fn gen_creds_rotate_refuses_where_there_is_nothing_to_rotate() {
+    // Run in the wrong folder at 3 a.m., it must not say it rotated anything.
+    let dir = tempfile::tempdir().unwrap();
+    Swagent::new(["gen-creds", "--write", ".env", "--rotate"])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_is("error: `.env` does not exist: there is nothing to rotate (run it where the service reads its `.env`, or leave out `--rotate` to make new credentials)\n");
+    assert!(!dir.path().join(".env").exists());
+    std::fs::write(dir.path().join(".env"), "PORT=8080\n").unwrap();
+    Swagent::new(["gen-creds", "--write", ".env", "--rotate"])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stderr_is("error: `.env` sets neither `SWML_BASIC_AUTH_PASSWORD` nor `SIGNALWIRE_SWAIG_SECRET`: there is nothing to rotate (run it where the service reads its `.env`, or leave out `--rotate` to make new credentials)\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(".env")).unwrap(),
+        "PORT=8080\n"
     );
 }
