@@ -2,15 +2,12 @@
 # Example verifier for `verify_pin`. A real one asks the PIN service; this one
 # accepts PIN 4321 for any account so the example runs anywhere. It prints
 # {"verified": true} only on a match; swagent then grants verification for
-# the rest of the call (in production-bank.yaml, for this account only). The PIN arrives as `--pin=NNNN` (already matched
-# against the schema's pattern) and never appears in swagent's audit log.
+# the rest of the call (in production-bank.yaml, for this account only).
+# The PIN arrives as `SWAIG_ARG_PIN` (already matched against the schema's
+# pattern), not on the command line where `ps` shows it to every user, and
+# never appears in swagent's audit log.
 set -eu
-pin=""
-for arg in "$@"; do
-  case "$arg" in
-    --pin=*) pin="${arg#--pin=}" ;;
-  esac
-done
+pin="${SWAIG_ARG_PIN:-}"
 if [ "$pin" = "4321" ]; then
   echo '{"verified": true, "response": "Thank you, you are verified."}'
 else

@@ -317,6 +317,24 @@ impl Checker<'_> {
                     );
                 }
             }
+            for (var, _) in t.vars() {
+                let Var::Args(arg_name, _) = var else {
+                    continue;
+                };
+                let sensitive = declared.get(arg_name).and_then(|d| d.get("sensitive"))
+                    == Some(&Value::Bool(true));
+                if sensitive {
+                    // The audit log redacts it; the process table does not.
+                    let pos = self.spans.value(&path);
+                    self.warn(
+                        pos,
+                        format!(
+                            "function `{name}`: the sensitive argument `{arg_name}` is on the command line, where any user on this host can read it while the program runs (`ps`); the program gets it as `SWAIG_ARG_{}` and on stdin",
+                            arg_name.to_ascii_uppercase()
+                        ),
+                    );
+                }
+            }
             if let Some((flag, _)) = arg.split_once('=') {
                 self.literal_secret(name, flag.trim_start_matches('-'), &t, &path);
             }

@@ -128,6 +128,8 @@ fn each_bad_file_gets_its_exact_findings_and_exit_code() {
             "bad/argument_injection.yaml:95:38: warning: function `pick_branch`: `${args.q}` is a whole argument a caller controls; a value starting with `-` would be read as an option. Give `q` a `pattern` or `enum` that refuses a leading `-`, put `--` before it, or write `--opt=${args.q}`",
             "bad/argument_injection.yaml:103:38: warning: function `pick_long`: `${args.q}` is a whole argument a caller controls; a value starting with `-` would be read as an option. Give `q` a `pattern` or `enum` that refuses a leading `-`, put `--` before it, or write `--opt=${args.q}`",
         ]),
+        // `ps` shows a command line to every user; the variable is the owner's.
+        ("sensitive_on_command_line", 0, &["bad/sensitive_on_command_line.yaml:14:61: warning: function `check_card`: the sensitive argument `pin` is on the command line, where any user on this host can read it while the program runs (`ps`); the program gets it as `SWAIG_ARG_PIN` and on stdin"]),
         ("arg_env_collision", 1, &["bad/arg_env_collision.yaml:11:9: error: function `lookup`: arguments `account` and `Account` would both be `SWAIG_ARG_ACCOUNT`; rename one"]),
         ("max_failures", 1, &["bad/max_failures.yaml:6:56: error: invalid agent file: functions.verify_card.verifies_caller.max_failures: `0/15m`: the count must be at least 1"]),
         ("max_failures_range", 1, &[
