@@ -68,9 +68,39 @@ fn check_fails_the_example_bank_without_production_settings() {
     }
     assert!(
         out.stdout
-            .ends_with("checklist: 7 pass, 9 fail, 5 cannot tell\n"),
+            .ends_with("checklist: 9 pass, 9 fail, 5 cannot tell\n"),
         "{}",
         out.stdout
+    );
+}
+
+#[test]
+fn check_fails_limits_turned_off_and_an_env_file_its_group_can_change() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = sandbox();
+    let env = dir.path().join(".env");
+    std::fs::write(&env, "PORT=3000\n").unwrap();
+    std::fs::set_permissions(&env, std::fs::Permissions::from_mode(0o660)).unwrap();
+    let out = production_env(
+        Swagent::new(["check", "agents/production-bank.yaml", "--production"]),
+        dir.path(),
+    )
+    .env("SWML_RATE_LIMIT", "0")
+    .env("SWAGENT_AUTH_FAILURE_LIMIT", "0")
+    .dir(dir.path())
+    .run()
+    .code(1);
+    for line in [
+        "[FAIL] Address and failure limits are on: `SWML_RATE_LIMIT` is 0: no address is limited in its requests; `SWAGENT_AUTH_FAILURE_LIMIT` is 0: failed logins, forged tokens and bad signatures are never locked out\n",
+        "[FAIL] `.env` only its owner can change: `.env` has mode 0660: its group can change swagent's settings (`chmod 600 .env`)\n",
+    ] {
+        assert!(out.stdout.contains(line), "missing {line:?} in:\n{}", out.stdout);
+    }
+    assert!(
+        out.stderr
+            .contains("swagent: WARNING: `.env` has mode 0660: its group can change swagent's settings (`chmod g-w .env`)\n"),
+        "{}",
+        out.stderr
     );
 }
 
@@ -484,6 +514,8 @@ fn every_command_of_the_incident_plan_runs() {
     // here the signing key is left out so the traffic below needs no signing.
     .env("SIGNALWIRE_SIGNING_KEY", "")
     .env("SWML_PROXY_URL_BASE", "")
+    // As deploy/ sets it: the plan's scrapes must name the public host.
+    .env("SWML_ALLOWED_HOSTS", "bank-agent.example.com")
     .dir(dir.path())
     .start();
 
@@ -491,12 +523,14 @@ fn every_command_of_the_incident_plan_runs() {
     let client = crate::util::client();
     let bad = client
         .post(format!("{}/swaig", server.url))
+        .header("Host", "bank-agent.example.com")
         .basic_auth(USER, Some("wrong-password-xyz"))
         .send()
         .unwrap();
     assert_eq!(bad.status(), 401);
     let swml: serde_json::Value = client
         .post(format!("{}/", server.url))
+        .header("Host", "bank-agent.example.com")
         .basic_auth(USER, Some(password))
         .json(&json!({"call_id": "call-42"}))
         .send()
@@ -506,6 +540,7 @@ fn every_command_of_the_incident_plan_runs() {
     let token = token_in(&swml, "transfer");
     let hours: serde_json::Value = client
         .post(format!("{}/swaig", server.url))
+        .header("Host", "bank-agent.example.com")
         .basic_auth(USER, Some(password))
         .json(&json!({"function": "get_hours", "call_id": "call-42"}))
         .send()
@@ -514,6 +549,12 @@ fn every_command_of_the_incident_plan_runs() {
         .unwrap();
     assert_eq!(hours["response"], "We are open 9 to 5, Monday to Friday.");
 
+    // The service's `.env`, which step 2 rotates.
+    std::fs::write(
+        dir.path().join(".env"),
+        format!("SWML_BASIC_AUTH_PASSWORD={password}\nSIGNALWIRE_SWAIG_SECRET=0123456789abcdef0123456789abcdef-secret\n"),
+    )
+    .unwrap();
     let bin_dir = Path::new(crate::util::BIN).parent().unwrap().to_path_buf();
     let path = format!(
         "{}:{}",
@@ -544,6 +585,7 @@ fn every_command_of_the_incident_plan_runs() {
             )
             .env("SIGNALWIRE_SIGNING_KEY", "PSKtest1234")
             .env("CORE_API_TOKEN", "core-token")
+            .env("AGENT_HOST", "bank-agent.example.com")
             .env("SWAGENT_PID", server.child.id().to_string())
             .env("CALL_ID", "call-42")
             .env("TOKEN", &token)
