@@ -193,19 +193,20 @@ impl Audit {
         *self.agent.lock().unwrap_or_else(|e| e.into_inner()) = agent.to_owned();
     }
 
-    /// Reopens the file (SIGHUP), so a rotated file is let go.
-    pub fn reopen(&self) -> Result<(), AuditError> {
+    /// Reopens the file (SIGHUP), so a rotated file is let go. True when
+    /// the log was failing before: the caller says it is back, in the file.
+    pub fn reopen(&self) -> Result<bool, AuditError> {
         let Some(path) = &self.path else {
-            return Ok(());
+            return Ok(false);
         };
         let file = crate::files::open_append(path).map_err(|source| {
             self.stale.store(true, Ordering::Relaxed);
             self.fail(source)
         })?;
         *self.sink.lock().unwrap_or_else(|e| e.into_inner()) = Sink::File(file);
-        self.stale.store(false, Ordering::Relaxed);
-        self.healthy.store(true, Ordering::Relaxed);
-        Ok(())
+        let was_stale = self.stale.swap(false, Ordering::Relaxed);
+        let was_healthy = self.healthy.swap(true, Ordering::Relaxed);
+        Ok(was_stale || !was_healthy)
     }
 
     /// Whether lines still go to the file at the log's path. A file moved
@@ -234,8 +235,8 @@ impl Audit {
             }
         }
         match self.reopen() {
-            Ok(()) if stale => Follow::Back,
-            Ok(()) => Follow::Reopened,
+            Ok(_) if stale => Follow::Back,
+            Ok(_) => Follow::Reopened,
             Err(_) if stale => Follow::Same,
             Err(e) => Follow::Failed(e),
         }

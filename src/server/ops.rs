@@ -66,8 +66,15 @@ impl Signals {
 pub(super) fn reload(state: &AppState) {
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if let Err(e) = state.audit.reopen() {
-        log::error!("SIGHUP: {e}");
+    match state.audit.reopen() {
+        // As when a line, a probe or the path check brings it back: the
+        // file itself says when it stopped missing lines.
+        Ok(true) => {
+            log::warn!("SIGHUP: the audit log is back at its path");
+            let _ = state.audit.record(Event::new(RECOVERED, "ok"));
+        }
+        Ok(false) => {}
+        Err(e) => log::error!("SIGHUP: {e}"),
     }
     let path = state.live().agent.path.clone();
     let outcome = agent::load(&path, LoadOptions::default())

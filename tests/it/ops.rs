@@ -859,6 +859,27 @@ fn a_required_audit_log_whose_folder_vanished_stops_service_until_it_is_back() {
     assert!(eventually(Duration::from_secs(5), || ready() == 200));
     let said = "the audit log is back at its path";
     assert!(server.log_with(said).contains(said));
+    // And with the SIGHUP logrotate sends, before the path check's next
+    // look: the file says it is back, and nothing else is asked in between.
+    std::fs::remove_dir_all(dir.path().join("ad")).unwrap();
+    assert!(eventually(Duration::from_secs(5), || ready() == 503));
+    std::fs::create_dir(dir.path().join("ad")).unwrap();
+    server.signal(libc::SIGHUP);
+    let recovered = || {
+        std::fs::read_to_string(dir.path().join("ad/audit.log")).is_ok_and(|t| {
+            t.lines()
+                .next()
+                .is_some_and(|l| l.contains("\"event\":\"audit_recovered\""))
+        })
+    };
+    // Before the fix the SIGHUP brought the log back without a word, and the
+    // path check then found nothing to say: the first line was
+    // `agent_reloaded`.
+    assert!(
+        eventually(Duration::from_secs(5), recovered),
+        "{:?}",
+        std::fs::read_to_string(dir.path().join("ad/audit.log"))
+    );
 }
 
 #[test]
