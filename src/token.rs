@@ -105,7 +105,7 @@ pub const NONCE_BYTES: usize = 8;
 pub enum CallIdError {
     #[error("call id is empty")]
     Empty,
-    #[error("call id is longer than 256 characters")]
+    #[error("call id is longer than 256 bytes")]
     TooLong,
     #[error("call id contains `:`, which would make the token's signed text ambiguous")]
     Colon,
@@ -363,7 +363,9 @@ pub fn check(secret: &Secret, token: &str, expect: Expect<'_>) -> (Verdict, Opti
         Verdict::WrongFunction
     } else if expect.call_id.is_some_and(|c| c != claims.call_id) {
         Verdict::WrongCall
-    } else if claims.expiry < expect.now {
+    } else if claims.expiry <= expect.now {
+        // The SDK compares with the fractional time, so a token is expired
+        // from its expiry's first instant; whole seconds agree only this way.
         Verdict::Expired
     } else {
         Verdict::Valid
@@ -420,6 +422,12 @@ mod tests {
         );
         let old = mint(&s, "c1", "f", 10).unwrap();
         assert_eq!(check(&s, &old, expect("f", "c1")).0, Verdict::Expired);
+        // As the SDK judges it (`expiry < time.time()`, with fractions).
+        let now = expect("f", "c1").now;
+        let at_now = mint(&s, "c1", "f", now).unwrap();
+        assert_eq!(check(&s, &at_now, expect("f", "c1")).0, Verdict::Expired);
+        let next = mint(&s, "c1", "f", now + 1).unwrap();
+        assert_eq!(check(&s, &next, expect("f", "c1")).0, Verdict::Valid);
         assert!(matches!(
             check(&s, "!!!", expect("f", "c1")).0,
             Verdict::Malformed(_)
