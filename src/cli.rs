@@ -174,6 +174,9 @@ pub struct CheckArgs {
     /// The `--confirm-store` folder `serve` is given.
     #[arg(long, env = "SWAGENT_CONFIRM_STORE", value_name = "DIR")]
     pub confirm_store: Option<PathBuf>,
+    /// `serve` is given `--trust-proxy` (or `SWML_TRUST_PROXY_HEADERS`).
+    #[arg(long, env = "SWML_TRUST_PROXY", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, action = clap::ArgAction::SetTrue)]
+    pub trust_proxy: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
     pub format: CheckFormat,

@@ -291,6 +291,17 @@ fn checklist(agent: &Agent, args: &CheckArgs) -> anyhow::Result<Vec<Item>> {
         },
     ));
 
+    let untrusted =
+        crate::server::untrusted_proxy(proxy.is_some(), super::trust_proxy(args.trust_proxy)?);
+    items.push(item(
+        "proxy_trust",
+        "Client addresses behind the proxy",
+        pass_if(untrusted.is_none()),
+        untrusted.unwrap_or_else(|| match proxy {
+            Some(_) => "`--trust-proxy`: limits count each client's own address".to_owned(),
+            None => "no `SWML_PROXY_URL_BASE`: limits count each connection's address".to_owned(),
+        }),
+    ));
     let weakened = crate::server::PerimeterLimits::from_env()?.weakened();
     items.push(item(
         "perimeter_limits",

@@ -61,15 +61,23 @@ fn load_agent(path: &Path) -> anyhow::Result<Agent> {
     Ok(agent)
 }
 
+/// `--trust-proxy`, or the SDK's name for it, so a migrated setup keeps its
+/// proxy.
+fn trust_proxy(flag: bool) -> anyhow::Result<bool> {
+    Ok(flag
+        || crate::environment::flag("SWML_TRUST_PROXY_HEADERS").map_err(|v| {
+            anyhow::anyhow!("`SWML_TRUST_PROXY_HEADERS` must be `true` or `false`, not `{v}`")
+        })?)
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let agent = load_agent(&args.file)?;
-    // The SDK's name for it, so a migrated setup keeps its proxy.
-    let trust_proxy = args.trust_proxy
-        || crate::environment::flag("SWML_TRUST_PROXY_HEADERS").map_err(|v| {
-            anyhow::anyhow!("`SWML_TRUST_PROXY_HEADERS` must be `true` or `false`, not `{v}`")
-        })?;
+    let trust_proxy = trust_proxy(args.trust_proxy)?;
     let mut settings = Settings::from_env(trust_proxy, args.allow_weak_password)?;
+    if let Some(problem) = server::untrusted_proxy(settings.proxy_base.is_some(), trust_proxy) {
+        eprintln!("swagent: WARNING: {problem}");
+    }
     if let Some((cert, key)) =
         server::tls::sources(args.tls_cert.as_deref(), args.tls_key.as_deref())?
     {
@@ -82,7 +90,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     } else if let Some(problem) = server::tls::ignored_paths() {
         eprintln!("swagent: WARNING: {problem}");
     }
-    for problem in server::PerimeterLimits::from_env()?.weakened() {
+    let limits = server::PerimeterLimits::from_env()?;
+    for problem in limits.weakened().into_iter().chain(limits.throttling()) {
         eprintln!("swagent: WARNING: {problem}");
     }
     let audit = match &args.audit_log {

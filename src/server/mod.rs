@@ -44,9 +44,9 @@ use crate::signature::SIGNING_KEY_VAR;
 use crate::swml::{Prepared, Userinfo};
 use error::ApiError;
 pub use settings::{
-    base_url, PerimeterLimits, Settings, BODY_TIMEOUT_VAR, DEFAULT_AUTH_FAILURE_LIMIT,
-    DEFAULT_BODY_TIMEOUT, DEFAULT_HSTS_MAX_AGE, DEFAULT_MAX_REQUEST, DEFAULT_RATE_LIMIT,
-    RATE_WINDOW_VAR, SECRET_VAR,
+    base_url, untrusted_proxy, PerimeterLimits, Settings, BODY_TIMEOUT_VAR,
+    DEFAULT_AUTH_FAILURE_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_HSTS_MAX_AGE, DEFAULT_MAX_REQUEST,
+    DEFAULT_RATE_LIMIT, RATE_WINDOW_VAR, SECRET_VAR,
 };
 
 /// What a reload replaces as one: the agent and what was built from it.

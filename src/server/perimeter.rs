@@ -125,11 +125,7 @@ pub(super) fn auth_failure(req: &HttpRequest, state: &AppState, refusal: ApiErro
         retry_after: Admission::retry_after_secs(retry_after),
     };
     let ip = client_ip(req, state);
-    // Every kind counts toward `auth_failures_per_minute`, as toward the
-    // lock-out: a forged token or signature is a guess as much as a wrong
-    // password is. The refusal stands whether or not the alert is written.
-    let fired = state.live().alerts.auth_failed(chrono::Utc::now());
-    let _ = state.raise(&fired, None, None, ip);
+    alert_auth_failure(state, ip);
     // Always per address: that keeps the address's unsigned requests
     // locked out once it has failed too often.
     let by_address = match (state.limits.auth_failures.as_ref(), ip) {
@@ -156,6 +152,14 @@ pub(super) fn auth_failure(req: &HttpRequest, state: &AppState, refusal: ApiErro
             too_many(retry_after)
         }
     }
+}
+
+/// Counts a failure toward `auth_failures_per_minute`: every kind does,
+/// forged tokens included. The refusal stands whether or not the alert is
+/// written.
+pub(super) fn alert_auth_failure(state: &AppState, ip: Option<IpAddr>) {
+    let fired = state.live().alerts.auth_failed(chrono::Utc::now());
+    let _ = state.raise(&fired, None, None, ip);
 }
 
 /// Counts a rate-limited request, and audits it at most once a second: a

@@ -437,18 +437,15 @@ pub(super) fn check_token(
             .field("verdict", verdict.code())
             .field("token_prefix", prefix)
     })?;
-    // Only a token this secret did not sign is a guess. An expired one, or
-    // one for another function or call, was minted here: counting those
-    // would let one call that outlives `token_ttl` lock the platform's
-    // address out, and every call with it.
-    match verdict {
-        Verdict::BadSignature | Verdict::Malformed(_) => Err(super::perimeter::auth_failure(
-            req,
-            state,
-            ApiError::InvalidToken,
-        )),
-        _ => Err(ApiError::InvalidToken),
+    // A token this secret did not sign is raised as an alert but does not
+    // count toward the lock-out: the sender passed Basic Auth, and a 256-bit
+    // HMAC cannot be guessed, while the platform itself sends such tokens
+    // after a rotation (calls in progress) or from a replica with another
+    // secret, and locking its address out would fail every new call too.
+    if matches!(verdict, Verdict::BadSignature | Verdict::Malformed(_)) {
+        super::perimeter::alert_auth_failure(state, client_ip(req, state));
     }
+    Err(ApiError::InvalidToken)
 }
 
 /// The token in a query string: `__token`, else `token`, else empty.

@@ -82,6 +82,17 @@ fn env_number<T: std::str::FromStr>(name: &str, default: T, what: &str) -> anyho
     }
 }
 
+/// Behind a proxy (`SWML_PROXY_URL_BASE`) whose headers are not trusted,
+/// every request is the proxy's address: one client's failed logins lock
+/// everyone out, SignalWire included. The SDK trusts them whenever the
+/// base is set; swagent asks for `--trust-proxy`, so a server reachable
+/// without the proxy does not take a client's word for its address.
+pub fn untrusted_proxy(proxy_base: bool, trust_proxy: bool) -> Option<String> {
+    (proxy_base && !trust_proxy).then(|| {
+        "`SWML_PROXY_URL_BASE` is set but the proxy's headers are not trusted (`--trust-proxy`, `SWML_TRUST_PROXY`): every request counts as from the proxy's address, so one client's failed logins lock out every caller, SignalWire included".to_owned()
+    })
+}
+
 /// The perimeter's limits, as `serve` reads them and `check` judges them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PerimeterLimits {
@@ -107,6 +118,19 @@ impl PerimeterLimits {
                 "a number of failures per minute (0 turns it off)",
             )?,
             rate_window: env_duration(RATE_WINDOW_VAR, Duration::from_secs(60))?,
+        })
+    }
+
+    /// A rate limit low enough to throttle the platform: SignalWire sends
+    /// every call's webhooks from a few shared addresses. SDK agents read
+    /// `SWML_RATE_LIMIT` without applying it, so a value copied from an SDK
+    /// setup (its docs say 60) would start refusing calls here.
+    pub fn throttling(&self) -> Option<String> {
+        (self.rate_limit > 0 && self.rate_limit < 600).then(|| {
+            format!(
+                "`SWML_RATE_LIMIT` is {} requests a minute per address: SignalWire sends every call's webhooks from a few shared addresses, so a busy agent would get 429s (the default is {DEFAULT_RATE_LIMIT}; SDK agents do not apply it)",
+                self.rate_limit
+            )
         })
     }
 

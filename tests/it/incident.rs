@@ -16,6 +16,7 @@ fn production_env(s: Swagent, dir: &Path) -> Swagent {
             "p-0123456789abcdef0123456789abcdef",
         )
         .env("SWML_PROXY_URL_BASE", "https://bank-agent.example.com")
+        .env("SWML_TRUST_PROXY", "true")
         .env(
             "SIGNALWIRE_SWAIG_SECRET",
             "0123456789abcdef0123456789abcdef-secret",
@@ -68,10 +69,35 @@ fn check_fails_the_example_bank_without_production_settings() {
     }
     assert!(
         out.stdout
-            .ends_with("checklist: 9 pass, 9 fail, 5 cannot tell\n"),
+            .ends_with("checklist: 10 pass, 9 fail, 5 cannot tell\n"),
         "{}",
         out.stdout
     );
+}
+
+#[test]
+fn check_fails_a_proxy_whose_headers_are_not_trusted() {
+    let dir = sandbox();
+    let out = production_env(
+        Swagent::new(["check", "agents/production-bank.yaml", "--production"]),
+        dir.path(),
+    )
+    .env_remove("SWML_TRUST_PROXY")
+    .dir(dir.path())
+    .run()
+    .code(1);
+    let line = "[FAIL] Client addresses behind the proxy: `SWML_PROXY_URL_BASE` is set but the proxy's headers are not trusted (`--trust-proxy`, `SWML_TRUST_PROXY`): every request counts as from the proxy's address, so one client's failed logins lock out every caller, SignalWire included\n";
+    assert!(out.stdout.contains(line), "{}", out.stdout);
+    // The SDK's variable, or the flag `serve` is given, passes it.
+    production_env(
+        Swagent::new(["check", "agents/production-bank.yaml", "--production"]),
+        dir.path(),
+    )
+    .env_remove("SWML_TRUST_PROXY")
+    .env("SWML_TRUST_PROXY_HEADERS", "true")
+    .dir(dir.path())
+    .run()
+    .code(0);
 }
 
 #[test]
@@ -579,6 +605,7 @@ fn every_command_of_the_incident_plan_runs() {
             .env("SWML_BASIC_AUTH_USER", USER)
             .env("SWML_BASIC_AUTH_PASSWORD", password)
             .env("SWML_PROXY_URL_BASE", "https://bank-agent.example.com")
+            .env("SWML_TRUST_PROXY", "true")
             .env(
                 "SIGNALWIRE_SWAIG_SECRET",
                 "0123456789abcdef0123456789abcdef-secret",

@@ -531,7 +531,7 @@ fn forged_tokens_count_toward_the_auth_failure_alert() {
     let dir = setup(None);
     let server = start(dir.path());
     fresh_minute();
-    // Right password, forged token: a guess all the same.
+    // Right password, forged token: alerted on, though not locked out.
     for n in 0..2 {
         let resp = server
             .post(&format!("/post_prompt?__token=forged{n}"))

@@ -1092,6 +1092,7 @@ fn host_is_not_read_from_the_generic_variable_and_weakened_limits_are_warned() {
         .env("SWML_RATE_LIMIT", "0")
         .env("SWAGENT_AUTH_FAILURE_LIMIT", "0")
         .env("SWML_SSL_CERT_PATH", "cert.pem")
+        .env("SWML_PROXY_URL_BASE", "https://agent.example.com")
         .start();
     assert!(
         server.url.starts_with("http://127.0.0.1:"),
@@ -1103,6 +1104,7 @@ fn host_is_not_read_from_the_generic_variable_and_weakened_limits_are_warned() {
         "swagent: WARNING: `SWML_RATE_LIMIT` is 0: no address is limited in its requests\n",
         "swagent: WARNING: `SWAGENT_AUTH_FAILURE_LIMIT` is 0: failed logins, forged tokens and bad signatures are never locked out\n",
         "swagent: WARNING: `SWML_SSL_CERT_PATH` is set, but `SWML_SSL_ENABLED` is not true: serving plain HTTP\n",
+        "swagent: WARNING: `SWML_PROXY_URL_BASE` is set but the proxy's headers are not trusted (`--trust-proxy`, `SWML_TRUST_PROXY`): every request counts as from the proxy's address, so one client's failed logins lock out every caller, SignalWire included\n",
     ] {
         assert!(log.contains(line), "missing {line:?} in:\n{log}");
     }
