@@ -54,6 +54,12 @@ pub fn flag(name: &str) -> Result<bool, String> {
     }
 }
 
+/// The file's mode when its group can write it: a warning at start and a
+/// failed `check --production`.
+pub fn group_writable(meta: &std::fs::Metadata) -> Option<u32> {
+    Some(meta.mode() & 0o7777).filter(|m| m & 0o020 != 0)
+}
+
 fn load_dotenv(path: &Path) -> anyhow::Result<()> {
     let shown = path.display();
     let bytes = match crate::files::read_regular(path, DOTENV_LIMIT) {
@@ -78,11 +84,10 @@ fn load_dotenv(path: &Path) -> anyhow::Result<()> {
             meta.mode() & 0o7777
         );
     }
-    if meta.mode() & 0o020 != 0 {
+    if let Some(mode) = group_writable(&meta) {
         // Often a private group of one; a shared group is a risk worth a word.
         eprintln!(
-            "swagent: WARNING: `{shown}` has mode {:04o}: its group can change swagent's settings (`chmod g-w {shown}`)",
-            meta.mode() & 0o7777
+            "swagent: WARNING: `{shown}` has mode {mode:04o}: its group can change swagent's settings (`chmod g-w {shown}`)"
         );
     }
     let mut pairs = Vec::new();

@@ -316,8 +316,7 @@ fn checklist(agent: &Agent, args: &CheckArgs) -> anyhow::Result<Vec<Item>> {
     let env_file = Path::new(".env");
     let group_writable = std::fs::metadata(env_file)
         .ok()
-        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
-        .filter(|m| m & 0o020 != 0);
+        .and_then(|m| crate::environment::group_writable(&m));
     if let Some(mode) = group_writable {
         items.push(item(
             "env_mode",

@@ -90,7 +90,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     } else if let Some(problem) = server::tls::ignored_paths() {
         eprintln!("swagent: WARNING: {problem}");
     }
-    let limits = server::PerimeterLimits::from_env()?;
+    let limits = settings.perimeter();
     for problem in limits.weakened().into_iter().chain(limits.throttling()) {
         eprintln!("swagent: WARNING: {problem}");
     }

@@ -308,6 +308,15 @@ impl Settings {
         })
     }
 
+    /// The limits these settings were read with, for the start-up warnings.
+    pub fn perimeter(&self) -> PerimeterLimits {
+        PerimeterLimits {
+            rate_limit: self.rate_limit,
+            auth_failure_limit: self.auth_failure_limit,
+            rate_window: self.rate_window,
+        }
+    }
+
     /// `Strict-Transport-Security`, when serving HTTPS with HSTS on.
     pub fn hsts_header(&self) -> Option<HeaderValue> {
         let max_age = self.hsts_max_age?;
