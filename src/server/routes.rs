@@ -318,6 +318,20 @@ pub(super) fn request_base(req: &HttpRequest, state: &AppState) -> Result<String
             get("x-forwarded-host").unwrap_or_else(own_host),
         )
     } else {
+        // An SDK agent takes these headers untrusted; here a proxy that
+        // rewrites `Host` would leave webhook URLs pointing at swagent's own
+        // address, and calls failing, with nothing in the log to say why.
+        static SAID: std::sync::Once = std::sync::Once::new();
+        if !SAID.is_completed()
+            && (req.headers().contains_key("x-forwarded-host")
+                || req.headers().contains_key(header::FORWARDED))
+        {
+            SAID.call_once(|| {
+                log::warn!(
+                    "a request came with `X-Forwarded-Host` or `Forwarded`, which are not trusted: webhook URLs and signature checks use its `Host`; behind a proxy, set `SWML_PROXY_URL_BASE` or `--trust-proxy` (said once)"
+                )
+            });
+        }
         (own_scheme, own_host())
     };
     // The host goes into URLs that carry credentials: only host[:port] characters.

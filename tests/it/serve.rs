@@ -1115,3 +1115,36 @@ fn host_is_not_read_from_the_generic_variable_and_weakened_limits_are_warned() {
         .start();
     assert!(bound.url.starts_with("http://127.0.0.2:"), "{}", bound.url);
 }
+
+#[test]
+fn forwarded_headers_that_are_not_trusted_are_said_once() {
+    // An SDK agent builds webhook URLs from them untrusted; here a proxy
+    // that rewrites `Host` would leave the URLs at swagent's own address.
+    let dir = sandbox();
+    let server = Swagent::new(["serve", "agents/hello.yaml"])
+        .dir(dir.path())
+        .creds()
+        .env("RUST_LOG", "warn")
+        .start();
+    let said = "a request came with `X-Forwarded-Host` or `Forwarded`, which are not trusted: webhook URLs and signature checks use its `Host`; behind a proxy, set `SWML_PROXY_URL_BASE` or `--trust-proxy` (said once)";
+    for _ in 0..2 {
+        let swml: Value = server
+            .post("/")
+            .header("X-Forwarded-Host", "agents.example.com")
+            .json(&json!({"call_id": "c1"}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let url = swml["sections"]["main"][1]["ai"]["post_prompt_url"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            url.contains(&format!("@127.0.0.1:{}/post_prompt/", server.port())),
+            "{url}"
+        );
+    }
+    let log = server.log_with(said);
+    assert_eq!(log.matches(said).count(), 1, "{log}");
+}
