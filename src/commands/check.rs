@@ -317,21 +317,15 @@ fn checklist(agent: &Agent, args: &CheckArgs) -> anyhow::Result<Vec<Item>> {
     let group_writable = std::fs::metadata(env_file)
         .ok()
         .and_then(|m| crate::environment::group_writable(&m));
-    if let Some(mode) = group_writable {
-        items.push(item(
-            "env_mode",
-            "`.env` only its owner can change",
-            Status::Fail,
-            format!("`.env` has mode {mode:04o}: its group can change swagent's settings (`chmod 600 .env`)"),
-        ));
-    } else {
-        items.push(item(
-            "env_mode",
-            "`.env` only its owner can change",
-            Status::Pass,
-            "no `.env` here, or one its group cannot write",
-        ));
-    }
+    items.push(item(
+        "env_mode",
+        "`.env` only its owner can change",
+        pass_if(group_writable.is_none()),
+        match group_writable {
+            Some(mode) => format!("`.env` has mode {mode:04o}: its group can change swagent's settings (`chmod 600 .env`)"),
+            None => "no `.env` here, or one its group cannot write".to_owned(),
+        },
+    ));
 
     // Functions that change something
     let mut unguarded = Vec::new();

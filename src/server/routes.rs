@@ -443,11 +443,12 @@ pub(super) fn check_token(
         .inc();
     // A prefix correlates lines without handing out a usable token.
     let prefix: String = presented.chars().take(8).collect();
+    let client = client_ip(req, state);
     state.audit_event(|| {
         Event::new("token_rejected", "denied")
             .call(call_id)
             .function(function)
-            .client(client_ip(req, state))
+            .client(client)
             .field("verdict", verdict.code())
             .field("token_prefix", prefix)
     })?;
@@ -457,7 +458,7 @@ pub(super) fn check_token(
     // after a rotation (calls in progress) or from a replica with another
     // secret, and locking its address out would fail every new call too.
     if matches!(verdict, Verdict::BadSignature | Verdict::Malformed(_)) {
-        super::perimeter::alert_auth_failure(state, client_ip(req, state));
+        super::perimeter::alert_auth_failure(state, client);
     }
     Err(ApiError::InvalidToken)
 }
