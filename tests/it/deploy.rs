@@ -75,9 +75,35 @@ impl Drop for Proxy {
     }
 }
 
+/// Starts a proxy built by `attempt` from two free ports, until one runs:
+/// the ports are free when picked but only bound once the config has been
+/// checked, and another test may take one in between.
+fn start_proxy(
+    name: &str,
+    attempt: impl Fn(u16, u16) -> (Command, Pki, tempfile::TempDir),
+) -> Proxy {
+    let mut why = String::new();
+    for _ in 0..3 {
+        let (http, https) = (free_port(), free_port());
+        let (cmd, pki, dir) = attempt(http, https);
+        match Proxy::start(cmd, http, https, pki, dir) {
+            Ok(proxy) => return proxy,
+            Err(e) => why = e,
+        }
+    }
+    panic!("{name} did not start in 3 attempts; the last: {why}");
+}
+
 impl Proxy {
-    /// Runs `cmd` and waits until `/health` answers through it.
-    fn start(mut cmd: Command, http: u16, https: u16, pki: Pki, dir: tempfile::TempDir) -> Proxy {
+    /// Runs `cmd` and waits until `/health` answers through it; the reason
+    /// (and the proxy's error log) if it exits first or never answers.
+    fn start(
+        mut cmd: Command,
+        http: u16,
+        https: u16,
+        pki: Pki,
+        dir: tempfile::TempDir,
+    ) -> Result<Proxy, String> {
         let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -90,8 +116,7 @@ impl Proxy {
             pki,
             dir,
         };
-        proxy.wait_ready();
-        proxy
+        proxy.wait_ready().map(|()| proxy)
     }
 
     /// A client that trusts only the test CA and finds `HOST` on loopback.
@@ -108,15 +133,23 @@ impl Proxy {
             .unwrap()
     }
 
-    fn wait_ready(&mut self) {
+    fn wait_ready(&mut self) -> Result<(), String> {
         let client = self.client();
+        let mut exited = None;
         let up = eventually(Duration::from_secs(20), || {
-            client
-                .get(format!("https://{HOST}/health"))
-                .send()
-                .is_ok_and(|r| r.status() == 200)
+            exited = self.child.try_wait().unwrap();
+            exited.is_some()
+                || client
+                    .get(format!("https://{HOST}/health"))
+                    .send()
+                    .is_ok_and(|r| r.status() == 200)
         });
-        assert!(up, "the proxy never answered: {:?}", self.child.try_wait());
+        let log = std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default();
+        match (up, exited) {
+            (true, None) => Ok(()),
+            (_, Some(status)) => Err(format!("the proxy exited ({status}); error.log:\n{log}")),
+            (false, None) => Err(format!("the proxy never answered; error.log:\n{log}")),
+        }
     }
 
     /// (status, `Location`) of a plain-HTTP request to the proxy.
@@ -139,9 +172,12 @@ impl Proxy {
 /// Checks a config passes `nginx -t` as shipped (but for ports and files),
 /// then runs it.
 fn nginx(upstream: u16) -> Proxy {
+    start_proxy("nginx", |http, https| nginx_attempt(upstream, http, https))
+}
+
+fn nginx_attempt(upstream: u16, http: u16, https: u16) -> (Command, Pki, tempfile::TempDir) {
     let pki = pki_for(&[HOST]);
     let dir = tempfile::tempdir().unwrap();
-    let (http, https) = (free_port(), free_port());
     let site = patched(
         "deploy/nginx.conf",
         &[
@@ -190,16 +226,19 @@ fn nginx(upstream: u16) -> Proxy {
     assert!(said.contains("syntax is ok"), "{said}");
     let mut run = Command::new("nginx");
     args(&mut run);
-    Proxy::start(run, http, https, pki, dir)
+    (run, pki, dir)
 }
 
 /// Checks the Caddyfile with `caddy validate`, then runs it. The global
 /// options and `tls` line stand in for the ACME certificate a real
 /// deployment gets (and keep Caddy off the network).
 fn caddy(upstream: u16) -> Proxy {
+    start_proxy("caddy", |http, https| caddy_attempt(upstream, http, https))
+}
+
+fn caddy_attempt(upstream: u16, http: u16, https: u16) -> (Command, Pki, tempfile::TempDir) {
     let pki = pki_for(&[HOST]);
     let dir = tempfile::tempdir().unwrap();
-    let (http, https) = (free_port(), free_port());
     let site = patched(
         "deploy/Caddyfile",
         &[
@@ -237,7 +276,7 @@ fn caddy(upstream: u16) -> Proxy {
         "caddy validate:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    Proxy::start(caddy("run"), http, https, pki, dir)
+    (caddy("run"), pki, dir)
 }
 
 /// What both configs must do, through the proxy. `too_large` is a body

@@ -18,7 +18,8 @@ use serde_json::{json, Value};
 use crate::raw::{KeptAlive, Raw};
 
 use crate::util::{
-    agent_dir, alive, client, eventually, installed, metric, Server, Swagent, PASSWORD, USER,
+    agent_dir, alive, client, eventually, installed, metric, skipped, Server, Swagent, PASSWORD,
+    USER,
 };
 
 const AGENT: &str = r#"name: faults
@@ -111,8 +112,9 @@ const READY: &str = r#"{"status":"ready"}"#;
 const NOT_READY: &str = r#"{"status":"not_ready"}"#;
 
 fn events(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    // Complete lines only: this may read while the server writes one.
+    text[..text.rfind('\n').map_or(0, |i| i + 1)]
         .lines()
         .map(|l| {
             let v: Value = serde_json::from_str(l).unwrap();
@@ -125,7 +127,9 @@ const OK: &str = r#"{"response":"Nine to five."}"#;
 
 #[test]
 fn an_audit_log_on_a_full_disk_is_reported_loudly_and_serving_goes_on() {
-    let Some(disk) = Tmpfs::mount() else {
+    let Some(disk) =
+        Tmpfs::mount("faults::an_audit_log_on_a_full_disk_is_reported_loudly_and_serving_goes_on")
+    else {
         return;
     };
     fill(&disk.path().join("filler"));
@@ -173,7 +177,9 @@ fn a_required_audit_log_that_cannot_be_written_stops_the_start() {
             "error: cannot open the audit log `{device}`: is not a regular file (a FIFO, socket or device)\n"
         ));
     }
-    let Some(disk) = Tmpfs::mount() else {
+    let Some(disk) =
+        Tmpfs::mount("faults::a_required_audit_log_that_cannot_be_written_stops_the_start")
+    else {
         return;
     };
     fill(&disk.path().join("filler"));
@@ -197,21 +203,29 @@ struct Tmpfs {
 }
 
 impl Tmpfs {
-    fn mount() -> Option<Tmpfs> {
+    /// `test` names the test in the skip notice.
+    fn mount(test: &str) -> Option<Tmpfs> {
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new("mount")
             .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
             .arg(dir.path())
-            .output()
-            .ok()?;
-        if !out.status.success() {
-            eprintln!(
-                "SKIPPED the tmpfs variant: cannot mount a tmpfs here (needs root): {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-            return None;
+            .output();
+        match out {
+            Ok(out) if out.status.success() => Some(Tmpfs { dir }),
+            Ok(out) => {
+                skipped(&format!(
+                    "SKIPPED {test} (its tmpfs part): cannot mount a tmpfs here (needs root): {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+                None
+            }
+            Err(e) => {
+                skipped(&format!(
+                    "SKIPPED {test} (its tmpfs part): cannot run `mount`: {e}"
+                ));
+                None
+            }
         }
-        Some(Tmpfs { dir })
     }
 
     fn path(&self) -> PathBuf {
@@ -243,7 +257,9 @@ fn fill(path: &Path) {
 
 #[test]
 fn a_required_audit_log_on_a_disk_that_fills_refuses_then_recovers_by_itself() {
-    let Some(disk) = Tmpfs::mount() else {
+    let Some(disk) = Tmpfs::mount(
+        "faults::a_required_audit_log_on_a_disk_that_fills_refuses_then_recovers_by_itself",
+    ) else {
         return;
     };
     let log = disk.path().join("audit.log");
@@ -351,7 +367,11 @@ fn an_audit_log_moved_or_deleted_without_sighup_is_reopened_at_its_path() {
     );
     assert_eq!(ready(&server), (200, READY.to_owned()));
     let said = "the audit log was moved or deleted without a SIGHUP: reopened it at its path";
-    assert_eq!(server.log_with(said).matches(said).count(), 2);
+    assert!(
+        eventually(within, || server.log().matches(said).count() == 2),
+        "{}",
+        server.log()
+    );
     let line: Value = serde_json::from_str(std::fs::read_to_string(&log).unwrap().trim()).unwrap();
     assert_eq!(line["reason"], "the file at its path was not the one open");
 
@@ -464,7 +484,7 @@ fn a_server_stopping_mid_call_leaves_no_orphaned_processes() {
 #[test]
 fn a_handler_flooding_stderr_is_stopped_at_its_timeout() {
     let dir = faults_dir();
-    let server = serve(dir.path(), &[]).start();
+    let mut server = serve(dir.path(), &[]).start();
     let resp = server
         .post("/swaig")
         .json(&json!({"function": "noisy", "call_id": "c-1"}))
@@ -482,7 +502,8 @@ fn a_handler_flooding_stderr_is_stopped_at_its_timeout() {
         .unwrap();
     assert!(eventually(Duration::from_secs(5), || !alive(pid)));
     // What it wrote is neither answered nor kept in the log.
-    assert!(!server.log().contains("stderr-flood"), "{}", server.log());
+    let log = server.stop_and_log();
+    assert!(!log.contains("stderr-flood"), "{log}");
 }
 
 /// Records what it did in `paid`, then fills the disk the audit log is on.
@@ -491,7 +512,9 @@ const PAY: &str =
 
 #[test]
 fn a_handler_that_ran_is_answered_even_when_its_audit_line_cannot_be_written() {
-    let Some(disk) = Tmpfs::mount() else {
+    let Some(disk) = Tmpfs::mount(
+        "faults::a_handler_that_ran_is_answered_even_when_its_audit_line_cannot_be_written",
+    ) else {
         return;
     };
     let log = disk.path().join("audit.log");
@@ -549,7 +572,7 @@ fn echo_call() -> Raw {
 #[test]
 fn a_flood_of_idle_connections_leaves_descriptors_for_handlers() {
     let dir = agent_dir(ECHO_AGENT, &[]);
-    let server = serve(dir.path(), &[]).open_files(128).start();
+    let mut server = serve(dir.path(), &[]).open_files(128).start();
     let budget = Regex::new(
         r"swagent: up to (\d+) connections at once \(open-file limit 128; (\d+) descriptors kept for handlers and logs\)",
     )
@@ -559,8 +582,6 @@ fn a_flood_of_idle_connections_leaves_descriptors_for_handlers() {
     let (cap, kept): (usize, usize) = (split[1].parse().unwrap(), split[2].parse().unwrap());
     // At least 64 kept; connections get the rest, split evenly by worker.
     assert!((1..=64).contains(&cap) && kept >= 64, "{log}");
-    // 16 programs at once (the default `concurrency`) fit in what is kept.
-    assert!(!log.contains("WARNING: shell functions"), "{log}");
     // A connection the platform opened before the flood.
     let mut platform = KeptAlive::open(server.port());
     assert_eq!(
@@ -625,11 +646,11 @@ fn a_flood_of_idle_connections_leaves_descriptors_for_handlers() {
         (answer.status(), answer.body_text()),
         (Some(200), r#"{"response":"hi"}"#.into())
     );
-    assert!(
-        !server.log().contains("Too many open files"),
-        "{}",
-        server.log()
-    );
+    drop(platform);
+    let log = server.stop_and_log();
+    assert!(!log.contains("Too many open files"), "{log}");
+    // 16 programs at once (the default `concurrency`) fit in what is kept.
+    assert!(!log.contains("WARNING: functions may run"), "{log}");
 }
 
 #[test]
@@ -669,7 +690,9 @@ fn a_connection_cap_the_open_file_limit_cannot_hold_is_refused_at_start() {
         .expect("the budget line")[1]
         .parse()
         .unwrap();
-    assert!((49..=64).contains(&cap), "{log}");
+    // The server splits connections evenly among as many workers as cores.
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    assert_eq!(cap, 64 / workers * workers, "{log}");
     // Functions that could hold more than is kept are said at start.
     let busy = agent_dir(
         &format!(
@@ -696,15 +719,16 @@ fn a_body_that_never_finishes_arriving_is_408_and_the_connection_closes() {
             s = s.env("SIGNALWIRE_SIGNING_KEY", key);
         }
         let server = s.start();
-        // The head, then a body that comes a byte every 100 ms: 6 s in all.
+        // The head, then a body that comes a byte every 100 ms: 60 s in all.
+        // Had the server waited for all of it, the answer would be a 400
+        // (spaces are no JSON), not a 408.
         let slow = Raw::new("POST", "/swaig")
             .auth()
             .h("Content-Type", "application/json")
-            .h("Content-Length", "60")
-            .body(vec![b' '; 60])
+            .h("Content-Length", "600")
+            .body(vec![b' '; 600])
             .no_length()
             .trickle(Duration::from_millis(100));
-        let started = std::time::Instant::now();
         let answer = slow.send(server.port());
         assert_eq!(answer.status(), Some(408), "{key:?}: {answer:?}");
         assert_eq!(
@@ -715,10 +739,6 @@ fn a_body_that_never_finishes_arriving_is_408_and_the_connection_closes() {
             "{key:?}"
         );
         assert_eq!(answer.header("connection"), Some("close"), "{key:?}");
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{key:?}: the answer came after the whole body"
-        );
         assert!(!paid.exists());
     }
 }
@@ -735,8 +755,8 @@ fn the_listen_queue_holds_more_than_std_gives() {
         .parse()
         .unwrap();
     if somaxconn <= 128 {
-        // Not a tool CI could install: the kernel's own cap.
-        eprintln!("SKIPPED {test}: `net.core.somaxconn` is {somaxconn}, so no backlog can exceed std's 128");
+        // The kernel's own cap (.ci/run raises it).
+        skipped(&format!("SKIPPED {test}: `net.core.somaxconn` is {somaxconn}, so no backlog can exceed std's 128"));
         return;
     }
     let dir = agent_dir(ECHO_AGENT, &[]);

@@ -3,10 +3,13 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::json;
 
-use crate::util::{installed, root, sandbox, token_in, Swagent, PASSWORD, SECRET, USER};
+use crate::util::{
+    eventually, installed, root, sandbox, skipped, token_in, Swagent, PASSWORD, SECRET, USER,
+};
 
 /// The production environment `agents/production-bank.yaml` documents.
 fn production_env(s: Swagent, dir: &Path) -> Swagent {
@@ -362,7 +365,7 @@ fn check_judges_the_confirmation_store() {
             .code(1);
         assert_eq!(line(&out), format!("[FAIL] Confirmation codes are single use across replicas: `{}` is in `{}`, which belongs to another user (uid 65534), who can swap it for an empty folder, and a used code works again", mine.display(), theirs.display()));
     } else {
-        eprintln!("SKIPPED the other-owner case of check_judges_the_confirmation_store: only root can give a folder to another user");
+        skipped("SKIPPED the other-owner case of check_judges_the_confirmation_store: only root can give a folder to another user");
     }
     // A sticky folder like /tmp keeps others from deleting, not from
     // filling it, which slows every pruning.
@@ -594,8 +597,9 @@ fn every_command_of_the_incident_plan_runs() {
     );
     for cmd in commands {
         let cmd = cmd.replace("http://127.0.0.1:3000", &server.url);
-        let out = Command::new("bash")
-            .args(["-c", &format!("set -euo pipefail\n{cmd}")])
+        // Bounded: a command that hangs fails the test instead of holding it.
+        let out = Command::new("timeout")
+            .args(["60", "bash", "-c", &format!("set -euo pipefail\n{cmd}")])
             .current_dir(dir.path())
             .env_clear()
             .env("PATH", &path)
@@ -626,12 +630,18 @@ fn every_command_of_the_incident_plan_runs() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    // The plan's steps took effect on the running server.
-    let events = std::fs::read_to_string(&audit).unwrap();
+    // The plan's steps took effect on the running server (which records
+    // them after applying them, so give it the time).
+    let events = || std::fs::read_to_string(&audit).unwrap();
     assert!(
-        events.contains("\"event\":\"kill_switch_changed\""),
-        "{events}"
+        eventually(Duration::from_secs(10), || {
+            let events = events();
+            events.contains("\"event\":\"kill_switch_changed\"")
+                && events.contains("\"event\":\"agent_reloaded\"")
+        }),
+        "{}",
+        events()
     );
-    assert!(events.contains("\"event\":\"agent_reloaded\""), "{events}");
+    let events = events();
     assert!(!events.contains(SECRET) && !events.contains(password));
 }

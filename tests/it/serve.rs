@@ -970,7 +970,7 @@ fn a_weak_configured_password_is_refused_unless_allowed() {
         .code(2)
         .stdout_is("")
         .stderr_is("error: `SWML_BASIC_AUTH_PASSWORD` is 10 characters; use at least 16 (`swagent gen-creds` makes one), or pass `--allow-weak-password` for local experiments\n");
-    let server = Swagent::new(["serve", "agent.yaml", "--allow-weak-password"])
+    let mut server = Swagent::new(["serve", "agent.yaml", "--allow-weak-password"])
         .env("SWML_BASIC_AUTH_USER", USER)
         .env("SWML_BASIC_AUTH_PASSWORD", "short-pass")
         .dir(dir.path())
@@ -981,7 +981,8 @@ fn a_weak_configured_password_is_refused_unless_allowed() {
         .send()
         .unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(!server.log().contains("short-pass"), "{}", server.log());
+    let log = server.stop_and_log();
+    assert!(!log.contains("short-pass"), "{log}");
 }
 
 fn defaults_url(doc: &Value) -> String {

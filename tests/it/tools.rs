@@ -10,7 +10,7 @@ use swagent::token::{mint_with_nonce, Secret};
 
 use crate::util::{
     agent_dir, normalize_tokens, python, root, sandbox, sdk_fixture, sdk_fixture_tokens,
-    sdk_python, tokens_in, Answer, Swagent, Upstream, SECRET,
+    sdk_python, skipped, tokens_in, Answer, Swagent, Upstream, SECRET,
 };
 
 const FAR: u64 = 4_070_908_800;
@@ -313,9 +313,9 @@ fn gen_creds_warns_when_git_could_commit_the_file() {
 fn verify(token: &str, extra: &[&str]) -> Swagent {
     let mut args = vec!["verify-token", token];
     args.extend_from_slice(extra);
-    Swagent::new(args)
-        .env("SIGNALWIRE_SWAIG_SECRET", SECRET)
-        .dir(&std::env::temp_dir())
+    // In a fresh folder of its own (`Swagent::new`): a stray `.env` in the
+    // shared temporary folder would change what it reads.
+    Swagent::new(args).env("SIGNALWIRE_SWAIG_SECRET", SECRET)
 }
 
 fn days(from: u64, to: u64) -> u64 {
@@ -1045,7 +1045,7 @@ fn a_dotenv_others_can_change_is_refused() {
     std::fs::set_permissions(&env, std::fs::Permissions::from_mode(0o644)).unwrap();
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED part of a_dotenv_others_can_change_is_refused: giving `.env` to another user needs root");
+        skipped("SKIPPED part of a_dotenv_others_can_change_is_refused: giving `.env` to another user needs root");
         return;
     }
     let c = std::ffi::CString::new(env.as_os_str().as_encoded_bytes()).unwrap();

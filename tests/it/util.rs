@@ -226,10 +226,7 @@ impl Swagent {
         self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = self.cmd.spawn().expect("the binary starts");
         if let Some(data) = self.stdin.take() {
-            let mut stdin = child.stdin.take().unwrap();
-            // A command that stops reading early (as it may, past a
-            // limit) closes the pipe: not a failure of the test.
-            let _ = stdin.write_all(&data);
+            feed(&mut child, data);
         }
         let out = wait_bounded(child, &self.describe);
         Output {
@@ -250,19 +247,20 @@ impl Swagent {
         let mut child = self.cmd.spawn().expect("the binary starts");
         let (tx, rx) = mpsc::channel::<String>();
         let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut readers = Vec::new();
         for stream in [
             Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
             Box::new(child.stdout.take().unwrap()),
         ] {
             let tx = tx.clone();
             let log = log.clone();
-            std::thread::spawn(move || {
+            readers.push(std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
                     eprintln!("[server] {line}");
                     log.lock().unwrap().push_str(&format!("{line}\n"));
                     let _ = tx.send(line);
                 }
-            });
+            }));
         }
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
@@ -275,6 +273,7 @@ impl Swagent {
                             child,
                             url,
                             log,
+                            readers,
                             _rx: rx,
                             _tmp: self.tmp.take(),
                         };
@@ -300,6 +299,8 @@ pub struct Server {
     /// `http://127.0.0.1:PORT` (or https).
     pub url: String,
     log: std::sync::Arc<std::sync::Mutex<String>>,
+    /// The threads reading its stdout and stderr; they end at end of file.
+    readers: Vec<std::thread::JoinHandle<()>>,
     _rx: mpsc::Receiver<String>,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -321,6 +322,28 @@ impl Server {
     /// can miss the last lines.
     pub fn log_with(&self, needle: &str) -> String {
         eventually(Duration::from_secs(10), || self.log().contains(needle));
+        self.log()
+    }
+
+    /// Stops the server (SIGTERM, then a clean exit) and returns everything
+    /// it printed. For checks that something was never logged: [`Server::log`]
+    /// can lag behind the server by what is still in the pipe, and an absent
+    /// line proves nothing until the output has ended.
+    pub fn stop_and_log(&mut self) -> String {
+        self.signal(libc::SIGTERM);
+        self.assert_stops_cleanly();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        for reader in std::mem::take(&mut self.readers) {
+            // A handler's orphan could hold the pipe open: bounded.
+            while !reader.is_finished() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the server's output did not end within 10 s of its exit"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            reader.join().unwrap();
+        }
         self.log()
     }
 
@@ -451,14 +474,17 @@ pub fn sdk_python(test: &str) -> Option<PathBuf> {
     None
 }
 
-/// Says plainly that a test is skipped, or fails it under CI, which must
-/// install what it needs.
-fn skipped(msg: &str) {
+/// Says plainly that a test (or part of one) is skipped, or fails it under
+/// CI, which must provide what it needs. Written to the process's stderr, not
+/// through `eprintln!`, which the test harness captures and shows only for
+/// failed tests: a skip must be seen in a run that passes.
+pub fn skipped(msg: &str) {
     assert!(
         std::env::var_os("CI").is_none(),
-        "{msg}; CI must install it"
+        "{msg}; CI must provide it"
     );
-    eprintln!("{msg}");
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "{msg}");
 }
 
 /// Whether `program` can be run. If not, says plainly that `test` is
@@ -510,7 +536,7 @@ pub fn python(py: &Path, args: &[&str], stdin: &[u8]) -> Output {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("python starts");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    feed(&mut child, stdin.to_vec());
     let describe = format!("{} {}", py.display(), args.join(" "));
     let out = wait_bounded(child, &describe);
     Output {
@@ -519,6 +545,17 @@ pub fn python(py: &Path, args: &[&str], stdin: &[u8]) -> Output {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         describe,
     }
+}
+
+/// Writes `data` to the child's stdin from a thread, then closes it: written
+/// here, a child that does not read (or fills its stdout first) would block
+/// the test before [`wait_bounded`] could bound it. A child that stops
+/// reading early (as it may, past a limit) closes the pipe: not a failure.
+fn feed(child: &mut Child, data: Vec<u8>) {
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::spawn(move || {
+        let _ = stdin.write_all(&data);
+    });
 }
 
 /// Waits for `child` for at most 60 s; a hung child is killed and fails the test.
