@@ -35,19 +35,22 @@ impl KillState {
         self.all || self.disabled.contains(function)
     }
 
-    /// Reads the file; a missing or empty file (one made with `touch`)
-    /// means nothing is disabled.
+    /// Reads the file; a missing file means nothing is disabled.
     pub fn read(path: &Path) -> anyhow::Result<KillState> {
         Self::from_bytes(path, read_state(path)?.as_deref())
     }
 
-    /// The state in `bytes` read from `path` (`None`: no file there).
+    /// The state in `bytes` read from `path` (`None`: no file there). An
+    /// empty file is refused like any that does not parse: servers keep
+    /// the state they had before it emptied, and a reader that took it as
+    /// "nothing disabled" (a restart, `call`, a change to one function)
+    /// would turn back on what they still refuse.
     fn from_bytes(path: &Path, bytes: Option<&[u8]>) -> anyhow::Result<KillState> {
         match bytes {
-            Some(b) if !b.iter().all(u8::is_ascii_whitespace) => Self::parse(b).map_err(|e| {
+            Some(b) => Self::parse(b).map_err(|e| {
                 anyhow::anyhow!("`{}` is not a kill-switch state file: {e}", path.display())
             }),
-            _ => Ok(KillState::default()),
+            None => Ok(KillState::default()),
         }
     }
 
@@ -90,7 +93,11 @@ impl KillState {
         let bytes = read_state(path)?;
         let mut state = match Self::from_bytes(path, bytes.as_deref()) {
             Ok(state) => state,
-            Err(e) if !whole => return Err(e),
+            Err(e) if !whole => {
+                return Err(anyhow::anyhow!(
+                    "{e:#}; a change to one function needs the state it changes, and `--all` replaces the file (keeping a copy)"
+                ))
+            }
             Err(e) => {
                 // Only a file that is there can fail to parse.
                 let bytes = bytes.unwrap_or_default();

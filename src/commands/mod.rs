@@ -331,6 +331,8 @@ fn switch(args: &SwitchArgs, enable: bool) -> anyhow::Result<u8> {
             anyhow::bail!("`{f}` is not a function name");
         }
     }
+    // A mistyped path makes a file no server watches: say it is new.
+    let created = std::fs::symlink_metadata(&args.state_file).is_err();
     let (state, kept) = KillState::update(&args.state_file, args.all, |state| {
         match (enable, args.all) {
             (false, true) => state.all = true,
@@ -356,6 +358,12 @@ fn switch(args: &SwitchArgs, enable: bool) -> anyhow::Result<u8> {
             "warning: `{}` did not parse; it was replaced, and the old content kept at `{}`",
             args.state_file.display(),
             kept.display()
+        );
+    }
+    if created {
+        eprintln!(
+            "note: `{}` did not exist and was created; only servers started with this `--state-file` follow it",
+            args.state_file.display()
         );
     }
     if args.agent.is_none() && !args.functions.is_empty() {

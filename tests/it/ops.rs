@@ -634,6 +634,38 @@ fn a_state_file_that_becomes_empty_keeps_functions_disabled() {
         call(&server, "pay", json!({"amount": 5})),
         json!({"response": UNAVAILABLE})
     );
+    // Nothing that reads the file takes "empty" as "nothing disabled": not a
+    // change to one function (it would write a state without `pay`), not
+    // `call`, not a replica that restarts.
+    let empty = "`state.json` is not a kill-switch state file: it is empty (`swagent enable --all` enables everything)";
+    Swagent::new(["disable", "get_hours", "--state-file", "state.json"])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_is(&format!("error: {empty}; a change to one function needs the state it changes, and `--all` replaces the file (keeping a copy)\n"));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("state.json")).unwrap(),
+        ""
+    );
+    Swagent::new(["call", "ops.yaml", "pay", "--arg", "amount=5"])
+        .args(["--state-file", "state.json"])
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_is(&format!("error: {empty}\n"));
+    Swagent::new(["serve", "ops.yaml", "--state-file", "state.json"])
+        .creds()
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_has(empty);
+    assert_eq!(
+        call(&server, "pay", json!({"amount": 5})),
+        json!({"response": UNAVAILABLE})
+    );
 }
 
 #[test]
@@ -908,4 +940,24 @@ fn a_state_file_in_a_missing_folder_is_refused_at_start() {
         .code(2)
         .stdout_is("")
         .stderr_is("error: the folder of `--state-file` `nowhere/state.json` does not exist, so `swagent disable` could not write it\n");
+}
+
+#[test]
+fn disable_says_when_it_creates_the_state_file() {
+    let dir = setup(None);
+    // A mistyped path: no server watches the file it makes.
+    Swagent::new(["disable", "pay", "--state-file", "stat.json"])
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .stdout_is("stat.json: disabled: pay\n")
+        .stderr_is("note: `stat.json` did not exist and was created; only servers started with this `--state-file` follow it\nnote: the names were not checked against an agent; pass `--agent FILE` to catch a typo\n");
+    // A change to a file that exists is not news.
+    Swagent::new(["disable", "get_hours", "--state-file", "stat.json"])
+        .args(["--agent", "ops.yaml"])
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .stdout_is("stat.json: disabled: get_hours, pay\n")
+        .stderr_is("");
 }
