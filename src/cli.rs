@@ -338,6 +338,19 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
+impl Command {
+    /// Whether the command reads settings that `.env` may hold. Those that
+    /// do not (the kill switch, the schema, completions) go on, with a
+    /// warning, when `.env` cannot be read: an operator disabling functions
+    /// from the service's folder must not be stopped by its `.env`.
+    pub fn needs_dotenv(&self) -> bool {
+        !matches!(
+            self,
+            Command::Disable(_) | Command::Enable(_) | Command::Schema | Command::Completions(_)
+        )
+    }
+}
+
 impl Cli {
     /// Parses the command line, exiting on a usage error as clap does
     /// (exit 2), but naming the variable when a bad value came from one:

@@ -64,9 +64,22 @@ fn load_dotenv(path: &Path) -> anyhow::Result<()> {
     let shown = path.display();
     let bytes = match crate::files::read_regular(path, DOTENV_LIMIT) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // A link to nothing is a secrets volume that did not mount, not
+            // "no settings here": development mode would generate a password.
+            if let Ok(target) = std::fs::read_link(path) {
+                anyhow::bail!(
+                    "`{shown}` is a link to `{}`, which does not exist (a volume that is not mounted?)",
+                    target.display()
+                );
+            }
+            return Ok(());
+        }
         Err(e) => anyhow::bail!("cannot read `{shown}`: {e}"),
     };
+    // Editors on Windows start a file with a byte-order mark; it is no part
+    // of the first name.
+    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
     // It sets credentials and where webhooks point: only its owner (or
     // root) may be able to change it.
     let meta = std::fs::metadata(path)?;
@@ -90,13 +103,20 @@ fn load_dotenv(path: &Path) -> anyhow::Result<()> {
             "swagent: WARNING: `{shown}` has mode {mode:04o}: its group can change swagent's settings (`chmod g-w {shown}`)"
         );
     }
-    let mut pairs = Vec::new();
-    for item in dotenvy::from_read_iter(bytes.as_slice()) {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for item in dotenvy::from_read_iter(bytes) {
         match item {
+            // The shell (`set -a; . ./.env`) and the Python SDK take the
+            // last of two; taking either here would surprise someone.
+            Ok((name, _)) if is_own_variable(&name) && pairs.iter().any(|(n, _)| *n == name) => {
+                anyhow::bail!(
+                    "`{shown}` sets `{name}` more than once: keep one (a shell that sources it takes the last)"
+                );
+            }
             Ok(pair) => pairs.push(pair),
             // dotenvy's message quotes the line, which may hold a secret.
             Err(dotenvy::Error::LineParse(line, _)) => {
-                let text = String::from_utf8_lossy(&bytes);
+                let text = String::from_utf8_lossy(bytes);
                 let at = text
                     .find(&line)
                     .map(|i| format!("line {}", text[..i].matches('\n').count() + 1))

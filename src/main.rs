@@ -9,8 +9,13 @@ fn main() -> ExitCode {
     let environment = swagent::environment::load();
     let cli = swagent::cli::Cli::parse_or_exit();
     if let Err(err) = environment {
-        eprintln!("error: {err:#}");
-        return ExitCode::from(2);
+        // The kill switch must work in the service's folder whatever its
+        // `.env` is (another user's, or broken): it needs none of it.
+        if cli.command.needs_dotenv() {
+            eprintln!("error: {err:#}");
+            return ExitCode::from(2);
+        }
+        eprintln!("warning: {err:#}; going on without `.env`, which this command does not need");
     }
     match swagent::run(cli) {
         Ok(code) => ExitCode::from(code),

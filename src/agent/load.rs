@@ -80,6 +80,35 @@ pub fn load(path: &Path, opts: LoadOptions) -> Result<(Agent, Report), LoadError
     }
 }
 
+/// Deeper than this, `[`/`{` nesting is refused before parsing. The YAML
+/// scanner's work per token grows with the nesting (a 100 KB file of `[`
+/// took 18 s); serde stops at 128 levels of anything anyway, so this only
+/// keeps the parser from the depths that would cost it seconds.
+const MAX_FLOW_DEPTH: usize = 256;
+
+/// Where `[`/`{` first nest past [`MAX_FLOW_DEPTH`]. Counted over the raw
+/// text, quotes and comments included: an over-count needs over a hundred
+/// unclosed brackets in text, which no agent file has.
+fn flow_too_deep(source: &str) -> Option<Pos> {
+    let mut depth = 0usize;
+    let (mut line, mut col) = (1, 0);
+    for c in source.chars() {
+        col += 1;
+        match c {
+            '\n' => (line, col) = (line + 1, 0),
+            '[' | '{' => {
+                depth += 1;
+                if depth > MAX_FLOW_DEPTH {
+                    return Some(Pos { line, col });
+                }
+            }
+            ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Reads and checks an agent file. The agent is `Some` when there is no error.
 /// Only an unreadable path is an `Err`; everything about the content is a finding.
 pub fn load_report(path: &Path, opts: LoadOptions) -> std::io::Result<(Option<Agent>, Report)> {
@@ -112,11 +141,22 @@ pub fn load_report(path: &Path, opts: LoadOptions) -> std::io::Result<(Option<Ag
             .push(Finding::error(start, "file is not UTF-8 text"));
         return Ok((None, report));
     };
-    report.source = text;
+    // A byte-order mark (Windows editors) is no part of the first key.
+    report.source = match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_owned(),
+        None => text,
+    };
     if report.source.trim().is_empty() {
         report.findings.push(Finding::error(
             start,
             "file is empty: an agent needs at least `name` and `prompt`",
+        ));
+        return Ok((None, report));
+    }
+    if let Some(at) = flow_too_deep(&report.source) {
+        report.findings.push(Finding::error(
+            at,
+            format!("`[` and `{{` nest more than {MAX_FLOW_DEPTH} deep here: no agent needs that, and the YAML parser slows down with every level"),
         ));
         return Ok((None, report));
     }

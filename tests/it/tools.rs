@@ -1056,6 +1056,55 @@ fn a_dotenv_others_can_change_is_refused() {
         .run()
         .code(2)
         .stderr_is("error: `.env` belongs to another user (uid 65534); swagent reads settings only from its own user's or root's file\n");
+    // The kill switch still works from the service's folder, without it.
+    Swagent::new(["disable", "--all", "--state-file", "st.json"])
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .stdout_is("st.json: all functions disabled\n")
+        .stderr_is("warning: `.env` belongs to another user (uid 65534); swagent reads settings only from its own user's or root's file; going on without `.env`, which this command does not need\nnote: `st.json` did not exist and was created; only servers started with this `--state-file` follow it\n");
+}
+
+#[test]
+fn a_dotenv_that_would_be_read_two_ways_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = dir.path().join(".env");
+    let hello = root().join("agents/hello.yaml");
+    let swml = || {
+        Swagent::new(["swml", &hello.to_string_lossy()])
+            .dir(dir.path())
+            .run()
+    };
+    // An appended password: the shell and the SDK take the second.
+    std::fs::write(
+        &env,
+        "SWML_BASIC_AUTH_PASSWORD=first-password-0123456789\nOTHER=1\nSWML_BASIC_AUTH_PASSWORD=second-password-0123456789\n",
+    )
+    .unwrap();
+    swml()
+        .code(2)
+        .stdout_is("")
+        .stderr_is("error: `.env` sets `SWML_BASIC_AUTH_PASSWORD` more than once: keep one (a shell that sources it takes the last)\n");
+    // A link to a secrets volume that did not mount is not "no `.env`".
+    std::fs::remove_file(&env).unwrap();
+    std::os::unix::fs::symlink("/run/secrets-not-mounted/swagent.env", &env).unwrap();
+    swml()
+        .code(2)
+        .stdout_is("")
+        .stderr_is("error: `.env` is a link to `/run/secrets-not-mounted/swagent.env`, which does not exist (a volume that is not mounted?)\n");
+    // A byte-order mark is no part of the first name.
+    std::fs::remove_file(&env).unwrap();
+    std::fs::write(
+        &env,
+        "\u{feff}SWML_PROXY_URL_BASE=https://bom.example.com\n",
+    )
+    .unwrap();
+    let out = swml().code(0);
+    assert!(
+        out.stdout.contains("@bom.example.com/post_prompt/"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
