@@ -225,9 +225,9 @@ pub struct GenCredsArgs {
     /// Password length (32 to 1024).
     #[arg(long, default_value_t = 48)]
     pub length: usize,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = CredsFormat::Env)]
-    pub format: CredsFormat,
+    /// Output format when printing [default: env]; `--write` writes `NAME=value` lines.
+    #[arg(long, value_enum, conflicts_with = "write")]
+    pub format: Option<CredsFormat>,
     /// Write to this file (mode 0600) instead of printing: adds missing keys,
     /// keeps everything else.
     #[arg(long, value_name = "PATH")]
@@ -236,7 +236,7 @@ pub struct GenCredsArgs {
     #[arg(long, requires = "write")]
     pub force: bool,
     /// With --write: replace the password and the secret, keep the user.
-    #[arg(long, requires = "write")]
+    #[arg(long, requires = "write", conflicts_with_all = ["force", "user"])]
     pub rotate: bool,
 }
 

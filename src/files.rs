@@ -5,7 +5,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Write as _};
-use std::os::unix::fs::OpenOptionsExt as _;
+use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 /// Opens a file for reading, refusing anything but a regular file: a FIFO
@@ -122,6 +122,11 @@ pub fn resolve(path: &Path) -> std::io::Result<PathBuf> {
 /// to a new file of `mode` beside it, synced, then renamed over it, so a
 /// reader never sees half of it and the mode holds from the first byte.
 /// Returns the file written.
+///
+/// Run as root, the file keeps its owner and group (a new one gets its
+/// folder's), and its group's read permission when others had none
+/// (0640): an operator rotating a service's `.env` or disabling functions
+/// as root must not leave a file the service can no longer read.
 pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<PathBuf> {
     let target = resolve(path)?;
     let dir = target
@@ -133,12 +138,36 @@ pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<PathBuf>
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.swagent-{}", crate::token::random_hex(6)));
+    let old = std::fs::metadata(&target).ok();
+    // Group read kept only where it was chosen: in 0640, not in a umask's 0644.
+    let group_read = old.as_ref().is_some_and(|m| m.mode() & 0o044 == 0o040);
+    let mode = if group_read { mode | 0o040 } else { mode };
     let written = (|| {
         let mut f = OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(mode)
-            .open(&tmp)?;
+            .open(&tmp)
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot create a file in `{}`, where the new content is written before it is renamed over the old: {e}",
+                        dir.display()
+                    ),
+                )
+            })?;
+        // Root writing in a service's folder: the service must still be able
+        // to read (and replace) what it finds there.
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            let owner = old
+                .as_ref()
+                .map_or_else(|| std::fs::metadata(dir).ok(), |m| Some(m.clone()));
+            if let Some(owner) = owner.filter(|o| (o.uid(), o.gid()) != (0, 0)) {
+                std::os::unix::fs::fchown(&f, Some(owner.uid()), Some(owner.gid()))?;
+            }
+        }
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, &target)

@@ -85,8 +85,17 @@ impl KillState {
         let mut name = real.into_os_string();
         name.push(".lock");
         let lock_path = PathBuf::from(name);
-        let lock = crate::files::open_lock(&lock_path)
-            .map_err(|e| anyhow::anyhow!("cannot open `{}`: {e}", lock_path.display()))?;
+        let lock = crate::files::open_lock(&lock_path).map_err(|e| {
+            use std::os::unix::fs::MetadataExt as _;
+            // Made by another user (root, before the service ran): say whose.
+            let whose = std::fs::symlink_metadata(&lock_path)
+                .ok()
+                .filter(|_| e.kind() == std::io::ErrorKind::PermissionDenied)
+                .map(|m| format!(" (it belongs to uid {}: remove it, or give it to the user the servers run as)", m.uid()))
+                .unwrap_or_default();
+            anyhow::anyhow!("cannot open `{}`: {e}{whose}", lock_path.display())
+        })?;
+        share_lock(&lock, path);
         lock_within(&lock, LOCK_WAIT)
             .map_err(|e| anyhow::anyhow!("cannot lock `{}`: {e}", lock_path.display()))?;
         let mut kept = None;
@@ -145,6 +154,28 @@ const MAX_STATE_FILE: u64 = 1024 * 1024;
 /// takes milliseconds; a lock held longer is a stuck process, and an
 /// operator in an incident is better told so than left waiting.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Gives a lock file root made the owner of the state file (or of its
+/// folder): a server running as the service's user must be able to open
+/// it too, or its `SIGUSR1` and the next `disable` run as that user fail.
+fn share_lock(lock: &std::fs::File, state: &Path) {
+    use std::os::unix::fs::MetadataExt as _;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    let folder = state
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let owner = std::fs::metadata(state).or_else(|_| std::fs::metadata(folder));
+    if let (Ok(owner), Ok(mine)) = (owner, lock.metadata()) {
+        if owner.uid() != 0 && mine.uid() == 0 {
+            // Best effort: the lock still works for root if this fails.
+            let _ = std::os::unix::fs::fchown(lock, Some(owner.uid()), Some(owner.gid()));
+        }
+    }
+}
 
 /// Takes an exclusive `flock` on `file`, waiting at most `wait`.
 fn lock_within(file: &std::fs::File, wait: std::time::Duration) -> std::io::Result<()> {

@@ -38,7 +38,7 @@ pub(super) fn run(args: &GenCredsArgs) -> anyhow::Result<u8> {
     match &args.write {
         Some(path) => write(path, &values, args),
         None => {
-            let out = match args.format {
+            let out = match args.format.unwrap_or(CredsFormat::Env) {
                 CredsFormat::Env => values.iter().map(|(k, v)| format!("{k}={v}\n")).collect(),
                 CredsFormat::Shell => values
                     .iter()
@@ -61,7 +61,11 @@ pub(super) fn run(args: &GenCredsArgs) -> anyhow::Result<u8> {
 /// The key a `.env` line sets, if any (`KEY=...` or `export KEY=...`).
 fn line_key(line: &str) -> Option<&str> {
     let l = line.trim_start();
-    let l = l.strip_prefix("export ").unwrap_or(l);
+    // `export` and a space or tab, as a shell reads it (and dotenvy).
+    let l = l
+        .strip_prefix("export")
+        .filter(|rest| rest.starts_with([' ', '\t']))
+        .map_or(l, str::trim_start);
     let (k, _) = l.split_once('=')?;
     let k = k.trim();
     (!k.is_empty() && !k.starts_with('#')).then_some(k)
@@ -162,8 +166,9 @@ fn write(path: &Path, values: &[(&str, String); 3], args: &GenCredsArgs) -> anyh
     }
     let mut text = lines.join("\n");
     text.push('\n');
-    // A crash never leaves half a file, the file is 0600 from its first
-    // byte, and a `.env` that is a link to the real one is written through.
+    // A crash never leaves half a file, the file is 0600 (0640 if its group
+    // could read it) from its first byte and keeps its owner, and a `.env`
+    // that is a link to the real one is written through.
     crate::files::replace(path, text.as_bytes(), 0o600)
         .with_context(|| format!("cannot write `{}`", path.display()))?;
     println!("wrote {} to {}", written.join(", "), path.display());

@@ -263,6 +263,102 @@ fn gen_creds_rotate_keeps_the_user_and_replaces_password_and_secret() {
         .run()
         .code(2)
         .stderr_has("--write");
+    // Flags that would be dropped without a word are refused, file untouched.
+    let before = std::fs::read_to_string(&env).unwrap();
+    for (flags, said) in [
+        (
+            &["--rotate", "--force"][..],
+            "error: the argument '--rotate' cannot be used with '--force'\n",
+        ),
+        (
+            &["--rotate", "--user", "bob"][..],
+            "error: the argument '--rotate' cannot be used with '--user <USER>'\n",
+        ),
+        (
+            &["--format", "json"][..],
+            "error: the argument '--write <PATH>' cannot be used with '--format <FORMAT>'\n",
+        ),
+    ] {
+        Swagent::new(["gen-creds", "--write", ".env"])
+            .args(flags)
+            .dir(dir.path())
+            .run()
+            .code(2)
+            .stdout_is("")
+            .stderr_has(said);
+    }
+    assert_eq!(std::fs::read_to_string(&env).unwrap(), before);
+    // `export` and a tab sets the key, as the shell and the server read it.
+    std::fs::write(
+        &env,
+        "SWML_BASIC_AUTH_USER=ops\nexport\tSWML_BASIC_AUTH_PASSWORD=old-password-0123456789\nSIGNALWIRE_SWAIG_SECRET=oldsecret\n",
+    )
+    .unwrap();
+    Swagent::new(["gen-creds", "--write", ".env", "--rotate"])
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .stdout_is("wrote SWML_BASIC_AUTH_PASSWORD, SIGNALWIRE_SWAIG_SECRET to .env\n");
+    assert!(!std::fs::read_to_string(&env)
+        .unwrap()
+        .contains("old-password"));
+}
+
+#[test]
+fn gen_creds_rotate_keeps_the_files_owner_and_group_read() {
+    use std::os::unix::fs::MetadataExt as _;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        skipped("SKIPPED gen_creds_rotate_keeps_the_files_owner_and_group_read: giving `.env` to another user needs root");
+        return;
+    }
+    // The service's `.env`, rotated by root from outside its folder.
+    let dir = tempfile::tempdir().unwrap();
+    let env = dir.path().join("svc.env");
+    std::fs::write(
+        &env,
+        "SWML_BASIC_AUTH_USER=ops\nSWML_BASIC_AUTH_PASSWORD=old-password-0123456789\nSIGNALWIRE_SWAIG_SECRET=oldsecret\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&env, std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::os::unix::fs::chown(&env, Some(65534), Some(65534)).unwrap();
+    Swagent::new(["gen-creds", "--write", &env.to_string_lossy(), "--rotate"])
+        .run()
+        .code(0);
+    let meta = std::fs::metadata(&env).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+        (65534, 65534, 0o640)
+    );
+    assert!(!std::fs::read_to_string(&env)
+        .unwrap()
+        .contains("old-password"));
+    // A folder the writer cannot create files in is named, not the file.
+    let locked = tempfile::tempdir().unwrap();
+    let env = locked.path().join(".env");
+    std::fs::write(
+        &env,
+        "SWML_BASIC_AUTH_PASSWORD=old-password-0123456789\nSIGNALWIRE_SWAIG_SECRET=oldsecret\n",
+    )
+    .unwrap();
+    std::os::unix::fs::chown(&env, Some(65534), Some(65534)).unwrap();
+    std::fs::set_permissions(locked.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(crate::util::BIN)
+        .args(["gen-creds", "--write", &env.to_string_lossy(), "--rotate"])
+        .current_dir("/")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "error: cannot write `{}`: cannot create a file in `{}`, where the new content is written before it is renamed over the old: Permission denied (os error 13)\n",
+            env.display(),
+            locked.path().display()
+        )
+    );
 }
 
 fn git(dir: &Path, args: &[&str]) {
