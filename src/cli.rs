@@ -359,7 +359,7 @@ impl Cli {
     pub fn parse_or_exit() -> Cli {
         Cli::try_parse().unwrap_or_else(|e| match from_variable(&e) {
             Some(said) => {
-                eprint!("{said}");
+                crate::say_raw!("{said}");
                 std::process::exit(2)
             }
             None => e.exit(),

@@ -99,7 +99,7 @@ fn load_dotenv(path: &Path) -> anyhow::Result<()> {
     }
     if let Some(mode) = group_writable(&meta) {
         // Often a private group of one; a shared group is a risk worth a word.
-        eprintln!(
+        crate::say!(
             "swagent: WARNING: `{shown}` has mode {mode:04o}: its group can change swagent's settings (`chmod g-w {shown}`)"
         );
     }

@@ -23,6 +23,26 @@
 //! - [`commands`]: one module per subcommand
 //! - [`cli`]: the command line as typed
 
+/// `eprintln!` that never panics. A stderr that is closed or full (a log
+/// collector that died, `2>/dev/full`) must not take a server worker down,
+/// nor stop a command halfway after its side effect; the line is lost.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+/// `eprint!` that never panics (see [`say!`]).
+#[macro_export]
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::write!(::std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 pub mod agent;
 pub mod alerts;
 pub mod audit;

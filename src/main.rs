@@ -12,10 +12,12 @@ fn main() -> ExitCode {
         // The kill switch must work in the service's folder whatever its
         // `.env` is (another user's, or broken): it needs none of it.
         if cli.command.needs_dotenv() {
-            eprintln!("error: {err:#}");
+            swagent::say!("error: {err:#}");
             return ExitCode::from(2);
         }
-        eprintln!("warning: {err:#}; going on without `.env`, which this command does not need");
+        swagent::say!(
+            "warning: {err:#}; going on without `.env`, which this command does not need"
+        );
     }
     match swagent::run(cli) {
         Ok(code) => ExitCode::from(code),
@@ -28,7 +30,7 @@ fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {err:#}");
+            swagent::say!("error: {err:#}");
             ExitCode::from(2)
         }
     }

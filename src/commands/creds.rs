@@ -171,14 +171,18 @@ fn write(path: &Path, values: &[(&str, String); 3], args: &GenCredsArgs) -> anyh
     // that is a link to the real one is written through.
     crate::files::replace(path, text.as_bytes(), 0o600)
         .with_context(|| format!("cannot write `{}`", path.display()))?;
-    println!("wrote {} to {}", written.join(", "), path.display());
+    super::print_out(&format!(
+        "wrote {} to {}\n",
+        written.join(", "),
+        path.display()
+    ))?;
     if args.rotate {
-        eprintln!(
+        crate::say!(
             "note: every token handed out with the old `{SECRET_VAR}` stops verifying; restart every replica with the new values"
         );
         for key in [PASSWORD_VAR, SECRET_VAR] {
             if crate::environment::set_outside_dotenv(key) {
-                eprintln!(
+                crate::say!(
                     "warning: `{key}` is also set in this shell's environment, which wins over `.env`: rotate it where it is set too"
                 );
             }
@@ -220,8 +224,8 @@ fn warn_if_committable(path: &Path) {
         return;
     }
     if git(&["ls-files", "--error-unmatch", "--"]).is_some_and(|s| s.success()) {
-        eprintln!("warning: `{}` is tracked by git: credentials must never be committed (git rm --cached)", path.display());
+        crate::say!("warning: `{}` is tracked by git: credentials must never be committed (git rm --cached)", path.display());
     } else if git(&["check-ignore", "-q", "--"]).is_some_and(|s| !s.success()) {
-        eprintln!("warning: `{}` is not ignored by git: add it to .gitignore so credentials are never committed", path.display());
+        crate::say!("warning: `{}` is not ignored by git: add it to .gitignore so credentials are never committed", path.display());
     }
 }

@@ -47,16 +47,16 @@ pub fn dispatch(command: Command) -> anyhow::Result<u8> {
 /// Writes to stdout, surfacing a broken pipe as an error `main` recognizes.
 fn print_out(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()?;
-    Ok(())
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("cannot write the output")
 }
 
 /// Loads an agent for a command that needs a valid one, printing warnings.
 fn load_agent(path: &Path) -> anyhow::Result<Agent> {
     let (agent, report) = agent::load(path, LoadOptions::default())?;
     if !report.findings.is_empty() {
-        eprint!("{}", report.human());
+        crate::say_raw!("{}", report.human());
     }
     Ok(agent)
 }
@@ -76,23 +76,23 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let trust_proxy = trust_proxy(args.trust_proxy)?;
     let mut settings = Settings::from_env(trust_proxy, args.allow_weak_password)?;
     if let Some(problem) = server::untrusted_proxy(settings.proxy_base.is_some(), trust_proxy) {
-        eprintln!("swagent: WARNING: {problem}");
+        crate::say!("swagent: WARNING: {problem}");
     }
     if let Some((cert, key)) =
         server::tls::sources(args.tls_cert.as_deref(), args.tls_key.as_deref())?
     {
         settings.tls = Some(server::tls::server_config(&cert, &key)?);
         if let Some(mode) = server::tls::readable_by_others(&key.path) {
-            eprintln!(
+            crate::say!(
                 "swagent: WARNING: {key}: the private key has mode {mode:04o}: others on this host can read it (`chmod 600` it)"
             );
         }
     } else if let Some(problem) = server::tls::ignored_paths() {
-        eprintln!("swagent: WARNING: {problem}");
+        crate::say!("swagent: WARNING: {problem}");
     }
     let limits = settings.perimeter();
     for problem in limits.weakened().into_iter().chain(limits.throttling()) {
-        eprintln!("swagent: WARNING: {problem}");
+        crate::say!("swagent: WARNING: {problem}");
     }
     let audit = match &args.audit_log {
         Some(path) => Audit::open(path, &agent.name, args.audit_required)
@@ -100,14 +100,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         None => Audit::off(),
     };
     if let Some(problem) = args.audit_log.as_deref().and_then(crate::audit::exposure) {
-        eprintln!("swagent: WARNING: the audit log {problem}");
+        crate::say!("swagent: WARNING: the audit log {problem}");
     }
     if let Some(dir) = &args.confirm_store {
         if !dir.is_dir() {
             anyhow::bail!("`--confirm-store` `{}` is not a folder", dir.display());
         }
         if let Some(problem) = crate::guard::store_exposure(dir) {
-            eprintln!(
+            crate::say!(
                 "swagent: WARNING: `--confirm-store` `{}` {problem}",
                 dir.display()
             );
@@ -140,18 +140,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
                 );
             }
             state.kill = KillSwitch::from_file(path)?;
-            eprintln!("swagent: kill switch: watching `{}`", path.display());
+            crate::say!("swagent: kill switch: watching `{}`", path.display());
             let now = state.kill.current();
             if now.all || !now.disabled.is_empty() {
-                eprintln!("swagent: WARNING: kill switch: {}", now.describe());
+                crate::say!("swagent: WARNING: kill switch: {}", now.describe());
             }
         }
-        None => eprintln!(
+        None => crate::say!(
             "swagent: no `--state-file`: `swagent disable` cannot reach this server, and SIGUSR1 disables functions until it restarts"
         ),
     }
     if let Some(path) = &args.audit_log {
-        eprintln!("swagent: audit log `{}`", path.display());
+        crate::say!("swagent: audit log `{}`", path.display());
     }
     server::serve(state, &args.host, args.port)?;
     Ok(0)
@@ -161,7 +161,7 @@ fn swml(args: &SwmlArgs) -> anyhow::Result<u8> {
     let agent = match agent::load(&args.file, LoadOptions::default()) {
         Ok((agent, _)) => agent,
         Err(agent::LoadError::Invalid { report }) => {
-            eprint!("{}", report.human());
+            crate::say_raw!("{}", report.human());
             return Ok(1);
         }
         Err(e) => return Err(e.into()),
@@ -174,7 +174,7 @@ fn swml(args: &SwmlArgs) -> anyhow::Result<u8> {
     let settings = Settings::from_env(false, true)?;
     // As `serve` would answer, or a document that could never be served.
     if settings.creds.origin == Origin::Generated || settings.secret_origin == Origin::Generated {
-        eprintln!(
+        crate::say!(
             "warning: no `{PASSWORD_VAR}` or no `{SECRET_VAR}`: this document's password or tokens are throwaway values that no server shares"
         );
     }
@@ -242,14 +242,14 @@ fn call(args: &CallArgs) -> anyhow::Result<u8> {
     if let Some(path) = &args.state_file {
         // A mistyped path reads as "nothing disabled": say so.
         if !path.exists() {
-            eprintln!(
+            crate::say!(
                 "note: the kill-switch state file `{}` does not exist: nothing is disabled",
                 path.display()
             );
         }
         let kill = crate::killswitch::KillState::read(path)?;
         if kill.is_disabled(&args.function) && !args.ignore_kill_switch {
-            eprintln!(
+            crate::say!(
                 "error: `{}` is disabled by the kill switch (`{}`): `swagent enable` it, or pass `--ignore-kill-switch`",
                 args.function,
                 path.display()
@@ -271,7 +271,7 @@ fn call(args: &CallArgs) -> anyhow::Result<u8> {
     .filter_map(|(on, what)| on.then_some(what))
     .collect();
     if !skipped.is_empty() {
-        eprintln!(
+        crate::say!(
             "note: `call` runs the handler directly; not applied here: {}",
             skipped.join(", ")
         );
@@ -296,16 +296,16 @@ fn call(args: &CallArgs) -> anyhow::Result<u8> {
             Ok(0)
         }
         Ok(Err(invalid)) => {
-            eprintln!(
+            crate::say!(
                 "error: invalid arguments for `{}`: {invalid}",
                 args.function
             );
-            eprintln!("the AI would be told: {}", invalid.for_ai());
+            crate::say!("the AI would be told: {}", invalid.for_ai());
             Ok(1)
         }
         Err(e) => {
-            eprintln!("error: {e}");
-            eprintln!("the caller would hear: {}", e.spoken());
+            crate::say!("error: {e}");
+            crate::say!("the caller would hear: {}", e.spoken());
             Ok(1)
         }
     }
@@ -313,7 +313,10 @@ fn call(args: &CallArgs) -> anyhow::Result<u8> {
 
 fn completions(args: &CompletionsArgs) -> anyhow::Result<u8> {
     let mut cmd = crate::cli::Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "swagent", &mut std::io::stdout());
+    // Into a buffer: `generate` panics when it cannot write.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "swagent", &mut script);
+    print_out(&String::from_utf8_lossy(&script))?;
     Ok(0)
 }
 
@@ -354,25 +357,25 @@ fn switch(args: &SwitchArgs, enable: bool) -> anyhow::Result<u8> {
             .or_else(|| Some("swagent".into()));
     })?;
     if let Some(kept) = kept {
-        eprintln!(
+        crate::say!(
             "warning: `{}` did not parse; it was replaced, and the old content kept at `{}`",
             args.state_file.display(),
             kept.display()
         );
     }
     if created {
-        eprintln!(
+        crate::say!(
             "note: `{}` did not exist and was created; only servers started with this `--state-file` follow it",
             args.state_file.display()
         );
     }
     if args.agent.is_none() && !args.functions.is_empty() {
-        eprintln!(
+        crate::say!(
             "note: the names were not checked against an agent; pass `--agent FILE` to catch a typo"
         );
     }
     if enable && !args.all && state.all {
-        eprintln!("note: `--all` is still in force; `swagent enable --all` lifts it");
+        crate::say!("note: `--all` is still in force; `swagent enable --all` lifts it");
     }
     print_out(&format!(
         "{}: {}\n",

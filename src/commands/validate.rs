@@ -51,7 +51,7 @@ pub(super) fn run(args: &ValidateArgs) -> anyhow::Result<u8> {
     };
     if args.format == FindingFormat::Human && failed > 0 {
         // Findings are diagnostics: stderr, like a compiler.
-        eprint!("{out}");
+        crate::say_raw!("{out}");
     } else {
         super::print_out(&out)?;
     }

@@ -96,7 +96,7 @@ pub fn seal_inherited_descriptors() {
     }
     // Before Linux 5.11: one at a time, as `/proc` lists them.
     let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
-        eprintln!("swagent: WARNING: cannot mark inherited descriptors close-on-exec (no `close_range`, no `/proc/self/fd`); programs run by shell handlers may inherit them");
+        crate::say!("swagent: WARNING: cannot mark inherited descriptors close-on-exec (no `close_range`, no `/proc/self/fd`); programs run by shell handlers may inherit them");
         return;
     };
     let fds: Vec<libc::c_int> = dir

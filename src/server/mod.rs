@@ -390,7 +390,7 @@ pub fn serve(state: AppState, host: &str, port: u16) -> anyhow::Result<()> {
         announce(&state.live().agent, &state.settings, addr);
         announce_budget(&budget);
         if let Some(short) = budget.shortfall(&state.live().agent) {
-            eprintln!("swagent: WARNING: {short}");
+            crate::say!("swagent: WARNING: {short}");
         }
         let _ = state.descriptors.set(budget);
         state.refresh_disabled_gauge();
@@ -428,7 +428,7 @@ pub fn serve(state: AppState, host: &str, port: u16) -> anyhow::Result<()> {
         let _ = state.audit.record(Event::new("server_stopped", "ok"));
         Ok::<(), anyhow::Error>(())
     })?;
-    eprintln!("swagent: stopped");
+    crate::say!("swagent: stopped");
     Ok(())
 }
 
@@ -473,12 +473,12 @@ fn started_event(state: &AppState, addr: std::net::SocketAddr) -> Event {
 
 fn announce_budget(budget: &descriptors::Budget) {
     match budget.limit {
-        Some(limit) => eprintln!(
+        Some(limit) => crate::say!(
             "swagent: up to {} connections at once (open-file limit {limit}; {} descriptors kept for handlers and logs)",
             budget.connections(),
             budget.reserve
         ),
-        None => eprintln!("swagent: up to {} connections at once", budget.connections()),
+        None => crate::say!("swagent: up to {} connections at once", budget.connections()),
     }
 }
 
@@ -500,17 +500,17 @@ fn announce(agent: &Agent, settings: &Settings, addr: std::net::SocketAddr) {
     } else {
         "http"
     };
-    eprintln!(
+    crate::say!(
         "swagent: serving agent `{}` on {scheme}://{addr}",
         agent.name
     );
-    eprintln!(
+    crate::say!(
         "swagent: SWML at `{}`, functions at `{}`, summary at `{}`",
         agent.route,
         agent.sub_path("swaig"),
         agent.sub_path("post_prompt")
     );
-    eprintln!(
+    crate::say!(
         "swagent: secure functions: {}; open functions: {}",
         if secure.is_empty() {
             "none".into()
@@ -524,15 +524,15 @@ fn announce(agent: &Agent, settings: &Settings, addr: std::net::SocketAddr) {
         }
     );
     match settings.creds.origin {
-        Origin::Configured => eprintln!(
+        Origin::Configured => crate::say!(
             "swagent: Basic Auth user `{}`, password configured",
             settings.creds.user
         ),
         Origin::Generated => {
-            eprintln!(
+            crate::say!(
                 "swagent: WARNING: no `SWML_BASIC_AUTH_PASSWORD`; generated one for this run (development only)"
             );
-            eprintln!(
+            crate::say!(
                 "swagent: Basic Auth user `{}`, password `{}`",
                 settings.creds.user,
                 settings.creds.password()
@@ -540,17 +540,17 @@ fn announce(agent: &Agent, settings: &Settings, addr: std::net::SocketAddr) {
         }
     }
     match settings.secret_origin {
-        Origin::Configured => eprintln!("swagent: token secret configured"),
-        Origin::Generated => eprintln!(
+        Origin::Configured => crate::say!("swagent: token secret configured"),
+        Origin::Generated => crate::say!(
             "swagent: WARNING: no `{SECRET_VAR}`; a random token secret is used, so tokens stop verifying after a restart and across replicas"
         ),
     }
     if let Some(base) = &settings.proxy_base {
-        eprintln!("swagent: webhook URLs use `SWML_PROXY_URL_BASE` {base}");
+        crate::say!("swagent: webhook URLs use `SWML_PROXY_URL_BASE` {base}");
     }
     match settings.signing_key {
-        Some(_) => eprintln!("swagent: request signatures required (`{SIGNING_KEY_VAR}`)"),
-        None => eprintln!(
+        Some(_) => crate::say!("swagent: request signatures required (`{SIGNING_KEY_VAR}`)"),
+        None => crate::say!(
             "swagent: WARNING: no `{SIGNING_KEY_VAR}`; request signature validation is off"
         ),
     }

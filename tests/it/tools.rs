@@ -1357,3 +1357,55 @@ fn gen_creds_rotate_refuses_where_there_is_nothing_to_rotate() {
         "PORT=8080\n"
     );
 }
+
+#[test]
+fn a_full_or_closed_output_is_an_error_never_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], stdout: &str, stderr: &str| {
+        let open = |p: &str| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(p)
+                .map_or_else(|_| std::process::Stdio::piped(), std::process::Stdio::from)
+        };
+        let out = Command::new(crate::util::BIN)
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(open(stdout))
+            .stderr(open(stderr))
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // stdout full: the command says so and exits 2.
+    assert_eq!(
+        run(&["completions", "zsh"], "/dev/full", "-"),
+        (
+            Some(2),
+            "error: cannot write the output: No space left on device (os error 28)\n".into()
+        )
+    );
+    let (code, said) = run(&["gen-creds", "--write", "g.env"], "/dev/full", "-");
+    assert_eq!(
+        (code, said.as_str()),
+        (
+            Some(2),
+            "error: cannot write the output: No space left on device (os error 28)\n"
+        )
+    );
+    // stderr full: its notes are lost, the change is made, the exit is 0.
+    assert_eq!(
+        run(
+            &["disable", "pay", "--state-file", "st.json"],
+            "-",
+            "/dev/full"
+        ),
+        (Some(0), String::new())
+    );
+    assert!(std::fs::read_to_string(dir.path().join("st.json"))
+        .unwrap()
+        .contains("\"pay\""));
+}
