@@ -5,8 +5,11 @@
 //! program can check from here (firewall, log shipping, reviews) are listed
 //! as cannot-tell with what a person must verify; they never fail the run.
 
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
+
+use anyhow::Context as _;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -415,7 +418,7 @@ fn checklist(agent: &Agent, args: &CheckArgs) -> anyhow::Result<Vec<Item>> {
     let loose = audit_log
         .as_deref()
         .filter(|p| *p != "-")
-        .and_then(|p| crate::audit::exposure(Path::new(p)));
+        .and_then(|p| unwritable(Path::new(p)).or_else(|| crate::audit::exposure(Path::new(p))));
     items.push(match (&audit_log, loose) {
         (None, _) => item(
             "audit_log",
@@ -504,6 +507,27 @@ fn checklist(agent: &Agent, args: &CheckArgs) -> anyhow::Result<Vec<Item>> {
 
 /// A verifier that binds an account keeps its lock-out, and a global rate
 /// limit: guesses spread over many accounts lock none of them.
+/// Why `serve` could not open the audit log at `path`, judged without
+/// creating it (`check` changes nothing).
+fn unwritable(path: &Path) -> Option<String> {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => std::fs::OpenOptions::new()
+            .append(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .err()
+            .map(|e| format!("cannot be opened for writing: {e}")),
+        Err(_) => {
+            let folder = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            (!folder.is_dir())
+                .then(|| format!("is in `{}`, which is not a folder", folder.display()))
+        }
+    }
+}
+
 fn verification_lockout(agent: &agent::Agent) -> Item {
     let (id, title) = (
         "verification_lockout",
@@ -664,6 +688,11 @@ pub(super) fn run(args: &CheckArgs) -> anyhow::Result<u8> {
         Ok((agent, _)) => agent,
         Err(e) => return Err(e.into()),
     };
+    // Settings `serve` would refuse are refused here the same way: the
+    // checklist judges a configuration that starts. (The password's length
+    // is an item of its own.)
+    crate::server::Settings::from_env(super::trust_proxy(args.trust_proxy)?, true)
+        .context("`serve` would refuse these settings")?;
     let items = checklist(&agent, args)?;
     let failed = items.iter().filter(|i| i.status == Status::Fail).count();
     let out = match args.format {

@@ -64,10 +64,20 @@ fn load_agent(path: &Path) -> anyhow::Result<Agent> {
 /// `--trust-proxy`, or the SDK's name for it, so a migrated setup keeps its
 /// proxy.
 fn trust_proxy(flag: bool) -> anyhow::Result<bool> {
-    Ok(flag
-        || crate::environment::flag("SWML_TRUST_PROXY_HEADERS").map_err(|v| {
-            anyhow::anyhow!("`SWML_TRUST_PROXY_HEADERS` must be `true` or `false`, not `{v}`")
-        })?)
+    let sdk = crate::environment::flag("SWML_TRUST_PROXY_HEADERS").map_err(|v| {
+        anyhow::anyhow!("`SWML_TRUST_PROXY_HEADERS` must be `true` or `false`, not `{v}`")
+    })?;
+    // An explicit "no" must not be overruled by the other name's "yes".
+    if sdk
+        && !flag
+        && crate::environment::flag("SWML_TRUST_PROXY") == Ok(false)
+        && crate::auth::non_empty_env("SWML_TRUST_PROXY").is_some()
+    {
+        anyhow::bail!(
+            "`SWML_TRUST_PROXY` is false but `SWML_TRUST_PROXY_HEADERS` is true; they are one setting: keep one"
+        );
+    }
+    Ok(flag || sdk)
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<u8> {

@@ -184,7 +184,7 @@ async fn read_body(resp: reqwest::Response, max: u64) -> Result<Vec<u8>, BodyErr
             // reqwest reports a body cut off by the timeout as a decode
             // error whose cause is the timeout: said as what it is.
             Err(e) if e.is_timeout() => return Err(BodyError::Timeout),
-            Err(e) => return Err(BodyError::Failed(e.without_url().to_string())),
+            Err(e) => return Err(BodyError::Failed(describe(e))),
         };
         if (out.len() + chunk.len()) as u64 > max {
             return Err(too_large());
@@ -228,10 +228,24 @@ pub(super) async fn run(
             Err(e) if e.is_timeout() => {
                 return Err(HandlerError::timed_out(function, spec.timeout))
             }
-            Err(e) => last = e.without_url().to_string(),
+            Err(e) => last = describe(e),
         }
     }
     Err(HandlerError::failed(function, last))
+}
+
+/// The error with its causes ("error sending request" alone does not say
+/// refused, DNS or TLS), without the URL, which may hold a `${env:}` secret.
+fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 async fn finish(

@@ -64,6 +64,22 @@ pub enum AllowedHosts {
 }
 
 impl AllowedHosts {
+    /// The first entry that can never match a `Host`: one with a scheme, a
+    /// port or a path (`https://agent.example.com`, `agent.example.com:443`)
+    /// would refuse every request while `/ready` says all is well.
+    pub fn misfit(value: &str) -> Option<&str> {
+        value.split(',').map(str::trim).find(|h| {
+            let name = h.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+            match name {
+                // An IPv6 literal, as `Host` carries it.
+                Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_err(),
+                None => !h
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-.*_".contains(c)),
+            }
+        })
+    }
+
     /// Parses the comma-separated variable; empty entries are ignored.
     pub fn parse(value: &str) -> AllowedHosts {
         let list: Vec<String> = value

@@ -35,6 +35,13 @@ pub const RATE_WINDOW_VAR: &str = "SWAGENT_RATE_WINDOW";
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Internal, like [`RATE_WINDOW_VAR`]: the body timeout instead of 10 s.
 pub const BODY_TIMEOUT_VAR: &str = "SWAGENT_BODY_TIMEOUT";
+/// The longest `SWAGENT_BODY_TIMEOUT`.
+const MAX_BODY_TIMEOUT: Duration = Duration::from_secs(600);
+/// The smallest `SWML_MAX_REQUEST_SIZE`: a SignalWire webhook body with the
+/// call's details is about a kilobyte or two.
+const MIN_MAX_REQUEST: usize = 4096;
+/// Below this many bytes, `SIGNALWIRE_SWAIG_SECRET` is warned about.
+const MIN_SECRET: usize = 16;
 
 /// Server settings resolved from the environment and flags.
 #[derive(Debug)]
@@ -219,6 +226,12 @@ impl Settings {
                         "`{SECRET_VAR}` starts or ends with whitespace, which is part of the secret; every replica and `token mint` must use it exactly"
                     );
                 }
+                if s.len() < MIN_SECRET {
+                    log::warn!(
+                        "`{SECRET_VAR}` is {} bytes: an HMAC key this short can be guessed offline from one token; use at least {MIN_SECRET} (`swagent gen-creds` makes 64)",
+                        s.len()
+                    );
+                }
                 (Secret::new(&s), Origin::Configured)
             }
             None => (Secret::new(&random_hex(32)), Origin::Generated),
@@ -227,9 +240,16 @@ impl Settings {
             .map(|base| base_url("`SWML_PROXY_URL_BASE`", &base))
             .transpose()?;
         let max_request_size = match non_empty_env("SWML_MAX_REQUEST_SIZE") {
-            Some(v) => v.parse().map_err(|_| {
-                anyhow::anyhow!("`SWML_MAX_REQUEST_SIZE` must be a number of bytes, not `{v}`")
-            })?,
+            Some(v) => v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|&n: &usize| n >= MIN_MAX_REQUEST)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "`SWML_MAX_REQUEST_SIZE` must be a number of bytes from {MIN_MAX_REQUEST} (below that, SignalWire's own webhooks are refused), not `{v}`"
+                    )
+                })?,
             None => DEFAULT_MAX_REQUEST,
         };
         let domain = match non_empty_env("SWML_DOMAIN") {
@@ -271,6 +291,26 @@ impl Settings {
             rate_window,
         } = PerimeterLimits::from_env()?;
         let body_timeout = env_duration(BODY_TIMEOUT_VAR, DEFAULT_BODY_TIMEOUT)?;
+        if body_timeout > MAX_BODY_TIMEOUT {
+            // Longer is no timeout: slow senders would hold connections at will.
+            anyhow::bail!(
+                "`{BODY_TIMEOUT_VAR}` is at most {} s, not `{}`",
+                MAX_BODY_TIMEOUT.as_secs(),
+                non_empty_env(BODY_TIMEOUT_VAR).unwrap_or_default()
+            );
+        }
+        let allowed_hosts = std::env::var("SWML_ALLOWED_HOSTS").unwrap_or_default();
+        if let Some(entry) = AllowedHosts::misfit(&allowed_hosts) {
+            anyhow::bail!(
+                "`SWML_ALLOWED_HOSTS`: `{entry}` is not a host name, and no request's `Host` would match it; give names only (`agent.example.com`, `*.example.com`), without scheme, port or path"
+            );
+        }
+        let signing_key = non_empty_env(SIGNING_KEY_VAR);
+        if signing_key.as_ref().is_some_and(|k| k.trim() != k) {
+            log::warn!(
+                "`{SIGNING_KEY_VAR}` starts or ends with whitespace, which is part of the key; SignalWire's signatures will not match unless its key has it too"
+            );
+        }
         let max_connections = match non_empty_env(MAX_CONNECTIONS_VAR) {
             Some(v) => Some(
                 v.trim()
@@ -295,10 +335,8 @@ impl Settings {
             tls: None,
             domain,
             hsts_max_age,
-            signing_key: non_empty_env(SIGNING_KEY_VAR).map(|k| SigningKey::new(&k)),
-            allowed_hosts: AllowedHosts::parse(
-                &std::env::var("SWML_ALLOWED_HOSTS").unwrap_or_default(),
-            ),
+            signing_key: signing_key.map(|k| SigningKey::new(&k)),
+            allowed_hosts: AllowedHosts::parse(&allowed_hosts),
             rate_limit,
             auth_failure_limit,
             rate_window,

@@ -814,6 +814,11 @@ fn upstream_failures_become_safe_messages() {
         "{log}"
     );
     assert!(!log.contains("decoding"), "{log}");
+    // Why a request failed is said, down to the cause, and the URL is not.
+    assert!(
+        log.contains("function `down` failed: error sending request: client error (Connect): tcp connect error: Connection refused (os error 111)"),
+        "{log}"
+    );
     assert!(
         log.contains("upstream answered 500 Internal Server Error"),
         "{log}"

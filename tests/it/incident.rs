@@ -500,6 +500,35 @@ fn an_audit_log_others_can_write_fails_the_check_and_warns_at_start() {
         );
         assert!(out.stdout.contains(&want), "{}", out.stdout);
     }
+    // A log `serve` could not open fails here too, without creating anything.
+    let nowhere = dir.path().join("no-such-folder/audit.log");
+    let out = check_production(dir.path(), "agents/production-bank.yaml")
+        .env("SWAGENT_AUDIT_LOG", &nowhere.display().to_string())
+        .run()
+        .code(1);
+    let want = format!(
+        "[FAIL] Audit log: `{}` is in `{}`, which is not a folder\n",
+        nowhere.display(),
+        dir.path().join("no-such-folder").display()
+    );
+    assert!(out.stdout.contains(&want), "{}", out.stdout);
+    assert!(!dir.path().join("no-such-folder").exists());
+}
+
+#[test]
+fn check_refuses_what_serve_would_refuse() {
+    let dir = sandbox();
+    for (name, value, said) in [
+        ("SWML_PROXY_URL_BASE", "https://", "`SWML_PROXY_URL_BASE` is not a URL: empty host"),
+        ("SWML_MAX_REQUEST_SIZE", "0", "`SWML_MAX_REQUEST_SIZE` must be a number of bytes from 4096 (below that, SignalWire's own webhooks are refused), not `0`"),
+    ] {
+        check_production(dir.path(), "agents/production-bank.yaml")
+            .env(name, value)
+            .run()
+            .code(2)
+            .stdout_is("")
+            .stderr_is(&format!("error: `serve` would refuse these settings: {said}\n"));
+    }
 }
 
 /// The `sh` blocks of the plan, one command each.

@@ -784,10 +784,10 @@ fn bad_requests_get_exact_statuses_and_bodies() {
 
 #[test]
 fn bodies_over_the_limit_are_413_with_length_or_chunked() {
-    let (dir, server) = probe_with("SWML_MAX_REQUEST_SIZE", "1000");
+    let (dir, server) = probe_with("SWML_MAX_REQUEST_SIZE", "4096");
     let want =
-        json!({"error": "payload_too_large", "message": "request body is larger than 1000 bytes"});
-    let big = format!(r#"{{"function":"touch","pad":"{}"}}"#, "x".repeat(4000));
+        json!({"error": "payload_too_large", "message": "request body is larger than 4096 bytes"});
+    let big = format!(r#"{{"function":"touch","pad":"{}"}}"#, "x".repeat(5000));
     for path in ["/swaig", "/", "/post_prompt"] {
         // With Content-Length.
         let resp = server
@@ -1053,6 +1053,72 @@ fn a_bad_value_from_a_variable_names_the_variable() {
         .run()
         .code(2)
         .stderr_is("error: invalid value '70000' for '--port <PORT>': 70000 is not in 0..=65535\n\nFor more information, try '--help'.\n");
+}
+
+#[test]
+fn settings_that_would_break_or_weaken_the_service_are_refused_or_said() {
+    let dir = agent_dir(PROBE, &[("touch.sh", TOUCH)]);
+    let refused = |name: &str, value: &str, said: &str| {
+        Swagent::new(["serve", "agent.yaml", "--port", "0"])
+            .creds()
+            .env(name, value)
+            .dir(dir.path())
+            .run()
+            .code(2)
+            .stdout_is("")
+            .stderr_is(&format!("error: {said}\n"));
+    };
+    // Every SignalWire webhook would be 413.
+    refused(
+        "SWML_MAX_REQUEST_SIZE",
+        "0",
+        "`SWML_MAX_REQUEST_SIZE` must be a number of bytes from 4096 (below that, SignalWire's own webhooks are refused), not `0`",
+    );
+    // Every request would be 403 while `/ready` says 200.
+    for entry in [
+        "https://agent.example.com",
+        "agent.example.com:443",
+        "agent.example.com/x",
+    ] {
+        refused(
+            "SWML_ALLOWED_HOSTS",
+            &format!("ok.example.com, {entry}"),
+            &format!("`SWML_ALLOWED_HOSTS`: `{entry}` is not a host name, and no request's `Host` would match it; give names only (`agent.example.com`, `*.example.com`), without scheme, port or path"),
+        );
+    }
+    // No timeout at all, in effect.
+    refused(
+        "SWAGENT_BODY_TIMEOUT",
+        "100000000s",
+        "`SWAGENT_BODY_TIMEOUT` is at most 600 s, not `100000000s`",
+    );
+    // An explicit "no" is not overruled by the SDK's name for the setting.
+    Swagent::new(["serve", "agent.yaml", "--port", "0"])
+        .creds()
+        .env("SWML_TRUST_PROXY", "false")
+        .env("SWML_TRUST_PROXY_HEADERS", "true")
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stderr_is("error: `SWML_TRUST_PROXY` is false but `SWML_TRUST_PROXY_HEADERS` is true; they are one setting: keep one\n");
+    // Allowed, but said: a guessable secret, a key with a pasted space.
+    let server = Swagent::new(["serve", "agent.yaml"])
+        .creds()
+        .env("SIGNALWIRE_SWAIG_SECRET", "short")
+        .env("SIGNALWIRE_SIGNING_KEY", "PSK_abc \n")
+        .env(
+            "SWML_ALLOWED_HOSTS",
+            "agent.example.com, *.example.org, [::1]",
+        )
+        .dir(dir.path())
+        .start();
+    let log = server.log_with("SIGNALWIRE_SIGNING_KEY");
+    assert!(log.contains("`SIGNALWIRE_SWAIG_SECRET` is 5 bytes: an HMAC key this short can be guessed offline from one token; use at least 16 (`swagent gen-creds` makes 64)"), "{log}");
+    assert!(log.contains("`SIGNALWIRE_SIGNING_KEY` starts or ends with whitespace, which is part of the key; SignalWire's signatures will not match unless its key has it too"), "{log}");
+    assert!(
+        !log.contains("short\n") && !log.contains("PSK_abc"),
+        "{log}"
+    );
 }
 
 #[test]
