@@ -243,6 +243,8 @@ fn parse_args(args: &CallArgs, parameters: &Value) -> anyhow::Result<Value> {
 }
 
 fn call(args: &CallArgs) -> anyhow::Result<u8> {
+    // `serve` answers a call id it could not bind into a token with a 400.
+    crate::token::check_call_id(&args.call_id).map_err(|e| anyhow::anyhow!("`--call-id`: {e}"))?;
     let agent = load_agent(&args.file)?;
     if !agent.functions.contains_key(&args.function) {
         anyhow::bail!("agent `{}` has no function `{}`", agent.name, args.function);

@@ -11,11 +11,18 @@ use crate::cli::{MintArgs, SecretArgs, VerifyTokenArgs};
 use crate::server::SECRET_VAR;
 use crate::token::{self, Expect, Secret, Verdict};
 
+/// The largest `--secret-file` read.
+const SECRET_FILE_LIMIT: u64 = 64 * 1024;
+
 /// The secret from `--secret-file`, `--prompt`, or the environment / `.env`.
 fn secret(args: &SecretArgs) -> anyhow::Result<Secret> {
     let value = if let Some(path) = &args.secret_file {
-        let text = std::fs::read_to_string(path)
+        // A regular file, bounded: not a FIFO that blocks, not `/dev/zero`.
+        let bytes = crate::files::read_regular(path, SECRET_FILE_LIMIT)
             .with_context(|| format!("cannot read secret file `{}`", path.display()))?;
+        let text = String::from_utf8(bytes)
+            .ok()
+            .with_context(|| format!("secret file `{}` is not UTF-8 text", path.display()))?;
         // The first line without its line ending, spaces kept: the server
         // uses `SIGNALWIRE_SWAIG_SECRET` as it is, so trimming here would
         // mint with a different secret than a server given the same text.
@@ -156,7 +163,14 @@ pub(super) fn mint(args: &MintArgs) -> anyhow::Result<u8> {
         .context("`--ttl` is too large: the expiry would pass the largest time a token can hold")?;
     let t = token::mint(&secret, &args.call_id, &args.function, expiry)
         .with_context(|| format!("cannot mint a token for call id `{}`", args.call_id))?;
-    let out = match &args.url {
+    // The same base `swml --base-url` takes: a URL with credentials, a query
+    // or no host would print a webhook URL no server answers.
+    let base = args
+        .url
+        .as_deref()
+        .map(|b| crate::server::base_url("`--url`", b))
+        .transpose()?;
+    let out = match &base {
         Some(base) => {
             let leaf = if args.function == "post_prompt" {
                 "post_prompt"

@@ -1409,3 +1409,49 @@ fn a_full_or_closed_output_is_an_error_never_a_panic() {
         .unwrap()
         .contains("\"pay\""));
 }
+
+#[test]
+fn mint_and_call_refuse_what_serve_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    crate::util::mkfifo(&fifo);
+    let mint = |extra: &[&str]| {
+        Swagent::new(["token", "mint", "--function", "f", "--call-id", "c"])
+            .args(extra)
+            .env("SIGNALWIRE_SWAIG_SECRET", SECRET)
+            .run()
+    };
+    for (extra, said) in [
+        (&["--url", "not a url"][..], "error: `--url` is not a URL: relative URL without a base\n".to_owned()),
+        (&["--url", "https://u:p@h/x"][..], "error: `--url` must not hold credentials; swagent adds the Basic Auth ones itself\n".to_owned()),
+        // Bounded and never blocking: a device, a FIFO with no writer.
+        (&["--secret-file", "/dev/zero"][..], "error: cannot read secret file `/dev/zero`: is not a regular file (a FIFO, socket or device)\n".to_owned()),
+        (&["--secret-file", &*fifo.to_string_lossy()][..], format!("error: cannot read secret file `{}`: is not a regular file (a FIFO, socket or device)\n", fifo.display())),
+    ] {
+        mint(extra).code(2).stdout_is("").stderr_is(&said);
+    }
+    let bank = root().join("agents/bank.yaml");
+    for (id, said) in [
+        (
+            "a:b",
+            "call id contains `:`, which would make the token's signed text ambiguous",
+        ),
+        ("", "call id is empty"),
+        (
+            "a\u{1b}[31m",
+            "call id contains whitespace or control characters",
+        ),
+    ] {
+        Swagent::new([
+            "call",
+            &bank.to_string_lossy(),
+            "get_hours",
+            "--call-id",
+            id,
+        ])
+        .run()
+        .code(2)
+        .stdout_is("")
+        .stderr_is(&format!("error: `--call-id`: {said}\n"));
+    }
+}
