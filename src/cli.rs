@@ -91,7 +91,7 @@ pub struct ServeArgs {
     pub file: PathBuf,
     /// Address to listen on. Not read from `HOST`, which shells and
     /// platforms set for their own reasons (zsh sets it to the machine's name).
-    #[arg(long, env = "SWAGENT_HOST", default_value = "127.0.0.1")]
+    #[arg(long, env = "SWAGENT_HOST", default_value = "127.0.0.1", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub host: String,
     /// Port to listen on (0 picks a free one and prints it).
     #[arg(long, env = "PORT", default_value_t = 3000)]

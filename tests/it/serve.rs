@@ -1046,6 +1046,12 @@ fn a_bad_value_from_a_variable_names_the_variable() {
         .run()
         .code(2)
         .stderr_is("error: invalid value 'maybe' for '--trust-proxy' (from the variable `SWML_TRUST_PROXY`): value was not a boolean\n\nFor more information, try '--help'.\n");
+    // Empty is not "listen on nothing".
+    Swagent::new(["serve", "agents/hello.yaml"])
+        .env("SWAGENT_HOST", "")
+        .run()
+        .code(2)
+        .stderr_is("error: a value is required for '--host <HOST>' (from the variable `SWAGENT_HOST`) but none was supplied\n\nFor more information, try '--help'.\n");
     // Typed on the command line, the flag is what was wrong; the variable
     // (also set) is not blamed.
     Swagent::new(["serve", "agents/hello.yaml", "--port=70000"])
