@@ -118,6 +118,13 @@ pub fn resolve(path: &Path) -> std::io::Result<PathBuf> {
     ))
 }
 
+/// The folder `path` is in: `.` for a bare file name.
+pub fn folder_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 /// Replaces the file `path` names (through symlinks) with `bytes`: written
 /// to a new file of `mode` beside it, synced, then renamed over it, so a
 /// reader never sees half of it and the mode holds from the first byte.
@@ -129,10 +136,7 @@ pub fn resolve(path: &Path) -> std::io::Result<PathBuf> {
 /// as root must not leave a file the service can no longer read.
 pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<PathBuf> {
     let target = resolve(path)?;
-    let dir = target
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = folder_of(&target);
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

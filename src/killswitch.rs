@@ -164,10 +164,7 @@ fn share_lock(lock: &std::fs::File, state: &Path) {
     if unsafe { libc::geteuid() } != 0 {
         return;
     }
-    let folder = state
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let folder = crate::files::folder_of(state);
     let owner = std::fs::metadata(state).or_else(|_| std::fs::metadata(folder));
     if let (Ok(owner), Ok(mine)) = (owner, lock.metadata()) {
         if owner.uid() != 0 && mine.uid() == 0 {

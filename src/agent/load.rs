@@ -183,11 +183,7 @@ pub fn load_report(path: &Path, opts: LoadOptions) -> std::io::Result<(Option<Ag
     };
     // Absolute, so a program resolved against it stays right when the
     // handler's working directory is set to it.
-    let dir = std::fs::canonicalize(
-        path.parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new(".")),
-    )?;
+    let dir = std::fs::canonicalize(crate::files::folder_of(path))?;
     let mut checker = Checker {
         spans: Spans::index(&report.source),
         source: &report.source,

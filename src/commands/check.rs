@@ -175,10 +175,7 @@ fn prompt_text(agent: &Agent) -> String {
 }
 
 fn git_tracks(file: &Path) -> Option<bool> {
-    let dir = file
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = crate::files::folder_of(file);
     let inside = Command::new("git")
         .args(["rev-parse", "--is-inside-work-tree"])
         .current_dir(dir)
@@ -518,10 +515,7 @@ fn unwritable(path: &Path) -> Option<String> {
             .err()
             .map(|e| format!("cannot be opened for writing: {e}")),
         Err(_) => {
-            let folder = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
+            let folder = crate::files::folder_of(path);
             (!folder.is_dir())
                 .then(|| format!("is in `{}`, which is not a folder", folder.display()))
         }

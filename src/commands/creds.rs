@@ -195,10 +195,7 @@ fn write(path: &Path, values: &[(&str, String); 3], args: &GenCredsArgs) -> anyh
 /// Credentials must never be committed: warn when git tracks the file or
 /// does not ignore it. Silent outside a git work tree.
 fn warn_if_committable(path: &Path) {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = crate::files::folder_of(path);
     let name = path.file_name().map(Path::new).unwrap_or(path);
     let git = |args: &[&str]| {
         Command::new("git")

@@ -139,10 +139,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     match &args.state_file {
         Some(path) => {
             // Found out now, not by the first `disable` in an incident.
-            let folder = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
+            let folder = crate::files::folder_of(path);
             if !folder.is_dir() {
                 anyhow::bail!(
                     "the folder of `--state-file` `{}` does not exist, so `swagent disable` could not write it",
