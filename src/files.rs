@@ -130,10 +130,10 @@ pub fn folder_of(path: &Path) -> &Path {
 /// reader never sees half of it and the mode holds from the first byte.
 /// Returns the file written.
 ///
-/// Run as root, the file keeps its owner and group (a new one gets its
-/// folder's), and its group's read permission when others had none
-/// (0640): an operator rotating a service's `.env` or disabling functions
-/// as root must not leave a file the service can no longer read.
+/// Run as root, a file it replaces keeps its owner and group, and its
+/// group's read permission when others had none (0640): an operator
+/// rotating a service's `.env` or disabling functions as root must not
+/// leave a file the service can no longer read.
 pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<PathBuf> {
     let target = resolve(path)?;
     let dir = folder_of(&target);
@@ -161,15 +161,13 @@ pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<PathBuf>
                     ),
                 )
             })?;
-        // Root writing in a service's folder: the service must still be able
-        // to read (and replace) what it finds there.
+        // Root replacing a service's file: the service must still be able to
+        // read it. (A new file stays root's: giving it the folder's owner
+        // would hand root's new secrets to whoever owns the folder.)
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } == 0 {
-            let owner = old
-                .as_ref()
-                .map_or_else(|| std::fs::metadata(dir).ok(), |m| Some(m.clone()));
-            if let Some(owner) = owner.filter(|o| (o.uid(), o.gid()) != (0, 0)) {
-                std::os::unix::fs::fchown(&f, Some(owner.uid()), Some(owner.gid()))?;
+            if let Some(old) = old.as_ref().filter(|o| (o.uid(), o.gid()) != (0, 0)) {
+                std::os::unix::fs::fchown(&f, Some(old.uid()), Some(old.gid()))?;
             }
         }
         f.write_all(bytes)?;

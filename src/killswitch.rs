@@ -155,17 +155,16 @@ const MAX_STATE_FILE: u64 = 1024 * 1024;
 /// operator in an incident is better told so than left waiting.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Gives a lock file root made the owner of the state file (or of its
-/// folder): a server running as the service's user must be able to open
-/// it too, or its `SIGUSR1` and the next `disable` run as that user fail.
+/// Gives a lock file root made the owner of its folder: a server running
+/// as the service's user must be able to open it too, or its `SIGUSR1` and
+/// the next `disable` run as that user fail. It holds nothing.
 fn share_lock(lock: &std::fs::File, state: &Path) {
     use std::os::unix::fs::MetadataExt as _;
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return;
     }
-    let folder = crate::files::folder_of(state);
-    let owner = std::fs::metadata(state).or_else(|_| std::fs::metadata(folder));
+    let owner = std::fs::metadata(crate::files::folder_of(state));
     if let (Ok(owner), Ok(mine)) = (owner, lock.metadata()) {
         if owner.uid() != 0 && mine.uid() == 0 {
             // Best effort: the lock still works for root if this fails.

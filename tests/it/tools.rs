@@ -333,6 +333,17 @@ fn gen_creds_rotate_keeps_the_files_owner_and_group_read() {
     assert!(!std::fs::read_to_string(&env)
         .unwrap()
         .contains("old-password"));
+    // A new file stays root's, whoever owns the folder: its secrets are new.
+    std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).unwrap();
+    let fresh = dir.path().join("fresh.env");
+    Swagent::new(["gen-creds", "--write", &fresh.to_string_lossy()])
+        .run()
+        .code(0);
+    let meta = std::fs::metadata(&fresh).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+        (0, 0, 0o600)
+    );
     // A folder the writer cannot create files in is named, not the file.
     let locked = tempfile::tempdir().unwrap();
     let env = locked.path().join(".env");
