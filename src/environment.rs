@@ -62,8 +62,8 @@ pub fn group_writable(meta: &std::fs::Metadata) -> Option<u32> {
 
 fn load_dotenv(path: &Path) -> anyhow::Result<()> {
     let shown = path.display();
-    let bytes = match crate::files::read_regular(path, DOTENV_LIMIT) {
-        Ok(bytes) => bytes,
+    let (bytes, meta) = match crate::files::read_regular_with_meta(path, DOTENV_LIMIT) {
+        Ok(read) => read,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             // A link to nothing is a secrets volume that did not mount, not
             // "no settings here": development mode would generate a password.
@@ -81,8 +81,7 @@ fn load_dotenv(path: &Path) -> anyhow::Result<()> {
     // of the first name.
     let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
     // It sets credentials and where webhooks point: only its owner (or
-    // root) may be able to change it.
-    let meta = std::fs::metadata(path)?;
+    // root) may be able to change it. Judged on the file that was read.
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
     if meta.uid() != me && meta.uid() != 0 {

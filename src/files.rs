@@ -32,18 +32,28 @@ fn not_regular() -> std::io::Error {
 
 /// The whole of a regular file of at most `limit` bytes.
 pub fn read_regular(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    read_regular_with_meta(path, limit).map(|(bytes, _)| bytes)
+}
+
+/// [`read_regular`], with the metadata of the file that was read: judging
+/// the owner or mode by the path instead would judge whatever the path
+/// names a moment later (a link its folder's owner swapped meanwhile).
+pub fn read_regular_with_meta(
+    path: &Path,
+    limit: u64,
+) -> std::io::Result<(Vec<u8>, std::fs::Metadata)> {
+    let file = open_regular(path)?;
+    let meta = file.metadata()?;
     let mut bytes = Vec::new();
     // One byte past the limit, so an oversized file is refused unread.
-    open_regular(path)?
-        .take(limit + 1)
-        .read_to_end(&mut bytes)?;
+    file.take(limit + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
         return Err(std::io::Error::other(format!(
             "is larger than {} KiB",
             limit.div_ceil(1024)
         )));
     }
-    Ok(bytes)
+    Ok((bytes, meta))
 }
 
 /// Opens (creating it, mode 0600) a lock file for `flock`. Never through a
@@ -130,10 +140,10 @@ pub fn folder_of(path: &Path) -> &Path {
 /// reader never sees half of it and the mode holds from the first byte.
 /// Returns the file written.
 ///
-/// Run as root, a file it replaces keeps its owner and group, and its
-/// group's read permission when others had none (0640): an operator
-/// rotating a service's `.env` or disabling functions as root must not
-/// leave a file the service can no longer read.
+/// A file it replaces keeps its group's read permission when others had
+/// none (0640, chosen for a service's group), not when a umask gave it
+/// (0644). The new file is the writer's: it never takes another owner,
+/// since whoever owns the folder can swap what the path names.
 pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<PathBuf> {
     let target = resolve(path)?;
     let dir = folder_of(&target);
@@ -161,15 +171,6 @@ pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<PathBuf>
                     ),
                 )
             })?;
-        // Root replacing a service's file: the service must still be able to
-        // read it. (A new file stays root's: giving it the folder's owner
-        // would hand root's new secrets to whoever owns the folder.)
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } == 0 {
-            if let Some(old) = old.as_ref().filter(|o| (o.uid(), o.gid()) != (0, 0)) {
-                std::os::unix::fs::fchown(&f, Some(old.uid()), Some(old.gid()))?;
-            }
-        }
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, &target)

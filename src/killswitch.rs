@@ -95,7 +95,6 @@ impl KillState {
                 .unwrap_or_default();
             anyhow::anyhow!("cannot open `{}`: {e}{whose}", lock_path.display())
         })?;
-        share_lock(&lock, path);
         lock_within(&lock, LOCK_WAIT)
             .map_err(|e| anyhow::anyhow!("cannot lock `{}`: {e}", lock_path.display()))?;
         let mut kept = None;
@@ -112,7 +111,8 @@ impl KillState {
                 let bytes = bytes.unwrap_or_default();
                 let mut name = path.as_os_str().to_owned();
                 name.push(format!(".unreadable-{}", crate::token::random_hex(4)));
-                let copy = crate::files::replace(Path::new(&name), &bytes, 0o644)
+                // Private: the file a link named may have been anyone's.
+                let copy = crate::files::replace(Path::new(&name), &bytes, 0o600)
                     .map_err(|c| anyhow::anyhow!("{e:#}; and cannot keep a copy of it: {c}"))?;
                 kept = Some(copy);
                 KillState::default()
@@ -154,24 +154,6 @@ const MAX_STATE_FILE: u64 = 1024 * 1024;
 /// takes milliseconds; a lock held longer is a stuck process, and an
 /// operator in an incident is better told so than left waiting.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Gives a lock file root made the owner of its folder: a server running
-/// as the service's user must be able to open it too, or its `SIGUSR1` and
-/// the next `disable` run as that user fail. It holds nothing.
-fn share_lock(lock: &std::fs::File, state: &Path) {
-    use std::os::unix::fs::MetadataExt as _;
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return;
-    }
-    let owner = std::fs::metadata(crate::files::folder_of(state));
-    if let (Ok(owner), Ok(mine)) = (owner, lock.metadata()) {
-        if owner.uid() != 0 && mine.uid() == 0 {
-            // Best effort: the lock still works for root if this fails.
-            let _ = std::os::unix::fs::fchown(lock, Some(owner.uid()), Some(owner.gid()));
-        }
-    }
-}
 
 /// Takes an exclusive `flock` on `file`, waiting at most `wait`.
 fn lock_within(file: &std::fs::File, wait: std::time::Duration) -> std::io::Result<()> {

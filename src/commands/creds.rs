@@ -1,5 +1,6 @@
 //! `swagent gen-creds`: strong credentials, printed or merged into a `.env`.
 
+use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -95,11 +96,35 @@ fn open_quote(text: &str) -> Option<usize> {
 }
 
 fn write(path: &Path, values: &[(&str, String); 3], args: &GenCredsArgs) -> anyhow::Result<u8> {
-    let existing = match crate::files::read_regular(path, crate::environment::DOTENV_LIMIT) {
-        Ok(t) => Some(
-            String::from_utf8(t)
-                .map_err(|_| anyhow::anyhow!("`{}` is not UTF-8 text", path.display()))?,
-        ),
+    let existing = match crate::files::read_regular_with_meta(
+        path,
+        crate::environment::DOTENV_LIMIT,
+    ) {
+        Ok((t, meta)) => {
+            // Root's replacement would be root's, 0600: the service that
+            // owns the file could no longer read it, and would not start.
+            // (Giving it the old owner is no answer: whoever owns the folder
+            // can swap what the path names, and so get root's new secrets.)
+            // SAFETY: geteuid has no preconditions.
+            if unsafe { libc::geteuid() } == 0 && meta.uid() != 0 {
+                anyhow::bail!(
+                    "`{}` belongs to uid {}: rewritten by root it would become root's, and that user could no longer read it; run this as that user (`sudo -u '#{}' swagent gen-creds ...`)",
+                    path.display(),
+                    meta.uid(),
+                    meta.uid()
+                );
+            }
+            // A byte-order mark is no part of the first key (`.env` is read
+            // without it), and is not written back.
+            let t = match t.strip_prefix("\u{feff}".as_bytes()) {
+                Some(rest) => rest.to_vec(),
+                None => t,
+            };
+            Some(
+                String::from_utf8(t)
+                    .map_err(|_| anyhow::anyhow!("`{}` is not UTF-8 text", path.display()))?,
+            )
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("cannot read `{}`", path.display())),
     };

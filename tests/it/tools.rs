@@ -305,26 +305,46 @@ fn gen_creds_rotate_keeps_the_user_and_replaces_password_and_secret() {
 }
 
 #[test]
-fn gen_creds_rotate_keeps_the_files_owner_and_group_read() {
+fn gen_creds_as_root_leaves_another_users_file_to_that_user() {
     use std::os::unix::fs::MetadataExt as _;
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        skipped("SKIPPED gen_creds_rotate_keeps_the_files_owner_and_group_read: giving `.env` to another user needs root");
+        skipped("SKIPPED gen_creds_as_root_leaves_another_users_file_to_that_user: giving `.env` to another user needs root");
         return;
     }
-    // The service's `.env`, rotated by root from outside its folder.
+    // The service's `.env`, 0640 for its group, in the service's folder.
     let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).unwrap();
     let env = dir.path().join("svc.env");
-    std::fs::write(
-        &env,
-        "SWML_BASIC_AUTH_USER=ops\nSWML_BASIC_AUTH_PASSWORD=old-password-0123456789\nSIGNALWIRE_SWAIG_SECRET=oldsecret\n",
-    )
-    .unwrap();
+    let old = "SWML_BASIC_AUTH_USER=ops\nSWML_BASIC_AUTH_PASSWORD=old-password-0123456789\nSIGNALWIRE_SWAIG_SECRET=oldsecret\n";
+    std::fs::write(&env, old).unwrap();
     std::fs::set_permissions(&env, std::fs::Permissions::from_mode(0o640)).unwrap();
     std::os::unix::fs::chown(&env, Some(65534), Some(65534)).unwrap();
-    Swagent::new(["gen-creds", "--write", &env.to_string_lossy(), "--rotate"])
+    let shown = env.to_string_lossy().into_owned();
+    // Root's copy would be root's 0600, which the service cannot read.
+    Swagent::new(["gen-creds", "--write", &shown, "--rotate"])
         .run()
-        .code(0);
+        .code(2)
+        .stdout_is("")
+        .stderr_is(&format!("error: `{shown}` belongs to uid 65534: rewritten by root it would become root's, and that user could no longer read it; run this as that user (`sudo -u '#65534' swagent gen-creds ...`)\n"));
+    assert_eq!(std::fs::read_to_string(&env).unwrap(), old);
+    // As that user it works, and the group keeps its read.
+    let as_owner = |args: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(crate::util::BIN)
+            .args(args)
+            .current_dir("/")
+            .output()
+            .unwrap()
+    };
+    let out = as_owner(&["gen-creds", "--write", &shown, "--rotate"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let meta = std::fs::metadata(&env).unwrap();
     assert_eq!(
         (meta.uid(), meta.gid(), meta.mode() & 0o7777),
@@ -333,17 +353,6 @@ fn gen_creds_rotate_keeps_the_files_owner_and_group_read() {
     assert!(!std::fs::read_to_string(&env)
         .unwrap()
         .contains("old-password"));
-    // A new file stays root's, whoever owns the folder: its secrets are new.
-    std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).unwrap();
-    let fresh = dir.path().join("fresh.env");
-    Swagent::new(["gen-creds", "--write", &fresh.to_string_lossy()])
-        .run()
-        .code(0);
-    let meta = std::fs::metadata(&fresh).unwrap();
-    assert_eq!(
-        (meta.uid(), meta.gid(), meta.mode() & 0o7777),
-        (0, 0, 0o600)
-    );
     // A folder the writer cannot create files in is named, not the file.
     let locked = tempfile::tempdir().unwrap();
     let env = locked.path().join(".env");
@@ -354,13 +363,7 @@ fn gen_creds_rotate_keeps_the_files_owner_and_group_read() {
     .unwrap();
     std::os::unix::fs::chown(&env, Some(65534), Some(65534)).unwrap();
     std::fs::set_permissions(locked.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(crate::util::BIN)
-        .args(["gen-creds", "--write", &env.to_string_lossy(), "--rotate"])
-        .current_dir("/")
-        .output()
-        .unwrap();
+    let out = as_owner(&["gen-creds", "--write", &env.to_string_lossy(), "--rotate"]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
