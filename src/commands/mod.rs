@@ -67,14 +67,24 @@ fn trust_proxy(flag: bool) -> anyhow::Result<bool> {
     let sdk = crate::environment::flag("SWML_TRUST_PROXY_HEADERS").map_err(|v| {
         anyhow::anyhow!("`SWML_TRUST_PROXY_HEADERS` must be `true` or `false`, not `{v}`")
     })?;
-    // An explicit "no" must not be overruled by the other name's "yes".
-    if sdk
-        && !flag
-        && crate::environment::flag("SWML_TRUST_PROXY") == Ok(false)
-        && crate::auth::non_empty_env("SWML_TRUST_PROXY").is_some()
+    // The two names are one setting: when both are given they must agree,
+    // or an explicit "no" would be overruled (read as clap reads the flag's
+    // variable, `off` and `n` included).
+    let ours = crate::auth::non_empty_env("SWML_TRUST_PROXY").and_then(|v| {
+        use clap::builder::TypedValueParser as _;
+        clap::builder::BoolishValueParser::new()
+            .parse_ref(
+                &clap::Command::new("swagent"),
+                None,
+                std::ffi::OsStr::new(&v),
+            )
+            .ok()
+    });
+    if crate::auth::non_empty_env("SWML_TRUST_PROXY_HEADERS").is_some()
+        && ours.is_some_and(|ours| ours != sdk)
     {
         anyhow::bail!(
-            "`SWML_TRUST_PROXY` is false but `SWML_TRUST_PROXY_HEADERS` is true; they are one setting: keep one"
+            "`SWML_TRUST_PROXY` and `SWML_TRUST_PROXY_HEADERS` disagree; they are one setting: keep one"
         );
     }
     Ok(flag || sdk)

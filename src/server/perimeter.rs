@@ -64,27 +64,47 @@ pub enum AllowedHosts {
 }
 
 impl AllowedHosts {
-    /// The first entry that can never match a `Host`: one with a scheme, a
-    /// port or a path (`https://agent.example.com`, `agent.example.com:443`)
-    /// would refuse every request while `/ready` says all is well.
-    pub fn misfit(value: &str) -> Option<&str> {
-        value.split(',').map(str::trim).find(|h| {
-            let name = h.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
-            match name {
-                // An IPv6 literal, as `Host` carries it.
-                Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_err(),
-                None => !h
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-.*_".contains(c)),
-            }
-        })
+    /// Why an entry of the variable can never match a `Host`, for the first
+    /// such entry: one with a scheme, a port or a path
+    /// (`https://agent.example.com`, `agent.example.com:443`), an empty
+    /// label, or a `*` anywhere but a leading `*.` would refuse every request
+    /// while `/ready` says all is well.
+    pub fn misfit(value: &str) -> Option<String> {
+        value
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty() && *h != "*")
+            .find_map(|h| {
+                let why = if let Some(v6) = h.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+                    // An IPv6 literal, as `Host` carries it.
+                    v6.parse::<std::net::Ipv6Addr>()
+                        .err()
+                        .map(|_| "is not an IPv6 address")
+                } else if !h.is_ascii() {
+                    Some("is not ASCII: give an international name in its `xn--` form")
+                } else {
+                    let name = h.strip_prefix("*.").unwrap_or(h);
+                    let name = name.strip_suffix('.').unwrap_or(name);
+                    if name.split('.').any(|label| {
+                        label.is_empty()
+                            || !label
+                                .chars()
+                                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                    }) {
+                        Some("is not a host name, and no request's `Host` would match it")
+                    } else {
+                        None
+                    }
+                };
+                why.map(|why| format!("`{h}` {why}"))
+            })
     }
 
     /// Parses the comma-separated variable; empty entries are ignored.
     pub fn parse(value: &str) -> AllowedHosts {
         let list: Vec<String> = value
             .split(',')
-            .map(|h| h.trim().to_ascii_lowercase())
+            .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
             .filter(|h| !h.is_empty())
             .collect();
         if list.is_empty() || list.iter().any(|h| h == "*") {
@@ -103,11 +123,13 @@ impl AllowedHosts {
             return false;
         };
         let host = host.trim().to_ascii_lowercase();
-        // `[::1]:3000` → `[::1]`; `example.com:443` → `example.com`.
+        // `[::1]:3000` → `[::1]`; `example.com:443` → `example.com`; and the
+        // fully qualified `example.com.` is `example.com`.
         let name = match host.rfind(':') {
             Some(i) if !host[i..].contains(']') => &host[..i],
             _ => host.as_str(),
         };
+        let name = name.strip_suffix('.').unwrap_or(name);
         list.iter().any(|allowed| match allowed.strip_prefix("*.") {
             Some(domain) => name
                 .strip_suffix(domain)
@@ -469,9 +491,44 @@ mod tests {
             (Some("[::1]:3000"), true),
             (Some("[::2]"), false),
             (None, false),
+            // A fully qualified name is the same name.
+            (Some("agent.example.com."), true),
         ];
         for (host, want) in cases {
             assert_eq!(list.allows(host), want, "{host:?}");
+        }
+        assert!(AllowedHosts::parse("agent.example.com.").allows(Some("agent.example.com")));
+    }
+
+    #[test]
+    fn allowed_host_entries_that_never_match_are_named() {
+        for fine in [
+            "agent.example.com, *.example.org, [::1], 127.0.0.1, localhost",
+            "xn--bcher-kva.example, agent.example.com., *, ",
+        ] {
+            assert_eq!(AllowedHosts::misfit(fine), None, "{fine}");
+        }
+        let never = "is not a host name, and no request's `Host` would match it";
+        for (value, why) in [
+            ("https://agent.example.com", never),
+            ("agent.example.com:443", never),
+            ("agent.example.com/x", never),
+            (".example.com", never),
+            ("*example.com", never),
+            ("a*.example.com", never),
+            ("*.*.example.com", never),
+            ("agent..example.com", never),
+            ("[::g]", "is not an IPv6 address"),
+            (
+                "bücher.example",
+                "is not ASCII: give an international name in its `xn--` form",
+            ),
+        ] {
+            assert_eq!(
+                AllowedHosts::misfit(&format!("ok.example.com, {value}")),
+                Some(format!("`{value}` {why}")),
+                "{value}"
+            );
         }
     }
 }

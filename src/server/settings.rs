@@ -300,9 +300,9 @@ impl Settings {
             );
         }
         let allowed_hosts = std::env::var("SWML_ALLOWED_HOSTS").unwrap_or_default();
-        if let Some(entry) = AllowedHosts::misfit(&allowed_hosts) {
+        if let Some(why) = AllowedHosts::misfit(&allowed_hosts) {
             anyhow::bail!(
-                "`SWML_ALLOWED_HOSTS`: `{entry}` is not a host name, and no request's `Host` would match it; give names only (`agent.example.com`, `*.example.com`), without scheme, port or path"
+                "`SWML_ALLOWED_HOSTS`: {why}; give names only (`agent.example.com`, `*.example.com`), without scheme, port or path"
             );
         }
         let signing_key = non_empty_env(SIGNING_KEY_VAR);

@@ -1098,15 +1098,23 @@ fn settings_that_would_break_or_weaken_the_service_are_refused_or_said() {
         "100000000s",
         "`SWAGENT_BODY_TIMEOUT` is at most 600 s, not `100000000s`",
     );
-    // An explicit "no" is not overruled by the SDK's name for the setting.
-    Swagent::new(["serve", "agent.yaml", "--port", "0"])
-        .creds()
-        .env("SWML_TRUST_PROXY", "false")
-        .env("SWML_TRUST_PROXY_HEADERS", "true")
-        .dir(dir.path())
-        .run()
-        .code(2)
-        .stderr_is("error: `SWML_TRUST_PROXY` is false but `SWML_TRUST_PROXY_HEADERS` is true; they are one setting: keep one\n");
+    // An explicit "no" (in any of the words the flag takes) is not overruled
+    // by the SDK's name for the setting, nor the other way round.
+    for (ours, sdk) in [
+        ("false", "true"),
+        ("off", "true"),
+        ("n", "true"),
+        ("on", "false"),
+    ] {
+        Swagent::new(["serve", "agent.yaml", "--port", "0"])
+            .creds()
+            .env("SWML_TRUST_PROXY", ours)
+            .env("SWML_TRUST_PROXY_HEADERS", sdk)
+            .dir(dir.path())
+            .run()
+            .code(2)
+            .stderr_is("error: `SWML_TRUST_PROXY` and `SWML_TRUST_PROXY_HEADERS` disagree; they are one setting: keep one\n");
+    }
     // Allowed, but said: a guessable secret, a key with a pasted space.
     let server = Swagent::new(["serve", "agent.yaml"])
         .creds()
