@@ -226,7 +226,7 @@ pub struct GenCredsArgs {
     #[arg(long, default_value_t = 48)]
     pub length: usize,
     /// Output format when printing [default: env]; `--write` writes `NAME=value` lines.
-    #[arg(long, value_enum, conflicts_with = "write")]
+    #[arg(long, value_enum)]
     pub format: Option<CredsFormat>,
     /// Write to this file (mode 0600) instead of printing: adds missing keys,
     /// keeps everything else.
@@ -340,13 +340,18 @@ pub struct CompletionsArgs {
 
 impl Command {
     /// Whether the command reads settings that `.env` may hold. Those that
-    /// do not (the kill switch, the schema, completions) go on, with a
+    /// do not (the kill switch, the schema, completions, and `gen-creds`,
+    /// which reads the file it writes itself) go on, with a
     /// warning, when `.env` cannot be read: an operator disabling functions
     /// from the service's folder must not be stopped by its `.env`.
     pub fn needs_dotenv(&self) -> bool {
         !matches!(
             self,
-            Command::Disable(_) | Command::Enable(_) | Command::Schema | Command::Completions(_)
+            Command::Disable(_)
+                | Command::Enable(_)
+                | Command::Schema
+                | Command::Completions(_)
+                | Command::GenCreds(_)
         )
     }
 }
@@ -356,14 +361,27 @@ impl Cli {
     /// (exit 2), but naming the variable when a bad value came from one:
     /// `PORT=abc` is otherwise reported as a bad `--port`, a flag the
     /// operator never typed.
-    pub fn parse_or_exit() -> Cli {
-        Cli::try_parse().unwrap_or_else(|e| match from_variable(&e) {
+    ///
+    /// `unread` is why `.env` could not be read, said first on a usage error:
+    /// a required option it would have given (`SWAGENT_STATE_FILE`) is
+    /// otherwise reported missing without a word about why.
+    pub fn parse_or_exit(unread: Option<&anyhow::Error>) -> Cli {
+        Cli::try_parse().unwrap_or_else(|e| {
+            if let Some(unread) = unread.filter(|_| e.use_stderr()) {
+                crate::say!("warning: {unread:#}; `.env` was not read");
+            }
+            Cli::exit_with(e)
+        })
+    }
+
+    fn exit_with(e: clap::Error) -> ! {
+        match from_variable(&e) {
             Some(said) => {
                 crate::say_raw!("{said}");
                 std::process::exit(2)
             }
             None => e.exit(),
-        })
+        }
     }
 }
 

@@ -106,11 +106,16 @@ fn load_dotenv(path: &Path) -> anyhow::Result<()> {
     for item in dotenvy::from_read_iter(bytes) {
         match item {
             // The shell (`set -a; . ./.env`) and the Python SDK take the
-            // last of two; taking either here would surprise someone.
-            Ok((name, _)) if is_own_variable(&name) && pairs.iter().any(|(n, _)| *n == name) => {
-                anyhow::bail!(
-                    "`{shown}` sets `{name}` more than once: keep one (a shell that sources it takes the last)"
-                );
+            // last of two; taking either here would surprise someone. The
+            // same value twice is only untidy.
+            Ok((name, value)) if is_own_variable(&name) => {
+                match pairs.iter().find(|(n, _)| *n == name) {
+                    Some((_, first)) if *first != value => anyhow::bail!(
+                        "`{shown}` sets `{name}` twice, to different values: keep one (a shell that sources it takes the last)"
+                    ),
+                    Some(_) => {}
+                    None => pairs.push((name, value)),
+                }
             }
             Ok(pair) => pairs.push(pair),
             // dotenvy's message quotes the line, which may hold a secret.
@@ -132,17 +137,19 @@ fn load_dotenv(path: &Path) -> anyhow::Result<()> {
             Err(e) => anyhow::bail!("cannot read `{shown}`: {e}"),
         }
     }
+    // Every check before the first variable is set: a refused file sets none.
+    for (name, value) in &pairs {
+        if std::env::var_os(name).is_some_and(|set| hides(name, &set, value)) {
+            anyhow::bail!(
+                "`{name}` is set but empty, which hides its value in `{shown}` and would turn it off; unset it or give it a value"
+            );
+        }
+    }
     let mut loaded = Vec::new();
     for (name, value) in pairs {
-        match std::env::var_os(&name) {
-            None => {
-                std::env::set_var(&name, &value);
-                loaded.push(name);
-            }
-            Some(set) if hides(&name, &set, &value) => anyhow::bail!(
-                "`{name}` is set but empty, which hides its value in `{shown}` and would turn it off; unset it or give it a value"
-            ),
-            Some(_) => {}
+        if std::env::var_os(&name).is_none() {
+            std::env::set_var(&name, &value);
+            loaded.push(name);
         }
     }
     let _ = FROM_DOTENV.set(loaded);

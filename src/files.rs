@@ -26,6 +26,48 @@ pub fn open_regular(path: &Path) -> std::io::Result<File> {
     Ok(file)
 }
 
+/// The whole of a regular file or a pipe (`<(pass show ...)`, `/dev/stdin`
+/// fed by a pipe), at most `limit` bytes: for a secret handed over without
+/// touching the disk. Devices are refused (`/dev/zero` never ends), and a
+/// FIFO nobody writes to reads as empty instead of blocking.
+pub fn read_file_or_pipe(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::os::fd::AsRawFd as _;
+    use std::os::unix::fs::FileTypeExt as _;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let kind = file.metadata()?.file_type();
+    if kind.is_fifo() {
+        // Open without blocking, then read as a pipe is read: until its
+        // writer is done (at once, when it has none).
+        // SAFETY: fcntl on a descriptor this function owns.
+        unsafe {
+            let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
+            if flags < 0
+                || libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK) < 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+    } else if kind.is_dir() {
+        return Err(std::io::Error::other("is a directory"));
+    } else if !kind.is_file() {
+        return Err(std::io::Error::other(
+            "is not a regular file or a pipe (a socket or device)",
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::other(format!(
+            "is larger than {} KiB",
+            limit.div_ceil(1024)
+        )));
+    }
+    Ok(bytes)
+}
+
 fn not_regular() -> std::io::Error {
     std::io::Error::other("is not a regular file (a FIFO, socket or device)")
 }

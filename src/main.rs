@@ -7,7 +7,7 @@ fn main() -> ExitCode {
     // Before parsing, so that `.env` feeds the options read from variables;
     // its error is said after, so `--help` and `--version` still answer.
     let environment = swagent::environment::load();
-    let cli = swagent::cli::Cli::parse_or_exit();
+    let cli = swagent::cli::Cli::parse_or_exit(environment.as_ref().err());
     if let Err(err) = environment {
         // The kill switch must work in the service's folder whatever its
         // `.env` is (another user's, or broken): it needs none of it.

@@ -504,21 +504,29 @@ fn checklist(agent: &Agent, args: &CheckArgs) -> anyhow::Result<Vec<Item>> {
 
 /// A verifier that binds an account keeps its lock-out, and a global rate
 /// limit: guesses spread over many accounts lock none of them.
-/// Why `serve` could not open the audit log at `path`, judged without
-/// creating it (`check` changes nothing).
+/// Why `serve` could not open the audit log at `path`, judged as `serve`
+/// opens it (through links) but without creating or opening anything that
+/// is not a regular file (`check` changes nothing, not even a FIFO
+/// reader's end of file).
 fn unwritable(path: &Path) -> Option<String> {
-    match std::fs::symlink_metadata(path) {
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => Some(
+            "is not a regular file (a FIFO, socket, device or folder): `serve` refuses it".into(),
+        ),
         Ok(_) => std::fs::OpenOptions::new()
             .append(true)
-            .custom_flags(libc::O_NONBLOCK)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
             .open(path)
             .err()
             .map(|e| format!("cannot be opened for writing: {e}")),
-        Err(_) => {
-            let folder = crate::files::folder_of(path);
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // `serve` creates it, through a link where its target will be.
+            let target = crate::files::resolve(path).ok()?;
+            let folder = crate::files::folder_of(&target);
             (!folder.is_dir())
                 .then(|| format!("is in `{}`, which is not a folder", folder.display()))
         }
+        Err(e) => Some(format!("cannot be looked at: {e}")),
     }
 }
 

@@ -37,6 +37,9 @@ pub(super) fn run(args: &GenCredsArgs) -> anyhow::Result<u8> {
         (SECRET_VAR, random_hex(32)),
     ];
     match &args.write {
+        Some(_) if args.format.is_some_and(|f| !matches!(f, CredsFormat::Env)) => {
+            anyhow::bail!("`--write` writes `NAME=value` lines; `--format` is for printing")
+        }
         Some(path) => write(path, &values, args),
         None => {
             let out = match args.format.unwrap_or(CredsFormat::Env) {
@@ -192,15 +195,10 @@ fn write(path: &Path, values: &[(&str, String); 3], args: &GenCredsArgs) -> anyh
     let mut text = lines.join("\n");
     text.push('\n');
     // A crash never leaves half a file, the file is 0600 (0640 if its group
-    // could read it) from its first byte and keeps its owner, and a `.env`
-    // that is a link to the real one is written through.
+    // could read it) from its first byte, and a `.env` that is a link to the
+    // real one is written through.
     crate::files::replace(path, text.as_bytes(), 0o600)
         .with_context(|| format!("cannot write `{}`", path.display()))?;
-    super::print_out(&format!(
-        "wrote {} to {}\n",
-        written.join(", "),
-        path.display()
-    ))?;
     if args.rotate {
         crate::say!(
             "note: every token handed out with the old `{SECRET_VAR}` stops verifying; restart every replica with the new values"
@@ -214,6 +212,11 @@ fn write(path: &Path, values: &[(&str, String); 3], args: &GenCredsArgs) -> anyh
         }
     }
     warn_if_committable(path);
+    super::report_done(&format!(
+        "wrote {} to {}\n",
+        written.join(", "),
+        path.display()
+    ));
     Ok(0)
 }
 

@@ -52,6 +52,21 @@ fn print_out(text: &str) -> anyhow::Result<()> {
         .context("cannot write the output")
 }
 
+/// Says on stdout what a command did, once it is done. A stdout that cannot
+/// take it is a warning, not a failure: the change stands, and a script
+/// that retried on exit 2 would make it again (rotate twice).
+fn report_done(text: &str) {
+    if let Err(e) = print_out(text) {
+        let closed = e
+            .chain()
+            .filter_map(|e| e.downcast_ref::<std::io::Error>())
+            .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe);
+        if !closed {
+            crate::say!("warning: {e:#} (the change was made)");
+        }
+    }
+}
+
 /// Loads an agent for a command that needs a valid one, printing warnings.
 fn load_agent(path: &Path) -> anyhow::Result<Agent> {
     let (agent, report) = agent::load(path, LoadOptions::default())?;
@@ -396,10 +411,10 @@ fn switch(args: &SwitchArgs, enable: bool) -> anyhow::Result<u8> {
     if enable && !args.all && state.all {
         crate::say!("note: `--all` is still in force; `swagent enable --all` lifts it");
     }
-    print_out(&format!(
+    report_done(&format!(
         "{}: {}\n",
         args.state_file.display(),
         state.describe()
-    ))?;
+    ));
     Ok(0)
 }

@@ -17,8 +17,8 @@ const SECRET_FILE_LIMIT: u64 = 64 * 1024;
 /// The secret from `--secret-file`, `--prompt`, or the environment / `.env`.
 fn secret(args: &SecretArgs) -> anyhow::Result<Secret> {
     let value = if let Some(path) = &args.secret_file {
-        // A regular file, bounded: not a FIFO that blocks, not `/dev/zero`.
-        let bytes = crate::files::read_regular(path, SECRET_FILE_LIMIT)
+        // A file or a pipe, bounded: not `/dev/zero`.
+        let bytes = crate::files::read_file_or_pipe(path, SECRET_FILE_LIMIT)
             .with_context(|| format!("cannot read secret file `{}`", path.display()))?;
         let text = String::from_utf8(bytes)
             .ok()

@@ -513,6 +513,28 @@ fn an_audit_log_others_can_write_fails_the_check_and_warns_at_start() {
     );
     assert!(out.stdout.contains(&want), "{}", out.stdout);
     assert!(!dir.path().join("no-such-folder").exists());
+    // A link to a log not created yet is fine (`serve` creates it there); a
+    // FIFO is not (`serve` refuses it), and `check` does not open it.
+    let later = dir.path().join("later.log");
+    std::os::unix::fs::symlink("not-yet.log", &later).unwrap();
+    let fifo = dir.path().join("fifo.log");
+    crate::util::mkfifo(&fifo);
+    let verdict = |path: &Path| {
+        check_production(dir.path(), "agents/production-bank.yaml")
+            .env("SWAGENT_AUDIT_LOG", &path.display().to_string())
+            .run()
+            .stdout
+            .lines()
+            .find(|l| l.contains("Audit log"))
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(verdict(&later), "[pass] Audit log: the audit log is set");
+    assert!(!dir.path().join("not-yet.log").exists());
+    assert_eq!(
+        verdict(&fifo),
+        format!("[FAIL] Audit log: `{}` is not a regular file (a FIFO, socket, device or folder): `serve` refuses it", fifo.display())
+    );
 }
 
 #[test]

@@ -276,7 +276,7 @@ fn gen_creds_rotate_keeps_the_user_and_replaces_password_and_secret() {
         ),
         (
             &["--format", "json"][..],
-            "error: the argument '--write <PATH>' cannot be used with '--format <FORMAT>'\n",
+            "error: `--write` writes `NAME=value` lines; `--format` is for printing\n",
         ),
     ] {
         Swagent::new(["gen-creds", "--write", ".env"])
@@ -302,6 +302,25 @@ fn gen_creds_rotate_keeps_the_user_and_replaces_password_and_secret() {
     assert!(!std::fs::read_to_string(&env)
         .unwrap()
         .contains("old-password"));
+    // A byte-order mark (a Windows editor) does not hide the first key: it
+    // is rotated in place, not added twice, and the mark is not kept.
+    std::fs::write(
+        &env,
+        "\u{feff}SWML_BASIC_AUTH_PASSWORD=old-password-0123456789\nSIGNALWIRE_SWAIG_SECRET=oldsecret\n",
+    )
+    .unwrap();
+    Swagent::new(["gen-creds", "--write", ".env", "--rotate"])
+        .dir(dir.path())
+        .run()
+        .code(0);
+    let text = std::fs::read_to_string(&env).unwrap();
+    assert!(!text.starts_with('\u{feff}'), "{text:?}");
+    assert_eq!(
+        text.matches("SWML_BASIC_AUTH_PASSWORD=").count(),
+        1,
+        "{text}"
+    );
+    assert!(!text.contains("old-password"), "{text}");
 }
 
 #[test]
@@ -1126,12 +1145,18 @@ fn a_broken_dotenv_is_named_by_line_and_its_text_never_shown() {
         "SWML_BASIC_AUTH_USER=ops\nSIGNALWIRE_SWAIG_SECRET=topsecretvalue123 garbage here\n",
     )
     .unwrap();
-    Swagent::new(["gen-creds"])
+    Swagent::new(["swml", &root().join("agents/hello.yaml").to_string_lossy()])
         .dir(dir.path())
         .run()
         .code(2)
         .stdout_is("")
         .stderr_is("error: cannot read `.env`: line 2 is not `NAME=value` (its text is not shown: it may hold a secret)\n");
+    // A command that needs nothing from it goes on, and says why.
+    Swagent::new(["gen-creds"])
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .stderr_is("warning: cannot read `.env`: line 2 is not `NAME=value` (its text is not shown: it may hold a secret); going on without `.env`, which this command does not need\n");
     // `--help` and `--version` still answer.
     Swagent::new(["--version"])
         .dir(dir.path())
@@ -1194,7 +1219,17 @@ fn a_dotenv_that_would_be_read_two_ways_is_refused() {
     swml()
         .code(2)
         .stdout_is("")
-        .stderr_is("error: `.env` sets `SWML_BASIC_AUTH_PASSWORD` more than once: keep one (a shell that sources it takes the last)\n");
+        .stderr_is("error: `.env` sets `SWML_BASIC_AUTH_PASSWORD` twice, to different values: keep one (a shell that sources it takes the last)\n");
+    // The same value twice is read as it says.
+    std::fs::write(
+        &env,
+        "SWML_PROXY_URL_BASE=https://twice.example.com\nSWML_PROXY_URL_BASE=https://twice.example.com\n",
+    )
+    .unwrap();
+    assert!(swml()
+        .code(0)
+        .stdout
+        .contains("@twice.example.com/post_prompt/"));
     // A link to a secrets volume that did not mount is not "no `.env`".
     std::fs::remove_file(&env).unwrap();
     std::os::unix::fs::symlink("/run/secrets-not-mounted/swagent.env", &env).unwrap();
@@ -1402,14 +1437,17 @@ fn a_full_or_closed_output_is_an_error_never_a_panic() {
             "error: cannot write the output: No space left on device (os error 28)\n".into()
         )
     );
+    // After a change, it is said, but the change stands and is not an error
+    // (a retry would make it again).
     let (code, said) = run(&["gen-creds", "--write", "g.env"], "/dev/full", "-");
     assert_eq!(
         (code, said.as_str()),
         (
-            Some(2),
-            "error: cannot write the output: No space left on device (os error 28)\n"
+            Some(0),
+            "warning: cannot write the output: No space left on device (os error 28) (the change was made)\n"
         )
     );
+    assert!(dir.path().join("g.env").exists());
     // stderr full: its notes are lost, the change is made, the exit is 0.
     assert_eq!(
         run(
@@ -1433,17 +1471,27 @@ fn mint_and_call_refuse_what_serve_would() {
         Swagent::new(["token", "mint", "--function", "f", "--call-id", "c"])
             .args(extra)
             .env("SIGNALWIRE_SWAIG_SECRET", SECRET)
-            .run()
     };
     for (extra, said) in [
         (&["--url", "not a url"][..], "error: `--url` is not a URL: relative URL without a base\n".to_owned()),
         (&["--url", "https://u:p@h/x"][..], "error: `--url` must not hold credentials; swagent adds the Basic Auth ones itself\n".to_owned()),
-        // Bounded and never blocking: a device, a FIFO with no writer.
-        (&["--secret-file", "/dev/zero"][..], "error: cannot read secret file `/dev/zero`: is not a regular file (a FIFO, socket or device)\n".to_owned()),
-        (&["--secret-file", &*fifo.to_string_lossy()][..], format!("error: cannot read secret file `{}`: is not a regular file (a FIFO, socket or device)\n", fifo.display())),
+        // Bounded and never blocking: a device; a FIFO with no writer is empty.
+        (&["--secret-file", "/dev/zero"][..], "error: cannot read secret file `/dev/zero`: is not a regular file or a pipe (a socket or device)\n".to_owned()),
+        (&["--secret-file", &*fifo.to_string_lossy()][..], "error: the secret is blank\n".to_owned()),
     ] {
-        mint(extra).code(2).stdout_is("").stderr_is(&said);
+        mint(extra).run().code(2).stdout_is("").stderr_is(&said);
     }
+    // A pipe carries a secret without touching the disk (`<(pass show ...)`).
+    let piped = Swagent::new(["token", "mint", "--function", "f", "--call-id", "c"])
+        .args(["--secret-file", "/dev/stdin"])
+        .stdin(format!("{SECRET}\n"))
+        .run()
+        .code(0);
+    let token = piped.stdout.trim().to_owned();
+    Swagent::new(["verify-token", &token])
+        .env("SIGNALWIRE_SWAIG_SECRET", SECRET)
+        .run()
+        .code(0);
     let bank = root().join("agents/bank.yaml");
     for (id, said) in [
         (
