@@ -86,24 +86,61 @@ pub fn load(path: &Path, opts: LoadOptions) -> Result<(Agent, Report), LoadError
 /// keeps the parser from the depths that would cost it seconds.
 const MAX_FLOW_DEPTH: usize = 256;
 
-/// Where `[`/`{` first nest past [`MAX_FLOW_DEPTH`]. Counted over the raw
-/// text, quotes and comments included: an over-count needs over a hundred
-/// unclosed brackets in text, which no agent file has.
+/// Where `[`/`{` first nest past [`MAX_FLOW_DEPTH`], counted twice over
+/// the raw text: once blind to quotes, once skipping quoted scalars (a `]`
+/// inside `"]"` closes nothing, so `["]",["]",...` nests while the blind
+/// count stays at one). Either count past the limit refuses the file. An
+/// over-count needs hundreds of unclosed brackets in text, which no agent
+/// file has; an under-count would need text that fools both.
 fn flow_too_deep(source: &str) -> Option<Pos> {
-    let mut depth = 0usize;
+    let (mut blind, mut aware) = (0usize, 0usize);
+    // The quote being skipped by the aware count, if any.
+    let mut quote: Option<char> = None;
+    // The last character outside quotes that was not a space: a quote opens
+    // a quoted scalar only where a scalar can start.
+    let mut before = '\n';
     let (mut line, mut col) = (1, 0);
-    for c in source.chars() {
+    let mut chars = source.chars().peekable();
+    while let Some(c) = chars.next() {
         col += 1;
+        if c == '\n' {
+            (line, col) = (line + 1, 0);
+        }
         match c {
-            '\n' => (line, col) = (line + 1, 0),
-            '[' | '{' => {
-                depth += 1;
-                if depth > MAX_FLOW_DEPTH {
-                    return Some(Pos { line, col });
+            '[' | '{' => blind += 1,
+            ']' | '}' => blind = blind.saturating_sub(1),
+            _ => {}
+        }
+        match quote {
+            Some('"') if c == '\\' => {
+                chars.next();
+                col += 1;
+            }
+            Some('\'') if c == '\'' && chars.peek() == Some(&'\'') => {
+                chars.next();
+                col += 1;
+            }
+            Some(q) if c == q => {
+                quote = None;
+                before = 'x';
+            }
+            Some(_) => {}
+            None => {
+                match c {
+                    '"' | '\'' if matches!(before, '\n' | '[' | '{' | ',' | ':' | '-' | '?') => {
+                        quote = Some(c);
+                    }
+                    '[' | '{' => aware += 1,
+                    ']' | '}' => aware = aware.saturating_sub(1),
+                    _ => {}
+                }
+                if !c.is_whitespace() || c == '\n' {
+                    before = c;
                 }
             }
-            ']' | '}' => depth = depth.saturating_sub(1),
-            _ => {}
+        }
+        if blind.max(aware) > MAX_FLOW_DEPTH {
+            return Some(Pos { line, col });
         }
     }
     None
@@ -981,6 +1018,26 @@ mod tests {
             ),
         ] {
             assert_eq!(without_string_values(message), want);
+        }
+    }
+
+    #[test]
+    fn flow_nesting_is_counted_past_quotes_that_hide_brackets() {
+        let deep = |unit: &str| format!("params: {}\n", unit.repeat(300));
+        // Real nesting, with a closing bracket in each quoted element.
+        for unit in [r#"["]","#, "[']',", "{a: \"}\", b: ", "[\"\\\"]\","] {
+            let at = super::flow_too_deep(&deep(unit)).map(|p| p.line);
+            assert_eq!(at, Some(1), "{unit}");
+        }
+        // Brackets in text are not nesting, quoted or not, nor apostrophes
+        // inside words, nor a balanced document of any size.
+        for fine in [
+            format!("text: 'it''s [{}'\n", "[".repeat(100)),
+            format!("text: \"{}\"\n", "[".repeat(200)),
+            "text: don't [stop] {ever}\n".repeat(100),
+            format!("params: {}{}\n", "[".repeat(200), "]".repeat(200)),
+        ] {
+            assert_eq!(super::flow_too_deep(&fine), None, "{fine:.60}");
         }
     }
 }
