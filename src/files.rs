@@ -170,6 +170,44 @@ pub fn resolve(path: &Path) -> std::io::Result<PathBuf> {
     ))
 }
 
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Run as root, writes only where no other user can choose what a path
+/// names: the folder of `path` and of the file it resolves to, and every
+/// folder above them, must be root's, and none writable by others (but for
+/// a sticky folder above, like `/tmp`, where no one can move root's
+/// entries). Otherwise another user could point a link, or swap a folder,
+/// at any file root can write, or read what root writes. Run as the user
+/// who owns the folder instead.
+pub fn root_may_write(path: &Path, target: &Path) -> std::io::Result<()> {
+    if !is_root() {
+        return Ok(());
+    }
+    for folder in [folder_of(path), folder_of(target)] {
+        let real = std::fs::canonicalize(folder)?;
+        for (i, at) in real.ancestors().enumerate() {
+            let meta = std::fs::metadata(at)?;
+            let others_write = meta.mode() & 0o022 != 0;
+            let sticky = meta.mode() & 0o1000 != 0;
+            if meta.uid() != 0 || (others_write && (i == 0 || !sticky)) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!(
+                        "`{}` is owned by uid {} with mode {:04o}: as root, swagent writes only in folders no other user can change (they could point the file anywhere, or read it); run this as that folder's owner",
+                        at.display(),
+                        meta.uid(),
+                        meta.mode() & 0o7777
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The folder `path` is in: `.` for a bare file name.
 pub fn folder_of(path: &Path) -> &Path {
     path.parent()
@@ -188,6 +226,7 @@ pub fn folder_of(path: &Path) -> &Path {
 /// since whoever owns the folder can swap what the path names.
 pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<PathBuf> {
     let target = resolve(path)?;
+    root_may_write(path, &target)?;
     let dir = folder_of(&target);
     let name = target
         .file_name()
@@ -213,6 +252,11 @@ pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<PathBuf>
                     ),
                 )
             })?;
+        // Root's file in root's own folder (checked above): a service group
+        // chosen for it (root:svc 0640) is kept, or the service is locked out.
+        if let Some(old) = old.as_ref().filter(|_| group_read && is_root()) {
+            std::os::unix::fs::fchown(&f, None, Some(old.gid()))?;
+        }
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, &target)

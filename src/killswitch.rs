@@ -82,6 +82,10 @@ impl KillState {
         // (a symlink) takes the same one.
         let real = crate::files::resolve(path)
             .map_err(|e| anyhow::anyhow!("cannot resolve `{}`: {e}", path.display()))?;
+        // The lock is made beside the real file: as root, only where no
+        // other user chooses where that is.
+        crate::files::root_may_write(path, &real)
+            .map_err(|e| anyhow::anyhow!("cannot change `{}`: {e}", path.display()))?;
         let mut name = real.into_os_string();
         name.push(".lock");
         let lock_path = PathBuf::from(name);

@@ -965,31 +965,66 @@ fn disable_says_when_it_creates_the_state_file() {
 }
 
 #[test]
-fn a_lock_file_another_user_made_is_named_with_a_way_out() {
+fn root_changes_no_state_file_in_a_folder_another_user_controls() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        crate::util::skipped("SKIPPED ops::a_lock_file_another_user_made_is_named_with_a_way_out: it needs root to act as two users");
+        crate::util::skipped("SKIPPED ops::root_changes_no_state_file_in_a_folder_another_user_controls: it needs root to act as two users");
         return;
     }
-    // The service's folder, owned by `nobody`; root ran `disable` there once.
+    // The service's folder, owned by `nobody`, who has linked the state file
+    // to a file only root may write.
     let dir = tempfile::tempdir().unwrap();
-    std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).unwrap();
-    Swagent::new(["disable", "pay", "--state-file", "state.json"])
-        .dir(dir.path())
-        .run()
-        .code(0);
-    // Root's lock stays root's and private: it is never given away, since
-    // whoever owns the folder chooses where a link sends it.
-    let lock = std::fs::metadata(dir.path().join("state.json.lock")).unwrap();
-    assert_eq!(lock.permissions().mode() & 0o777, 0o600);
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(crate::util::BIN)
-        .args(["enable", "pay", "--state-file", "state.json"])
-        .current_dir(dir.path())
-        .env_clear()
-        .output()
-        .unwrap();
+    let folder = std::fs::canonicalize(dir.path()).unwrap();
+    std::os::unix::fs::chown(&folder, Some(65534), Some(65534)).unwrap();
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let rootonly = tempfile::tempdir().unwrap();
+    let victim = rootonly.path().join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    std::os::unix::fs::symlink(&victim, folder.join("state.json")).unwrap();
+    std::os::unix::fs::lchown(folder.join("state.json"), Some(65534), Some(65534)).unwrap();
+    let refused = format!(
+        "error: cannot change `state.json`: `{}` is owned by uid 65534 with mode 0700: as root, swagent writes only in folders no other user can change (they could point the file anywhere, or read it); run this as that folder's owner\n",
+        folder.display()
+    );
+    for args in [&["disable", "--all"][..], &["enable", "pay"][..]] {
+        Swagent::new(args)
+            .args(["--state-file", "state.json"])
+            .dir(&folder)
+            .run()
+            .code(2)
+            .stdout_is("")
+            .stderr_is(&refused);
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert!(!rootonly.path().join("victim.lock").exists());
+    // As the folder's owner, it works (on a file of its own).
+    std::fs::remove_file(folder.join("state.json")).unwrap();
+    let as_owner = |args: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(crate::util::BIN)
+            .args(args)
+            .current_dir(&folder)
+            .env_clear()
+            .output()
+            .unwrap()
+    };
+    let out = as_owner(&["disable", "pay", "--state-file", "state.json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A lock root left there (by an older swagent) is named with a way out.
+    std::fs::remove_file(folder.join("state.json.lock")).unwrap();
+    std::fs::File::create(folder.join("state.json.lock")).unwrap();
+    std::fs::set_permissions(
+        folder.join("state.json.lock"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let out = as_owner(&["enable", "pay", "--state-file", "state.json"]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),

@@ -372,6 +372,22 @@ fn gen_creds_as_root_leaves_another_users_file_to_that_user() {
     assert!(!std::fs::read_to_string(&env)
         .unwrap()
         .contains("old-password"));
+    // Root's own file in root's own folder, given to the service's group:
+    // rotated, it stays the group's to read.
+    let own = tempfile::tempdir().unwrap();
+    let env_root = own.path().join(".env");
+    std::fs::write(&env_root, old).unwrap();
+    std::fs::set_permissions(&env_root, std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::os::unix::fs::chown(&env_root, None, Some(1234)).unwrap();
+    Swagent::new(["gen-creds", "--write", ".env", "--rotate"])
+        .dir(own.path())
+        .run()
+        .code(0);
+    let meta = std::fs::metadata(&env_root).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+        (0, 1234, 0o640)
+    );
     // A folder the writer cannot create files in is named, not the file.
     let locked = tempfile::tempdir().unwrap();
     let env = locked.path().join(".env");
