@@ -108,7 +108,7 @@ fn load_dotenv(path: &Path) -> anyhow::Result<()> {
             // The shell (`set -a; . ./.env`) and the Python SDK take the
             // last of two; taking either here would surprise someone. The
             // same value twice is only untidy.
-            Ok((name, value)) if is_own_variable(&name) => {
+            Ok((name, value)) if is_own_variable(&name) || name == "PORT" => {
                 match pairs.iter().find(|(n, _)| *n == name) {
                     Some((_, first)) if *first != value => anyhow::bail!(
                         "`{shown}` sets `{name}` twice, to different values: keep one (a shell that sources it takes the last)"

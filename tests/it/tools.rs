@@ -1236,6 +1236,11 @@ fn a_dotenv_that_would_be_read_two_ways_is_refused() {
         .code(2)
         .stdout_is("")
         .stderr_is("error: `.env` sets `SWML_BASIC_AUTH_PASSWORD` twice, to different values: keep one (a shell that sources it takes the last)\n");
+    // `PORT` too, which `serve` reads as the SDK does.
+    std::fs::write(&env, "PORT=39411\nPORT=39412\n").unwrap();
+    swml()
+        .code(2)
+        .stderr_is("error: `.env` sets `PORT` twice, to different values: keep one (a shell that sources it takes the last)\n");
     // The same value twice is read as it says.
     std::fs::write(
         &env,
