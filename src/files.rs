@@ -57,6 +57,12 @@ pub fn read_file_or_pipe(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
             "is not a regular file or a pipe (a socket or device)",
         ));
     }
+    read_bounded(file, limit)
+}
+
+/// All of `file`, refused unread past `limit` bytes (one byte past it is
+/// read, no more).
+fn read_bounded(file: File, limit: u64) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     file.take(limit + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
@@ -86,16 +92,7 @@ pub fn read_regular_with_meta(
 ) -> std::io::Result<(Vec<u8>, std::fs::Metadata)> {
     let file = open_regular(path)?;
     let meta = file.metadata()?;
-    let mut bytes = Vec::new();
-    // One byte past the limit, so an oversized file is refused unread.
-    file.take(limit + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(std::io::Error::other(format!(
-            "is larger than {} KiB",
-            limit.div_ceil(1024)
-        )));
-    }
-    Ok((bytes, meta))
+    Ok((read_bounded(file, limit)?, meta))
 }
 
 /// Opens (creating it, mode 0600) a lock file for `flock`. Never through a

@@ -3,7 +3,6 @@
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -999,16 +998,7 @@ fn root_changes_no_state_file_in_a_folder_another_user_controls() {
     assert!(!rootonly.path().join("victim.lock").exists());
     // As the folder's owner, it works (on a file of its own).
     std::fs::remove_file(folder.join("state.json")).unwrap();
-    let as_owner = |args: &[&str]| {
-        Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(crate::util::BIN)
-            .args(args)
-            .current_dir(&folder)
-            .env_clear()
-            .output()
-            .unwrap()
-    };
+    let as_owner = |args: &[&str]| crate::util::as_nobody(&folder, args);
     let out = as_owner(&["disable", "pay", "--state-file", "state.json"]);
     assert_eq!(
         out.status.code(),

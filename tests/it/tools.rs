@@ -348,15 +348,7 @@ fn gen_creds_as_root_leaves_another_users_file_to_that_user() {
         .stderr_is(&format!("error: `{shown}` belongs to uid 65534: rewritten by root it would become root's, and that user could no longer read it; run this as that user (`sudo -u '#65534' swagent gen-creds ...`)\n"));
     assert_eq!(std::fs::read_to_string(&env).unwrap(), old);
     // As that user it works, and the group keeps its read.
-    let as_owner = |args: &[&str]| {
-        Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(crate::util::BIN)
-            .args(args)
-            .current_dir("/")
-            .output()
-            .unwrap()
-    };
+    let as_owner = |args: &[&str]| crate::util::as_nobody(Path::new("/"), args);
     let out = as_owner(&["gen-creds", "--write", &shown, "--rotate"]);
     assert_eq!(
         out.status.code(),

@@ -547,6 +547,20 @@ pub fn python(py: &Path, args: &[&str], stdin: &[u8]) -> Output {
     }
 }
 
+/// Runs the binary as `nobody` (uid and gid 65534, no other groups) in
+/// `dir`, for the tests of what one user's files do to another's commands.
+/// Needs root.
+pub fn as_nobody(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .output()
+        .expect("setpriv runs")
+}
+
 /// Writes `data` to the child's stdin from a thread, then closes it: written
 /// here, a child that does not read (or fills its stdout first) would block
 /// the test before [`wait_bounded`] could bound it. A child that stops
