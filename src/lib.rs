@@ -62,6 +62,14 @@ pub mod swml;
 pub mod template;
 pub mod token;
 
+/// Whether `err` is a closed pipe (`swagent swml x | head`): the reader
+/// has what it wanted, which is no failure.
+pub fn closed_pipe(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
 /// Runs a parsed command line. `Ok(code)` is the process exit code; an `Err`
 /// is printed with its chain and exits 2.
 pub fn run(cli: cli::Cli) -> anyhow::Result<u8> {

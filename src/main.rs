@@ -23,11 +23,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             // A closed pipe (`swagent swml x | head`) is not a failure.
-            if err
-                .chain()
-                .filter_map(|e| e.downcast_ref::<std::io::Error>())
-                .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-            {
+            if swagent::closed_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
             swagent::say!("error: {err:#}");

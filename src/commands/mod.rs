@@ -57,11 +57,7 @@ fn print_out(text: &str) -> anyhow::Result<()> {
 /// that retried on exit 2 would make it again (rotate twice).
 fn report_done(text: &str) {
     if let Err(e) = print_out(text) {
-        let closed = e
-            .chain()
-            .filter_map(|e| e.downcast_ref::<std::io::Error>())
-            .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe);
-        if !closed {
+        if !crate::closed_pipe(&e) {
             crate::say!("warning: {e:#} (the change was made)");
         }
     }
