@@ -480,11 +480,32 @@ pub fn sdk_python(test: &str) -> Option<PathBuf> {
 /// failed tests: a skip must be seen in a run that passes.
 pub fn skipped(msg: &str) {
     assert!(
-        std::env::var_os("CI").is_none(),
+        !in_ci(std::env::var("CI").ok().as_deref()),
         "{msg}; CI must provide it"
     );
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr().lock(), "{msg}");
+}
+
+/// Whether `CI` says this is CI: `true` or `1`, as CI services set it. An
+/// empty `CI` or `CI=false` is a developer's machine, where a missing tool
+/// is a skip, not a failure.
+fn in_ci(value: Option<&str>) -> bool {
+    matches!(value.map(str::trim), Some("true" | "1"))
+}
+
+#[test]
+fn only_ci_true_or_1_is_ci() {
+    for (value, ci) in [
+        (None, false),
+        (Some(""), false),
+        (Some("false"), false),
+        (Some("0"), false),
+        (Some("true"), true),
+        (Some("1"), true),
+    ] {
+        assert_eq!(in_ci(value), ci, "{value:?}");
+    }
 }
 
 /// Whether `program` can be run. If not, says plainly that `test` is
