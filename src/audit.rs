@@ -123,10 +123,7 @@ impl Event {
             said.push_str(&format!(" for `{f}`"));
         }
         if let Some(c) = &self.call_id {
-            said.push_str(&format!(
-                " in call `{}`",
-                crate::agent::findings::printable(c)
-            ));
+            said.push_str(&format!(" in call `{}`", crate::text::printable(c)));
         }
         said
     }
@@ -349,28 +346,6 @@ impl Audit {
                 log::error!("AUDIT LOG WRITE FAILED, events are being lost: {err}");
                 Err(err)
             }
-        }
-    }
-}
-
-/// Lets one event through per second and counts the rest, for events that
-/// an attacker can trigger at will (rate-limited requests).
-#[derive(Default)]
-pub struct Sampler {
-    second: std::sync::atomic::AtomicU64,
-    suppressed: std::sync::atomic::AtomicU64,
-}
-
-impl Sampler {
-    /// `Some(n)` when this event should be written, `n` being how many were
-    /// dropped since the last one written.
-    pub fn admit(&self) -> Option<u64> {
-        let now = crate::token::now();
-        if self.second.swap(now, Ordering::Relaxed) == now {
-            self.suppressed.fetch_add(1, Ordering::Relaxed);
-            None
-        } else {
-            Some(self.suppressed.swap(0, Ordering::Relaxed))
         }
     }
 }

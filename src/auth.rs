@@ -94,17 +94,6 @@ pub enum CredentialsError {
     BadUser,
 }
 
-/// A URL-safe random password of `len` characters from ring's SystemRandom.
-pub fn random_password(len: usize) -> String {
-    let mut bytes = vec![0u8; len.div_ceil(4) * 3];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .expect("the system random source works");
-    let mut s = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    s.truncate(len);
-    s
-}
-
 impl Credentials {
     /// Builds credentials from a user and password.
     pub fn new(user: String, password: String, origin: Origin) -> Credentials {
@@ -141,7 +130,7 @@ impl Credentials {
             Some(p) => Ok(Credentials::new(user, p, Origin::Configured)),
             None => Ok(Credentials::new(
                 user,
-                random_password(43),
+                crate::random::password(43),
                 Origin::Generated,
             )),
         }
@@ -215,7 +204,8 @@ pub fn non_empty_env(name: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{random_password, Credentials, Failure, Origin};
+    use super::{Credentials, Failure, Origin};
+    use crate::random::password as random_password;
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine as _;
 

@@ -229,7 +229,7 @@ pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<PathBuf>
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.swagent-{}", crate::token::random_hex(6)));
+    let tmp = dir.join(format!(".{name}.swagent-{}", crate::random::hex(6)));
     let old = std::fs::metadata(&target).ok();
     // Group read kept only where it was chosen: in 0640, not in a umask's 0644.
     let group_read = old.as_ref().is_some_and(|m| m.mode() & 0o044 == 0o040);

@@ -114,7 +114,7 @@ impl KillState {
                 // Only a file that is there can fail to parse.
                 let bytes = bytes.unwrap_or_default();
                 let mut name = path.as_os_str().to_owned();
-                name.push(format!(".unreadable-{}", crate::token::random_hex(4)));
+                name.push(format!(".unreadable-{}", crate::random::hex(4)));
                 // Private: the file a link named may have been anyone's.
                 let copy = crate::files::replace(Path::new(&name), &bytes, 0o600)
                     .map_err(|c| anyhow::anyhow!("{e:#}; and cannot keep a copy of it: {c}"))?;

@@ -48,6 +48,7 @@ pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod environment;
 pub mod files;
@@ -55,11 +56,14 @@ pub mod guard;
 pub mod handlers;
 pub mod killswitch;
 pub mod limits;
+pub mod logging;
 pub mod metrics;
+pub mod random;
 pub mod server;
 pub mod signature;
 pub mod swml;
 pub mod template;
+pub mod text;
 pub mod token;
 
 /// Whether `err` is a closed pipe (`swagent swml x | head`): the reader

@@ -163,12 +163,10 @@ impl<K: Hash + Eq + Clone, C: Clock> Keyed<K, C> {
     }
 }
 
-/// What failed authentications are counted by: an IPv4 address, or an IPv6
-/// /64. One subscriber commonly holds a whole /64, so counting single IPv6
-/// addresses would give a guesser 2^64 fresh starts. A legitimate client never
-/// fails, so a shared /64 costs it nothing. (The flood guard still counts
-/// single addresses: grouping there could throttle a platform's own /64.)
-pub fn lockout_unit(ip: IpAddr) -> IpAddr {
+/// What every per-client limit counts by: an IPv4 address, or an IPv6 /64.
+/// One subscriber commonly holds a whole /64, so counting single IPv6
+/// addresses would give a flooder or a guesser 2^64 fresh starts.
+pub fn client_unit(ip: IpAddr) -> IpAddr {
     let IpAddr::V6(v6) = ip else {
         return ip;
     };
@@ -396,10 +394,10 @@ impl Lockout {
 
 /// Every limiter of a running server.
 pub struct Limits {
-    /// `SWML_RATE_LIMIT` per client address (`None`: off).
+    /// `SWML_RATE_LIMIT` per client (`None`: off), counted by [`client_unit`].
     pub per_address: Option<Keyed<IpAddr>>,
-    /// `SWAGENT_AUTH_FAILURE_LIMIT` per client address (`None`: off);
-    /// counted by [`lockout_unit`].
+    /// `SWAGENT_AUTH_FAILURE_LIMIT` per client (`None`: off), counted by
+    /// [`client_unit`].
     pub auth_failures: Option<AuthFailures>,
     /// The same limit per presented SignalWire signature, for signed
     /// webhooks, which the per-address lock-out does not hold back: a
@@ -701,7 +699,7 @@ mod tests {
     fn an_ipv6_64_is_locked_out_as_one() {
         let f = AuthFailures::new(2, Duration::from_secs(60)).unwrap();
         let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
-        let unit = |s: &str| super::lockout_unit(v6(s));
+        let unit = |s: &str| super::client_unit(v6(s));
         for host in ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::9"] {
             let _ = f.record(unit(host));
         }
@@ -711,26 +709,23 @@ mod tests {
         ));
         assert_eq!(f.locked(unit("2001:db8:1:3::1")), Admission::Allowed);
         // An IPv4-mapped address is the IPv4 address it maps.
-        assert_eq!(super::lockout_unit(v6("::ffff:192.0.2.7")), v6("192.0.2.7"));
-        assert_eq!(super::lockout_unit(v6("192.0.2.7")), v6("192.0.2.7"));
+        assert_eq!(super::client_unit(v6("::ffff:192.0.2.7")), v6("192.0.2.7"));
+        assert_eq!(super::client_unit(v6("192.0.2.7")), v6("192.0.2.7"));
         // NAT64 and 6to4 carry an IPv4 host or site; `::/64` and link-local
         // addresses are not grouped (an IPv4-compatible `::a.b.c.d` must not
         // lock out `::1`).
+        assert_eq!(super::client_unit(v6("64:ff9b::c000:207")), v6("192.0.2.7"));
         assert_eq!(
-            super::lockout_unit(v6("64:ff9b::c000:207")),
+            super::client_unit(v6("2002:c000:207:1::5")),
             v6("192.0.2.7")
         );
         assert_eq!(
-            super::lockout_unit(v6("2002:c000:207:1::5")),
+            super::client_unit(v6("2002:c000:207:2::9")),
             v6("192.0.2.7")
         );
-        assert_eq!(
-            super::lockout_unit(v6("2002:c000:207:2::9")),
-            v6("192.0.2.7")
-        );
-        assert_eq!(super::lockout_unit(v6("::10.9.9.9")), v6("::10.9.9.9"));
-        assert_eq!(super::lockout_unit(v6("::1")), v6("::1"));
-        assert_eq!(super::lockout_unit(v6("fe80::1")), v6("fe80::1"));
+        assert_eq!(super::client_unit(v6("::10.9.9.9")), v6("::10.9.9.9"));
+        assert_eq!(super::client_unit(v6("::1")), v6("::1"));
+        assert_eq!(super::client_unit(v6("fe80::1")), v6("fe80::1"));
     }
 
     /// `locked` skips the lock only while nobody is locked out: a lock-out

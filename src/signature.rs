@@ -129,8 +129,9 @@ pub fn verify(key: &SigningKey, url: &str, headers: Headers<'_>, body: &[u8]) ->
 /// What a valid signature vouches for, as one value per signed request: the
 /// key failures after it are counted by (the signature covers URL and body,
 /// never the credentials, so a captured request can be replayed with guesses).
-/// The hex schemes both sign URL + body: one digest of those, so sending the
-/// SHA-1 and the SHA-256 header of one request gives no second count. The
+/// The hex schemes both sign the text URL + body, joined: one digest of that
+/// text, so the SHA-1 and the SHA-256 header of one request share a count,
+/// and so does a replay that moves characters across the join. The
 /// form schemes may sign the URL alone (the body is then free): their
 /// decoded signature, of which the base64 decoder allows one spelling.
 pub fn replay_key(url: &str, headers: Headers<'_>, body: &[u8], scheme: Scheme) -> Option<Vec<u8>> {
@@ -138,8 +139,8 @@ pub fn replay_key(url: &str, headers: Headers<'_>, body: &[u8], scheme: Scheme) 
         Scheme::JsonSha256 | Scheme::JsonSha1 => {
             let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
             ctx.update(b"json\n");
+            // No separator: `?__token=ab` + `c{...}` signs as `?__token=abc` + `{...}`.
             ctx.update(url.as_bytes());
-            ctx.update(b"\n");
             ctx.update(body);
             Some(ctx.finish().as_ref().to_vec())
         }

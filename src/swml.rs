@@ -119,7 +119,7 @@ impl Prepared {
     pub fn new(agent: &Agent) -> Prepared {
         // Letters and digits only, so JSON serialization leaves it intact; the
         // random part means no agent text can contain it by accident.
-        let marker = format!("swagentHOLE{}N", token::random_hex(8));
+        let marker = format!("swagentHOLE{}N", crate::random::hex(8));
         let mut holes = Vec::new();
         let doc = document(agent, &mut |path: String, token_for: Option<&str>| {
             let mut escaped_path = String::new();
@@ -317,188 +317,9 @@ fn pom(s: &Section) -> Value {
     Value::Object(m)
 }
 
-/// Keywords SignalWire's SWML schema allows on a parameter property, by type.
-fn allowed(ty: &str) -> &'static [&'static str] {
-    match ty {
-        "string" => &[
-            "type",
-            "description",
-            "enum",
-            "default",
-            "nullable",
-            "pattern",
-            "format",
-        ],
-        "integer" | "number" => &["type", "description", "enum", "default", "nullable"],
-        "boolean" => &["type", "description", "default", "nullable"],
-        "array" => &["type", "description", "default", "nullable", "items"],
-        "object" => &[
-            "type",
-            "description",
-            "default",
-            "nullable",
-            "properties",
-            "required",
-        ],
-        "null" => &["type", "description"],
-        _ => &["type", "description"],
-    }
-}
-
-/// `format` values the SWML schema knows.
-const SWML_FORMATS: [&str; 10] = [
-    "date_time",
-    "time",
-    "date",
-    "duration",
-    "email",
-    "hostname",
-    "ipv4",
-    "ipv6",
-    "uri",
-    "uuid",
-];
-
-/// The part of a function's `parameters` the platform accepts, with removed
-/// limits described in words and swagent's own markers (`sensitive`) dropped.
-pub fn platform_parameters(parameters: &Value) -> Value {
-    let mut out = Map::new();
-    out.insert("type".into(), json!("object"));
-    out.insert(
-        "properties".into(),
-        properties(parameters.get("properties")),
-    );
-    if let Some(req) = parameters
-        .get("required")
-        .filter(|r| r.as_array().is_some_and(|a| !a.is_empty()))
-    {
-        out.insert("required".into(), req.clone());
-    }
-    Value::Object(out)
-}
-
-fn properties(props: Option<&Value>) -> Value {
-    let Some(props) = props.and_then(Value::as_object) else {
-        return json!({});
-    };
-    Value::Object(
-        props
-            .iter()
-            .map(|(k, v)| (k.clone(), property(v)))
-            .collect(),
-    )
-}
-
-fn property(schema: &Value) -> Value {
-    let Some(obj) = schema.as_object() else {
-        return json!({"type": "string"});
-    };
-    let ty = match obj.get("type") {
-        Some(Value::String(t)) => t.as_str(),
-        // `type: [string, null]` is a nullable string to the platform.
-        Some(Value::Array(types)) => types
-            .iter()
-            .filter_map(Value::as_str)
-            .find(|t| *t != "null")
-            .unwrap_or("string"),
-        _ if obj.contains_key("enum") => "string",
-        _ => "string",
-    };
-    let keep = allowed(ty);
-    let mut out = Map::new();
-    out.insert("type".into(), json!(ty));
-    if matches!(obj.get("type"), Some(Value::Array(t)) if t.iter().any(|x| x == "null")) {
-        out.insert("nullable".into(), json!(true));
-    }
-    let mut limits: Vec<String> = Vec::new();
-    for (k, v) in obj {
-        match k.as_str() {
-            "type" => {}
-            "items" if ty == "array" => {
-                out.insert("items".into(), property(v));
-            }
-            "properties" if ty == "object" => {
-                out.insert("properties".into(), properties(Some(v)));
-            }
-            "format" if ty == "string" => {
-                let f = v.as_str().unwrap_or_default().replace('-', "_");
-                if SWML_FORMATS.contains(&f.as_str()) {
-                    out.insert("format".into(), json!(f));
-                } else if let Some(s) = v.as_str() {
-                    limits.push(format!("format {s}"));
-                }
-            }
-            "sensitive" => {}
-            k if keep.contains(&k) => {
-                out.insert(k.into(), v.clone());
-            }
-            _ => {}
-        }
-    }
-    limits.extend(describe_limits(obj));
-    if !limits.is_empty() {
-        let base = obj
-            .get("description")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .trim_end_matches('.');
-        let words = limits.join(", ");
-        let text = if base.is_empty() {
-            format!("Must be {words}.")
-        } else {
-            format!("{base} (must be {words}).")
-        };
-        out.insert("description".into(), json!(text));
-    }
-    Value::Object(out)
-}
-
-fn num(obj: &Map<String, Value>, k: &str) -> Option<String> {
-    obj.get(k).filter(|v| v.is_number()).map(Value::to_string)
-}
-
-/// The limits the platform cannot be told in schema keywords, in words.
-fn describe_limits(obj: &Map<String, Value>) -> Vec<String> {
-    let mut out = Vec::new();
-    let pair = |lo: Option<String>, hi: Option<String>, unit: &str| -> Option<String> {
-        match (lo, hi) {
-            (Some(lo), Some(hi)) if lo == hi => Some(format!("exactly {lo}{unit}")),
-            (Some(lo), Some(hi)) => Some(format!("between {lo} and {hi}{unit}")),
-            (Some(lo), None) => Some(format!("at least {lo}{unit}")),
-            (None, Some(hi)) => Some(format!("at most {hi}{unit}")),
-            (None, None) => None,
-        }
-    };
-    out.extend(pair(num(obj, "minimum"), num(obj, "maximum"), ""));
-    if let Some(x) = num(obj, "exclusiveMinimum") {
-        out.push(format!("greater than {x}"));
-    }
-    if let Some(x) = num(obj, "exclusiveMaximum") {
-        out.push(format!("less than {x}"));
-    }
-    if let Some(x) = num(obj, "multipleOf") {
-        out.push(format!("a multiple of {x}"));
-    }
-    out.extend(pair(
-        num(obj, "minLength"),
-        num(obj, "maxLength"),
-        " characters",
-    ));
-    out.extend(pair(num(obj, "minItems"), num(obj, "maxItems"), " items"));
-    if obj.get("uniqueItems") == Some(&Value::Bool(true)) {
-        out.push("without repeated items".into());
-    }
-    if let Some(c) = obj.get("const") {
-        out.push(format!("exactly {c}"));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
-    use super::platform_parameters;
     use crate::token::{Claims, Secret, Verdict};
-    use serde_json::json;
 
     /// An agent loaded from YAML text.
     fn agent(yaml: &str) -> crate::agent::Agent {
@@ -611,31 +432,5 @@ mod tests {
             }
         }
         assert_eq!(paddings, [0, 1, 2].into());
-    }
-
-    #[test]
-    fn limits_become_words() {
-        let p = json!({
-            "type": "object",
-            "properties": {
-                "n": {"type": "integer", "minimum": 1, "maximum": 20, "description": "How many."},
-                "s": {"type": "string", "maxLength": 12, "pattern": "^[a-z]+$", "sensitive": true},
-                "tags": {"type": "array", "items": {"type": "string", "minLength": 2}, "maxItems": 3}
-            },
-            "required": ["n"],
-            "additionalProperties": false
-        });
-        assert_eq!(
-            platform_parameters(&p),
-            json!({
-                "type": "object",
-                "properties": {
-                    "n": {"type": "integer", "description": "How many (must be between 1 and 20)."},
-                    "s": {"type": "string", "pattern": "^[a-z]+$", "description": "Must be at most 12 characters."},
-                    "tags": {"type": "array", "items": {"type": "string", "description": "Must be at least 2 characters."}, "description": "Must be at most 3 items."}
-                },
-                "required": ["n"]
-            })
-        );
     }
 }

@@ -44,15 +44,6 @@ impl Secret {
     }
 }
 
-/// Random lowercase hex from ring's SystemRandom.
-pub fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    SystemRandom::new()
-        .fill(&mut buf)
-        .expect("the system random source works");
-    hex::encode(buf)
-}
-
 /// A fresh nonce, from a per-thread pool of ring's SystemRandom output.
 ///
 /// Every rendered document needs one nonce per secure function; reading the
@@ -371,13 +362,6 @@ pub fn check(secret: &Secret, token: &str, expect: Expect<'_>) -> (Verdict, Opti
         Verdict::Valid
     };
     (verdict, Some(claims))
-}
-
-/// Seconds since the Unix epoch.
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! then the line and a caret. The same findings render as JSON (for scripts) and
 //! as GitHub workflow commands (for annotations in pull requests).
 
+use crate::text::printable;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -153,31 +154,6 @@ impl Report {
     }
 }
 
-/// `s` with control characters (but tabs) escaped as `\u{..}`: also for
-/// the server log, where a newline in a caller's text could forge a line.
-pub fn printable(s: &str) -> String {
-    if !s.chars().any(unprintable) {
-        return s.to_owned();
-    }
-    s.chars()
-        .map(|c| {
-            if unprintable(c) {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
-/// Control characters (but tab), the Unicode line and paragraph separators
-/// (a new line to many viewers) and the bidirectional controls, which can
-/// make a log line read as something other than what it holds.
-fn unprintable(c: char) -> bool {
-    (c.is_control() && c != '\t')
-        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-}
-
 // GitHub's workflow command escaping: data escapes %, CR, LF; properties also : and ,.
 fn escape_data(s: &str) -> String {
     s.replace('%', "%25")
@@ -199,17 +175,8 @@ pub fn display_path(path: &Path) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
-    use super::{printable, Finding, Report};
+    use super::{Finding, Report};
     use crate::agent::spans::Pos;
-
-    #[test]
-    fn printable_escapes_what_could_fake_or_reorder_a_line() {
-        assert_eq!(printable("plain\ttext é"), "plain\ttext é");
-        assert_eq!(printable("a\nb\rc"), "a\\u{a}b\\u{d}c");
-        assert_eq!(printable("x\u{2028}y\u{2029}"), "x\\u{2028}y\\u{2029}");
-        assert_eq!(printable("ok\u{202e}gnp.exe"), "ok\\u{202e}gnp.exe");
-        assert_eq!(printable("\u{2066}a\u{2069}"), "\\u{2066}a\\u{2069}");
-    }
 
     #[test]
     fn human_points_at_the_column() {

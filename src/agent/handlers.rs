@@ -748,23 +748,6 @@ impl Checker<'_> {
                     let key = key.clone();
                     self.literal_secret(name, &key, &t, &refs);
                 }
-                // A lone `${args.x}` keeps its JSON type: with no declared
-                // `type`, a caller may put an object or array there
-                // (`{"$gt": ""}` where the API expects an id).
-                if let Some(Var::Args(arg, _)) = t.as_single_var() {
-                    let typed = declared.get(arg).is_some_and(|p| {
-                        p.get("type").is_some()
-                            || p.get("enum").is_some()
-                            || p.get("const").is_some()
-                    });
-                    if !typed {
-                        let pos = self.spans.value(&refs);
-                        self.warn(
-                            pos,
-                            format!("function `{name}`: `{s}` keeps the value's JSON type, and `{arg}` declares no `type`: a caller can send an object or array here"),
-                        );
-                    }
-                }
                 if t.is_literal() {
                     JsonTemplate::Literal(value.clone())
                 } else {

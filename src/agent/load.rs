@@ -26,8 +26,8 @@ const MAX_FAILURES_COUNT: u32 = 20;
 /// The most failures per hour `max_failures` may allow in the long run:
 /// 10,000 four-digit PINs then take three weeks per replica.
 const MAX_FAILURES_PER_HOUR: u64 = 20;
+use super::parameters::platform_parameters;
 use crate::guard::CONFIRMATION_ARG;
-use crate::swml::platform_parameters;
 
 /// How strict loading is.
 #[derive(Debug, Clone, Copy, Default)]
@@ -914,6 +914,18 @@ impl Checker<'_> {
                 pos,
                 format!(
                     "function `{name}`: `sensitive` at `{}` is out of the audit log redaction's reach, which follows only `properties` and `items` from the top; the value would be logged",
+                    path.join(".")
+                ),
+            );
+        }
+        for (path, why) in super::parameters::mistyped_properties(&parameters) {
+            let mut full: Vec<&str> = at.to_vec();
+            full.extend(path.iter().map(String::as_str));
+            let pos = self.spans.key(&full);
+            self.error(
+                pos,
+                format!(
+                    "function `{name}`: the argument at `{}` {why}",
                     path.join(".")
                 ),
             );

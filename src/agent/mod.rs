@@ -8,6 +8,7 @@ pub mod findings;
 mod handlers;
 pub mod load;
 pub mod model;
+pub mod parameters;
 mod pattern;
 pub mod spans;
 

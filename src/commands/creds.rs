@@ -6,10 +6,9 @@ use std::process::{Command, Stdio};
 
 use anyhow::Context as _;
 
-use crate::auth::{random_password, PASSWORD_VAR, USER_VAR};
+use crate::auth::{PASSWORD_VAR, USER_VAR};
 use crate::cli::{CredsFormat, GenCredsArgs};
 use crate::server::SECRET_VAR;
-use crate::token::random_hex;
 
 /// Shortest and longest password `gen-creds` makes (past the longest, no
 /// Basic Auth header a proxy takes would carry it).
@@ -33,8 +32,8 @@ pub(super) fn run(args: &GenCredsArgs) -> anyhow::Result<u8> {
     }
     let values = [
         (USER_VAR, args.user.clone()),
-        (PASSWORD_VAR, random_password(args.length)),
-        (SECRET_VAR, random_hex(32)),
+        (PASSWORD_VAR, crate::random::password(args.length)),
+        (SECRET_VAR, crate::random::hex(32)),
     ];
     match &args.write {
         Some(_) if args.format.is_some_and(|f| !matches!(f, CredsFormat::Env)) => {

@@ -102,7 +102,7 @@ fn trust_proxy(flag: bool) -> anyhow::Result<bool> {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<u8> {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    crate::logging::init();
     let agent = load_agent(&args.file)?;
     let trust_proxy = trust_proxy(args.trust_proxy)?;
     let mut settings = Settings::from_env(trust_proxy, args.allow_weak_password)?;
@@ -212,7 +212,7 @@ fn swml(args: &SwmlArgs) -> anyhow::Result<u8> {
     let call_id = args
         .call_id
         .clone()
-        .unwrap_or_else(|| crate::token::random_hex(16));
+        .unwrap_or_else(|| crate::random::hex(16));
     let doc = crate::swml::render(
         &agent,
         &crate::swml::RenderContext {
@@ -220,7 +220,7 @@ fn swml(args: &SwmlArgs) -> anyhow::Result<u8> {
             userinfo: &crate::swml::Userinfo::new(&settings.creds.user, settings.creds.password()),
             secret: &settings.secret,
             call_id: &call_id,
-            now: crate::token::now(),
+            now: crate::clock::now(),
         },
     )
     .with_context(|| format!("cannot render SWML for call id `{call_id}`"))?;

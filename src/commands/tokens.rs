@@ -5,10 +5,10 @@ use std::io::{BufRead as _, Read as _};
 use anyhow::Context as _;
 use serde_json::json;
 
-use crate::agent::findings::printable;
 use crate::auth::non_empty_env;
 use crate::cli::{MintArgs, SecretArgs, VerifyTokenArgs};
 use crate::server::SECRET_VAR;
+use crate::text::printable;
 use crate::token::{self, Expect, Secret, Verdict};
 
 /// The largest `--secret-file` read.
@@ -99,7 +99,7 @@ pub(super) fn verify(args: &VerifyTokenArgs) -> anyhow::Result<u8> {
     };
     let token = as_pasted(&given);
     let secret = secret(&args.secret)?;
-    let now = token::now();
+    let now = crate::clock::now();
     let (verdict, claims) = token::check(
         &secret,
         &token,
@@ -158,7 +158,7 @@ pub(super) fn mint(args: &MintArgs) -> anyhow::Result<u8> {
         anyhow::bail!("`--ttl` must be at least 1 second");
     }
     // An expiry past u64 would wrap round to a token already expired.
-    let expiry = token::now()
+    let expiry = crate::clock::now()
         .checked_add(args.ttl)
         .context("`--ttl` is too large: the expiry would pass the largest time a token can hold")?;
     let t = token::mint(&secret, &args.call_id, &args.function, expiry)

@@ -88,10 +88,13 @@ impl HandlerError {
         }
     }
 
-    fn failed(function: &str, detail: impl Into<String>) -> HandlerError {
+    /// `detail` goes to the server log: a program's stderr or an upstream's
+    /// words may echo a caller's argument, so a line break or a bidi control
+    /// in it is escaped, and cannot forge or reorder a line.
+    fn failed(function: &str, detail: impl AsRef<str>) -> HandlerError {
         HandlerError::Failed {
             function: function.to_owned(),
-            detail: detail.into(),
+            detail: crate::text::printable(detail.as_ref()),
         }
     }
 

@@ -33,12 +33,13 @@ use prometheus::IntCounter;
 
 use crate::agent::Agent;
 use crate::alerts::{Alerts, Fired};
-use crate::audit::{Audit, Event, Sampler};
+use crate::audit::{Audit, Event};
 use crate::auth::Origin;
 use crate::guard::UsedCodes;
 use crate::handlers::Runtime;
 use crate::killswitch::KillSwitch;
 use crate::limits::{FunctionLimits, Limits};
+use crate::logging::Sampler;
 use crate::metrics::{FunctionSeries, Metrics, OpenConnection};
 use crate::signature::SIGNING_KEY_VAR;
 use crate::swml::{Prepared, Userinfo};
@@ -282,7 +283,7 @@ impl AppState {
                 f.rule,
                 f.observed,
                 f.threshold,
-                crate::agent::findings::printable(call_id.unwrap_or("-"))
+                crate::text::printable(call_id.unwrap_or("-"))
             );
             self.metrics
                 .alerts

@@ -33,7 +33,7 @@ use super::watchdog::Watched;
 use super::{state_of, AppState};
 use crate::agent::Agent;
 use crate::audit::Event;
-use crate::limits::{lockout_unit, Admission};
+use crate::limits::{client_unit, Admission};
 use crate::signature::{self, Verdict};
 
 /// The address limits apply to: the socket peer, or with `trust_proxy` the
@@ -167,7 +167,7 @@ pub(super) fn auth_failure(req: &HttpRequest, state: &AppState, refusal: ApiErro
     // Always per address: that keeps the address's unsigned requests
     // locked out once it has failed too often.
     let by_address = match (state.limits.auth_failures.as_ref(), ip) {
-        (Some(failures), Some(ip)) => failures.record(lockout_unit(ip)),
+        (Some(failures), Some(ip)) => failures.record(client_unit(ip)),
         _ => Admission::Allowed,
     };
     // A signed webhook is judged by its signature's count alone: the
@@ -272,7 +272,7 @@ fn admission(req: &HttpRequest, state: &AppState, lockout: bool) -> Option<ApiEr
     let ip = client_ip(req, state);
     if let Some(ip) = ip {
         if let Some(limiter) = &state.limits.per_address {
-            if let Admission::Limited { retry_after } = limiter.check(&ip) {
+            if let Admission::Limited { retry_after } = limiter.check(&client_unit(ip)) {
                 let retry_after = Admission::retry_after_secs(retry_after);
                 limited(state, "address", Some(ip));
                 return Some(ApiError::RateLimited { retry_after });
@@ -310,7 +310,7 @@ fn admission(req: &HttpRequest, state: &AppState, lockout: bool) -> Option<ApiEr
     }
     if lockout && !probe {
         if let (Some(failures), Some(ip)) = (&state.limits.auth_failures, ip) {
-            if let Admission::Limited { retry_after } = failures.locked(lockout_unit(ip)) {
+            if let Admission::Limited { retry_after } = failures.locked(client_unit(ip)) {
                 let retry_after = Admission::retry_after_secs(retry_after);
                 limited(state, "auth_failures", Some(ip));
                 return Some(ApiError::TooManyFailures { retry_after });

@@ -14,11 +14,11 @@ use super::body::{BodyError, CallBody};
 use super::error::ApiError;
 use super::unverified::Held;
 use super::{state_of, AppState, Live, Settings};
-use crate::agent::findings::printable;
 use crate::agent::{Agent, Function};
 use crate::audit::Event;
 use crate::handlers::{CallInput, HandlerError, Reply};
 use crate::swml::RenderContext;
+use crate::text::{printable, printable_cut, short};
 use crate::token::{self, Expect, Verdict};
 
 /// Adds a route's methods to its resource.
@@ -374,7 +374,7 @@ async fn swml_doc(req: HttpRequest, payload: web::Payload) -> Result<HttpRespons
             }
         }
     }
-    let call_id = call_id.unwrap_or_else(|| token::random_hex(16));
+    let call_id = call_id.unwrap_or_else(|| crate::random::hex(16));
     // Before counting: a refused request starts no call, and must not
     // raise a `calls_per_minute` alert.
     token::check_call_id(&call_id).map_err(ApiError::InvalidCallId)?;
@@ -392,7 +392,7 @@ async fn swml_doc(req: HttpRequest, payload: web::Payload) -> Result<HttpRespons
             userinfo: &state.userinfo,
             secret: &settings.secret,
             call_id: &call_id,
-            now: token::now(),
+            now: crate::clock::now(),
         })
         .map_err(ApiError::InvalidCallId)?;
     Ok(HttpResponse::Ok()
@@ -417,7 +417,7 @@ pub(super) fn check_token(
             let expect = Expect {
                 function: Some(function),
                 call_id: Some(call_id.unwrap_or("")),
-                now: token::now(),
+                now: crate::clock::now(),
             };
             (
                 token::check(&state.settings.secret, &presented, expect).0,
@@ -495,33 +495,6 @@ fn presented_token(query: &str) -> Result<String, Verdict> {
 
 /// The most characters of a call summary written to the log.
 const SUMMARY_LOGGED: usize = 4000;
-
-/// `text` cut to `max` characters, with `…` when cut.
-fn short(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut out: String = text.chars().take(max).collect();
-    out.push('…');
-    out
-}
-
-/// `printable(text)` in at most `max` characters (and a `…` when cut),
-/// never cutting an escape in two.
-fn printable_cut(text: &str, max: usize) -> String {
-    let mut out = String::new();
-    let mut used = 0;
-    for c in text.chars() {
-        let piece = printable(c.encode_utf8(&mut [0; 4]));
-        used += piece.chars().count();
-        if used > max {
-            out.push('…');
-            break;
-        }
-        out.push_str(&piece);
-    }
-    out
-}
 
 /// Why arguments were refused. `Display` is for a person (`swagent call`);
 /// [`InvalidArguments::for_ai`] is the reply that asks the AI to try again.

@@ -12,7 +12,7 @@ use super::perimeter::AllowedHosts;
 use super::unverified::{DEFAULT_UNVERIFIED_BODIES, UNVERIFIED_BODIES_VAR};
 use crate::auth::{non_empty_env, Credentials, Origin};
 use crate::signature::{SigningKey, SIGNING_KEY_VAR};
-use crate::token::{random_hex, Secret};
+use crate::token::Secret;
 
 /// Name of the token secret variable, as in the SignalWire Python SDK.
 pub const SECRET_VAR: &str = "SIGNALWIRE_SWAIG_SECRET";
@@ -234,7 +234,7 @@ impl Settings {
                 }
                 (Secret::new(&s), Origin::Configured)
             }
-            None => (Secret::new(&random_hex(32)), Origin::Generated),
+            None => (Secret::new(&crate::random::hex(32)), Origin::Generated),
         };
         let proxy_base = non_empty_env("SWML_PROXY_URL_BASE")
             .map(|base| base_url("`SWML_PROXY_URL_BASE`", &base))

@@ -19,7 +19,6 @@ use crate::guard::{self, CodeVerdict, CONFIRMATION_ARG};
 use crate::handlers::{CallInput, HandlerError, Reply};
 use crate::limits::{Admission, Attempt};
 use crate::template::value_to_text;
-use crate::token;
 
 fn say(text: impl Into<String>) -> HttpResponse {
     HttpResponse::Ok().json(Reply::text(text))
@@ -238,7 +237,7 @@ pub(super) async fn swaig(
     }
 
     let secret = &state.settings.secret;
-    let now = token::now();
+    let now = crate::clock::now();
     let identity = guard::identity_of(&function.identity, &args);
     // What a verifier checks for (an account) and the verifier are locked
     // together: another account, or another verifier, is its own count.

@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::error::ApiError;
-use crate::limits::lockout_unit;
+use crate::limits::client_unit;
 
 /// Bytes that unverified bodies may hold at once, unless
 /// [`UNVERIFIED_BODIES_VAR`] says otherwise: thousands of webhook bodies.
@@ -58,7 +58,7 @@ impl Unverified {
         Held {
             budget: self,
             permit: None,
-            unit: client.map(lockout_unit),
+            unit: client.map(client_unit),
             charged: 0,
         }
     }

@@ -404,6 +404,47 @@ fn a_failing_script_gives_a_safe_message_and_its_stderr_only_to_the_log() {
     );
 }
 
+/// A script that echoes a caller's argument to stderr cannot forge a log
+/// line or reorder one: line breaks and bidi controls come out escaped
+/// (review of issue 25).
+#[test]
+fn a_handlers_stderr_is_escaped_in_the_log() {
+    let extra = r#"  echo_err:
+    description: Says its argument on stderr and fails.
+    secure: false
+    parameters:
+      type: object
+      properties:
+        text: { type: string }
+    shell:
+      command: ["./echo_err.sh", "${args.text}"]
+"#;
+    let dir = agent_dir(
+        &shell_agent(extra),
+        &[
+            ("probe.py", &probe_py()),
+            (
+                "echo_err.sh",
+                "#!/bin/sh\nprintf '%s\\n' \"$1\" >&2\nexit 1\n",
+            ),
+        ],
+    );
+    let mut server = start(dir.path(), &[("LANG", "C.UTF-8")]);
+    let forged = "x\r\n[2026-01-01T00:00:00Z INFO  swagent] all is well \u{202e}gnp.exe";
+    let (status, reply) = call(&server, "echo_err", json!({ "text": forged }));
+    assert_eq!((status, reply), (200, json!({ "response": FAILED })));
+    let log = server.stop_and_log();
+    assert!(
+        log.contains("stderr: x\\u{d}\\u{a}[2026-01-01T00:00:00Z INFO  swagent] all is well \\u{202e}gnp.exe"),
+        "{log}"
+    );
+    assert!(!log.contains('\u{202e}'), "{log}");
+    assert!(
+        !log.lines().any(|l| l.starts_with("[2026-01-01T00:00:00Z")),
+        "{log}"
+    );
+}
+
 #[test]
 fn a_saturated_function_answers_503_busy_at_once() {
     let dir = process_agent();

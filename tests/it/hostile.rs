@@ -210,7 +210,7 @@ fn sha256_sig(url: &str, body: &[u8]) -> String {
 /// signatures cover.
 fn catalogue(strict_url: &str) -> Vec<Row> {
     let s = Secret::new(SECRET);
-    let now = swagent::token::now();
+    let now = swagent::clock::now();
     let nonce = "0011223344556677";
     let token = mint_with_nonce(&s, CALL, "get_balance", now + 600, nonce);
     let other_secret = Secret::new("another-secret-0123456789abcdef");
@@ -645,11 +645,39 @@ fn the_lock_out_counts_every_kind_of_failed_credential() {
         &s,
         CALL,
         "get_balance",
-        swagent::token::now() + 600,
+        swagent::clock::now() + 600,
         "0011223344556677",
     );
     let valid = swaig(&q(&token), &balance(json!({"account": ACCOUNT})));
     assert_eq!(code(status_of(&valid, p)), locked);
     assert!(!dir.path().join("agents/ran").exists());
     assert_eq!(status_of(&Raw::new("GET", "/health"), p).0, 200);
+}
+
+/// actix-http logs one ERROR line per request head it cannot parse, before
+/// any middleware: without sampling, a stranger writes the log at will. At
+/// most one such line a second comes out, and the next says how many were
+/// left out (review of issue 25).
+#[test]
+fn malformed_request_heads_do_not_flood_the_log() {
+    let mut server = Swagent::new(["serve", "hello.yaml"])
+        .creds()
+        .dir(&crate::util::root().join("agents"))
+        .start();
+    let started = std::time::Instant::now();
+    let bad = Raw::new("GET", "/").h("Bad Header", "x");
+    let mut sent = 0;
+    // Until a second line says how many the first second left out (10 s at most).
+    while !server.log().contains("more such lines since the last one)") {
+        assert!(started.elapsed().as_secs() < 10, "{}", server.log());
+        assert_eq!(bad.send(server.port()).status(), Some(400));
+        sent += 1;
+    }
+    let seconds = started.elapsed().as_secs();
+    let log = server.stop_and_log();
+    let lines = log.matches("invalid Header provided").count();
+    assert!(
+        (2..=seconds as usize + 2).contains(&lines),
+        "{lines} lines for {sent} requests in {seconds} s:\n{log}"
+    );
 }

@@ -49,7 +49,7 @@ async fn swml_and_a_secure_function_through_the_app_factory() {
         &Secret::new(SECRET),
         "in-process-1",
         "get_balance",
-        token::now() + 60,
+        swagent::clock::now() + 60,
     )
     .unwrap();
     let q: String = url::form_urlencoded::byte_serialize(t.as_bytes()).collect();

@@ -423,6 +423,36 @@ fn forwarded_for_counts_only_behind_a_trusted_proxy() {
     assert_eq!(seen, [200, 200, 429]);
 }
 
+/// The flood guard counts an IPv6 /64 as one client, as the lock-outs do:
+/// rotating the low 64 bits brings no fresh allowance (review of issue 25).
+#[test]
+fn the_flood_guard_counts_an_ipv6_64_as_one_client() {
+    let dir = agent_dir();
+    let server = serve(dir.path())
+        .env("SWML_RATE_LIMIT", "2")
+        .env("SWML_TRUST_PROXY", "1")
+        .start();
+    let from = |addr: &str| {
+        server
+            .get("/health")
+            .header("X-Forwarded-For", addr)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let seen: Vec<u16> = [
+        "2001:db8:5:6::1",
+        "2001:db8:5:6::2",
+        "2001:db8:5:6:ffff:1:2:3",
+        "2001:db8:5:7::1",
+    ]
+    .iter()
+    .map(|a| from(a))
+    .collect();
+    assert_eq!(seen, [200, 200, 429, 200]);
+}
+
 #[test]
 fn failed_authentication_locks_the_address_out_then_recovers() {
     let dir = agent_dir();
@@ -503,7 +533,7 @@ fn bad_signatures_lock_out_but_tokens_from_an_authenticated_client_do_not() {
     // expired, or for another call. Otherwise one call that outlives its
     // tokens would lock the platform's address out, and every call with it.
     let secret = swagent::token::Secret::new(crate::util::SECRET);
-    let now = swagent::token::now();
+    let now = swagent::clock::now();
     let ours = [
         swagent::token::mint_with_nonce(&secret, "c-1", "secret", now - 1, "0011223344556677"),
         swagent::token::mint_with_nonce(&secret, "c-2", "secret", now + 600, "0011223344556677"),
@@ -642,6 +672,47 @@ fn a_replayed_signed_request_gets_no_more_guesses_than_an_address() {
         [401, 401, 429]
     );
     assert_eq!(form_guess(4, crate::util::PASSWORD), 429);
+}
+
+/// The hex signatures cover URL and body joined: moving characters of the
+/// query into the body (or the body's `{` into the query) keeps a captured
+/// signature valid, and must not reset its count (review of issue 25).
+#[test]
+fn a_shifted_replay_of_a_signed_request_shares_its_budget() {
+    let dir = agent_dir();
+    let server = serve(dir.path())
+        .env("SWAGENT_AUTH_FAILURE_LIMIT", "2")
+        .env("SIGNALWIRE_SIGNING_KEY", KEY)
+        .start();
+    let signed = format!(
+        "{}/swaig?__token=abcdef{}",
+        server.url, r#"{"call_id":"c-1"}"#
+    );
+    let sig = hmac_hex(hmac::HMAC_SHA256, KEY, &signed);
+    let guess = |query: &str, body: &str, password: &str| {
+        crate::util::client()
+            .post(format!("{}/swaig?__token={query}", server.url))
+            .basic_auth(USER, Some(password))
+            .header("content-type", "application/json")
+            .header("X-SignalWire-Sha256-Signature", &sig)
+            .body(body.to_owned())
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let seen = [
+        guess("abcdef", r#"{"call_id":"c-1"}"#, "guess-one-1234567"),
+        guess("abcde", r#"f{"call_id":"c-1"}"#, "guess-two-1234567"),
+        guess("abc", r#"def{"call_id":"c-1"}"#, "guess-three-12345"),
+    ];
+    assert_eq!(seen, [401, 401, 429]);
+    // Locked for this capture: the right password is refused too.
+    assert_eq!(
+        guess("ab", r#"cdef{"call_id":"c-1"}"#, crate::util::PASSWORD),
+        429
+    );
+    assert_eq!(runs(dir.path()), 0);
 }
 
 #[test]

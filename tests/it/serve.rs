@@ -168,7 +168,7 @@ fn bank_swml_is_exact_and_valid_against_the_official_schema() {
     let mut bound: Vec<(String, String)> = tokens_in(&doc)
         .into_iter()
         .map(|(_, call, f, expiry)| {
-            let now = swagent::token::now();
+            let now = swagent::clock::now();
             assert!(expiry > now && expiry <= now + 3600, "expiry {expiry}");
             (call, f)
         })
@@ -363,7 +363,7 @@ fn the_probes_need_no_auth_and_say_nothing_else() {
 fn secure_function_refuses_every_bad_token_and_never_runs() {
     let (dir, server) = probe();
     let s = secret();
-    let now = swagent::token::now();
+    let now = swagent::clock::now();
     let good = mint_with_nonce(&s, "call-1", "touch", now + 600, "0011223344556677");
     let cases: Vec<(&str, String)> = vec![
         ("missing", String::new()),

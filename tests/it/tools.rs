@@ -465,9 +465,9 @@ fn verify_token_human_and_json_output_are_exact() {
         mint_with_nonce(&Secret::new(SECRET), "call-123", "get_balance", FAR, NONCE),
         DETERMINISTIC
     );
-    let before = days(swagent::token::now(), FAR);
+    let before = days(swagent::clock::now(), FAR);
     let out = verify(DETERMINISTIC, &[]).run().code(0);
-    let after = days(swagent::token::now(), FAR);
+    let after = days(swagent::clock::now(), FAR);
     let want = |d: u64| {
         format!("call id:  call-123\nfunction: get_balance\nexpires:  2099-01-01T00:00:00Z (in {d} days)\nnonce:    0011223344556677\nverdict:  valid (signature, binding and expiry are valid)\n")
     };
@@ -739,7 +739,7 @@ fn token_mint_round_trips_and_prints_urls() {
         (claims.call_id.as_str(), claims.function.as_str()),
         ("c-1", "get_balance")
     );
-    let now = swagent::token::now();
+    let now = swagent::clock::now();
     assert!(claims.expiry > now && claims.expiry <= now + 3600 + 5);
     verify(&token, &["--function", "get_balance", "--call-id", "c-1"])
         .run()

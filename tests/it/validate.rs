@@ -182,7 +182,10 @@ fn each_bad_file_gets_its_exact_findings_and_exit_code() {
             "bad/url_secret.yaml:8:12: error: function `transfer`: `url` holds a literal credential in `api_key`; secrets never live in the agent file, use `${env:NAME}`",
             "bad/url_secret.yaml:17:53: warning: function `lookup`: environment variable `CORE_LOOKUP_KEY` is not set",
         ]),
-        ("untyped_body", 0, &["bad/untyped_body.yaml:15:19: warning: function `lookup`: `${args.id}` keeps the value's JSON type, and `id` declares no `type`: a caller can send an object or array here"]),
+        // An argument without a `type` is refused (it was a warning where a
+        // body kept its JSON type): the platform is told `string` while any
+        // value would be taken (issue 25).
+        ("untyped_body", 1, &["bad/untyped_body.yaml:10:9: error: function `lookup`: the argument at `properties.id` has no `type`: the platform would be told `string`, and any value would be taken"]),
         ("reserved_route", 1, &["bad/reserved_route.yaml:2:8: error: `route` `/health` is a path swagent serves itself (`/health`, `/ready`, `/metrics`); pick another"]),
         ("empty", 1, &["bad/empty.yaml:1:1: error: file is empty: an agent needs at least `name` and `prompt`"]),
         ("not_yaml", 1, &["bad/not_yaml.yaml:3:1: error: invalid agent file: did not find expected ',' or '}', while parsing a flow mapping at line 2 column 9"]),
