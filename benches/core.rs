@@ -147,7 +147,8 @@ fn app_requests(c: &mut Criterion) {
     use actix_web::{test, web};
     use base64::Engine as _;
     use swagent::auth::{Credentials, Origin};
-    use swagent::server::{app, AppState, Settings};
+    use swagent::config::{ServeConfig, Settings};
+    use swagent::server::{app, AppState};
 
     let rt = actix_web::rt::System::new();
     let settings = Settings::new(
@@ -158,7 +159,7 @@ fn app_requests(c: &mut Criterion) {
         ),
         Secret::new(SECRET),
     );
-    let state = web::Data::new(AppState::new(bank(), settings));
+    let state = web::Data::new(AppState::new(bank(), ServeConfig::new(settings)).unwrap());
     let service = rt.block_on(test::init_service(app(state)));
     let auth = format!(
         "Basic {}",

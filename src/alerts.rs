@@ -1,4 +1,5 @@
-//! Detection: alert rules from the agent file, evaluated as requests pass.
+//! Detection: the agent's alert rules ([`crate::agent::alert`]), evaluated
+//! as requests pass.
 //!
 //! Rates are counted in fixed one-minute windows; a rule fires once, when a
 //! window first crosses its threshold, so a flood raises one alert a minute
@@ -9,249 +10,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use chrono::{Datelike, NaiveTime, TimeZone as _, Utc};
-use chrono_tz::Tz;
+use chrono::Utc;
 use serde_json::Value;
 
-use crate::agent::model::AlertFile;
-
-/// A business-hours window.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Hours {
-    days: [bool; 7],
-    start: NaiveTime,
-    end: NaiveTime,
-    tz: Tz,
-}
-
-const DAYS: [&str; 7] = [
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
-];
-
-/// A day by its three-letter or full English name, in any case: not any
-/// word that starts like one (`Monkey` is not Monday).
-fn day(s: &str) -> Result<usize, String> {
-    let l = s.trim().to_ascii_lowercase();
-    DAYS.iter()
-        .position(|d| l == *d || l == d[..3])
-        .ok_or_else(|| format!("`{s}` is not a day (Mon ... Sun)"))
-}
-
-impl Hours {
-    /// Parses `Mon-Fri 08:00-18:00 Europe/Berlin` (days: ranges or commas).
-    pub fn parse(text: &str) -> Result<Hours, String> {
-        let parts: Vec<&str> = text.split_whitespace().collect();
-        let [days_s, times_s, tz_s] = parts.as_slice() else {
-            return Err(format!(
-                "`{text}` must look like `Mon-Fri 08:00-18:00 Europe/Berlin`"
-            ));
-        };
-        let mut days = [false; 7];
-        for item in days_s.split(',') {
-            match item.split_once('-') {
-                Some((a, b)) => {
-                    let (a, b) = (day(a)?, day(b)?);
-                    let mut d = a;
-                    loop {
-                        days[d] = true;
-                        if d == b {
-                            break;
-                        }
-                        d = (d + 1) % 7;
-                    }
-                }
-                None => days[day(item)?] = true,
-            }
-        }
-        let (start, end) = times_s
-            .split_once('-')
-            .ok_or_else(|| format!("`{times_s}` must be a time range like `08:00-18:00`"))?;
-        let time = |t: &str| {
-            NaiveTime::parse_from_str(t, "%H:%M")
-                .map_err(|_| format!("`{t}` is not a time (HH:MM)"))
-        };
-        let (start, end) = (time(start)?, time(end)?);
-        if start == end {
-            return Err(format!("`{times_s}`: the window is empty"));
-        }
-        let tz: Tz = tz_s
-            .parse()
-            .map_err(|_| format!("`{tz_s}` is not an IANA time zone (like `Europe/Berlin`)"))?;
-        Ok(Hours {
-            days,
-            start,
-            end,
-            tz,
-        })
-    }
-
-    /// True when `at` falls inside the window. A window that ends before it
-    /// starts (`22:00-06:00`, a night shift) runs past midnight into the next
-    /// day, so its days are the days it starts on: `Fri 22:00-06:00` covers
-    /// Saturday 05:00 and not Friday 05:00.
-    pub fn contains(&self, at: chrono::DateTime<Utc>) -> bool {
-        let local = self.tz.from_utc_datetime(&at.naive_utc());
-        let d = local.weekday().num_days_from_monday() as usize;
-        let t = local.time();
-        if self.start < self.end {
-            self.days[d] && t >= self.start && t < self.end
-        } else {
-            let yesterday = (d + 6) % 7;
-            (self.days[d] && t >= self.start) || (self.days[yesterday] && t < self.end)
-        }
-    }
-}
-
-/// What a rule watches.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Rule {
-    FunctionRate {
-        function: String,
-        max_per_minute: u64,
-    },
-    AuthFailures {
-        per_minute: u64,
-    },
-    Calls {
-        per_minute: u64,
-    },
-    BusinessHours {
-        hours: Hours,
-        functions: Vec<String>,
-        block: bool,
-    },
-    LargeArgument {
-        function: String,
-        argument: String,
-        above: f64,
-        block: bool,
-    },
-}
-
-/// A validated alert rule.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AlertRule {
-    pub name: String,
-    pub rule: Rule,
-}
-
-impl AlertRule {
-    /// Whether the rule looks at calls of `function`.
-    pub fn applies_to(&self, function: &str) -> bool {
-        match &self.rule {
-            Rule::FunctionRate { function: f, .. } | Rule::LargeArgument { function: f, .. } => {
-                f == function
-            }
-            Rule::BusinessHours { functions, .. } => {
-                functions.is_empty() || functions.iter().any(|f| f == function)
-            }
-            Rule::AuthFailures { .. } | Rule::Calls { .. } => false,
-        }
-    }
-
-    /// Checks one `alerts:` entry against the agent's function names.
-    pub fn from_file(a: &AlertFile, functions: &[&str]) -> Result<AlertRule, String> {
-        let known = |f: &str| -> Result<String, String> {
-            if functions.contains(&f) {
-                Ok(f.to_owned())
-            } else {
-                Err(format!(
-                    "alert names function `{f}`, which this agent does not have"
-                ))
-            }
-        };
-        let shapes = [
-            a.max_per_minute.is_some(),
-            a.auth_failures_per_minute.is_some(),
-            a.calls_per_minute.is_some(),
-            a.business_hours.is_some(),
-            a.above.is_some() || a.argument.is_some(),
-        ];
-        if shapes.iter().filter(|s| **s).count() != 1 {
-            return Err("an alert needs exactly one of `max_per_minute` (with `function`), `auth_failures_per_minute`, `calls_per_minute`, `business_hours`, or `argument` with `above` (with `function`)".into());
-        }
-        let block = a.block.unwrap_or(false);
-        let rule = if let Some(max) = a.max_per_minute {
-            let f = a
-                .function
-                .as_deref()
-                .ok_or("`max_per_minute` needs `function`")?;
-            Rule::FunctionRate {
-                function: known(f)?,
-                max_per_minute: max,
-            }
-        } else if let Some(n) = a.auth_failures_per_minute {
-            Rule::AuthFailures { per_minute: n }
-        } else if let Some(n) = a.calls_per_minute {
-            Rule::Calls { per_minute: n }
-        } else if let Some(h) = &a.business_hours {
-            let fs = a.functions.clone().unwrap_or_default();
-            for f in &fs {
-                known(f)?;
-            }
-            Rule::BusinessHours {
-                hours: Hours::parse(h)?,
-                functions: fs,
-                block,
-            }
-        } else {
-            let f = a
-                .function
-                .as_deref()
-                .ok_or("`argument`/`above` needs `function`")?;
-            let arg = a.argument.clone().ok_or("`above` needs `argument`")?;
-            let above = a.above.ok_or("`argument` needs `above`")?;
-            Rule::LargeArgument {
-                function: known(f)?,
-                argument: arg,
-                above,
-                block,
-            }
-        };
-        if block
-            && !matches!(
-                rule,
-                Rule::BusinessHours { .. } | Rule::LargeArgument { .. }
-            )
-        {
-            return Err(
-                "`block` applies only to `business_hours` and `argument`/`above` rules".into(),
-            );
-        }
-        let name = a.name.clone().unwrap_or_else(|| describe(&rule));
-        Ok(AlertRule { name, rule })
-    }
-}
-
-fn describe(rule: &Rule) -> String {
-    match rule {
-        Rule::FunctionRate {
-            function,
-            max_per_minute,
-        } => {
-            format!("`{function}` more than {max_per_minute} calls per minute")
-        }
-        Rule::AuthFailures { per_minute } => {
-            format!("more than {per_minute} failed authentications per minute")
-        }
-        Rule::Calls { per_minute } => format!("more than {per_minute} calls started per minute"),
-        Rule::BusinessHours { .. } => "function called outside business hours".into(),
-        Rule::LargeArgument {
-            function,
-            argument,
-            above,
-            ..
-        } => {
-            format!("`{function}` with `{argument}` above {above}")
-        }
-    }
-}
+use crate::agent::alert::{AlertRule, Rule};
 
 /// An alert that fired.
 #[derive(Debug, Clone, PartialEq)]
@@ -411,66 +173,13 @@ impl Alerts {
 
 #[cfg(test)]
 mod tests {
-    use super::{AlertRule, Alerts, Hours, Rule};
+    use super::{AlertRule, Alerts, Rule};
     use crate::agent::model::AlertFile;
     use chrono::{TimeZone, Utc};
     use serde_json::json;
 
     fn file(v: serde_json::Value) -> AlertFile {
         serde_json::from_value(v).unwrap()
-    }
-
-    #[test]
-    fn business_hours_in_their_zone() {
-        let h = Hours::parse("Mon-Fri 08:00-18:00 Europe/Berlin").unwrap();
-        // Wed 2026-11-25 07:30 UTC is 08:30 in Berlin (CET, UTC+1).
-        assert!(h.contains(Utc.with_ymd_and_hms(2026, 11, 25, 7, 30, 0).unwrap()));
-        assert!(!h.contains(Utc.with_ymd_and_hms(2026, 11, 25, 6, 30, 0).unwrap()));
-        // Saturday.
-        assert!(!h.contains(Utc.with_ymd_and_hms(2026, 11, 28, 10, 0, 0).unwrap()));
-        assert_eq!(
-            Hours::parse("Monkey-Frisbee 08:00-18:00 UTC").unwrap_err(),
-            "`Monkey` is not a day (Mon ... Sun)"
-        );
-        assert!(Hours::parse("monday-FRIDAY 08:00-18:00 UTC").is_ok());
-        assert_eq!(
-            Hours::parse("Mon-Fri 08:00-08:00 UTC").unwrap_err(),
-            "`08:00-08:00`: the window is empty"
-        );
-        assert_eq!(
-            Hours::parse("Mon-Fri 08:00-18:00 Mars/Olympus").unwrap_err(),
-            "`Mars/Olympus` is not an IANA time zone (like `Europe/Berlin`)"
-        );
-        let weekend = Hours::parse("Sat,Sun 09:00-12:00 UTC").unwrap();
-        assert!(weekend.contains(Utc.with_ymd_and_hms(2026, 11, 29, 10, 0, 0).unwrap()));
-    }
-
-    #[test]
-    fn a_night_shift_runs_past_midnight_from_the_days_it_starts_on() {
-        let night = Hours::parse("Mon-Fri 22:00-06:00 UTC").unwrap();
-        let at = |d, h, m| Utc.with_ymd_and_hms(2026, 11, d, h, m, 0).unwrap();
-        // 2026-11-23 is a Monday.
-        assert!(!night.contains(at(23, 5, 0)), "Monday 05:00 follows Sunday");
-        assert!(!night.contains(at(23, 21, 59)));
-        assert!(night.contains(at(23, 22, 0)));
-        assert!(
-            night.contains(at(24, 0, 0)),
-            "Tuesday 00:00 is Monday's night"
-        );
-        assert!(night.contains(at(24, 5, 59)));
-        assert!(!night.contains(at(24, 6, 0)));
-        assert!(
-            night.contains(at(28, 5, 0)),
-            "Saturday 05:00 is Friday's night"
-        );
-        assert!(
-            !night.contains(at(28, 22, 0)),
-            "no night starts on Saturday"
-        );
-        // Ending at midnight: until the end of the day, not into the next.
-        let evening = Hours::parse("Sat 18:00-00:00 Europe/Berlin").unwrap();
-        assert!(evening.contains(at(28, 22, 59)), "Saturday 23:59 in Berlin");
-        assert!(!evening.contains(at(28, 23, 0)), "Sunday 00:00 in Berlin");
     }
 
     #[test]
@@ -530,23 +239,5 @@ mod tests {
         assert_eq!(fired.len(), 1);
         assert!(fired[0].block);
         assert_eq!(fired[0].observed, "1000.5");
-    }
-
-    #[test]
-    fn bad_rules_are_explained() {
-        assert_eq!(
-            AlertRule::from_file(
-                &file(json!({"function": "nope", "max_per_minute": 2})),
-                &["t"]
-            )
-            .unwrap_err(),
-            "alert names function `nope`, which this agent does not have"
-        );
-        assert_eq!(
-            AlertRule::from_file(&file(json!({"calls_per_minute": 2, "block": true})), &[])
-                .unwrap_err(),
-            "`block` applies only to `business_hours` and `argument`/`above` rules"
-        );
-        assert!(AlertRule::from_file(&file(json!({})), &[]).is_err());
     }
 }

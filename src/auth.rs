@@ -1,4 +1,4 @@
-//! Layer 2: HTTP Basic Auth. Credential loading, and the decision as a pure
+//! Layer 2: HTTP Basic Auth: the credentials, and the decision as a pure
 //! function of the `Authorization` header.
 //!
 //! The comparison is constant-time and length-blind. A header that is
@@ -15,9 +15,8 @@ use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use subtle::ConstantTimeEq;
 
-/// Environment variable names, as in the SignalWire Python SDK.
-pub const USER_VAR: &str = "SWML_BASIC_AUTH_USER";
-pub const PASSWORD_VAR: &str = "SWML_BASIC_AUTH_PASSWORD";
+use crate::config::vars::{PASSWORD as PASSWORD_VAR, USER as USER_VAR};
+
 /// The default user, as in the SDK.
 pub const DEFAULT_USER: &str = "signalwire";
 /// Shorter configured passwords are refused unless explicitly allowed.
@@ -114,28 +113,6 @@ impl Credentials {
         }
     }
 
-    /// From `SWML_BASIC_AUTH_USER`/`SWML_BASIC_AUTH_PASSWORD` (empty counts as
-    /// unset); without a password, a generated one.
-    pub fn from_env(allow_weak: bool) -> Result<Credentials, CredentialsError> {
-        let user = non_empty_env(USER_VAR).unwrap_or_else(|| DEFAULT_USER.to_owned());
-        if user.contains(':') {
-            return Err(CredentialsError::BadUser);
-        }
-        match non_empty_env(PASSWORD_VAR) {
-            Some(p) if p.chars().count() < MIN_PASSWORD_LEN && !allow_weak => {
-                Err(CredentialsError::WeakPassword {
-                    len: p.chars().count(),
-                })
-            }
-            Some(p) => Ok(Credentials::new(user, p, Origin::Configured)),
-            None => Ok(Credentials::new(
-                user,
-                crate::random::password(43),
-                Origin::Generated,
-            )),
-        }
-    }
-
     /// The password, for embedding in webhook URLs (never for logs).
     pub fn password(&self) -> &str {
         &self.password
@@ -193,13 +170,6 @@ impl Failure {
             Failure::Mismatch => "mismatch",
         }
     }
-}
-
-/// An environment variable, with empty or blank (only whitespace) treated as
-/// unset: a password of sixteen spaces is not a configured password, and is
-/// reported as missing rather than accepted.
-pub fn non_empty_env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 #[cfg(test)]

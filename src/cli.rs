@@ -8,6 +8,9 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
 
+use crate::config::env::boolean_arg;
+use crate::config::vars;
+
 const EXIT_CODES: &str = "\
 Exit codes (each command's --help has its own):
   0  success
@@ -91,10 +94,10 @@ pub struct ServeArgs {
     pub file: PathBuf,
     /// Address to listen on. Not read from `HOST`, which shells and
     /// platforms set for their own reasons (zsh sets it to the machine's name).
-    #[arg(long, env = "SWAGENT_HOST", default_value = "127.0.0.1", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    #[arg(long, env = vars::HOST, default_value = "127.0.0.1", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub host: String,
     /// Port to listen on (0 picks a free one and prints it).
-    #[arg(long, env = "PORT", default_value_t = 3000)]
+    #[arg(long, env = vars::PORT, default_value_t = 3000)]
     pub port: u16,
     /// Trust the proxy's headers: webhook URLs from `X-Forwarded-Proto`/
     /// `X-Forwarded-Host`, the client's address from `X-Forwarded-For`.
@@ -102,7 +105,7 @@ pub struct ServeArgs {
     /// Only behind a proxy that sets them: otherwise a client chooses the host
     /// that webhook URLs, with their credentials, point at. The SDK's
     /// `SWML_TRUST_PROXY_HEADERS` turns it on too.
-    #[arg(long, env = "SWML_TRUST_PROXY", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, action = clap::ArgAction::SetTrue)]
+    #[arg(long, env = vars::TRUST_PROXY, value_parser = boolean_arg, default_value_t = false, action = clap::ArgAction::SetTrue)]
     pub trust_proxy: bool,
     /// Accept a configured password shorter than 16 characters (local experiments only).
     #[arg(long)]
@@ -118,21 +121,25 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PATH", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// Write the audit log (JSON lines) to this file, or `-` for stdout.
-    #[arg(long, env = "SWAGENT_AUDIT_LOG", value_name = "PATH")]
+    #[arg(long, env = vars::AUDIT_LOG, value_name = "PATH")]
     pub audit_log: Option<PathBuf>,
     /// Refuse requests (503) while the audit log cannot be written.
     #[arg(long, requires = "audit_log")]
     pub audit_required: bool,
     /// Folder shared by replicas that records used confirmation codes, so a
     /// code works once across replicas and restarts.
-    #[arg(long, env = "SWAGENT_CONFIRM_STORE", value_name = "DIR")]
+    #[arg(long, env = vars::CONFIRM_STORE, value_name = "DIR")]
     pub confirm_store: Option<PathBuf>,
     /// Kill-switch state file to watch (written by `swagent disable`/`enable`).
-    #[arg(long, env = "SWAGENT_STATE_FILE", value_name = "PATH")]
+    #[arg(long, env = vars::STATE_FILE, value_name = "PATH")]
     pub state_file: Option<PathBuf>,
     /// Serve `/metrics` without Basic Auth (for a scraper on a private network).
     #[arg(long)]
     pub metrics_public: bool,
+    /// Refuse to start while a hardening finding fails: what `check
+    /// --production` lists, such as a generated password or token secret.
+    #[arg(long, env = vars::PRODUCTION, value_parser = boolean_arg, default_value_t = false, action = clap::ArgAction::SetTrue)]
+    pub production: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -144,7 +151,7 @@ pub struct SwitchArgs {
     #[arg(long)]
     pub all: bool,
     /// The state file `serve --state-file` watches.
-    #[arg(long, env = "SWAGENT_STATE_FILE", value_name = "PATH")]
+    #[arg(long, env = vars::STATE_FILE, value_name = "PATH")]
     pub state_file: PathBuf,
     /// Check the function names against this agent file.
     #[arg(long, value_name = "FILE")]
@@ -169,13 +176,13 @@ pub struct CheckArgs {
     #[arg(long, default_value = "90d", value_name = "AGE")]
     pub max_credential_age: String,
     /// The audit log `serve` writes, as given to it.
-    #[arg(long, env = "SWAGENT_AUDIT_LOG", value_name = "PATH")]
+    #[arg(long, env = vars::AUDIT_LOG, value_name = "PATH")]
     pub audit_log: Option<PathBuf>,
     /// The `--confirm-store` folder `serve` is given.
-    #[arg(long, env = "SWAGENT_CONFIRM_STORE", value_name = "DIR")]
+    #[arg(long, env = vars::CONFIRM_STORE, value_name = "DIR")]
     pub confirm_store: Option<PathBuf>,
     /// `serve` is given `--trust-proxy` (or `SWML_TRUST_PROXY_HEADERS`).
-    #[arg(long, env = "SWML_TRUST_PROXY", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, action = clap::ArgAction::SetTrue)]
+    #[arg(long, env = vars::TRUST_PROXY, value_parser = boolean_arg, default_value_t = false, action = clap::ArgAction::SetTrue)]
     pub trust_proxy: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
@@ -324,7 +331,7 @@ pub struct CallArgs {
     #[arg(long, default_value = "local-call")]
     pub call_id: String,
     /// The kill-switch state file: a function it disables is not run.
-    #[arg(long, env = "SWAGENT_STATE_FILE", value_name = "PATH")]
+    #[arg(long, env = vars::STATE_FILE, value_name = "PATH")]
     pub state_file: Option<PathBuf>,
     /// Run the function even if the kill switch disables it (to try a fix
     /// before `swagent enable`).

@@ -15,11 +15,13 @@
 //! - [`guard`]: confirmation codes and caller-verification grants
 //! - [`killswitch`], [`alerts`], [`metrics`]: incident operations and detection
 //! - [`files`]: reading and replacing the small files an operator hands it
-//! - [`environment`]: `.env` and swagent's own variables
+//! - [`config`]: the one configuration stage: variables, `.env`, `serve`'s settings
 //! - [`handlers`]: shell, http and static handlers
 //! - [`signature`]: SignalWire request signatures (`SIGNALWIRE_SIGNING_KEY`)
 //! - [`limits`]: rate limits (per address, failed authentication, per function)
-//! - [`server`]: the actix-web app
+//! - [`call`]: the call pipeline: a call's start, its functions, its summary
+//! - [`state`]: the running service's shared state
+//! - [`server`]: the actix-web app, adapting HTTP requests to the pipeline
 //! - [`commands`]: one module per subcommand
 //! - [`cli`]: the command line as typed
 
@@ -47,10 +49,11 @@ pub mod agent;
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod call;
 pub mod cli;
 pub mod clock;
 pub mod commands;
-pub mod environment;
+pub mod config;
 pub mod files;
 pub mod guard;
 pub mod handlers;
@@ -61,6 +64,7 @@ pub mod metrics;
 pub mod random;
 pub mod server;
 pub mod signature;
+pub mod state;
 pub mod swml;
 pub mod template;
 pub mod text;

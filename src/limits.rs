@@ -20,7 +20,6 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -30,64 +29,20 @@ use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
+use crate::agent::units::Rate;
+
+/// A limiter's quota for `rate`: the whole `count` may come at once; it
+/// refills evenly over `per`.
+fn quota(rate: Rate) -> Quota {
+    Quota::with_period(rate.per / rate.count.get())
+        .expect("`Rate::new` refuses a zero period")
+        .allow_burst(rate.count)
+}
+
 /// Keyed limiters are swept of stale keys once per this many checks.
 pub const SWEEP_EVERY: u64 = 1024;
 /// At most this many addresses are locked out at once.
 pub const MAX_LOCKOUTS: usize = 65_536;
-
-/// A rate: `count` events per `per`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
-    pub count: NonZeroU32,
-    pub per: Duration,
-}
-
-impl Rate {
-    /// `count` per `per`; `None` for a zero count or an interval too short to split.
-    pub fn new(count: u32, per: Duration) -> Option<Rate> {
-        let count = NonZeroU32::new(count)?;
-        let rate = Rate { count, per };
-        rate.quota().map(|_| rate)
-    }
-
-    /// The whole `count` may come at once; it refills evenly over `per`.
-    fn quota(self) -> Option<Quota> {
-        Quota::with_period(self.per / self.count.get()).map(|q| q.allow_burst(self.count))
-    }
-}
-
-impl std::fmt::Display for Rate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.per.as_secs() {
-            60 => write!(f, "{}/min", self.count),
-            3600 => write!(f, "{}/h", self.count),
-            s if Duration::from_secs(s) == self.per => write!(f, "{}/{s}s", self.count),
-            _ => write!(f, "{}/{}ms", self.count, self.per.as_millis()),
-        }
-    }
-}
-
-/// Parses `5/min`, `100/h`, `2/s`, `10/30s` or `1/500ms`.
-pub fn parse_rate(s: &str) -> Result<Rate, String> {
-    let err = || format!("`{s}` is not a rate: use e.g. `5/min`, `100/h` or `2/s`");
-    let (count, per) = s.trim().split_once('/').ok_or_else(err)?;
-    let count: u32 = count.trim().parse().map_err(|_| err())?;
-    let per = match per.trim() {
-        "s" | "sec" | "second" => Duration::from_secs(1),
-        "m" | "min" | "minute" => Duration::from_secs(60),
-        "h" | "hour" => Duration::from_secs(3600),
-        "d" | "day" => Duration::from_secs(86400),
-        other => crate::agent::model::parse_duration(other).map_err(|_| err())?,
-    };
-    if count == 0 {
-        return Err(format!("`{s}`: the count must be at least 1"));
-    }
-    // Longer would overflow the clock arithmetic of a limiter or lock-out.
-    if per > Duration::from_secs(366 * 86_400) {
-        return Err(format!("`{s}`: the interval must be at most 366 days"));
-    }
-    Rate::new(count, per).ok_or_else(|| format!("`{s}`: the interval is too short"))
-}
 
 /// What a limiter says about one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +81,7 @@ impl<K: Hash + Eq + Clone> Keyed<K> {
 impl<K: Hash + Eq + Clone, C: Clock> Keyed<K, C> {
     /// A limiter on an explicit clock (tests use governor's fake clock).
     pub fn with_clock(rate: Rate, clock: C) -> Keyed<K, C> {
-        let quota = rate.quota().expect("a `Rate` always has a quota");
+        let quota = quota(rate);
         Keyed {
             limiter: RateLimiter::dashmap_with_clock(quota, clock),
             checks: AtomicU64::new(0),
@@ -547,48 +502,11 @@ mod tests {
 
     use governor::clock::FakeRelativeClock;
 
-    use super::{parse_rate, Admission, AuthFailures, FunctionLimit, Keyed, Rate, SWEEP_EVERY};
+    use super::{Admission, AuthFailures, FunctionLimit, Keyed, SWEEP_EVERY};
+    use crate::agent::units::Rate;
 
     fn ip(n: u32) -> IpAddr {
         IpAddr::V4(Ipv4Addr::from(n))
-    }
-
-    #[test]
-    fn rates_parse() {
-        let min = Duration::from_secs(60);
-        assert_eq!(parse_rate("5/min"), Ok(Rate::new(5, min).unwrap()));
-        assert_eq!(parse_rate(" 100 / m "), Ok(Rate::new(100, min).unwrap()));
-        assert_eq!(
-            parse_rate("2/s"),
-            Ok(Rate::new(2, Duration::from_secs(1)).unwrap())
-        );
-        assert_eq!(
-            parse_rate("10/30s"),
-            Ok(Rate::new(10, Duration::from_secs(30)).unwrap())
-        );
-        assert_eq!(parse_rate("1/h").unwrap().to_string(), "1/h");
-        assert_eq!(parse_rate("5/min").unwrap().to_string(), "5/min");
-        assert_eq!(
-            parse_rate("0/min"),
-            Err("`0/min`: the count must be at least 1".into())
-        );
-        assert_eq!(
-            parse_rate("1/18446744073709551615s"),
-            Err("`1/18446744073709551615s`: the interval must be at most 366 days".into())
-        );
-        assert!(parse_rate("1/366d").is_ok());
-        assert_eq!(
-            parse_rate("5"),
-            Err("`5` is not a rate: use e.g. `5/min`, `100/h` or `2/s`".into())
-        );
-        assert_eq!(
-            parse_rate("5/fortnight"),
-            Err("`5/fortnight` is not a rate: use e.g. `5/min`, `100/h` or `2/s`".into())
-        );
-        assert_eq!(
-            parse_rate("5/0s"),
-            Err("`5/0s`: the interval is too short".into())
-        );
     }
 
     #[test]

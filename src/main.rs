@@ -6,7 +6,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     // Before parsing, so that `.env` feeds the options read from variables;
     // its error is said after, so `--help` and `--version` still answer.
-    let environment = swagent::environment::load();
+    let environment = swagent::config::env::load();
     let cli = swagent::cli::Cli::parse_or_exit(environment.as_ref().err());
     if let Err(err) = environment {
         // The kill switch must work in the service's folder whatever its

@@ -11,8 +11,8 @@ use std::sync::OnceLock;
 use serde_json::Value;
 use swagent::agent::{load, load_report, Agent, LoadOptions};
 use swagent::auth::{Credentials, Origin};
-use swagent::server::body::CallBody;
-use swagent::server::routes::validate_arguments;
+use swagent::call::body::CallBody;
+use swagent::call::validate_arguments;
 use swagent::template::{Context, Encoding, Template};
 use swagent::token::{self, Expect, Secret, Verdict};
 

@@ -186,7 +186,7 @@ impl Checker<'_> {
                     );
                     ok = false;
                 }
-                Var::Env(name) if crate::environment::is_own_variable(name) => {
+                Var::Env(name) if crate::config::env::is_own_variable(name) => {
                     self.error(
                         at,
                         format!(
@@ -344,7 +344,7 @@ impl Checker<'_> {
         for var in s.env.iter().flatten() {
             let problem = if !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 "is not a variable name"
-            } else if crate::environment::is_own_variable(var) {
+            } else if crate::config::env::is_own_variable(var) {
                 "is swagent's own setting; its secrets never reach a handler"
             } else if var.starts_with("SWAIG_") {
                 "is set by swagent for each call (`SWAIG_ARG_*`, `SWAIG_FUNCTION`, `SWAIG_CALL_ID`)"

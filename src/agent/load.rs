@@ -12,6 +12,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use serde_json::Value;
 
+use super::alert::AlertRule;
 use super::findings::{Finding, Report, Severity};
 use super::handlers::Slot;
 use super::model::{
@@ -19,7 +20,6 @@ use super::model::{
 };
 use super::spans::{Pos, Spans};
 use super::{defaults, Agent, Function, Handler, Prompt, RateLimit, StaticSpec};
-use crate::alerts::AlertRule;
 
 /// The most failures `max_failures` may allow per interval.
 const MAX_FAILURES_COUNT: u32 = 20;
@@ -821,7 +821,7 @@ impl Checker<'_> {
         &mut self,
         name: &str,
         verifies: Option<&VerifiesCallerFile>,
-    ) -> Option<crate::limits::Rate> {
+    ) -> Option<crate::agent::units::Rate> {
         let VerifiesCallerFile::Binds(b) = verifies? else {
             return None;
         };
@@ -983,10 +983,10 @@ pub fn agent_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// not declared as one, it would never fire, and `block: true` would block
 /// nothing without a word.
 fn numeric_argument(
-    rule: &crate::alerts::Rule,
+    rule: &crate::agent::alert::Rule,
     functions: &IndexMap<String, Function>,
 ) -> Result<(), String> {
-    let crate::alerts::Rule::LargeArgument {
+    let crate::agent::alert::Rule::LargeArgument {
         function, argument, ..
     } = rule
     else {

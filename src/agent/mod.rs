@@ -4,6 +4,7 @@
 //! with templates parsed, argument schemas compiled and `${env:...}` resolved,
 //! so serving a request never touches YAML or re-parses anything.
 
+pub mod alert;
 pub mod findings;
 mod handlers;
 pub mod load;
@@ -11,6 +12,7 @@ pub mod model;
 pub mod parameters;
 mod pattern;
 pub mod spans;
+pub mod units;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -50,7 +52,7 @@ pub struct Agent {
     /// `${env:NAME}` values, read once when the agent loaded.
     pub env: HashMap<String, String>,
     /// Alert rules.
-    pub alerts: Vec<crate::alerts::AlertRule>,
+    pub alerts: Vec<crate::agent::alert::AlertRule>,
 }
 
 impl Agent {
@@ -116,7 +118,7 @@ pub struct Function {
     pub rate_limit: RateLimit,
     /// For a verifier that binds arguments: failed checks allowed for the
     /// same values before they are locked out (`None`: no lock-out).
-    pub max_failures: Option<crate::limits::Rate>,
+    pub max_failures: Option<crate::agent::units::Rate>,
 }
 
 /// `max_failures` of a verifier that binds arguments, unless it says
@@ -124,15 +126,16 @@ pub struct Function {
 /// minutes. A guesser gets at most five every 15 minutes, so trying all
 /// 10,000 four-digit PINs of one account takes three weeks per replica,
 /// where a `global: 60/min` rate limit alone lets it through in three hours.
-pub fn default_max_failures() -> crate::limits::Rate {
-    crate::limits::Rate::new(5, std::time::Duration::from_secs(15 * 60)).expect("a valid rate")
+pub fn default_max_failures() -> crate::agent::units::Rate {
+    crate::agent::units::Rate::new(5, std::time::Duration::from_secs(15 * 60))
+        .expect("a valid rate")
 }
 
 /// A function's rate limits, from `rate_limit` in the agent file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RateLimit {
-    pub per_call: Option<crate::limits::Rate>,
-    pub global: Option<crate::limits::Rate>,
+    pub per_call: Option<crate::agent::units::Rate>,
+    pub global: Option<crate::agent::units::Rate>,
 }
 
 /// What a function does when called.

@@ -6,12 +6,12 @@
 //! `schemas/agent.schema.json` is generated from these types (`swagent schema`),
 //! so editors and swagent always agree on the format.
 
-use std::time::Duration;
-
 use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
+
+use super::units::{ByteSize, DurationSpec, RateSpec};
 
 /// A voice-AI agent: its prompt and the SWAIG functions it may call.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -335,10 +335,6 @@ pub struct RateLimitFile {
     pub global: Option<RateSpec>,
 }
 
-/// A rate: `5/min`, `100/h`, `2/s`, `10/30s`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateSpec(pub crate::limits::Rate);
-
 /// A `shell` handler.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -435,137 +431,6 @@ pub struct StaticFile {
     pub action: Option<Vec<Value>>,
 }
 
-/// A duration: `500ms`, `5s`, `2m`, or plain seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DurationSpec(pub Duration);
-
-/// A size in bytes: `64KiB`, `1MiB`, `512B`, or a plain number of bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ByteSize(pub u64);
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum NumOrText {
-    Num(u64),
-    Text(String),
-}
-
-/// Parses `500ms`, `5s`, `2m`, `1h` or a plain number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| {
-        format!("`{s}` is not a duration: use e.g. `500ms`, `5s`, `2m` or plain seconds")
-    })?;
-    let d = match unit.trim() {
-        "" | "s" => Duration::from_secs(n),
-        "ms" => Duration::from_millis(n),
-        "m" | "min" => Duration::from_secs(n.saturating_mul(60)),
-        "h" => Duration::from_secs(n.saturating_mul(3600)),
-        "d" => Duration::from_secs(n.saturating_mul(86400)),
-        _ => {
-            return Err(format!(
-                "`{s}` is not a duration: use e.g. `500ms`, `5s`, `2m` or plain seconds"
-            ))
-        }
-    };
-    Ok(d)
-}
-
-/// Parses `64KiB`, `1MiB`, `10KB`, `512B` or a plain number of bytes.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let err = || format!("`{s}` is not a size: use e.g. `512B`, `64KiB` or `1MiB`");
-    let n: u64 = num.parse().map_err(|_| err())?;
-    let mult = match unit.trim() {
-        "" | "B" => 1,
-        "KiB" | "K" | "k" => 1 << 10,
-        "MiB" | "M" => 1 << 20,
-        "GiB" | "G" => 1 << 30,
-        "KB" | "kB" => 1000,
-        "MB" => 1_000_000,
-        _ => return Err(err()),
-    };
-    n.checked_mul(mult).ok_or_else(err)
-}
-
-impl<'de> Deserialize<'de> for DurationSpec {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match NumOrText::deserialize(d)? {
-            NumOrText::Num(n) => Ok(DurationSpec(Duration::from_secs(n))),
-            NumOrText::Text(s) => parse_duration(&s)
-                .map(DurationSpec)
-                .map_err(serde::de::Error::custom),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for ByteSize {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match NumOrText::deserialize(d)? {
-            NumOrText::Num(n) => Ok(ByteSize(n)),
-            NumOrText::Text(s) => parse_size(&s)
-                .map(ByteSize)
-                .map_err(serde::de::Error::custom),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for RateSpec {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        crate::limits::parse_rate(&s)
-            .map(RateSpec)
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-impl JsonSchema for RateSpec {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Rate".into()
-    }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "description": "A rate: `5/min`, `100/h`, `2/s` or `10/30s`.",
-            "type": "string",
-            "pattern": "^\\s*[0-9]+\\s*/\\s*(s|sec|second|m|min|minute|h|hour|d|day|[0-9]+\\s*(ms|s|m|min|h|d)?)\\s*$"
-        })
-    }
-}
-
-impl JsonSchema for DurationSpec {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Duration".into()
-    }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "description": "A duration: `500ms`, `5s`, `2m`, or plain seconds.",
-            "anyOf": [
-                { "type": "integer", "minimum": 0 },
-                { "type": "string", "pattern": "^[0-9]+\\s*(ms|s|m|min|h|d)?$" }
-            ]
-        })
-    }
-}
-
-impl JsonSchema for ByteSize {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "ByteSize".into()
-    }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "description": "A size: `512B`, `64KiB`, `1MiB`, or a plain number of bytes.",
-            "anyOf": [
-                { "type": "integer", "minimum": 0 },
-                { "type": "string", "pattern": "^[0-9]+\\s*(B|K|k|KiB|M|MiB|G|GiB|KB|kB|MB)?$" }
-            ]
-        })
-    }
-}
-
 /// The JSON Schema of the agent file format, as committed in `schemas/`.
 pub fn schema_json() -> String {
     let schema = schemars::generate::SchemaSettings::draft2020_12()
@@ -574,34 +439,4 @@ pub fn schema_json() -> String {
     let mut text = serde_json::to_string_pretty(&schema).expect("a schema serializes");
     text.push('\n');
     text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{parse_duration, parse_size};
-    use std::time::Duration;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
-        assert_eq!(
-            parse_duration("5 parsecs"),
-            Err(
-                "`5 parsecs` is not a duration: use e.g. `500ms`, `5s`, `2m` or plain seconds"
-                    .into()
-            )
-        );
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("64KiB"), Ok(65536));
-        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
-        assert_eq!(parse_size("10"), Ok(10));
-        assert!(parse_size("99999999999999999999GiB").is_err());
-        assert!(parse_size("lots").is_err());
-    }
 }

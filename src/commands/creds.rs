@@ -6,9 +6,9 @@ use std::process::{Command, Stdio};
 
 use anyhow::Context as _;
 
-use crate::auth::{PASSWORD_VAR, USER_VAR};
 use crate::cli::{CredsFormat, GenCredsArgs};
-use crate::server::SECRET_VAR;
+use crate::config::vars::SECRET as SECRET_VAR;
+use crate::config::vars::{PASSWORD as PASSWORD_VAR, USER as USER_VAR};
 
 /// Shortest and longest password `gen-creds` makes (past the longest, no
 /// Basic Auth header a proxy takes would carry it).
@@ -100,7 +100,7 @@ fn open_quote(text: &str) -> Option<usize> {
 fn write(path: &Path, values: &[(&str, String); 3], args: &GenCredsArgs) -> anyhow::Result<u8> {
     let existing = match crate::files::read_regular_with_meta(
         path,
-        crate::environment::DOTENV_LIMIT,
+        crate::config::env::DOTENV_LIMIT,
     ) {
         Ok((t, meta)) => {
             // Root's replacement would be root's, 0600: the service that
@@ -203,7 +203,7 @@ fn write(path: &Path, values: &[(&str, String); 3], args: &GenCredsArgs) -> anyh
             "note: every token handed out with the old `{SECRET_VAR}` stops verifying; restart every replica with the new values"
         );
         for key in [PASSWORD_VAR, SECRET_VAR] {
-            if crate::environment::set_outside_dotenv(key) {
+            if crate::config::env::set_outside_dotenv(key) {
                 crate::say!(
                     "warning: `{key}` is also set in this shell's environment, which wins over `.env`: rotate it where it is set too"
                 );

@@ -5,9 +5,9 @@ use std::io::{BufRead as _, Read as _};
 use anyhow::Context as _;
 use serde_json::json;
 
-use crate::auth::non_empty_env;
 use crate::cli::{MintArgs, SecretArgs, VerifyTokenArgs};
-use crate::server::SECRET_VAR;
+use crate::config::env::non_empty as non_empty_env;
+use crate::config::vars::SECRET as SECRET_VAR;
 use crate::text::printable;
 use crate::token::{self, Expect, Secret, Verdict};
 
@@ -168,7 +168,7 @@ pub(super) fn mint(args: &MintArgs) -> anyhow::Result<u8> {
     let base = args
         .url
         .as_deref()
-        .map(|b| crate::server::base_url("`--url`", b))
+        .map(|b| crate::config::settings::base_url("`--url`", b))
         .transpose()?;
     let out = match &base {
         Some(base) => {

@@ -7,15 +7,16 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
+use crate::call::Refusal;
+use crate::handlers::Reply;
+use crate::state::AuditUnavailable;
+
 /// An error answered to an HTTP caller.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// No or wrong Basic Auth credentials (any malformed header too).
     #[error("authentication required")]
     Unauthorized,
-    /// A secure function without a valid token for it and this call.
-    #[error("missing or invalid function token")]
-    InvalidToken,
     /// Path not served.
     #[error("not found")]
     NotFound,
@@ -37,22 +38,10 @@ pub enum ApiError {
     /// Malformed request; the message says what is wrong.
     #[error("{0}")]
     BadRequest(String),
-    /// A call id that cannot be bound into a token.
-    #[error("{0}")]
-    InvalidCallId(crate::token::CallIdError),
-    /// The function is not in this agent.
-    #[error("no such function")]
-    UnknownFunction,
-    /// The function's concurrency limit is reached.
-    #[error("the function is busy; try again shortly")]
-    Busy,
     /// Bodies read before their sender is known fill their budget
     /// (`server::unverified`).
     #[error("too many request bodies are being read; try again shortly")]
     Overloaded,
-    /// `--audit-required` and the audit log cannot be written.
-    #[error("the service is unavailable")]
-    AuditUnavailable,
     /// The `Host` header is not in `SWML_ALLOWED_HOSTS`.
     #[error("the `Host` is not allowed")]
     HostNotAllowed,
@@ -65,20 +54,33 @@ pub enum ApiError {
     /// Over `SWAGENT_AUTH_FAILURE_LIMIT` failed authentications for the address.
     #[error("too many failed authentications; retry after {retry_after} s")]
     TooManyFailures { retry_after: u64 },
-    /// Over the function's `rate_limit`; the function did not run.
-    #[error("the function was called too often; retry after {retry_after} s")]
-    FunctionRateLimited { retry_after: u64 },
+    /// The call pipeline turned the request down; [`Refusal`] says how.
+    #[error("{}", .0.message())]
+    Refused(Refusal),
 }
 
-/// What the AI hears when a function is over its rate limit.
-pub const FUNCTION_RATE_LIMITED_REPLY: &str =
-    "Sorry, there have been too many requests for that just now. Please try again in a moment.";
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> ApiError {
+        ApiError::Refused(refusal)
+    }
+}
+
+impl From<super::unverified::Overloaded> for ApiError {
+    fn from(_: super::unverified::Overloaded) -> ApiError {
+        ApiError::Overloaded
+    }
+}
+
+impl From<AuditUnavailable> for ApiError {
+    fn from(unavailable: AuditUnavailable) -> ApiError {
+        ApiError::Refused(unavailable.into())
+    }
+}
 
 impl ApiError {
     fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthorized => "unauthorized",
-            ApiError::InvalidToken => "invalid_token",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
@@ -86,25 +88,29 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::BadRequest(_) => "bad_request",
-            ApiError::InvalidCallId(_) => "invalid_call_id",
-            ApiError::UnknownFunction => "unknown_function",
-            ApiError::Busy => "busy",
             ApiError::Overloaded => "overloaded",
-            ApiError::AuditUnavailable => "audit_unavailable",
             ApiError::HostNotAllowed => "host_not_allowed",
             ApiError::InvalidSignature => "invalid_signature",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::TooManyFailures { .. } => "too_many_failures",
-            ApiError::FunctionRateLimited { .. } => "function_rate_limited",
+            ApiError::Refused(r) => r.code(),
+        }
+    }
+
+    fn refusal(&self) -> Option<&Refusal> {
+        match self {
+            ApiError::Refused(r) => Some(r),
+            _ => None,
         }
     }
 
     fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::Busy | ApiError::Overloaded => Some(1),
-            ApiError::RateLimited { retry_after }
-            | ApiError::TooManyFailures { retry_after }
-            | ApiError::FunctionRateLimited { retry_after } => Some(*retry_after),
+            ApiError::Overloaded => Some(1),
+            ApiError::RateLimited { retry_after } | ApiError::TooManyFailures { retry_after } => {
+                Some(*retry_after)
+            }
+            ApiError::Refused(r) => r.retry_after(),
             _ => None,
         }
     }
@@ -114,27 +120,32 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::InvalidToken | ApiError::HostNotAllowed | ApiError::InvalidSignature => {
-                StatusCode::FORBIDDEN
+            ApiError::HostNotAllowed | ApiError::InvalidSignature => StatusCode::FORBIDDEN,
+            ApiError::RateLimited { .. } | ApiError::TooManyFailures { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
             }
-            ApiError::RateLimited { .. }
-            | ApiError::TooManyFailures { .. }
-            | ApiError::FunctionRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::NotFound | ApiError::UnknownFunction => StatusCode::NOT_FOUND,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnsupportedMediaType | ApiError::UnsupportedEncoding => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::BadRequest(_) | ApiError::InvalidCallId(_) => StatusCode::BAD_REQUEST,
-            ApiError::Busy | ApiError::Overloaded | ApiError::AuditUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Refused(r) => {
+                StatusCode::from_u16(r.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
         }
     }
 
     fn error_response(&self) -> HttpResponse {
+        // A refusal the AI hears is an answer, not an error.
+        if let ApiError::Refused(r) = self {
+            if let (200, Some(sentence)) = (r.status(), r.sentence()) {
+                return HttpResponse::Ok().json(Reply::text(sentence));
+            }
+        }
         let mut resp = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::Unauthorized) {
             resp.insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="swagent""#));
@@ -151,9 +162,9 @@ impl ResponseError for ApiError {
             resp.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
         let mut body = json!({ "error": self.code(), "message": self.to_string() });
-        if matches!(self, ApiError::FunctionRateLimited { .. }) {
+        if let Some(sentence) = self.refusal().and_then(Refusal::sentence) {
             // SWAIG reads `response`: the AI tells the caller, safely.
-            body["response"] = json!(FUNCTION_RATE_LIMITED_REPLY);
+            body["response"] = json!(sentence);
         }
         resp.json(body)
     }

@@ -1,8 +1,8 @@
-//! The gate in front of every route but the probes (`/health`, `/ready`):
-//! refuses while a required audit log cannot be written (retrying it on each
-//! request), then Basic Auth.
-//!
-//! A thin shell around [`crate::auth::Credentials::check`], which decides.
+//! The Basic Auth layer, in front of every route but the probes (`/health`,
+//! `/ready`) and a public `/metrics`: refuses while a required audit log
+//! cannot be written (retrying it on each request), then checks the
+//! credentials. A thin shell around [`crate::auth::Credentials::check`],
+//! which decides; a failure counts toward the lock-out ([`super::lockout`]).
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -11,11 +11,12 @@ use actix_web::middleware::Next;
 use actix_web::ResponseError;
 
 use super::error::ApiError;
-use super::routes::{client_ip, is_probe};
+use super::lockout::auth_failure;
+use super::paths::is_probe;
+use super::request::client_ip;
 use super::state_of;
 use crate::audit::Event;
 
-/// Called by [`super::perimeter::perimeter`] as its last step.
 pub(super) async fn basic_auth(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -29,7 +30,7 @@ pub(super) async fn basic_auth(
             .map(ServiceResponse::map_into_left_body);
     }
     if !state.audit_writable() {
-        let resp = ApiError::AuditUnavailable.error_response();
+        let resp = ApiError::from(crate::state::AuditUnavailable).error_response();
         return Ok(req.into_response(resp).map_into_right_body());
     }
     let header = req.headers().get(AUTHORIZATION).map(|h| h.as_bytes());
@@ -57,7 +58,7 @@ pub(super) async fn basic_auth(
                     .field("reason", failure.code())
                     .field("path", req.path().to_owned())
             });
-            let err = super::perimeter::auth_failure(req.request(), state, ApiError::Unauthorized);
+            let err = auth_failure(req.request(), state, ApiError::Unauthorized);
             let resp = err.error_response();
             Ok(req.into_response(resp).map_into_right_body())
         }

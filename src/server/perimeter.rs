@@ -28,177 +28,16 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage as _, HttpRequest, ResponseError};
 
 use super::error::ApiError;
-use super::routes::{client_ip, read_body, request_base};
+use super::lockout::{auth_failure, SignedBy};
+use super::paths;
+use super::request::{client_ip, read_body, request_base};
 use super::watchdog::Watched;
 use super::{state_of, AppState};
-use crate::agent::Agent;
 use crate::audit::Event;
+use crate::config::hosts::AllowedHosts;
+use crate::config::vars;
 use crate::limits::{client_unit, Admission};
 use crate::signature::{self, Verdict};
-
-/// The address limits apply to: the socket peer, or with `trust_proxy` the
-/// first `X-Forwarded-For` hop when it is an IP address.
-pub fn client_addr(
-    peer: Option<IpAddr>,
-    forwarded_for: Option<&str>,
-    trust_proxy: bool,
-) -> Option<IpAddr> {
-    if trust_proxy {
-        let first = forwarded_for
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .and_then(|v| v.parse::<IpAddr>().ok());
-        if first.is_some() {
-            return first;
-        }
-    }
-    peer
-}
-
-/// `SWML_ALLOWED_HOSTS`: `*`, or host names (`*.example.com` matches
-/// subdomains), compared without the port and case-insensitively.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AllowedHosts {
-    Any,
-    List(Vec<String>),
-}
-
-impl AllowedHosts {
-    /// Why an entry of the variable can never match a `Host`, for the first
-    /// such entry: one with a scheme, a port or a path
-    /// (`https://agent.example.com`, `agent.example.com:443`), an empty
-    /// label, or a `*` anywhere but a leading `*.` would refuse every request
-    /// while `/ready` says all is well.
-    pub fn misfit(value: &str) -> Option<String> {
-        value
-            .split(',')
-            .map(str::trim)
-            .filter(|h| !h.is_empty() && *h != "*")
-            .find_map(|h| {
-                let why = if let Some(v6) = h.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-                    // An IPv6 literal, as `Host` carries it.
-                    v6.parse::<std::net::Ipv6Addr>()
-                        .err()
-                        .map(|_| "is not an IPv6 address")
-                } else if !h.is_ascii() {
-                    Some("is not ASCII: give an international name in its `xn--` form")
-                } else {
-                    let name = h.strip_prefix("*.").unwrap_or(h);
-                    let name = name.strip_suffix('.').unwrap_or(name);
-                    if name.split('.').any(|label| {
-                        label.is_empty()
-                            || !label
-                                .chars()
-                                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-                    }) {
-                        Some("is not a host name, and no request's `Host` would match it")
-                    } else {
-                        None
-                    }
-                };
-                why.map(|why| format!("`{h}` {why}"))
-            })
-    }
-
-    /// Parses the comma-separated variable; empty entries are ignored.
-    pub fn parse(value: &str) -> AllowedHosts {
-        let list: Vec<String> = value
-            .split(',')
-            .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
-            .filter(|h| !h.is_empty())
-            .collect();
-        if list.is_empty() || list.iter().any(|h| h == "*") {
-            AllowedHosts::Any
-        } else {
-            AllowedHosts::List(list)
-        }
-    }
-
-    /// Whether a request with this `Host` header may go on.
-    pub fn allows(&self, host: Option<&str>) -> bool {
-        let AllowedHosts::List(list) = self else {
-            return true;
-        };
-        let Some(host) = host else {
-            return false;
-        };
-        let host = host.trim().to_ascii_lowercase();
-        // `[::1]:3000` → `[::1]`; `example.com:443` → `example.com`; and the
-        // fully qualified `example.com.` is `example.com`.
-        let name = match host.rfind(':') {
-            Some(i) if !host[i..].contains(']') => &host[..i],
-            _ => host.as_str(),
-        };
-        let name = name.strip_suffix('.').unwrap_or(name);
-        list.iter().any(|allowed| match allowed.strip_prefix("*.") {
-            Some(domain) => name
-                .strip_suffix(domain)
-                .is_some_and(|sub| sub.ends_with('.') && sub.len() > 1),
-            None => name == allowed,
-        })
-    }
-}
-
-/// Whether `path` is one of the webhooks SignalWire signs: the SWML route,
-/// `/swaig` and `/post_prompt`, with or without a trailing slash.
-pub fn is_signed_path(agent: &Agent, path: &str) -> bool {
-    let path = path
-        .strip_suffix('/')
-        .filter(|p| !p.is_empty())
-        .unwrap_or(path);
-    path == agent.route || path == agent.sub_path("swaig") || path == agent.sub_path("post_prompt")
-}
-
-/// What a signed webhook's valid signature vouches for
-/// ([`signature::replay_key`]); kept in the request so a failure after it
-/// counts against it.
-#[derive(Clone)]
-struct SignedBy(Vec<u8>);
-
-/// Counts an authentication failure from the request's address, and for a
-/// signed webhook against its signature: the refusal itself, or 429 when it
-/// is one too many.
-pub(super) fn auth_failure(req: &HttpRequest, state: &AppState, refusal: ApiError) -> ApiError {
-    let too_many = |retry_after| ApiError::TooManyFailures {
-        retry_after: Admission::retry_after_secs(retry_after),
-    };
-    let ip = client_ip(req, state);
-    alert_auth_failure(state, ip);
-    // Always per address: that keeps the address's unsigned requests
-    // locked out once it has failed too often.
-    let by_address = match (state.limits.auth_failures.as_ref(), ip) {
-        (Some(failures), Some(ip)) => failures.record(client_unit(ip)),
-        _ => Admission::Allowed,
-    };
-    // A signed webhook is judged by its signature's count alone: the
-    // address may be SignalWire's, shared by all its customers.
-    if let Some(SignedBy(tag)) = req.extensions().get::<SignedBy>().cloned() {
-        return match state.limits.signed_failures.as_ref().map(|f| f.record(tag)) {
-            Some(Admission::Limited { retry_after }) => {
-                log::warn!("too many failed authentications with one signed request: locked out");
-                too_many(retry_after)
-            }
-            _ => refusal,
-        };
-    }
-    match by_address {
-        Admission::Allowed => refusal,
-        Admission::Limited { retry_after } => {
-            if let Some(ip) = ip {
-                log::warn!("too many failed authentications from {ip}: locked out");
-            }
-            too_many(retry_after)
-        }
-    }
-}
-
-/// Counts a failure toward `auth_failures_per_minute`: every kind does,
-/// forged tokens included. The refusal stands whether or not the alert is
-/// written.
-pub(super) fn alert_auth_failure(state: &AppState, ip: Option<IpAddr>) {
-    let fired = state.live().alerts.auth_failed(chrono::Utc::now());
-    let _ = state.raise(&fired, None, None, ip);
-}
 
 /// Counts a rate-limited request, and audits it at most once a second: a
 /// flood must not turn into a flood of audit lines.
@@ -223,7 +62,7 @@ fn overloaded(state: &AppState, client: Option<IpAddr>) {
         let (capacity, per_address) = state.unverified.limits();
         log::warn!(
             "request refused: bodies not yet verified fill `{}` ({capacity} bytes, at most {per_address} from one address): a flood of slow bodies, or a budget too small for the traffic ({suppressed} more since the last such line)",
-            super::unverified::UNVERIFIED_BODIES_VAR
+            vars::UNVERIFIED_BODIES
         );
     }
 }
@@ -243,7 +82,7 @@ pub(super) async fn perimeter(
     // signed like it (`req.path()` is the raw, undecoded path).
     let signed = state.settings.signing_key.is_some()
         && req.method() == Method::POST
-        && is_signed_path(&state.live_now().agent, req.match_info().as_str());
+        && paths::is_signed_path(&state.live_now().agent, req.match_info().as_str());
     // A signed webhook is not held to the per-address lock-out: its
     // signature, checked next, proves it comes from our SignalWire project,
     // and SignalWire's addresses are shared by all its customers, so anyone
@@ -259,9 +98,7 @@ pub(super) async fn perimeter(
             return Ok(refuse(req, refusal));
         }
     }
-    // The gate is the last step of this layer, not a layer of its own: each
-    // layer costs a boxed future per request.
-    super::gate::basic_auth(req, next)
+    next.call(req)
         .await
         .map(ServiceResponse::map_into_left_body)
 }
@@ -279,7 +116,7 @@ fn admission(req: &HttpRequest, state: &AppState, lockout: bool) -> Option<ApiEr
             }
         }
     }
-    let probe = super::routes::is_probe(req.path());
+    let probe = paths::is_probe(req.path());
     let host = req
         .headers()
         .get(header::HOST)
@@ -447,88 +284,4 @@ pub(super) async fn outer(
         h.insert(header::STRICT_TRANSPORT_SECURITY, value);
     }
     Ok(resp)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::net::IpAddr;
-
-    use super::{client_addr, AllowedHosts};
-
-    #[test]
-    fn client_address() {
-        let peer: Option<IpAddr> = Some("10.0.0.1".parse().unwrap());
-        let xff = Some("203.0.113.7, 10.0.0.2");
-        assert_eq!(client_addr(peer, xff, false), peer);
-        assert_eq!(
-            client_addr(peer, xff, true),
-            Some("203.0.113.7".parse().unwrap())
-        );
-        assert_eq!(client_addr(peer, Some("junk, 1.2.3.4"), true), peer);
-        assert_eq!(client_addr(peer, None, true), peer);
-        assert_eq!(client_addr(None, None, false), None);
-        assert_eq!(
-            client_addr(None, Some("::1"), true),
-            Some("::1".parse().unwrap())
-        );
-    }
-
-    #[test]
-    fn allowed_hosts() {
-        assert_eq!(AllowedHosts::parse("*"), AllowedHosts::Any);
-        assert_eq!(AllowedHosts::parse(" , "), AllowedHosts::Any);
-        assert!(AllowedHosts::Any.allows(None));
-        let list = AllowedHosts::parse("agent.example.com, *.Example.org,[::1]");
-        let cases = [
-            (Some("agent.example.com"), true),
-            (Some("AGENT.example.com:8443"), true),
-            (Some("example.com"), false),
-            (Some("evil-agent.example.com"), false),
-            (Some("a.example.org"), true),
-            (Some("a.b.example.org:443"), true),
-            (Some("example.org"), false),
-            (Some("badexample.org"), false),
-            (Some("[::1]:3000"), true),
-            (Some("[::2]"), false),
-            (None, false),
-            // A fully qualified name is the same name.
-            (Some("agent.example.com."), true),
-        ];
-        for (host, want) in cases {
-            assert_eq!(list.allows(host), want, "{host:?}");
-        }
-        assert!(AllowedHosts::parse("agent.example.com.").allows(Some("agent.example.com")));
-    }
-
-    #[test]
-    fn allowed_host_entries_that_never_match_are_named() {
-        for fine in [
-            "agent.example.com, *.example.org, [::1], 127.0.0.1, localhost",
-            "xn--bcher-kva.example, agent.example.com., *, ",
-        ] {
-            assert_eq!(AllowedHosts::misfit(fine), None, "{fine}");
-        }
-        let never = "is not a host name, and no request's `Host` would match it";
-        for (value, why) in [
-            ("https://agent.example.com", never),
-            ("agent.example.com:443", never),
-            ("agent.example.com/x", never),
-            (".example.com", never),
-            ("*example.com", never),
-            ("a*.example.com", never),
-            ("*.*.example.com", never),
-            ("agent..example.com", never),
-            ("[::g]", "is not an IPv6 address"),
-            (
-                "bücher.example",
-                "is not ASCII: give an international name in its `xn--` form",
-            ),
-        ] {
-            assert_eq!(
-                AllowedHosts::misfit(&format!("ok.example.com, {value}")),
-                Some(format!("`{value}` {why}")),
-                "{value}"
-            );
-        }
-    }
 }

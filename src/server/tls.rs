@@ -1,11 +1,11 @@
 //! Layer 1: HTTPS with rustls (ring provider only), TLS 1.2 and 1.3.
 //!
-//! Where the certificate and key come from (`--tls-cert`/`--tls-key`, else
-//! `SWML_SSL_ENABLED` with `SWML_SSL_CERT_PATH`/`SWML_SSL_KEY_PATH`, as in the
-//! SignalWire Python SDK) and how they become a `rustls::ServerConfig`. Every
-//! failure names the flag or variable and the file, and is found at start,
-//! including a key that does not belong to the certificate. The reverse-proxy
-//! setup (TLS at nginx/Caddy) needs none of this; see `deploy/`.
+//! How a certificate and key (found by `config::serve`: `--tls-cert`/
+//! `--tls-key`, else `SWML_SSL_*` as in the SignalWire Python SDK) become a
+//! `rustls::ServerConfig`. Every failure names the flag or variable and the
+//! file, and is found at start, including a key that does not belong to the
+//! certificate. The reverse-proxy setup (TLS at nginx/Caddy) needs none of
+//! this; see `deploy/`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,14 +13,7 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::auth::non_empty_env;
-
-/// Turns on HTTPS from the environment (`true`, `1` or `yes`).
-pub const ENABLED_VAR: &str = "SWML_SSL_ENABLED";
-/// PEM certificate chain, leaf first.
-pub const CERT_VAR: &str = "SWML_SSL_CERT_PATH";
-/// PEM private key: PKCS#8, RSA (PKCS#1) or EC (SEC1).
-pub const KEY_VAR: &str = "SWML_SSL_KEY_PATH";
+use crate::config::vars::SSL_ENABLED as ENABLED_VAR;
 
 /// A certificate or key file and the flag or variable that named it.
 #[derive(Debug, Clone)]
@@ -60,57 +53,6 @@ pub enum TlsError {
         cert: Source,
         reason: String,
     },
-}
-
-/// Where the certificate and key are, if HTTPS is on.
-pub fn sources(
-    flag_cert: Option<&Path>,
-    flag_key: Option<&Path>,
-) -> Result<Option<(Source, Source)>, TlsError> {
-    if let (Some(cert), Some(key)) = (flag_cert, flag_key) {
-        return Ok(Some((
-            Source {
-                name: "--tls-cert",
-                path: cert.to_owned(),
-            },
-            Source {
-                name: "--tls-key",
-                path: key.to_owned(),
-            },
-        )));
-    }
-    let enabled = crate::environment::flag(ENABLED_VAR).map_err(TlsError::BadEnabled)?;
-    if !enabled {
-        return Ok(None);
-    }
-    let get = |name: &'static str| {
-        non_empty_env(name)
-            .map(|p| Source {
-                name,
-                path: PathBuf::from(p),
-            })
-            .ok_or(TlsError::Unset(name))
-    };
-    Ok(Some((get(CERT_VAR)?, get(KEY_VAR)?)))
-}
-
-/// A certificate or key variable that is set while HTTPS is off, which an
-/// operator may take for HTTPS being on.
-pub fn ignored_paths() -> Option<String> {
-    if crate::environment::flag(ENABLED_VAR).unwrap_or(true) {
-        return None;
-    }
-    let set: Vec<String> = [CERT_VAR, KEY_VAR]
-        .into_iter()
-        .filter(|v| non_empty_env(v).is_some())
-        .map(|v| format!("`{v}`"))
-        .collect();
-    (!set.is_empty()).then(|| {
-        format!(
-            "{} set, but `{ENABLED_VAR}` is not true: serving plain HTTP",
-            set.join(" and ") + if set.len() == 1 { " is" } else { " are" }
-        )
-    })
 }
 
 /// The key file's mode when others on the host can read it.

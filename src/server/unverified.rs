@@ -19,7 +19,6 @@ use std::sync::Mutex;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use super::error::ApiError;
 use crate::limits::client_unit;
 
 /// Bytes that unverified bodies may hold at once, unless
@@ -31,6 +30,11 @@ pub const UNVERIFIED_BODIES_VAR: &str = "SWAGENT_UNVERIFIED_BODIES";
 /// holds at most this share of the budget, so that one stranger cannot keep
 /// it full for everyone: review 13 did, with 360 connections every 10 s.
 const ADDRESS_SHARE: usize = 8;
+
+/// A chunk that would go past the budget: its request is refused (503
+/// `overloaded`) and its connection closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overloaded;
 
 /// The shared budget.
 pub struct Unverified {
@@ -92,18 +96,18 @@ pub struct Held<'a> {
 impl Held<'_> {
     /// Adds `n` more bytes to the claim, or refuses them without waiting:
     /// waiting would let a flood hold what it has for longer.
-    pub fn take(&mut self, n: usize) -> Result<(), ApiError> {
+    pub fn take(&mut self, n: usize) -> Result<(), Overloaded> {
         if n == 0 {
             return Ok(());
         }
         let Ok(permits) = u32::try_from(n) else {
-            return Err(ApiError::Overloaded);
+            return Err(Overloaded);
         };
         if let Some(unit) = self.unit {
             let mut accounts = self.budget.accounts();
             let held = accounts.entry(unit).or_insert(0);
             if *held + n > self.budget.per_address {
-                return Err(ApiError::Overloaded);
+                return Err(Overloaded);
             }
             *held += n;
         }
@@ -118,7 +122,7 @@ impl Held<'_> {
             }
             Err(_) => {
                 self.uncharge(n);
-                Err(ApiError::Overloaded)
+                Err(Overloaded)
             }
         }
     }
@@ -152,7 +156,7 @@ mod tests {
         a.take(60).unwrap();
         a.take(30).unwrap();
         let mut b = budget.claim(None);
-        assert!(matches!(b.take(11), Err(ApiError::Overloaded)));
+        assert!(matches!(b.take(11), Err(Overloaded)));
         b.take(10).unwrap();
         assert_eq!(budget.in_use(), 100);
         drop(a);

@@ -242,7 +242,8 @@ fn confirmation_store_shared_by_two_servers_refuses_a_replay_on_the_other() {
         .creds()
         .dir(dir.path())
         .start();
-    let said = format!("swagent: WARNING: `--confirm-store` `{store_arg}` has mode 0777: others on this host can delete or add records of used codes (`chmod go-w` it)");
+    // In the words of `check --production`'s item (issue 25: one list).
+    let said = format!("swagent: WARNING: `{store_arg}` has mode 0777: others on this host can delete or add records of used codes (`chmod go-w` it)");
     assert!(open.log_with(&said).contains(&said), "{}", open.log());
 }
 

@@ -125,11 +125,27 @@ fn check_fails_limits_turned_off_and_an_env_file_its_group_can_change() {
     ] {
         assert!(out.stdout.contains(line), "missing {line:?} in:\n{}", out.stdout);
     }
+    // The same findings stop `serve --production` (issue 25: one list; the
+    // `.env` mode is no longer said by every command that reads the file).
+    let refused = production_env(
+        Swagent::new(["serve", "agents/production-bank.yaml", "--production"]),
+        dir.path(),
+    )
+    .env("SWML_RATE_LIMIT", "0")
+    .env("SWAGENT_AUTH_FAILURE_LIMIT", "0")
+    .dir(dir.path())
+    .run()
+    .code(2);
+    for line in [
+        "error: `--production` refuses to start: 2 hardening finding(s) fail (`swagent check --production` lists them all):\n",
+        "  Address and failure limits are on: `SWML_RATE_LIMIT` is 0: no address is limited in its requests; `SWAGENT_AUTH_FAILURE_LIMIT` is 0: failed logins, forged tokens and bad signatures are never locked out\n",
+        "  `.env` only its owner can change: `.env` has mode 0660: its group can change swagent's settings (`chmod 600 .env`)\n",
+    ] {
+        assert!(refused.stderr.contains(line), "missing {line:?} in:\n{}", refused.stderr);
+    }
     assert!(
-        out.stderr
-            .contains("swagent: WARNING: `.env` has mode 0660: its group can change swagent's settings (`chmod g-w .env`)\n"),
-        "{}",
-        out.stderr
+        !dir.path().join("audit.log").exists(),
+        "a refused start opened the audit log"
     );
 }
 
@@ -443,7 +459,8 @@ fn an_audit_log_others_can_write_fails_the_check_and_warns_at_start() {
         .creds()
         .dir(dir.path())
         .start();
-    let warning = "swagent: WARNING: the audit log has mode 0666: others on this host can add forged lines (`chmod 600` it)";
+    // In the words of the item above (issue 25: one list).
+    let warning = "swagent: WARNING: `audit-link.log` has mode 0666: others on this host can add forged lines (`chmod 600` it)";
     assert!(server.log_with(warning).contains(warning));
     drop(server);
     std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o640)).unwrap();
@@ -695,4 +712,39 @@ fn every_command_of_the_incident_plan_runs() {
     );
     let events = events();
     assert!(!events.contains(SECRET) && !events.contains(password));
+}
+
+/// `serve --production` (or `SWAGENT_PRODUCTION=true`) refuses to start on
+/// any failing finding, such as secrets it would generate and no replica
+/// shares; the documented production environment starts.
+#[test]
+fn serve_in_production_refuses_generated_secrets_and_starts_when_hardened() {
+    let dir = sandbox();
+    for production in [
+        Swagent::new(["serve", "agents/hello.yaml", "--production"]),
+        Swagent::new(["serve", "agents/hello.yaml"]).env("SWAGENT_PRODUCTION", "true"),
+    ] {
+        let out = production.dir(dir.path()).run().code(2).stdout_is("");
+        for line in [
+            "  Basic Auth password: `SWML_BASIC_AUTH_PASSWORD` is not set: a password would be generated at each start\n",
+            "  Function token secret: no `SIGNALWIRE_SWAIG_SECRET`; a random token secret is used, so tokens stop verifying after a restart and across replicas\n",
+        ] {
+            assert!(out.stderr.contains(line), "missing {line:?} in:\n{}", out.stderr);
+        }
+        assert!(!out.stderr.contains("serving agent"), "{}", out.stderr);
+    }
+    Swagent::new(["serve", "agents/hello.yaml"])
+        .env("SWAGENT_PRODUCTION", "maybe")
+        .dir(dir.path())
+        .run()
+        .code(2)
+        .stderr_is("error: invalid value 'maybe' for '--production' (from the variable `SWAGENT_PRODUCTION`): value was not a boolean\n\nFor more information, try '--help'.\n");
+    let server = production_env(
+        Swagent::new(["serve", "agents/production-bank.yaml", "--production"]),
+        dir.path(),
+    )
+    .dir(dir.path())
+    .start();
+    assert_eq!(server.get("/health").send().unwrap().status().as_u16(), 200);
+    assert!(!server.log().contains("WARNING"), "{}", server.log());
 }

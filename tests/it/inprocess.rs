@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 
 use swagent::agent::{self, LoadOptions};
 use swagent::auth::{Credentials, Origin};
-use swagent::server::{app, AppState, Settings};
+use swagent::config::{ServeConfig, Settings};
+use swagent::server::{app, AppState};
 use swagent::token::{self, Secret};
 
 use crate::util::{root, PASSWORD, SECRET, USER};
@@ -20,7 +21,7 @@ fn state() -> web::Data<AppState> {
         Credentials::new(USER.into(), PASSWORD.into(), Origin::Configured),
         Secret::new(SECRET),
     );
-    web::Data::new(AppState::new(agent, settings))
+    web::Data::new(AppState::new(agent, ServeConfig::new(settings)).unwrap())
 }
 
 fn basic() -> (&'static str, String) {

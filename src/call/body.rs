@@ -61,6 +61,20 @@ pub struct CallBody {
 }
 
 impl CallBody {
+    /// The body of a call made by hand (`swagent call`): the function, the
+    /// call id and the arguments, as the platform would send them.
+    pub fn local(function: &str, call_id: &str, args: Value) -> CallBody {
+        CallBody {
+            function: Some(Value::from(function)),
+            argument: Some(Argument {
+                parsed: Some(Value::Array(vec![args])),
+                raw: None,
+            }),
+            call_id: Some(Value::from(call_id)),
+            ..CallBody::default()
+        }
+    }
+
     /// Parses a request body.
     pub fn parse(bytes: &[u8]) -> Result<CallBody, BodyError> {
         serde_json::from_slice(bytes).map_err(|_| {
@@ -83,6 +97,20 @@ impl CallBody {
         })
     }
 
+    /// The summary of a post-prompt body: `post_prompt_data.raw`, else
+    /// `post_prompt_data.parsed[0]` as JSON text, else empty.
+    pub fn summary(&self) -> String {
+        let data = self.post_prompt_data.as_ref();
+        data.and_then(|d| d.get("raw"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| {
+                data.and_then(|d| d.pointer("/parsed/0"))
+                    .map(Value::to_string)
+            })
+            .unwrap_or_default()
+    }
+
     /// The function's arguments: `argument.parsed[0]`, else `argument.raw`
     /// (a JSON string), else none. `Err` is a message for the AI.
     pub fn arguments(&self) -> Result<Value, String> {
@@ -91,8 +119,9 @@ impl CallBody {
             return Ok(parsed.clone());
         }
         match arg.and_then(|a| a.raw.as_ref()) {
-            Some(Value::String(raw)) if !raw.trim().is_empty() => serde_json::from_str(raw)
-                .map_err(|_| "The arguments were not valid JSON. Please try again.".to_string()),
+            Some(Value::String(raw)) if !raw.trim().is_empty() => {
+                serde_json::from_str(raw).map_err(|_| super::say::ARGUMENTS_NOT_JSON.to_string())
+            }
             _ => Ok(json!({})),
         }
     }

@@ -1,11 +1,9 @@
 //! The process environment as swagent's configuration: `.env` loaded into
-//! it, and swagent's own variables (`SWML_*`, `SIGNALWIRE_*`, `SWAGENT_*`)
-//! checked once, before anything reads them.
+//! it, and the one way a variable is read ([`non_empty`], [`boolean`]).
 //!
-//! The variables are read where they are used (through
-//! [`crate::auth::non_empty_env`], where empty means unset); what is checked
-//! here is what would make that reading wrong without a word: a value that
-//! is not UTF-8, or an empty variable hiding the value `.env` gives it.
+//! `.env` is loaded before the command line is parsed, so the flags that
+//! read variables see it. Only the values are checked here (UTF-8, no empty
+//! variable hiding a `.env` value); what they mean is [`super::serve`]'s.
 
 use std::ffi::OsStr;
 use std::os::unix::fs::MetadataExt as _;
@@ -40,24 +38,36 @@ pub fn load() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A yes/no variable as the SDK reads its own (`1`, `true`, `yes`; `0`,
-/// `false`, `no`; any case); unset or empty is no. Anything else is an
-/// error (holding the value) rather than a quiet no.
-pub fn flag(name: &str) -> Result<bool, String> {
-    let Some(value) = crate::auth::non_empty_env(name) else {
-        return Ok(false);
-    };
-    match value.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" => Ok(true),
-        "0" | "false" | "no" => Ok(false),
-        _ => Err(value),
+/// A variable's value; empty or blank counts as unset.
+pub fn non_empty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The one boolean parser, for every variable and for `--trust-proxy`'s:
+/// `true`/`false`, `yes`/`no`, `on`/`off`, `y`/`n`, `t`/`f`, `1`/`0`, in
+/// any case. `None` for anything else, which is refused, never read as no.
+pub fn boolean(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "y" | "t" | "1" => Some(true),
+        "false" | "no" | "off" | "n" | "f" | "0" => Some(false),
+        _ => None,
     }
 }
 
-/// The file's mode when its group can write it: a warning at start and a
-/// failed `check --production`.
-pub fn group_writable(meta: &std::fs::Metadata) -> Option<u32> {
-    Some(meta.mode() & 0o7777).filter(|m| m & 0o020 != 0)
+/// A boolean variable: `default` when unset, an error naming it when it is
+/// not a boolean.
+pub fn flag(name: &str, default: bool) -> anyhow::Result<bool> {
+    match non_empty(name) {
+        None => Ok(default),
+        Some(v) => boolean(&v)
+            .ok_or_else(|| anyhow::anyhow!("`{name}` must be `true` or `false`, not `{v}`")),
+    }
+}
+
+/// [`boolean`] as clap's value parser, for a flag that reads a variable.
+/// clap says which flag and variable; this says what was wrong, in clap's words.
+pub fn boolean_arg(text: &str) -> Result<bool, &'static str> {
+    boolean(text).ok_or("value was not a boolean")
 }
 
 fn load_dotenv(path: &Path) -> anyhow::Result<()> {
@@ -96,12 +106,7 @@ fn load_dotenv(path: &Path) -> anyhow::Result<()> {
             meta.mode() & 0o7777
         );
     }
-    if let Some(mode) = group_writable(&meta) {
-        // Often a private group of one; a shared group is a risk worth a word.
-        crate::say!(
-            "swagent: WARNING: `{shown}` has mode {mode:04o}: its group can change swagent's settings (`chmod g-w {shown}`)"
-        );
-    }
+    // A file its group can write is a hardening finding (`serve`, `check`).
     let mut pairs: Vec<(String, String)> = Vec::new();
     for item in dotenvy::from_read_iter(bytes) {
         match item {

@@ -1,0 +1,20 @@
+//! `POST /post_prompt`: the call's summary, adapted to the call pipeline
+//! ([`crate::call::summary`]).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+
+use super::error::ApiError;
+use super::request::{client_ip, json_body, presented_token};
+use super::state_of;
+
+pub(super) async fn post_prompt(
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let state = state_of(&req);
+    let body = json_body(&req, payload, state).await?;
+    let token = presented_token(req.query_string());
+    crate::call::summary(state, &state.live(), &body, token, client_ip(&req, state))?;
+    Ok(HttpResponse::Ok().json(json!({ "response": "ok" })))
+}
