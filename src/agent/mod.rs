@@ -5,8 +5,9 @@
 //! so serving a request never touches YAML or re-parses anything.
 
 pub mod alert;
+mod check;
+mod depth;
 pub mod findings;
-mod handlers;
 pub mod load;
 pub mod model;
 pub mod parameters;
@@ -23,7 +24,8 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use crate::template::Template;
-pub use load::{load, load_report, LoadError, LoadOptions};
+pub use check::LoadOptions;
+pub use load::{load, load_report, LoadError};
 pub use model::{Language, Method, Section};
 pub use pattern::is_anchored;
 

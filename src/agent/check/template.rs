@@ -1,0 +1,172 @@
+//! The checks of templates: which variables each slot may use (`${env:...}`
+//! never where a caller hears it, `${response...}` only in http `output`),
+//! undeclared arguments, swagent's own variables, and literal secrets.
+
+use serde_json::Value;
+
+use super::Checker;
+use crate::agent::JsonTemplate;
+use crate::template::{Template, Var};
+
+/// Where a template sits decides which variables it may use.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Slot {
+    ShellArg,
+    HttpRequest,
+    HttpOutput,
+    StaticReply,
+}
+
+const SECRET_WORDS: [&str; 6] = ["password", "passwd", "secret", "token", "api_key", "apikey"];
+
+pub(super) fn looks_secret(key: &str) -> bool {
+    let k = key.to_ascii_lowercase().replace('-', "_");
+    k == "authorization"
+        || k == "proxy_authorization"
+        || k == "x_api_key"
+        || SECRET_WORDS.iter().any(|w| k.contains(w))
+}
+
+impl Checker<'_> {
+    /// Parses one template and checks what it names against where it sits.
+    pub(super) fn template(
+        &mut self,
+        function: &str,
+        text: &str,
+        path: &[&str],
+        slot: Slot,
+        declared: &serde_json::Map<String, Value>,
+    ) -> Option<Template> {
+        let pos = self.spans.value(path);
+        let template = match Template::parse(text) {
+            Ok(t) => t,
+            Err(e) => {
+                self.error(pos, format!("function `{function}`: {e}"));
+                return None;
+            }
+        };
+        let mut ok = true;
+        for (var, source) in template.vars() {
+            let at = self.refine(pos, source);
+            match var {
+                Var::Args(arg, _) if !declared.contains_key(arg) => {
+                    self.error(
+                        at,
+                        format!(
+                            "function `{function}`: template names `{source}` but no such argument is declared"
+                        ),
+                    );
+                    ok = false;
+                }
+                Var::Response(_) if slot != Slot::HttpOutput => {
+                    self.error(
+                        at,
+                        format!(
+                            "function `{function}`: `{source}` is only available in http `output`"
+                        ),
+                    );
+                    ok = false;
+                }
+                Var::Env(name) if slot != Slot::HttpRequest => {
+                    self.error(
+                        at,
+                        format!(
+                            "function `{function}`: `${{env:{name}}}` is only allowed in http `url`, `query`, `headers`, `body` and `form` (its value must never reach the caller)"
+                        ),
+                    );
+                    ok = false;
+                }
+                Var::Env(name) if crate::config::env::is_own_variable(name) => {
+                    self.error(
+                        at,
+                        format!(
+                            "function `{function}`: `${{env:{name}}}` is swagent's own setting; its secrets never leave swagent"
+                        ),
+                    );
+                    ok = false;
+                }
+                Var::Env(name) => match std::env::var(name) {
+                    Ok(value) => {
+                        self.env.insert(name.clone(), value);
+                    }
+                    Err(_) => {
+                        let msg = format!(
+                            "function `{function}`: environment variable `{name}` is not set"
+                        );
+                        if self.opts.strict {
+                            self.error(at, msg);
+                        } else {
+                            self.warn(at, msg);
+                        }
+                    }
+                },
+                _ => {}
+            }
+        }
+        ok.then_some(template)
+    }
+
+    /// A literal value under a key that names a credential is an error.
+    pub(super) fn literal_secret(
+        &mut self,
+        function: &str,
+        key: &str,
+        template: &Template,
+        path: &[&str],
+    ) {
+        if looks_secret(key) && template.is_literal() && !template.to_string().is_empty() {
+            let pos = self.spans.value(path);
+            self.error(
+                pos,
+                format!(
+                    "function `{function}`: `{key}` holds a literal credential; secrets never live in the agent file, use `${{env:NAME}}`"
+                ),
+            );
+        }
+    }
+
+    pub(super) fn json_template(
+        &mut self,
+        name: &str,
+        value: &Value,
+        path: &mut Vec<String>,
+        declared: &serde_json::Map<String, Value>,
+    ) -> Option<JsonTemplate> {
+        Some(match value {
+            Value::String(s) => {
+                let refs: Vec<&str> = path.iter().map(String::as_str).collect();
+                let t = self.template(name, s, &refs, Slot::HttpRequest, declared)?;
+                if let Some(key) = path.last() {
+                    let key = key.clone();
+                    self.literal_secret(name, &key, &t, &refs);
+                }
+                if t.is_literal() {
+                    JsonTemplate::Literal(value.clone())
+                } else {
+                    JsonTemplate::Text(t)
+                }
+            }
+            Value::Array(items) => {
+                let mut out = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    path.push(i.to_string());
+                    let r = self.json_template(name, item, path, declared);
+                    path.pop();
+                    out.push(r?);
+                }
+                JsonTemplate::Array(out)
+            }
+            Value::Object(map) => {
+                let mut out = Vec::new();
+                for (k, v) in map {
+                    path.push(k.clone());
+                    let r = self.json_template(name, v, path, declared);
+                    path.pop();
+                    out.push((k.clone(), r?));
+                }
+                JsonTemplate::Object(out)
+            }
+            other => JsonTemplate::Literal(other.clone()),
+        })
+    }
+}
