@@ -307,7 +307,7 @@ impl<'a> Checker<'a> {
         let mut alerts = Vec::new();
         for (i, a) in raw.iter().enumerate() {
             let checked = AlertRule::from_file(a, &names).and_then(|rule| {
-                numeric_argument(&rule.rule, &functions)?;
+                numeric_argument(&rule.rule, functions)?;
                 Ok(rule)
             });
             match checked {
