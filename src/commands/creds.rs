@@ -97,39 +97,44 @@ fn open_quote(text: &str) -> Option<usize> {
     })
 }
 
-fn write(path: &Path, values: &[(&str, String); 3], args: &GenCredsArgs) -> anyhow::Result<u8> {
-    let existing = match crate::files::read_regular_with_meta(
-        path,
-        crate::config::env::DOTENV_LIMIT,
-    ) {
-        Ok((t, meta)) => {
-            // Root's replacement would be root's, 0600: the service that
-            // owns the file could no longer read it, and would not start.
-            // (Giving it the old owner is no answer: whoever owns the folder
-            // can swap what the path names, and so get root's new secrets.)
-            // SAFETY: geteuid has no preconditions.
-            if unsafe { libc::geteuid() } == 0 && meta.uid() != 0 {
-                anyhow::bail!(
+/// The `.env` at `path` as text, without a byte-order mark; `None` when
+/// there is none. One another user owns is refused to root.
+fn read_existing(path: &Path) -> anyhow::Result<Option<String>> {
+    Ok(
+        match crate::files::read_regular_with_meta(path, crate::config::env::DOTENV_LIMIT) {
+            Ok((t, meta)) => {
+                // Root's replacement would be root's, 0600: the service that
+                // owns the file could no longer read it, and would not start.
+                // (Giving it the old owner is no answer: whoever owns the folder
+                // can swap what the path names, and so get root's new secrets.)
+                // SAFETY: geteuid has no preconditions.
+                if unsafe { libc::geteuid() } == 0 && meta.uid() != 0 {
+                    anyhow::bail!(
                     "`{}` belongs to uid {}: rewritten by root it would become root's, and that user could no longer read it; run this as that user (`sudo -u '#{}' swagent gen-creds ...`)",
                     path.display(),
                     meta.uid(),
                     meta.uid()
                 );
+                }
+                // A byte-order mark is no part of the first key (`.env` is read
+                // without it), and is not written back.
+                let t = match t.strip_prefix("\u{feff}".as_bytes()) {
+                    Some(rest) => rest.to_vec(),
+                    None => t,
+                };
+                Some(
+                    String::from_utf8(t)
+                        .map_err(|_| anyhow::anyhow!("`{}` is not UTF-8 text", path.display()))?,
+                )
             }
-            // A byte-order mark is no part of the first key (`.env` is read
-            // without it), and is not written back.
-            let t = match t.strip_prefix("\u{feff}".as_bytes()) {
-                Some(rest) => rest.to_vec(),
-                None => t,
-            };
-            Some(
-                String::from_utf8(t)
-                    .map_err(|_| anyhow::anyhow!("`{}` is not UTF-8 text", path.display()))?,
-            )
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).with_context(|| format!("cannot read `{}`", path.display())),
-    };
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("cannot read `{}`", path.display())),
+        },
+    )
+}
+
+fn write(path: &Path, values: &[(&str, String); 3], args: &GenCredsArgs) -> anyhow::Result<u8> {
+    let existing = read_existing(path)?;
     if let Some(line) = existing.as_deref().and_then(open_quote) {
         // Its value's lines would be read as settings of their own.
         anyhow::bail!(
@@ -199,16 +204,7 @@ fn write(path: &Path, values: &[(&str, String); 3], args: &GenCredsArgs) -> anyh
     crate::files::replace(path, text.as_bytes(), 0o600)
         .with_context(|| format!("cannot write `{}`", path.display()))?;
     if args.rotate {
-        crate::say!(
-            "note: every token handed out with the old `{SECRET_VAR}` stops verifying; restart every replica with the new values"
-        );
-        for key in [PASSWORD_VAR, SECRET_VAR] {
-            if crate::config::env::set_outside_dotenv(key) {
-                crate::say!(
-                    "warning: `{key}` is also set in this shell's environment, which wins over `.env`: rotate it where it is set too"
-                );
-            }
-        }
+        say_rotated();
     }
     warn_if_committable(path);
     super::report_done(&format!(
@@ -217,6 +213,21 @@ fn write(path: &Path, values: &[(&str, String); 3], args: &GenCredsArgs) -> anyh
         path.display()
     ));
     Ok(0)
+}
+
+/// After a rotation: the old tokens stop verifying, and a variable set
+/// outside `.env` still wins over the new value.
+fn say_rotated() {
+    crate::say!(
+        "note: every token handed out with the old `{SECRET_VAR}` stops verifying; restart every replica with the new values"
+    );
+    for key in [PASSWORD_VAR, SECRET_VAR] {
+        if crate::config::env::set_outside_dotenv(key) {
+            crate::say!(
+                "warning: `{key}` is also set in this shell's environment, which wins over `.env`: rotate it where it is set too"
+            );
+        }
+    }
 }
 
 /// Credentials must never be committed: warn when git tracks the file or

@@ -116,19 +116,16 @@ pub fn seal_inherited_descriptors() {
     }
 }
 
-pub(super) async fn run(
-    dir: &Path,
-    function: &str,
-    spec: &ShellSpec,
-    ctx: &Context<'_>,
-) -> Result<Reply, HandlerError> {
+/// The command line, each argument rendered from its template. One that no
+/// `exec` can carry is said here, naming it: the spawn error would blame
+/// the program.
+fn argv(function: &str, spec: &ShellSpec, ctx: &Context<'_>) -> Result<Vec<String>, HandlerError> {
     let argv = spec
         .args
         .iter()
         .map(|t| t.render(ctx, Encoding::Text))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| HandlerError::render(function, e))?;
-    // Said here, naming the argument: the spawn error would blame the program.
     for (i, arg) in argv.iter().enumerate() {
         let why = if arg.contains('\0') {
             "holds a NUL byte, which no argument can carry".to_owned()
@@ -147,8 +144,21 @@ pub(super) async fn run(
             format!("argument {} of `{}` {why}", i + 1, spec.program.display()),
         ));
     }
+    Ok(argv)
+}
+
+/// The program with its arguments, in its own process group, with nothing
+/// of swagent's environment but `PATH`, the variables `env` names and the
+/// call's own (`SWAIG_*`).
+fn command(
+    dir: &Path,
+    function: &str,
+    spec: &ShellSpec,
+    ctx: &Context<'_>,
+    argv: &[String],
+) -> Command {
     let mut cmd = Command::new(&spec.program);
-    cmd.args(&argv)
+    cmd.args(argv)
         .current_dir(dir)
         .env_clear()
         .env(
@@ -178,6 +188,17 @@ pub(super) async fn run(
             }
         }
     }
+    cmd
+}
+
+pub(super) async fn run(
+    dir: &Path,
+    function: &str,
+    spec: &ShellSpec,
+    ctx: &Context<'_>,
+) -> Result<Reply, HandlerError> {
+    let argv = argv(function, spec, ctx)?;
+    let mut cmd = command(dir, function, spec, ctx, &argv);
     let mut child = cmd.spawn().map_err(|e| {
         HandlerError::failed(
             function,
