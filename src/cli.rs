@@ -10,21 +10,11 @@ use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
 
 use crate::config::env::boolean_arg;
 use crate::config::vars;
-
-const EXIT_CODES: &str = "\
-Exit codes (each command's --help has its own):
-  0  success
-  1  the thing checked is bad:
-       validate      some file invalid (or a warning, with --strict)
-       verify-token  expired, bad_signature, wrong_function, wrong_call, malformed
-       swml          invalid agent file
-       call          invalid arguments, handler failure, disabled by the kill switch
-       check         some checklist item fails
-  2  usage error, unreadable file, bad configuration, or a server that could not start";
+use crate::exit;
 
 /// Serve declarative YAML voice-AI agents to SignalWire, with layered security.
 #[derive(Debug, Parser)]
-#[command(name = "swagent", version, after_help = EXIT_CODES, propagate_version = true)]
+#[command(name = "swagent", version, after_help = exit::summary(), propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -33,58 +23,40 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve an agent: SWML at its route, `/swaig`, `/post_prompt`, `/health`, `/ready`.
-    #[command(
-        after_help = "Exit codes:\n  0  stopped cleanly (SIGTERM/SIGINT)\n  2  could not start (bad agent file, weak password, port in use)"
-    )]
+    #[command(after_help = exit::help("serve"))]
     Serve(ServeArgs),
     /// Check agent files for CI: syntax, schema and meaning.
-    #[command(
-        after_help = "Exit codes:\n  0  every file is valid\n  1  some file is invalid (or has a warning, with --strict)\n  2  usage error or unreadable path"
-    )]
+    #[command(after_help = exit::help("validate"))]
     Validate(ValidateArgs),
     /// Print the JSON Schema of the agent file format.
-    #[command(after_help = "Exit codes:\n  0  printed")]
+    #[command(after_help = exit::help("schema"))]
     Schema,
     /// Print fresh credentials: Basic Auth user and password, and a token secret.
-    #[command(
-        after_help = "Exit codes:\n  0  printed or written\n  2  usage error, refusing to overwrite without --force, or nothing to rotate (--rotate)"
-    )]
+    #[command(after_help = exit::help("gen-creds"))]
     GenCreds(GenCredsArgs),
     /// Decode a function token and check it against the configured secret.
-    #[command(
-        after_help = "Exit codes:\n  0  valid\n  1  invalid (expired, bad_signature, wrong_function, wrong_call, malformed)\n  2  usage error or no secret"
-    )]
+    #[command(after_help = exit::help("verify-token"))]
     VerifyToken(VerifyTokenArgs),
     /// Function tokens.
     #[command(subcommand)]
     Token(TokenCommand),
     /// Print the SWML document `serve` would answer.
-    #[command(
-        after_help = "Exit codes:\n  0  printed\n  1  the agent file is invalid\n  2  usage error"
-    )]
+    #[command(after_help = exit::help("swml"))]
     Swml(SwmlArgs),
     /// Run a function's handler locally, as `serve` would after its security checks.
-    #[command(
-        after_help = "Exit codes:\n  0  the handler replied\n  1  the arguments were invalid, the handler failed, or the kill switch disables the function\n  2  usage error or invalid agent file"
-    )]
+    #[command(after_help = exit::help("call"))]
     Call(CallArgs),
     /// Disable functions at once on every server watching the state file.
-    #[command(
-        after_help = "Exit codes:\n  0  written\n  2  usage error, unknown function (with --agent), unwritable file, or a state file that does not parse (but with --all)"
-    )]
+    #[command(after_help = exit::help("disable"))]
     Disable(SwitchArgs),
     /// Enable functions again.
-    #[command(
-        after_help = "Exit codes:\n  0  written\n  2  usage error, unknown function (with --agent), unwritable file, or a state file that does not parse (but with --all)"
-    )]
+    #[command(after_help = exit::help("enable"))]
     Enable(SwitchArgs),
     /// Check an agent and its environment against the production hardening checklist.
-    #[command(
-        after_help = "Exit codes:\n  0  nothing fails (cannot-tell items are listed for a person to verify)\n  1  some item fails\n  2  usage error or invalid agent file"
-    )]
+    #[command(after_help = exit::help("check"))]
     Check(CheckArgs),
     /// Print shell completions.
-    #[command(after_help = "Exit codes:\n  0  printed")]
+    #[command(after_help = exit::help("completions"))]
     Completions(CompletionsArgs),
 }
 
@@ -280,7 +252,7 @@ pub struct VerifyTokenArgs {
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Mint a token with the configured secret, to try a secure function with curl.
-    #[command(after_help = "Exit codes:\n  0  printed\n  2  usage error or no secret")]
+    #[command(after_help = exit::help("token mint"))]
     Mint(MintArgs),
 }
 
@@ -439,5 +411,26 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         super::Cli::command().debug_assert();
+    }
+
+    /// Every command has a row of exit codes, and every row a command.
+    #[test]
+    fn the_exit_code_table_has_every_command() {
+        let cli = super::Cli::command();
+        let mut commands: Vec<String> = Vec::new();
+        for sub in cli.get_subcommands() {
+            match sub.get_subcommands().next() {
+                None => commands.push(sub.get_name().to_owned()),
+                Some(_) => commands.extend(
+                    sub.get_subcommands()
+                        .map(|s| format!("{} {}", sub.get_name(), s.get_name())),
+                ),
+            }
+        }
+        let table: Vec<String> = crate::exit::TABLE
+            .iter()
+            .map(|c| c.command.to_owned())
+            .collect();
+        assert_eq!(commands, table);
     }
 }

@@ -54,6 +54,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod exit;
 pub mod files;
 pub mod guard;
 pub mod handlers;

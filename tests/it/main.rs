@@ -2,6 +2,7 @@
 //! loopback. One test crate, one module per feature, so one binary is linked.
 
 mod deploy;
+mod docs;
 mod faults;
 mod guards;
 mod handlers;
