@@ -85,7 +85,7 @@ pub(super) fn reload(state: &AppState) {
             for finding in &report.findings {
                 log::warn!("SIGHUP: {}", report.headline(finding));
             }
-            if let Some(short) = state.descriptors.get().and_then(|b| b.shortfall(&agent)) {
+            if let Some(short) = state.descriptors.shortfall(&agent) {
                 log::warn!("SIGHUP: {short}");
             }
             state.replace(agent)

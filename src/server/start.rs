@@ -51,8 +51,8 @@ pub fn serve(state: AppState, host: &str, port: u16) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let tls = state.settings.tls.clone();
     let state = web::Data::new(state);
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let budget = descriptors::Budget::for_this_process(workers, state.settings.max_connections)?;
+    let budget = state.descriptors;
+    let workers = budget.workers;
     let ops = state.clone();
     actix_web::rt::System::new().block_on(async move {
         // Handlers first: a SIGHUP or SIGUSR1 that arrives once we have said
@@ -71,7 +71,6 @@ pub fn serve(state: AppState, host: &str, port: u16) -> anyhow::Result<()> {
         if let Some(short) = budget.shortfall(&state.live().agent) {
             crate::say!("swagent: WARNING: {short}");
         }
-        let _ = state.descriptors.set(budget);
         state.refresh_disabled_gauge();
         let open = state.metrics.connections_open.clone();
         // Past twice the body's own timeout, nothing legitimate is left.
