@@ -20,7 +20,6 @@ use crate::killswitch::KillSwitch;
 use crate::limits::{FunctionLimits, Limits};
 use crate::logging::Sampler;
 use crate::metrics::{FunctionSeries, Metrics};
-use crate::server::descriptors;
 use crate::server::paths;
 use crate::server::unverified::Unverified;
 use crate::swml::{Prepared, Userinfo};
@@ -120,8 +119,6 @@ pub struct AppState {
     pub limits: Limits,
     /// The credentials as the webhook URLs of every document carry them.
     pub(crate) userinfo: Userinfo,
-    /// How the open-file limit is shared between connections and the rest.
-    pub descriptors: descriptors::Budget,
     /// What bodies read before Basic Auth may hold at once.
     pub unverified: Unverified,
 }
@@ -141,11 +138,6 @@ impl AppState {
             None => KillSwitch::off(),
         };
         let used_codes = UsedCodes::new(confirm_store(config.confirm_store.as_deref())?);
-        // After the files above are open, so they are counted; the listening
-        // socket, opened later, is one more, well inside the reserve.
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let descriptors =
-            descriptors::Budget::for_this_process(workers, config.settings.max_connections)?;
         let settings = config.settings;
         let metrics = Metrics::new();
         Ok(AppState {
@@ -166,7 +158,6 @@ impl AppState {
             kill,
             metrics,
             metrics_public: config.metrics_public,
-            descriptors,
         })
     }
 

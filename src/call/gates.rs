@@ -75,20 +75,22 @@ pub(super) fn verify_token(
             verdict.code()
         );
     }
-    // A token this secret did not sign is raised as an alert but does not
-    // count toward the lock-out: the sender passed Basic Auth, and a 256-bit
-    // HMAC cannot be guessed, while the platform itself sends such tokens
-    // after a rotation (calls in progress) or from a replica with another
-    // secret, and locking its address out would fail every new call too.
-    if matches!(verdict, Verdict::BadSignature | Verdict::Malformed(_)) {
-        state.auth_failed_alert(client);
-    }
     // A prefix correlates lines without handing out a usable token.
     let refusal = Refusal::Token {
         verdict: verdict.code(),
         prefix: presented.chars().take(8).collect(),
     };
-    Err(record(state, refusal, function, call_id, client, ""))
+    let refusal = record(state, refusal, function, call_id, client, "");
+    // A token this secret did not sign is raised as an alert but does not
+    // count toward the lock-out: the sender passed Basic Auth, and a 256-bit
+    // HMAC cannot be guessed, while the platform itself sends such tokens
+    // after a rotation (calls in progress) or from a replica with another
+    // secret, and locking its address out would fail every new call too.
+    let forged = matches!(verdict, Verdict::BadSignature | Verdict::Malformed(_));
+    if forged && !matches!(refusal, Refusal::AuditUnavailable) {
+        state.auth_failed_alert(client);
+    }
+    Err(refusal)
 }
 
 pub(super) fn kill_switch(call: &Call<'_>) -> Result<(), Refusal> {

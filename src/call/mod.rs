@@ -236,6 +236,13 @@ fn record(
     if let Some(line) = refusal.log_line(function, bound) {
         log::warn!("{line}");
     }
+    // Written first: a refusal that becomes a 503 is not counted as itself.
+    if let Some(event) = refusal.audit() {
+        let audited = state.audit_event(|| event.call(call_id).function(function).client(client));
+        if let Err(unavailable) = audited {
+            return unavailable.into();
+        }
+    }
     let metrics = &state.metrics;
     match refusal.metric() {
         Some(refusal::Metric::FunctionCalls(outcome)) => metrics
@@ -250,11 +257,5 @@ fn record(
         }
         None => {}
     }
-    let Some(event) = refusal.audit() else {
-        return refusal;
-    };
-    match state.audit_event(|| event.call(call_id).function(function).client(client)) {
-        Ok(()) => refusal,
-        Err(unavailable) => unavailable.into(),
-    }
+    refusal
 }

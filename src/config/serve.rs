@@ -68,15 +68,6 @@ impl ServeConfig {
     /// Reads and checks everything `serve` is given.
     pub fn from_args(args: &ServeArgs) -> anyhow::Result<ServeConfig> {
         let trust_proxy = trust_proxy(args.trust_proxy)?;
-        if let Some(path) = &args.state_file {
-            // Found out now, not by the first `disable` in an incident.
-            if !crate::files::folder_of(path).is_dir() {
-                anyhow::bail!(
-                    "the folder of `--state-file` `{}` does not exist, so `swagent disable` could not write it",
-                    path.display()
-                );
-            }
-        }
         let mut settings = Settings::from_env(trust_proxy, args.allow_weak_password)?;
         let (tls_key, tls_key_exposed, ignored_tls) =
             match tls_sources(args.tls_cert.as_deref(), args.tls_key.as_deref())? {
@@ -87,6 +78,15 @@ impl ServeConfig {
                 }
                 None => (None, None, ignored_tls_paths()),
             };
+        if let Some(path) = &args.state_file {
+            // Found out now, not by the first `disable` in an incident.
+            if !crate::files::folder_of(path).is_dir() {
+                anyhow::bail!(
+                    "the folder of `--state-file` `{}` does not exist, so `swagent disable` could not write it",
+                    path.display()
+                );
+            }
+        }
         Ok(ServeConfig {
             listen: Listen {
                 host: args.host.clone(),

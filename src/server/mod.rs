@@ -4,7 +4,7 @@
 //! [`app`] is used by `serve` and by the tests, so what is tested is what
 //! runs. The layers are listed in [`app`], outermost first: [`perimeter::outer`]
 //! (security headers, counting), [`perimeter::perimeter`] (flood guard,
-//! allowed hosts, lock-out, signatures), [`gate::basic_auth`]. Then the route
+//! allowed hosts, lock-out, signatures), [`gate::BasicAuth`]. Then the route
 //! table ([`routes`]), whose function-call routes are thin adapters of the
 //! call pipeline ([`crate::call`]). Start-up and signals: [`start`], [`ops`].
 
@@ -59,7 +59,7 @@ pub fn app(
         .app_data(state)
         // The last `wrap` is the outermost. A request meets, in order:
         // headers and counting, the perimeter, Basic Auth, its route.
-        .wrap(from_fn(gate::basic_auth))
+        .wrap(gate::BasicAuth)
         .wrap(from_fn(perimeter::perimeter))
         .wrap(from_fn(perimeter::outer))
         .configure(|cfg| routes::configure(cfg, agent))

@@ -14,6 +14,7 @@ use std::time::Duration;
 use actix_web::web;
 use tokio::signal::unix::{signal, SignalKind};
 
+use super::descriptors::Budget;
 use super::AppState;
 use crate::agent::{self, LoadOptions};
 use crate::audit::{Event, Follow, RECOVERED};
@@ -36,7 +37,9 @@ impl Signals {
         })
     }
 
-    pub(super) async fn handle(mut self, state: web::Data<AppState>) {
+    /// Answers signals for the life of the server; `budget` is how its
+    /// descriptors were shared at start, which a reload is judged against.
+    pub(super) async fn handle(mut self, state: web::Data<AppState>, budget: Budget) {
         loop {
             tokio::select! {
                 _ = self.hup.recv() => {
@@ -44,7 +47,7 @@ impl Signals {
                     // a stalled network mount must hold up neither SIGTERM
                     // nor a SIGUSR1 sent after it.
                     let state = state.clone();
-                    actix_web::rt::task::spawn_blocking(move || reload(&state));
+                    actix_web::rt::task::spawn_blocking(move || reload(&state, &budget));
                 }
                 _ = self.usr1.recv() => {
                     let now = state.kill.disable_all("SIGUSR1");
@@ -63,7 +66,7 @@ impl Signals {
 
 /// Reopens the audit log, then reloads the agent if its file is valid.
 /// One at a time: two SIGHUPs close together never interleave.
-pub(super) fn reload(state: &AppState) {
+pub(super) fn reload(state: &AppState, budget: &Budget) {
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     match state.audit.reopen() {
@@ -85,7 +88,7 @@ pub(super) fn reload(state: &AppState) {
             for finding in &report.findings {
                 log::warn!("SIGHUP: {}", report.headline(finding));
             }
-            if let Some(short) = state.descriptors.shortfall(&agent) {
+            if let Some(short) = budget.shortfall(&agent) {
                 log::warn!("SIGHUP: {short}");
             }
             state.replace(agent)

@@ -51,8 +51,10 @@ pub fn serve(state: AppState, host: &str, port: u16) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let tls = state.settings.tls.clone();
     let state = web::Data::new(state);
-    let budget = state.descriptors;
-    let workers = budget.workers;
+    // The connection cap is the running server's: shared once the listening
+    // socket is open, so it is counted (`swagent call` builds no server).
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let budget = descriptors::Budget::for_this_process(workers, state.settings.max_connections)?;
     let ops = state.clone();
     actix_web::rt::System::new().block_on(async move {
         // Handlers first: a SIGHUP or SIGUSR1 that arrives once we have said
@@ -95,7 +97,7 @@ pub fn serve(state: AppState, host: &str, port: u16) -> anyhow::Result<()> {
             None => server.listen(listener)?,
         }
         .run();
-        actix_web::rt::spawn(signals.handle(state.clone()));
+        actix_web::rt::spawn(signals.handle(state.clone(), budget));
         if state.kill.path().is_some() {
             actix_web::rt::spawn(ops::watch_kill_switch(state.clone()));
         }
