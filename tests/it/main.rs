@@ -10,6 +10,7 @@ mod hostile;
 mod https;
 mod incident;
 mod inprocess;
+mod layout;
 mod ops;
 mod perimeter;
 mod props;
