@@ -148,7 +148,7 @@ impl ServeConfig {
         let len = creds.password().chars().count();
         let problem = match creds.origin {
             Origin::Generated => Some(format!(
-                "`{}` is not set: a password would be generated at each start",
+                "`{}` is not set: a password is generated at each start (development only)",
                 vars::PASSWORD
             )),
             Origin::Configured if len < STRONG => Some(format!(
@@ -251,7 +251,7 @@ fn audit_log(path: Option<&Path>) -> Finding {
         return Finding::unless(
             id,
             title,
-            vec!["no audit log: `serve` needs `--audit-log` or `SWAGENT_AUDIT_LOG` (give `check` the same)".into()],
+            vec!["no audit log (`--audit-log`, `SWAGENT_AUDIT_LOG`): nothing records what was called or refused".into()],
             "",
         );
     };

@@ -62,7 +62,7 @@ fn check_fails_the_example_bank_without_production_settings() {
         .code(1);
     for line in [
         "[FAIL] HTTPS: neither `SWML_SSL_ENABLED` (with cert and key) nor an https `SWML_PROXY_URL_BASE`\n",
-        "[FAIL] Basic Auth password: `SWML_BASIC_AUTH_PASSWORD` is not set: a password would be generated at each start\n",
+        "[FAIL] Basic Auth password: `SWML_BASIC_AUTH_PASSWORD` is not set: a password is generated at each start (development only)\n",
         "[FAIL] Functions that change something are confirmed: neither `confirm: true` nor a `reason` for `confirm: false`: get_balance\n",
         "[FAIL] Secure functions have rate limits: no `rate_limit` on: get_balance, transfer\n",
         "[FAIL] Alert rules: no `alerts:` in the agent file\n",
@@ -726,7 +726,7 @@ fn serve_in_production_refuses_generated_secrets_and_starts_when_hardened() {
     ] {
         let out = production.dir(dir.path()).run().code(2).stdout_is("");
         for line in [
-            "  Basic Auth password: `SWML_BASIC_AUTH_PASSWORD` is not set: a password would be generated at each start\n",
+            "  Basic Auth password: `SWML_BASIC_AUTH_PASSWORD` is not set: a password is generated at each start (development only)\n",
             "  Function token secret: no `SIGNALWIRE_SWAIG_SECRET`; a random token secret is used, so tokens stop verifying after a restart and across replicas\n",
         ] {
             assert!(out.stderr.contains(line), "missing {line:?} in:\n{}", out.stderr);

@@ -587,7 +587,7 @@ fn blank_secrets_count_as_unset() {
         .start();
     let log = server.log_with("request signature validation is off");
     for line in [
-        "swagent: WARNING: `SWML_BASIC_AUTH_PASSWORD` is not set: a password would be generated at each start",
+        "swagent: WARNING: `SWML_BASIC_AUTH_PASSWORD` is not set: a password is generated at each start (development only)",
         "swagent: WARNING: no `SIGNALWIRE_SWAIG_SECRET`; a random token secret is used",
         "swagent: WARNING: no `SIGNALWIRE_SIGNING_KEY`; request signature validation is off",
     ] {
@@ -899,7 +899,7 @@ fn without_a_password_one_is_generated_printed_once_and_works() {
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
     // In the words of `check --production` (issue 25: one list).
     assert!(log.contains(
-        "WARNING: `SWML_BASIC_AUTH_PASSWORD` is not set: a password would be generated at each start"
+        "WARNING: `SWML_BASIC_AUTH_PASSWORD` is not set: a password is generated at each start (development only)"
     ));
     let resp = client()
         .get(format!("{}/", server.url))
