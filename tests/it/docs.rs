@@ -57,6 +57,18 @@ fn the_readme_exit_codes_are_the_exit_code_table() {
     );
 }
 
+/// The SWML schema swagent embeds is the installed SDK's, unchanged.
+#[test]
+fn the_embedded_swml_schema_is_the_sdks() {
+    let Some(theirs) = crate::util::sdk_schema("the_embedded_swml_schema_is_the_sdks") else {
+        return;
+    };
+    assert!(
+        &theirs == swagent::swml::schema::official(),
+        "schemas/swml/schema.json differs from the installed SDK's schema.json: see schemas/swml/README.md"
+    );
+}
+
 /// Every variable the code names, in a constant or a message, is in the
 /// table, so in the docs.
 #[test]

@@ -870,3 +870,12 @@ pub fn metric(text: &str, line_start: &str) -> Option<f64> {
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
 }
+
+/// The official SWML schema of the installed SignalWire SDK (`schema.json`
+/// in its package), or `None` (said plainly; a failure under CI).
+pub fn sdk_schema(test: &str) -> Option<serde_json::Value> {
+    let py = sdk_python(test)?;
+    let script = "import importlib.resources, sys; sys.stdout.write(importlib.resources.files('signalwire').joinpath('schema.json').read_text())";
+    let out = python(&py, &["-c", script], b"").code(0);
+    Some(serde_json::from_str(&out.stdout).expect("the SDK's schema is JSON"))
+}

@@ -10,6 +10,8 @@
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use serde_json::{json, Map, Value};
 
+pub mod schema;
+
 use crate::agent::{Agent, Prompt, Section};
 use crate::token::{self, Secret};
 

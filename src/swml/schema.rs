@@ -1,0 +1,247 @@
+//! The official SWML schema (`schemas/swml/schema.json`, shipped in the
+//! SignalWire Python SDK), embedded, and the one extension swagent applies
+//! to it ([`extend`]). Used when an agent file loads, to check the parts of
+//! the `ai` verb that are open maps (`params`) and the verbs placed around
+//! it; and by `validate --swml-schema` and the tests, on whole documents.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use serde_json::{json, Map, Value};
+
+/// The schema as the SDK ships it.
+const TEXT: &str = include_str!("../../schemas/swml/schema.json");
+
+/// The official schema, parsed once.
+pub fn official() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| serde_json::from_str(TEXT).expect("the embedded SWML schema is JSON"))
+}
+
+/// The published schema lags the platform in contexts and steps: these are
+/// the fields `ContextBuilder` (signalwire-sdk 3.7.5,
+/// `signalwire/core/contexts.py`) emits there and the schema does not list.
+/// Remove an entry when the schema gains it.
+const STEP_FIELDS: [(&str, &str); 4] = [
+    (
+        "gather_info",
+        r#"{"type": "object", "properties": {
+        "questions": {"type": "array", "minItems": 1, "items": {"type": "object", "properties": {
+            "key": {"type": "string"}, "question": {"type": "string"}, "type": {"type": "string"},
+            "confirm": {"type": "boolean"}, "prompt": {"type": "string"},
+            "functions": {"type": "array", "items": {"type": "string"}}},
+            "required": ["key", "question"], "additionalProperties": false}},
+        "output_key": {"type": "string"}, "completion_action": {"type": "string"},
+        "prompt": {"type": "string"}},
+        "required": ["questions"], "additionalProperties": false}"#,
+    ),
+    ("history", r#"{"enum": ["keep", "default", "hide"]}"#),
+    ("skip_to_next_step", r#"{"type": "boolean"}"#),
+    (
+        "reset",
+        r#"{"type": "object", "properties": {
+        "system_prompt": {"type": "string"}, "user_prompt": {"type": "string"},
+        "consolidate": {"type": "boolean"}, "full_reset": {"type": "boolean"}},
+        "additionalProperties": false}"#,
+    ),
+];
+/// A step's `functions` may also be `"none"`, as `ContextBuilder` writes it.
+const STEP_FUNCTIONS: &str =
+    r#"{"anyOf": [{"type": "array", "items": {"type": "string"}}, {"const": "none"}]}"#;
+/// The context fields `ContextBuilder` emits and the schema does not list.
+const CONTEXT_FIELDS: [(&str, &str); 10] = [
+    ("initial_step", r#"{"type": "string"}"#),
+    ("system_prompt", r#"{"type": "string"}"#),
+    ("user_prompt", r#"{"type": "string"}"#),
+    ("consolidate", r#"{"type": "boolean"}"#),
+    ("full_reset", r#"{"type": "boolean"}"#),
+    ("post_prompt", r#"{"type": "string"}"#),
+    ("prompt", r#"{"type": "string"}"#),
+    ("history", r#"{"enum": ["keep", "default", "hide"]}"#),
+    (
+        "valid_contexts",
+        r#"{"type": "array", "items": {"type": "string"}}"#,
+    ),
+    (
+        "valid_steps",
+        r#"{"type": "array", "items": {"type": "string"}}"#,
+    ),
+];
+
+/// `schema` (the official one, or one a user gives) with exactly the
+/// fields above added to steps and contexts.
+pub fn extend(schema: &mut Value) {
+    let parse = |text: &str| -> Value { serde_json::from_str(text).expect("an extension is JSON") };
+    let Some(defs) = schema.get_mut("$defs").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for step in ["ContextPOMSteps", "ContextTextSteps"] {
+        if let Some(props) = defs.get_mut(step).and_then(|d| d.get_mut("properties")) {
+            for (name, field) in STEP_FIELDS {
+                props[name] = parse(field);
+            }
+            props["functions"] = parse(STEP_FUNCTIONS);
+        }
+    }
+    for context in ["ContextsPOMObject", "ContextsTextObject"] {
+        if let Some(props) = defs.get_mut(context).and_then(|d| d.get_mut("properties")) {
+            for (name, field) in CONTEXT_FIELDS {
+                props[name] = parse(field);
+            }
+        }
+    }
+}
+
+/// The official schema with the extension: what a whole document must meet.
+pub fn extended() -> &'static jsonschema::Validator {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    VALIDATOR.get_or_init(|| {
+        let mut schema = official().clone();
+        extend(&mut schema);
+        jsonschema::validator_for(&schema).expect("the extended SWML schema compiles")
+    })
+}
+
+/// A validator of one `$defs` entry of the official schema (`AIParams`,
+/// `Play`), re-rooted so that its errors name what is wrong in it, rather
+/// than "not valid under any of the schemas" of the document's `anyOf`s.
+pub fn definition(name: &str) -> &'static jsonschema::Validator {
+    static CACHE: OnceLock<Mutex<HashMap<String, &'static jsonschema::Validator>>> =
+        OnceLock::new();
+    let cache = CACHE.get_or_init(Mutex::default);
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(v) = cache.get(name) {
+        return v;
+    }
+    let validator: &'static jsonschema::Validator = Box::leak(Box::new(
+        jsonschema::validator_for(&rooted(name))
+            .unwrap_or_else(|e| panic!("`$defs/{name}` of the SWML schema compiles: {e}")),
+    ));
+    cache.insert(name.to_owned(), validator);
+    validator
+}
+
+/// The official schema with `$defs/name` as its root. The document itself
+/// becomes `$defs/__document`, for the references nested SWML makes to it.
+fn rooted(name: &str) -> Value {
+    let mut defs = official()["$defs"].as_object().cloned().unwrap_or_default();
+    let mut document: Map<String, Value> = official().as_object().cloned().unwrap_or_default();
+    document.remove("$defs");
+    document.remove("$id");
+    defs.insert("__document".into(), Value::Object(document));
+    let mut rooted = json!({ "$defs": defs, "$ref": format!("#/$defs/{name}") });
+    redirect(&mut rooted);
+    rooted
+}
+
+/// Points every reference to the document (`SWMLObject.json`) at `__document`.
+fn redirect(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if key == "$ref" && v == "SWMLObject.json" {
+                    *v = Value::from("#/$defs/__document");
+                } else {
+                    redirect(v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redirect),
+        _ => {}
+    }
+}
+
+/// The verbs the schema knows, by name (`play`), with their `$defs` entry.
+pub fn verbs() -> &'static Vec<(String, String)> {
+    static VERBS: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    VERBS.get_or_init(|| {
+        let defs = &official()["$defs"];
+        defs["SWMLMethod"]["anyOf"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| {
+                let def = r["$ref"].as_str()?.rsplit('/').next()?.to_owned();
+                let verb = defs[&def]["properties"].as_object()?.keys().next()?.clone();
+                Some((verb, def))
+            })
+            .collect()
+    })
+}
+
+/// The `params` the schema knows, with each one's schema.
+pub fn param_names() -> Vec<&'static str> {
+    official()["$defs"]["AIParams"]["properties"]
+        .as_object()
+        .map(|p| p.keys().map(String::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// The language codes fillers may be given for (`FunctionFillers`).
+pub fn filler_languages() -> &'static Vec<String> {
+    static CODES: OnceLock<Vec<String>> = OnceLock::new();
+    CODES.get_or_init(|| {
+        official()["$defs"]["FunctionFillers"]["oneOf"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o["required"][0].as_str().map(str::to_owned))
+            .collect()
+    })
+}
+
+/// The native functions the schema knows (`check_time`, ...).
+pub fn native_functions() -> Vec<&'static str> {
+    official()["$defs"]["SWAIGNativeFunction"]["enum"]
+        .as_array()
+        .map(|e| e.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn a_definition_names_what_is_wrong_in_it() {
+        let params = super::definition("AIParams");
+        assert!(params.is_valid(&json!({"end_of_speech_timeout": 700, "ai_model": "gpt-4.1-mini"})));
+        let errors: Vec<String> = params
+            .iter_errors(
+                &json!({"attention_timeout": -5, "end_of_speech_timeout": "700ms", "ai_model": 42}),
+            )
+            .map(|e| e.instance_path().to_string())
+            .collect();
+        for path in ["/attention_timeout", "/end_of_speech_timeout", "/ai_model"] {
+            assert!(errors.iter().any(|e| e == path), "{path} in {errors:?}");
+        }
+        // A verb whose schema nests whole documents (a `connect` with a
+        // `confirm` SWML) resolves them through the re-rooted document.
+        let connect = super::definition("Connect");
+        assert!(connect.is_valid(&json!({"connect": {"to": "+15551234567"}})));
+        assert!(!connect.is_valid(&json!({"connect": {"to": 5}})));
+    }
+
+    #[test]
+    fn the_extension_lets_in_the_builders_fields_and_no_others() {
+        let step = |extra: serde_json::Value| {
+            let mut s = json!({"name": "a", "text": "t"});
+            s.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            json!({"version": "1.0.0", "sections": {"main": [{"ai": {"prompt": {"text": "p",
+                "contexts": {"default": {"steps": [s]}}}}}]}})
+        };
+        let v = super::extended();
+        assert!(v.is_valid(&step(json!({"history": "hide", "skip_to_next_step": true, "functions": "none",
+            "gather_info": {"questions": [{"key": "k", "question": "q"}], "completion_action": "next_step"}}))));
+        assert!(!v.is_valid(&step(json!({"history": "forget"}))));
+        assert!(!v.is_valid(&step(json!({"made_up": true}))));
+        assert!(super::verbs()
+            .iter()
+            .any(|(v, d)| v == "play" && d == "Play"));
+        assert!(super::filler_languages().iter().any(|c| c == "en-US"));
+        assert_eq!(super::native_functions().len(), 4);
+        assert_eq!(super::param_names().len(), 92);
+    }
+}
