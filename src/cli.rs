@@ -183,6 +183,11 @@ pub struct ValidateArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = FindingFormat::Human)]
     pub format: FindingFormat,
+    /// Also check each agent's SWML against this SWML schema (such as the
+    /// `schema.json` of the SDK you run), with the context and step fields
+    /// the SDK's builder emits.
+    #[arg(long, value_name = "FILE")]
+    pub swml_schema: Option<PathBuf>,
 }
 
 /// Output format of `gen-creds`.

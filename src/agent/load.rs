@@ -148,6 +148,18 @@ pub fn load_report(path: &Path, opts: LoadOptions) -> std::io::Result<(Option<Ag
     Ok((if has_error { None } else { agent }, report))
 }
 
+/// serde's "unknown field `x`, expected one of ..." lists every key of the
+/// mapping, twenty for a function: a likely misspelling is named instead.
+fn closest_field(message: &str) -> Option<String> {
+    let (head, list) = message.split_once(", expected one of ")?;
+    let unknown = head.rsplit_once("unknown field `")?.1.strip_suffix('`')?;
+    let known = list.split(", ").map(|k| k.trim_matches('`'));
+    let (score, best) = known
+        .map(|k| (strsim::jaro_winkler(k, unknown), k))
+        .max_by(|a, b| a.0.total_cmp(&b.0))?;
+    (score > 0.8).then(|| format!("{head}; did you mean `{best}`?"))
+}
+
 fn yaml_finding(e: &serde_yaml::Error) -> Finding {
     let mut message = e.to_string();
     let pos = match e.location() {
@@ -175,6 +187,7 @@ fn yaml_finding(e: &serde_yaml::Error) -> Finding {
             "aliases expand too much (a YAML bomb?)",
         )
         .replace("recursion limit exceeded", "nesting is too deep");
+    let message = closest_field(&message).unwrap_or(message);
     Finding::error(
         pos,
         format!("invalid agent file: {}", without_string_values(&message)),

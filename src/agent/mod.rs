@@ -4,8 +4,10 @@
 //! with templates parsed, argument schemas compiled and `${env:...}` resolved,
 //! so serving a request never touches YAML or re-parses anything.
 
+pub mod ai;
 pub mod alert;
 mod check;
+pub mod contexts;
 mod depth;
 pub mod findings;
 pub mod load;
@@ -24,9 +26,13 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use crate::template::Template;
+pub use ai::{
+    Ai, Around, Content, FunctionOptions, Language, Llm, PostPrompt, Prompt, PromptBody, Section,
+};
 pub use check::LoadOptions;
+pub use contexts::Contexts;
 pub use load::{load, load_report, LoadError};
-pub use model::{Language, Method, Section};
+pub use model::Method;
 pub use pattern::is_anchored;
 
 /// Paths the server answers itself, whatever the agent: an agent `route`
@@ -43,10 +49,13 @@ pub struct Agent {
     pub token_ttl: Duration,
     pub confirm_ttl: Duration,
     pub prompt: Prompt,
-    pub post_prompt: Option<String>,
-    pub params: IndexMap<String, Value>,
-    pub languages: Vec<Language>,
-    pub hints: Vec<String>,
+    pub post_prompt: Option<PostPrompt>,
+    /// The conversation's contexts and steps, when it has them.
+    pub contexts: Option<Contexts>,
+    /// The rest of the `ai` verb's settings.
+    pub ai: Ai,
+    /// The verbs around the `ai` verb.
+    pub around: Around,
     pub functions: IndexMap<String, Function>,
     /// The agent file, and the folder shell commands run in.
     pub path: PathBuf,
@@ -71,13 +80,6 @@ impl Agent {
     pub fn env_value(&self, name: &str) -> Option<String> {
         self.env.get(name).cloned()
     }
-}
-
-/// The system prompt.
-#[derive(Debug, Clone)]
-pub enum Prompt {
-    Text(String),
-    Pom(Vec<Section>),
 }
 
 /// The validator for an argument schema, as swagent runs every one:
@@ -121,6 +123,8 @@ pub struct Function {
     /// For a verifier that binds arguments: failed checks allowed for the
     /// same values before they are locked out (`None`: no lock-out).
     pub max_failures: Option<crate::agent::units::Rate>,
+    /// What the platform is told besides the schema: fillers, wait file, `active`.
+    pub options: FunctionOptions,
 }
 
 /// `max_failures` of a verifier that binds arguments, unless it says

@@ -230,6 +230,29 @@ pub fn mistyped_properties(parameters: &Value) -> Vec<(Vec<String>, &'static str
             }
             Some(t) => t.as_str().unwrap_or_default(),
         };
+        if ty == "null" {
+            out.push((path.clone(), "is `type: null`, which takes nothing but null: leave it out, or allow null beside a type with `type: [string, \"null\"]`"));
+            return;
+        }
+        let fits = |v: &Value| match ty {
+            "string" => v.is_string(),
+            "integer" => v.is_i64() || v.is_u64(),
+            "number" => v.is_number(),
+            "boolean" => v.is_boolean(),
+            "array" => v.is_array(),
+            "object" => v.is_object(),
+            _ => true,
+        };
+        let enum_values = obj.get("enum").and_then(Value::as_array);
+        if enum_values.is_some_and(|values| !values.iter().all(fits)) {
+            out.push((path.clone(), "lists an `enum` value that is not of its `type` (such as `null`): the platform takes only values of that type; leave the argument out of `required` when it may be missing"));
+        }
+        if obj.get("default").is_some_and(|d| !fits(d)) {
+            out.push((
+                path.clone(),
+                "has a `default` that is not of its `type`: the platform refuses it",
+            ));
+        }
         match ty {
             "object" => {
                 if let Some(props) = obj.get("properties") {
@@ -294,6 +317,9 @@ mod tests {
                 "any": true,
                 "two": {"type": ["string", "integer"]},
                 "only_null": {"type": ["null"]},
+                "null": {"type": "null", "description": "nothing"},
+                "choice": {"type": ["string", "null"], "enum": ["a", null]},
+                "count": {"type": "integer", "enum": [1, 2], "default": "two"},
                 "addr": {"type": "object", "properties": {"street": {}, "n": {"type": "integer"}}},
                 "tags": {"type": "array", "items": {"description": "a tag"}}
             }
@@ -315,6 +341,9 @@ mod tests {
                 ),
                 ("properties.two".to_owned(), one),
                 ("properties.only_null".to_owned(), one),
+                ("properties.null".to_owned(), "is `type: null`, which takes nothing but null: leave it out, or allow null beside a type with `type: [string, \"null\"]`"),
+                ("properties.choice".to_owned(), "lists an `enum` value that is not of its `type` (such as `null`): the platform takes only values of that type; leave the argument out of `required` when it may be missing"),
+                ("properties.count".to_owned(), "has a `default` that is not of its `type`: the platform refuses it"),
                 ("properties.addr.properties.street".to_owned(), untyped),
                 ("properties.tags.items".to_owned(), untyped),
             ]

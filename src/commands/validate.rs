@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::agent::findings::Report;
+use crate::agent::findings::{Finding, Report};
 use crate::agent::load::{agent_files, load_report};
 use crate::agent::LoadOptions;
 use crate::cli::{FindingFormat, ValidateArgs};
@@ -23,10 +23,18 @@ pub(super) fn run(args: &ValidateArgs) -> anyhow::Result<u8> {
     let opts = LoadOptions {
         strict: args.strict,
     };
+    let schema = args
+        .swml_schema
+        .as_deref()
+        .map(crate::swml::conformance::load_schema)
+        .transpose()?;
     let mut reports: Vec<Report> = Vec::with_capacity(files.len());
     for file in &files {
-        let (_, report) = load_report(file, opts)
+        let (agent, mut report) = load_report(file, opts)
             .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", file.display()))?;
+        if let (Some(schema), Some(agent)) = (&schema, &agent) {
+            conforms(schema, agent, &mut report);
+        }
         reports.push(report);
     }
     let failed = reports.iter().filter(|r| !r.passes(args.strict)).count();
@@ -56,4 +64,15 @@ pub(super) fn run(args: &ValidateArgs) -> anyhow::Result<u8> {
         super::print_out(&out)?;
     }
     Ok(if failed == 0 { 0 } else { 1 })
+}
+
+/// The agent's SWML against the user's schema: each failure an error at
+/// the place in the file it comes from.
+fn conforms(schema: &jsonschema::Validator, agent: &crate::agent::Agent, report: &mut Report) {
+    use crate::swml::conformance::{failures, placeholder};
+    let doc = placeholder(agent);
+    for (pos, message) in failures(schema, agent, &report.source, &doc) {
+        report.findings.push(Finding::error(pos, message));
+    }
+    report.findings.sort_by_key(|f| (f.line, f.column));
 }

@@ -8,11 +8,14 @@
 //! removed limits put into words.
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
+pub mod conformance;
+mod contexts;
+mod document;
 pub mod schema;
 
-use crate::agent::{Agent, Prompt, Section};
+use crate::agent::Agent;
 use crate::token::{self, Secret};
 
 /// The userinfo set of RFC 3986: what must be escaped inside `user:pass@`.
@@ -123,7 +126,7 @@ impl Prepared {
         // random part means no agent text can contain it by accident.
         let marker = format!("swagentHOLE{}N", crate::random::hex(8));
         let mut holes = Vec::new();
-        let doc = document(agent, &mut |path: String, token_for: Option<&str>| {
+        let doc = document::document(agent, &mut |path: String, token_for: Option<&str>| {
             let mut escaped_path = String::new();
             json_escape_into(&mut escaped_path, &path);
             holes.push(Hole {
@@ -202,121 +205,6 @@ fn json_escape_into(out: &mut String, s: &str) {
     }
     let quoted = serde_json::to_string(s).expect("a string serializes");
     out.push_str(&quoted[1..quoted.len() - 1]);
-}
-
-/// The document, with each webhook URL made by `url(path, token_for)`.
-fn document(agent: &Agent, url: &mut dyn FnMut(String, Option<&str>) -> String) -> Value {
-    // Trailing slashes as the Python SDK writes them, so both look alike to the platform.
-    let swaig_path = format!("{}/", agent.sub_path("swaig"));
-    let mut ai = Map::new();
-    ai.insert(
-        "prompt".into(),
-        match &agent.prompt {
-            Prompt::Text(text) => json!({ "text": text }),
-            Prompt::Pom(sections) => json!({ "pom": sections.iter().map(pom).collect::<Vec<_>>() }),
-        },
-    );
-    if let Some(post_prompt) = &agent.post_prompt {
-        ai.insert("post_prompt".into(), json!({ "text": post_prompt }));
-        let path = format!("{}/", agent.sub_path("post_prompt"));
-        ai.insert(
-            "post_prompt_url".into(),
-            Value::String(url(path, Some("post_prompt"))),
-        );
-    }
-    ai.insert(
-        "params".into(),
-        Value::Object(
-            agent
-                .params
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ),
-    );
-    if !agent.languages.is_empty() {
-        let langs: Vec<Value> = agent
-            .languages
-            .iter()
-            .map(|l| {
-                let mut m = Map::new();
-                m.insert("name".into(), json!(l.name));
-                m.insert("code".into(), json!(l.code));
-                for (k, v) in [
-                    ("voice", &l.voice),
-                    ("engine", &l.engine),
-                    ("model", &l.model),
-                ] {
-                    if let Some(v) = v {
-                        m.insert(k.into(), json!(v));
-                    }
-                }
-                for (k, v) in [
-                    ("speech_fillers", &l.speech_fillers),
-                    ("function_fillers", &l.function_fillers),
-                ] {
-                    if let Some(v) = v {
-                        m.insert(k.into(), json!(v));
-                    }
-                }
-                Value::Object(m)
-            })
-            .collect();
-        ai.insert("languages".into(), Value::Array(langs));
-    }
-    if !agent.hints.is_empty() {
-        ai.insert("hints".into(), json!(agent.hints));
-    }
-    if !agent.functions.is_empty() {
-        let mut functions = Vec::with_capacity(agent.functions.len());
-        for f in agent.functions.values() {
-            let mut m = Map::new();
-            m.insert("function".into(), json!(f.name));
-            m.insert("description".into(), json!(f.description));
-            m.insert("parameters".into(), f.swml_parameters.clone());
-            if f.secure {
-                m.insert(
-                    "web_hook_url".into(),
-                    Value::String(url(swaig_path.clone(), Some(&f.name))),
-                );
-            }
-            functions.push(Value::Object(m));
-        }
-        ai.insert(
-            "SWAIG".into(),
-            json!({ "defaults": { "web_hook_url": url(swaig_path, None) }, "functions": functions }),
-        );
-    }
-    json!({
-        "version": "1.0.0",
-        "sections": { "main": [ { "answer": {} }, { "ai": Value::Object(ai) } ] }
-    })
-}
-
-fn pom(s: &Section) -> Value {
-    let mut m = Map::new();
-    if let Some(t) = &s.title {
-        m.insert("title".into(), json!(t));
-    }
-    if let Some(b) = &s.body {
-        m.insert("body".into(), json!(b));
-    }
-    if let Some(b) = &s.bullets {
-        m.insert("bullets".into(), json!(b));
-    }
-    if let Some(n) = s.numbered {
-        m.insert("numbered".into(), json!(n));
-    }
-    if let Some(n) = s.numbered_bullets {
-        m.insert("numberedBullets".into(), json!(n));
-    }
-    if let Some(sub) = &s.subsections {
-        m.insert(
-            "subsections".into(),
-            Value::Array(sub.iter().map(pom).collect()),
-        );
-    }
-    Value::Object(m)
 }
 
 #[cfg(test)]

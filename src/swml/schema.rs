@@ -103,7 +103,7 @@ pub fn extended() -> &'static jsonschema::Validator {
 }
 
 /// A validator of one `$defs` entry of the official schema (`AIParams`,
-/// `Play`), re-rooted so that its errors name what is wrong in it, rather
+/// `Play`), or of any part of it by pointer (`#/$defs/AIObject/...`), re-rooted so that its errors name what is wrong in it, rather
 /// than "not valid under any of the schemas" of the document's `anyOf`s.
 pub fn definition(name: &str) -> &'static jsonschema::Validator {
     static CACHE: OnceLock<Mutex<HashMap<String, &'static jsonschema::Validator>>> =
@@ -121,7 +121,7 @@ pub fn definition(name: &str) -> &'static jsonschema::Validator {
     validator
 }
 
-/// The official schema with `$defs/name` as its root. The document itself
+/// The official schema with `$defs/name` (or the pointer `name`) as its root. The document itself
 /// becomes `$defs/__document`, for the references nested SWML makes to it.
 fn rooted(name: &str) -> Value {
     let mut defs = official()["$defs"].as_object().cloned().unwrap_or_default();
@@ -129,7 +129,11 @@ fn rooted(name: &str) -> Value {
     document.remove("$defs");
     document.remove("$id");
     defs.insert("__document".into(), Value::Object(document));
-    let mut rooted = json!({ "$defs": defs, "$ref": format!("#/$defs/{name}") });
+    let target = match name.starts_with("#/") {
+        true => name.to_owned(),
+        false => format!("#/$defs/{name}"),
+    };
+    let mut rooted = json!({ "$defs": defs, "$ref": target });
     redirect(&mut rooted);
     rooted
 }
@@ -149,6 +153,72 @@ fn redirect(value: &mut Value) {
         Value::Array(items) => items.iter_mut().for_each(redirect),
         _ => {}
     }
+}
+
+/// What is wrong, as (instance path, message) pairs. For an `anyOf` or
+/// `oneOf` that nothing matched: the errors of the branch that got further
+/// into the value (the one the author meant), or else one message naming
+/// what the value may be, not "not valid under any of the schemas".
+pub fn leaves(e: &jsonschema::ValidationError<'_>) -> Vec<(String, String)> {
+    use jsonschema::error::ValidationErrorKind as Kind;
+    let here = e.instance_path().to_string();
+    let own = || vec![(here.clone(), e.to_string())];
+    let branches = match e.kind() {
+        Kind::AnyOf { context } | Kind::OneOfNotValid { context } => context,
+        _ => return own(),
+    };
+    let depth = |l: &[(String, String)]| l.iter().map(|(p, _)| p.len()).max().unwrap_or(0);
+    let deeper = branches
+        .iter()
+        .map(|b| b.iter().flat_map(|e| leaves(e)).collect::<Vec<_>>())
+        .filter(|l| depth(l) > here.len())
+        .max_by_key(|l| (depth(l), std::cmp::Reverse(l.len())));
+    if let Some(deeper) = deeper {
+        return deeper;
+    }
+    let mut options: Vec<String> = branches.iter().map(|b| expectation(b)).collect();
+    options.dedup();
+    let mut seen = std::collections::HashSet::new();
+    options.retain(|o| seen.insert(o.clone()));
+    vec![(
+        here,
+        format!("{} must be {}", e.instance(), options.join(", or ")),
+    )]
+}
+
+/// What one branch asks for, in words: its type if that is what failed,
+/// else each failed constraint.
+fn expectation(errors: &[jsonschema::ValidationError<'_>]) -> String {
+    use jsonschema::error::ValidationErrorKind as Kind;
+    if errors
+        .iter()
+        .any(|e| e.schema_path().as_str().contains("/$defs/SWMLVar"))
+    {
+        return "a `${...}` SWML variable".into();
+    }
+    if let Some(Kind::Type { kind }) = errors
+        .iter()
+        .map(|e| e.kind())
+        .find(|k| matches!(k, Kind::Type { .. }))
+    {
+        return match kind {
+            jsonschema::error::TypeKind::Single(t) => format!("of type {t}"),
+            jsonschema::error::TypeKind::Multiple(_) => "of another type".into(),
+        };
+    }
+    let words: Vec<String> = errors
+        .iter()
+        .map(|e| match e.kind() {
+            Kind::Minimum { limit } => format!("at least {limit}"),
+            Kind::Maximum { limit } => format!("at most {limit}"),
+            Kind::ExclusiveMinimum { limit } => format!("greater than {limit}"),
+            Kind::ExclusiveMaximum { limit } => format!("less than {limit}"),
+            Kind::Constant { expected_value } => format!("{expected_value}"),
+            Kind::Enum { options } => format!("one of {options}"),
+            _ => e.to_string(),
+        })
+        .collect();
+    words.join(" and ")
 }
 
 /// The verbs the schema knows, by name (`play`), with their `$defs` entry.

@@ -10,7 +10,7 @@ use super::template::Slot;
 use super::Checker;
 use crate::agent::model::{FunctionFile, HttpFile, RateLimitFile, ShellFile, StaticFile};
 use crate::agent::parameters::platform_parameters;
-use crate::agent::{Function, Handler, Method, RateLimit, StaticSpec};
+use crate::agent::{Function, FunctionOptions, Handler, Method, RateLimit, StaticSpec};
 use crate::guard::CONFIRMATION_ARG;
 
 impl Checker<'_> {
@@ -29,6 +29,7 @@ impl Checker<'_> {
         let requires_verification = f.requires_verification.as_ref().is_some_and(|r| r.is_on());
         let max_failures = self.max_failures(name, f.verifies_caller.as_ref());
         self.guards(name, &f, &declared);
+        let options = self.options(name, &mut f);
         let handler = self.handler(name, f.shell, f.http, f.static_reply, &declared)?;
         let changes_something =
             confirm || matches!(&handler, Handler::Http(h) if h.method != Method::Get);
@@ -57,7 +58,39 @@ impl Checker<'_> {
             handler,
             rate_limit,
             max_failures,
+            options,
         })
+    }
+
+    /// What the platform is told besides the schema: fillers in one
+    /// language, a wait file that is an http(s) URL, `active`, `meta_data`.
+    fn options(&mut self, name: &str, f: &mut FunctionFile) -> FunctionOptions {
+        let fillers = f
+            .fillers
+            .take()
+            .and_then(|raw| self.fillers(&["functions", name, "fillers"], raw, true));
+        let wait_file = f.wait_file.take().filter(|url| {
+            let ok = reqwest::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            if !ok {
+                let pos = self.spans.value(&["functions", name, "wait_file"]);
+                self.error(
+                    pos,
+                    format!(
+                        "function `{name}`: `wait_file` must be an http(s) URL of an audio file"
+                    ),
+                );
+            }
+            ok
+        });
+        FunctionOptions {
+            fillers,
+            wait_file,
+            wait_file_loops: f.wait_file_loops,
+            wait_for_fillers: f.wait_for_fillers,
+            skip_fillers: f.skip_fillers,
+            active: f.active,
+            meta_data: f.meta_data.take(),
+        }
     }
 
     fn function_name(&mut self, name: &str) {

@@ -4,6 +4,9 @@
 //! [`function`], [`verification`], and the handlers' [`shell`], [`http`]
 //! and the [`template`]s they hold.
 
+mod ai;
+mod around;
+mod contexts;
 mod function;
 mod http;
 mod shell;
@@ -19,10 +22,10 @@ use serde_json::Value;
 
 use super::alert::AlertRule;
 use super::findings::Finding;
-use super::model::{AgentFile, AlertFile, FunctionFile, PromptFile};
+use super::model::{AgentFile, AlertFile, FunctionFile};
 use super::spans::{Pos, Spans};
 use super::units::DurationSpec;
-use super::{defaults, Agent, Function, Prompt};
+use super::{defaults, Agent, Function};
 
 /// How strict loading is.
 #[derive(Debug, Clone, Copy, Default)]
@@ -159,13 +162,24 @@ impl<'a> Checker<'a> {
     }
 
     /// The agent of a parsed file; `None` when nothing could be built.
-    pub(super) fn agent(&mut self, raw: AgentFile, path: &Path, dir: &Path) -> Option<Agent> {
+    pub(super) fn agent(&mut self, mut raw: AgentFile, path: &Path, dir: &Path) -> Option<Agent> {
         self.name(&raw.name);
         let route = self.route(raw.route.as_deref());
         let token_ttl = self.token_ttl(raw.token_ttl);
+        let ai = self.ai(&mut raw);
+        let around = self.around(&mut raw);
         let prompt = self.prompt(raw.prompt);
+        let post_prompt = self.post_prompt(raw.post_prompt);
         let confirm_ttl = self.confirm_ttl(raw.confirm_ttl);
         let functions = self.functions(raw.functions);
+        let names: Vec<&str> = functions.keys().map(String::as_str).collect();
+        let contexts = match raw.contexts {
+            Some(c) => {
+                self.reserved_names(&names);
+                Some(self.contexts(c, &names)?)
+            }
+            None => None,
+        };
         let alerts = self.alerts(raw.alerts.as_deref().unwrap_or_default(), &functions);
         Some(Agent {
             alerts,
@@ -174,10 +188,10 @@ impl<'a> Checker<'a> {
             token_ttl,
             confirm_ttl,
             prompt,
-            post_prompt: raw.post_prompt,
-            params: raw.params.unwrap_or_default(),
-            languages: raw.languages.unwrap_or_default(),
-            hints: raw.hints.unwrap_or_default(),
+            post_prompt,
+            contexts,
+            ai,
+            around,
             functions,
             path: path.to_path_buf(),
             dir: dir.to_path_buf(),
@@ -240,26 +254,6 @@ impl<'a> Checker<'a> {
                     "`token_ttl` must be between 1 and 604800 seconds (7 days)",
                 );
                 defaults::TOKEN_TTL
-            }
-        }
-    }
-
-    fn prompt(&mut self, prompt: PromptFile) -> Prompt {
-        match (prompt.text, prompt.sections) {
-            (Some(text), None) => Prompt::Text(text),
-            (None, Some(sections)) if !sections.is_empty() => Prompt::Pom(sections),
-            (Some(_), Some(_)) => {
-                let pos = self.spans.key(&["prompt"]);
-                self.error(
-                    pos,
-                    "`prompt` has both `text` and `sections`: use one of them",
-                );
-                Prompt::Text(String::new())
-            }
-            _ => {
-                let pos = self.spans.key(&["prompt"]);
-                self.error(pos, "`prompt` needs `text` or a non-empty `sections`");
-                Prompt::Text(String::new())
             }
         }
     }

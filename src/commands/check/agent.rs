@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::agent::{Agent, Function, Handler, Method, Prompt, Section};
+use crate::agent::{Agent, Function, Handler, Method, PromptBody, Section};
 use crate::config::Finding;
 use crate::template::Var;
 
@@ -225,24 +225,30 @@ fn has_rate_limit(f: &Function) -> bool {
     f.rate_limit.per_call.is_some() || f.rate_limit.global.is_some()
 }
 
+/// Everything the model is told as instructions, lowercased: the prompt,
+/// and each context's and step's text.
 fn prompt_text(agent: &Agent) -> String {
     fn walk(s: &Section, out: &mut String) {
-        for t in [&s.title, &s.body].into_iter().flatten() {
+        for t in s.title.as_deref().into_iter().chain(s.content.body()) {
             out.push_str(t);
             out.push('\n');
         }
-        for b in s.bullets.iter().flatten() {
+        for b in s.content.bullets().unwrap_or_default() {
             out.push_str(b);
             out.push('\n');
         }
-        for sub in s.subsections.iter().flatten() {
-            walk(sub, out);
-        }
+        s.subsections.iter().for_each(|sub| walk(sub, out));
     }
     let mut out = String::new();
-    match &agent.prompt {
-        Prompt::Text(t) => out.push_str(t),
-        Prompt::Pom(sections) => sections.iter().for_each(|s| walk(s, &mut out)),
+    match &agent.prompt.body {
+        PromptBody::Text(t) => out.push_str(t),
+        PromptBody::Pom(sections) => sections.iter().for_each(|s| walk(s, &mut out)),
+    }
+    for context in agent.contexts.iter().flat_map(|c| c.0.values()) {
+        for step in &context.steps {
+            out.push('\n');
+            out.push_str(&step.text);
+        }
     }
     out.to_lowercase()
 }

@@ -1,141 +1,13 @@
-//! The agent file as written: serde types that mirror the YAML, one to one.
-//!
-//! These types only say what is *typed*. Whether it *means* anything valid
-//! (unique names, declared arguments, a reachable script) is decided in
-//! [`super::load`], which turns them into [`super::Agent`]. The JSON Schema in
-//! `schemas/agent.schema.json` is generated from these types (`swagent schema`),
-//! so editors and swagent always agree on the format.
+//! The agent file's functions as written: a description, an argument
+//! schema, the guards, exactly one handler, and the SWML options the
+//! platform reads for the function (fillers, wait file, `active`).
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use super::units::{ByteSize, DurationSpec, RateSpec};
-
-/// A voice-AI agent: its prompt and the SWAIG functions it may call.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AgentFile {
-    /// The agent's name, used in logs and the audit trail.
-    pub name: String,
-    /// HTTP path the SWML document is served at; `/swaig` and `/post_prompt` sit under it.
-    /// Not `/health`, `/ready` or `/metrics`: swagent serves those itself.
-    #[serde(default)]
-    pub route: Option<String>,
-    /// Seconds a function token lives (default 3600).
-    #[serde(default)]
-    pub token_ttl: Option<u64>,
-    /// How long a confirmation code of a `confirm: true` function lives (default 5m).
-    #[serde(default)]
-    pub confirm_ttl: Option<DurationSpec>,
-    /// The system prompt: `text`, or POM `sections`.
-    pub prompt: PromptFile,
-    /// What the AI is asked at the end of the call; the answer is posted to `/post_prompt`.
-    #[serde(default)]
-    pub post_prompt: Option<String>,
-    /// Passed through to SWML `ai.params`.
-    #[serde(default)]
-    pub params: Option<IndexMap<String, Value>>,
-    /// Passed through to SWML `ai.languages`.
-    #[serde(default)]
-    pub languages: Option<Vec<Language>>,
-    /// Words that help speech recognition (SWML `ai.hints`).
-    #[serde(default)]
-    pub hints: Option<Vec<String>>,
-    /// SWAIG functions, by name.
-    #[serde(default)]
-    pub functions: IndexMap<String, FunctionFile>,
-    /// Thresholds that raise an `alert` audit event (and may block).
-    #[serde(default)]
-    pub alerts: Option<Vec<AlertFile>>,
-}
-
-/// One alert rule. Exactly one shape:
-/// `{function, max_per_minute}`, `{auth_failures_per_minute}`,
-/// `{calls_per_minute}`, `{business_hours, functions?, block?}`,
-/// `{function, argument, above, block?}`.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AlertFile {
-    /// A name for the rule in alerts (default: a description of it).
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub function: Option<String>,
-    /// Calls of `function` per minute (all calls together).
-    #[serde(default)]
-    pub max_per_minute: Option<u64>,
-    /// Failed authentications per minute (all clients together).
-    #[serde(default)]
-    pub auth_failures_per_minute: Option<u64>,
-    /// Calls started (SWML fetched) per minute.
-    #[serde(default)]
-    pub calls_per_minute: Option<u64>,
-    /// A window such as `Mon-Fri 08:00-18:00 Europe/Berlin`; one that ends
-    /// before it starts (`22:00-06:00`) runs past midnight.
-    #[serde(default)]
-    pub business_hours: Option<String>,
-    /// Functions the business-hours rule covers (default: all).
-    #[serde(default)]
-    pub functions: Option<Vec<String>>,
-    /// With `function` and `above`: the numeric argument to watch.
-    #[serde(default)]
-    pub argument: Option<String>,
-    #[serde(default)]
-    pub above: Option<f64>,
-    /// Refuse the call as well as alerting (business hours, large amounts).
-    #[serde(default)]
-    pub block: Option<bool>,
-}
-
-/// The prompt: either `text` or `sections`, not both.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PromptFile {
-    /// A plain-text prompt.
-    #[serde(default)]
-    pub text: Option<String>,
-    /// A Prompt Object Model prompt.
-    #[serde(default)]
-    pub sections: Option<Vec<Section>>,
-}
-
-/// A POM section.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Section {
-    #[serde(default)]
-    pub title: Option<String>,
-    #[serde(default)]
-    pub body: Option<String>,
-    #[serde(default)]
-    pub bullets: Option<Vec<String>>,
-    #[serde(default)]
-    pub numbered: Option<bool>,
-    #[serde(default)]
-    pub numbered_bullets: Option<bool>,
-    #[serde(default)]
-    pub subsections: Option<Vec<Section>>,
-}
-
-/// A language the agent speaks (SWML `ai.languages` entry).
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Language {
-    pub name: String,
-    pub code: String,
-    #[serde(default)]
-    pub voice: Option<String>,
-    #[serde(default)]
-    pub engine: Option<String>,
-    #[serde(default)]
-    pub model: Option<String>,
-    #[serde(default)]
-    pub speech_fillers: Option<Vec<String>>,
-    #[serde(default)]
-    pub function_fillers: Option<Vec<String>>,
-}
+use crate::agent::units::{ByteSize, DurationSpec, RateSpec};
 
 /// `verifies_caller`: a flag, or the arguments the grant is bound to.
 #[derive(Debug, Clone, JsonSchema)]
@@ -321,6 +193,29 @@ pub struct FunctionFile {
     /// How often the function may run; over it, it is not run and the AI hears "too many requests".
     #[serde(default)]
     pub rate_limit: Option<RateLimitFile>,
+    /// What the AI says while the function runs, for one language:
+    /// `{ en-US: [One moment.] }` (SWML `fillers`).
+    #[serde(default)]
+    pub fillers: Option<IndexMap<String, Vec<String>>>,
+    /// Audio played while the function runs (SWML `wait_file`, a URL).
+    #[serde(default)]
+    pub wait_file: Option<String>,
+    /// How many times `wait_file` plays.
+    #[serde(default)]
+    pub wait_file_loops: Option<u32>,
+    /// Wait for the fillers to finish before answering.
+    #[serde(default)]
+    pub wait_for_fillers: Option<bool>,
+    /// Say no fillers for this function.
+    #[serde(default)]
+    pub skip_fillers: Option<bool>,
+    /// Start active (default true); `false` offers it only once a
+    /// `toggle_functions` action turns it on.
+    #[serde(default)]
+    pub active: Option<bool>,
+    /// Data the platform keeps for this function across its calls (SWML `meta_data`).
+    #[serde(default)]
+    pub meta_data: Option<serde_json::Map<String, Value>>,
 }
 
 /// A function's rate limits.
@@ -429,14 +324,4 @@ pub struct StaticFile {
     /// SWAIG actions, passed through.
     #[serde(default)]
     pub action: Option<Vec<Value>>,
-}
-
-/// The JSON Schema of the agent file format, as committed in `schemas/`.
-pub fn schema_json() -> String {
-    let schema = schemars::generate::SchemaSettings::draft2020_12()
-        .into_generator()
-        .into_root_schema_for::<AgentFile>();
-    let mut text = serde_json::to_string_pretty(&schema).expect("a schema serializes");
-    text.push('\n');
-    text
 }

@@ -1,0 +1,71 @@
+//! The checks of the verbs around the `ai` verb: `answer`, `record_call`,
+//! and the verbs of `before_ai` and `after_ai`, each against its definition
+//! in the official schema, so what the file puts there the platform takes.
+
+use serde_json::Value;
+
+use super::Checker;
+use crate::agent::ai::Around;
+use crate::agent::model::AgentFile;
+use crate::swml::schema;
+
+/// Verbs that cannot sit around the AI: a second AI, or an `answer` that
+/// swagent already places first.
+const NOT_AROUND: [&str; 4] = ["ai", "amazon_bedrock", "ai_sidecar", "answer"];
+
+impl Checker<'_> {
+    /// `answer`, `record_call`, `before_ai` and `after_ai`.
+    pub(super) fn around(&mut self, raw: &mut AgentFile) -> Around {
+        let max_duration = raw.answer.take().and_then(|a| a.max_duration);
+        if max_duration == Some(0) {
+            let pos = self.spans.value(&["answer", "max_duration"]);
+            self.error(pos, "`answer.max_duration` must be at least 1 second");
+        }
+        let record_call = raw.record_call.take().filter(|r| {
+            let verb = serde_json::json!({ "record_call": r });
+            self.conforms(&[], &verb, "RecordCall")
+        });
+        Around {
+            max_duration: max_duration.filter(|d| *d > 0),
+            record_call,
+            before: self.verbs("before_ai", raw.before_ai.take().unwrap_or_default()),
+            after: self.verbs("after_ai", raw.after_ai.take().unwrap_or_default()),
+        }
+    }
+
+    /// Each one verb (`{ play: {...} }`) the schema knows, meeting its definition.
+    fn verbs(&mut self, key: &str, raw: Vec<Value>) -> Vec<Value> {
+        let mut out = Vec::new();
+        for (i, verb) in raw.into_iter().enumerate() {
+            let index = i.to_string();
+            let at = [key, index.as_str()];
+            let name = match verb.as_object() {
+                Some(m) if m.len() == 1 => m.keys().next().cloned().unwrap_or_default(),
+                _ => {
+                    let pos = self.spans.value(&at);
+                    self.error(
+                        pos,
+                        format!(
+                            "`{key}` holds SWML verbs, each one key: `{{ play: {{ url: ... }} }}`"
+                        ),
+                    );
+                    continue;
+                }
+            };
+            if NOT_AROUND.contains(&name.as_str()) {
+                let pos = self.spans.key(&[key, &index, &name]);
+                self.error(pos, format!("`{name}` cannot be placed in `{key}`: swagent renders the `answer` and the one `ai` verb itself"));
+                continue;
+            }
+            let Some((_, definition)) = schema::verbs().iter().find(|(v, _)| *v == name) else {
+                let pos = self.spans.key(&[key, &index, &name]);
+                self.error(pos, format!("`{name}` is not a SWML verb the schema knows"));
+                continue;
+            };
+            if self.conforms(&at, &verb, definition) {
+                out.push(verb);
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,224 @@
+//! Contexts and steps, validated: every name a step or context uses names a
+//! step, context or function that exists, `default` is there, and each
+//! context has steps. Also what the conversation can reach from where it
+//! starts ([`Contexts::unreachable`]), for the load-time warnings and
+//! `swagent graph`.
+
+use std::collections::BTreeSet;
+
+use indexmap::IndexMap;
+
+use super::ai::Fillers;
+pub use super::model::History;
+
+/// The contexts, `default` among them, in the file's order.
+#[derive(Debug, Clone)]
+pub struct Contexts(pub IndexMap<String, Context>);
+
+/// One context.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub prompt: Option<ContextPrompt>,
+    pub system_prompt: Option<String>,
+    pub user_prompt: Option<String>,
+    pub post_prompt: Option<String>,
+    pub consolidate: bool,
+    pub full_reset: bool,
+    pub isolated: bool,
+    pub history: Option<History>,
+    pub initial_step: Option<String>,
+    pub valid_contexts: Option<Vec<String>>,
+    pub valid_steps: Option<Vec<String>>,
+    pub enter_fillers: Option<Fillers>,
+    pub exit_fillers: Option<Fillers>,
+    /// At least one.
+    pub steps: Vec<Step>,
+}
+
+/// A context's own prompt: text (SWML `prompt`) or sections (`pom`).
+#[derive(Debug, Clone)]
+pub enum ContextPrompt {
+    Text(String),
+    /// Each a title with a body or bullets.
+    Pom(Vec<(String, SectionText)>),
+}
+
+/// A step's or context's section content: a body, or bullets.
+#[derive(Debug, Clone)]
+pub enum SectionText {
+    Body(String),
+    Bullets(Vec<String>),
+}
+
+/// One step.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub name: String,
+    /// The instructions; sections are made markdown text, as the SDK does.
+    pub text: String,
+    pub step_criteria: Option<String>,
+    /// `None`: the functions of the step before stay callable.
+    pub functions: Option<StepFunctions>,
+    pub valid_steps: Option<Vec<String>>,
+    pub valid_contexts: Option<Vec<String>>,
+    pub skip_user_turn: bool,
+    pub end: bool,
+    pub skip_to_next_step: bool,
+    pub history: Option<History>,
+    pub reset: Option<Reset>,
+    pub gather_info: Option<GatherInfo>,
+}
+
+/// A step's callable functions: these, or none at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepFunctions {
+    List(Vec<String>),
+    Off,
+}
+
+/// What replaces the prompts on entering a step.
+#[derive(Debug, Clone, Default)]
+pub struct Reset {
+    pub system_prompt: Option<String>,
+    pub user_prompt: Option<String>,
+    pub consolidate: bool,
+    pub full_reset: bool,
+}
+
+/// Questions asked one at a time.
+#[derive(Debug, Clone)]
+pub struct GatherInfo {
+    /// At least one, keys unique.
+    pub questions: Vec<Question>,
+    pub output_key: Option<String>,
+    /// `next_step` (a step follows), or a step of this context.
+    pub completion_action: Option<String>,
+    pub prompt: Option<String>,
+}
+
+/// One question.
+#[derive(Debug, Clone)]
+pub struct Question {
+    pub key: String,
+    pub question: String,
+    /// `None` for the default, `string`.
+    pub kind: Option<String>,
+    pub confirm: bool,
+    pub prompt: Option<String>,
+    pub functions: Vec<String>,
+}
+
+/// A step, as (context, step) names.
+pub type StepRef = (String, String);
+
+impl Context {
+    /// Where the context starts: `initial_step`, else the first step.
+    pub fn entry(&self) -> &str {
+        self.initial_step
+            .as_deref()
+            .unwrap_or_else(|| &self.steps[0].name)
+    }
+
+    /// The steps step `i` may move to within this context: its
+    /// `valid_steps` (with the context's), `next` being the following step;
+    /// with none listed, the following step, unless it ends the
+    /// conversation. `gather_info`'s completion and `skip_to_next_step` move
+    /// on too.
+    pub fn moves(&self, i: usize) -> Vec<&str> {
+        let step = &self.steps[i];
+        let next = self.steps.get(i + 1).map(|s| s.name.as_str());
+        let listed: Vec<&str> = step
+            .valid_steps
+            .iter()
+            .chain(self.valid_steps.iter())
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        let mut out: Vec<&str> = Vec::new();
+        for name in &listed {
+            match *name {
+                "next" => out.extend(next),
+                name => out.push(name),
+            }
+        }
+        if listed.is_empty() && !step.end {
+            out.extend(next);
+        }
+        if step.skip_to_next_step {
+            out.extend(next);
+        }
+        match step
+            .gather_info
+            .as_ref()
+            .and_then(|g| g.completion_action.as_deref())
+        {
+            Some("next_step") => out.extend(next),
+            Some(name) => out.push(name),
+            None => {}
+        }
+        let mut seen = BTreeSet::new();
+        out.retain(|n| seen.insert(*n));
+        out
+    }
+
+    /// The contexts step `i` may move to: its own and the context's.
+    pub fn switches(&self, i: usize) -> Vec<&str> {
+        let mut seen = BTreeSet::new();
+        self.steps[i]
+            .valid_contexts
+            .iter()
+            .chain(self.valid_contexts.iter())
+            .flatten()
+            .map(String::as_str)
+            .filter(|c| seen.insert(*c))
+            .collect()
+    }
+}
+
+impl Contexts {
+    /// The contexts never entered, and the steps of entered contexts the
+    /// conversation cannot reach, starting at `default`'s entry.
+    pub fn unreachable(&self) -> (Vec<String>, Vec<StepRef>) {
+        let mut entered: BTreeSet<&str> = BTreeSet::new();
+        let mut reached: BTreeSet<(&str, &str)> = BTreeSet::new();
+        let mut todo: Vec<&str> = vec!["default"];
+        while let Some(name) = todo.pop() {
+            let Some(context) = self.0.get(name) else {
+                continue;
+            };
+            if !entered.insert(name) {
+                continue;
+            }
+            let mut steps = vec![context.entry()];
+            while let Some(step) = steps.pop() {
+                if !reached.insert((name, step)) {
+                    continue;
+                }
+                let Some(i) = context.steps.iter().position(|s| s.name == step) else {
+                    continue;
+                };
+                steps.extend(context.moves(i));
+                todo.extend(context.switches(i));
+            }
+        }
+        let contexts = self
+            .0
+            .keys()
+            .filter(|c| !entered.contains(c.as_str()))
+            .cloned()
+            .collect();
+        let steps = self
+            .0
+            .iter()
+            .filter(|(c, _)| entered.contains(c.as_str()))
+            .flat_map(|(c, context)| {
+                context
+                    .steps
+                    .iter()
+                    .filter(|s| !reached.contains(&(c.as_str(), s.name.as_str())))
+                    .map(|s| (c.clone(), s.name.clone()))
+            })
+            .collect();
+        (contexts, steps)
+    }
+}
