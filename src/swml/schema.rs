@@ -176,25 +176,38 @@ pub fn leaves(e: &jsonschema::ValidationError<'_>) -> Vec<(String, String)> {
     if let Some(deeper) = deeper {
         return deeper;
     }
-    let mut options: Vec<String> = branches.iter().map(|b| expectation(b)).collect();
-    options.dedup();
     let mut seen = std::collections::HashSet::new();
-    options.retain(|o| seen.insert(o.clone()));
-    vec![(
-        here,
-        format!("{} must be {}", e.instance(), options.join(", or ")),
-    )]
+    let options: Vec<(&str, String)> = branches
+        .iter()
+        .map(|b| expectation(b))
+        .filter(|o| seen.insert(o.clone()))
+        .collect();
+    // "must be 1, or 2", but "must be 1, or have `x`".
+    let same = options.windows(2).all(|w| w[0].0 == w[1].0);
+    let words: Vec<String> = options
+        .iter()
+        .enumerate()
+        .map(|(i, (verb, what))| match i > 0 && same {
+            true => what.clone(),
+            false => format!("{verb} {what}"),
+        })
+        .collect();
+    let subject = match e.instance().as_ref() {
+        Value::Object(_) | Value::Array(_) => "it".to_owned(),
+        scalar => scalar.to_string(),
+    };
+    vec![(here, format!("{subject} must {}", words.join(", or ")))]
 }
 
-/// What one branch asks for, in words: its type if that is what failed,
-/// else each failed constraint.
-fn expectation(errors: &[jsonschema::ValidationError<'_>]) -> String {
-    use jsonschema::error::ValidationErrorKind as Kind;
+/// What one branch asks for, as a verb and its object: its type if that is
+/// what failed, else each failed constraint.
+fn expectation(errors: &[jsonschema::ValidationError<'_>]) -> (&'static str, String) {
+    use jsonschema::error::{TypeKind, ValidationErrorKind as Kind};
     if errors
         .iter()
         .any(|e| e.schema_path().as_str().contains("/$defs/SWMLVar"))
     {
-        return "a `${...}` SWML variable".into();
+        return ("be", "a `${...}` SWML variable".into());
     }
     if let Some(Kind::Type { kind }) = errors
         .iter()
@@ -202,10 +215,11 @@ fn expectation(errors: &[jsonschema::ValidationError<'_>]) -> String {
         .find(|k| matches!(k, Kind::Type { .. }))
     {
         return match kind {
-            jsonschema::error::TypeKind::Single(t) => format!("of type {t}"),
-            jsonschema::error::TypeKind::Multiple(_) => "of another type".into(),
+            TypeKind::Single(t) => ("be", format!("of type {t}")),
+            TypeKind::Multiple(_) => ("be", "of another type".into()),
         };
     }
+    let mut verb = "be";
     let words: Vec<String> = errors
         .iter()
         .map(|e| match e.kind() {
@@ -215,10 +229,17 @@ fn expectation(errors: &[jsonschema::ValidationError<'_>]) -> String {
             Kind::ExclusiveMaximum { limit } => format!("less than {limit}"),
             Kind::Constant { expected_value } => format!("{expected_value}"),
             Kind::Enum { options } => format!("one of {options}"),
-            _ => e.to_string(),
+            Kind::Required { property } => {
+                verb = "have";
+                format!("{property}")
+            }
+            _ => {
+                verb = "meet";
+                e.to_string()
+            }
         })
         .collect();
-    words.join(" and ")
+    (verb, words.join(" and "))
 }
 
 /// The verbs the schema knows, by name (`play`), with their `$defs` entry.

@@ -113,7 +113,14 @@ fn snapshot_settings() -> insta::Settings {
 #[test]
 fn the_swml_of_each_shipped_example() {
     let _guard = snapshot_settings().bind_to_scope();
-    for agent in ["hello", "bank", "clinic", "production-bank"] {
+    for agent in [
+        "hello",
+        "bank",
+        "clinic",
+        "production-bank",
+        "receptionist",
+        "survey",
+    ] {
         let out = Swagent::new([
             "swml",
             &format!("agents/{agent}.yaml"),

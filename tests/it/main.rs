@@ -1,6 +1,8 @@
 //! Integration tests: the real `swagent` binary, real processes, real HTTP on
 //! loopback. One test crate, one module per feature, so one binary is linked.
 
+mod ai;
+mod conformance;
 mod deploy;
 mod docs;
 mod faults;

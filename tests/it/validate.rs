@@ -16,7 +16,7 @@ fn shipped_agents_are_valid_under_strict_with_their_env() {
         .env("SCHEDULING_API_KEY", "y")
         .run()
         .code(0)
-        .stdout_is("4 agent file(s) valid\n");
+        .stdout_is("6 agent file(s) valid\n");
 }
 
 #[test]
@@ -191,6 +191,76 @@ fn each_bad_file_gets_its_exact_findings_and_exit_code() {
         ("not_yaml", 1, &["bad/not_yaml.yaml:3:1: error: invalid agent file: did not find expected ',' or '}', while parsing a flow mapping at line 2 column 9"]),
         ("yaml_bomb", 1, &["bad/yaml_bomb.yaml:1:1: error: invalid agent file: aliases expand too much (a YAML bomb?)"]),
         ("deep_flow", 1, &["bad/deep_flow.yaml:6:264: error: `[` and `{` nest more than 200 deep here: no agent needs that, and the YAML parser slows down with every level"]),
+        // The five cases of issue 26 whose SWML the official schema refused, now refused at load.
+        ("language_without_voice", 1, &[
+            "bad/language_without_voice.yaml:4:5: error: language `en-US`: `voice` is required: the platform refuses a language without one",
+            "bad/language_without_voice.yaml:8:14: error: `emotion` takes only `auto`, not `happy`",
+            "bad/language_without_voice.yaml:9:26: error: `stability` must be from 0 to 1, not 1.5",
+        ]),
+        ("pom_sections", 1, &[
+            "bad/pom_sections.yaml:4:14: error: `title` is empty: give it text, or leave it out",
+            "bad/pom_sections.yaml:6:12: error: a section needs a `body` or `bullets`: the platform refuses one with neither",
+            "bad/pom_sections.yaml:7:12: error: a section needs a `body` or `bullets`: the platform refuses one with neither",
+            "bad/pom_sections.yaml:8:16: error: `bullets` is empty: give at least one, or leave it out",
+            "bad/pom_sections.yaml:9:20: error: `subsections` is empty: give at least one, or leave it out",
+            "bad/pom_sections.yaml:12:16: error: a section needs a `body` or `bullets`: the platform refuses one with neither",
+        ]),
+        ("params_types", 1, &[
+            "bad/params_types.yaml:4:26: error: `params.end_of_speech_timeout`: \"700ms\" must be of type integer, or a `${...}` SWML variable",
+            "bad/params_types.yaml:5:22: error: `params.attention_timeout`: -5 must be at least 10000, or 0, or a `${...}` SWML variable",
+            "bad/params_types.yaml:6:13: error: `params.ai_model`: 42 must be of type string",
+            "bad/params_types.yaml:7:3: warning: `params.end_of_speach_timeout` is not a param the SWML schema knows; did you mean `end_of_speech_timeout`?",
+        ]),
+        ("parameters_null", 1, &[
+            "bad/parameters_null.yaml:9:9: error: function `pick`: the argument at `properties.nothing` is `type: null`, which takes nothing but null: leave it out, or allow null beside a type with `type: [string, \"null\"]`",
+            "bad/parameters_null.yaml:10:9: error: function `pick`: the argument at `properties.colour` lists an `enum` value that is not of its `type` (such as `null`): the platform takes only values of that type; leave the argument out of `required` when it may be missing",
+            "bad/parameters_null.yaml:11:9: error: function `pick`: the argument at `properties.count` has a `default` that is not of its `type`: the platform refuses it",
+        ]),
+        // Every name a step or context uses names what exists (issue 26).
+        ("context_refs", 1, &[
+            "bad/context_refs.yaml:5:19: error: context `default`: `initial_step` `start` is not one of its steps",
+            "bad/context_refs.yaml:9:29: error: `get_hour` is not a function of this agent",
+            "bad/context_refs.yaml:10:28: error: `finish` is not a step of context `default` (or `next`)",
+            "bad/context_refs.yaml:11:35: error: `sales` is not a context of this agent",
+            "bad/context_refs.yaml:15:30: error: step `ask`: `completion_action` `done` is not `next_step` or a step of context `default`",
+            "bad/context_refs.yaml:17:62: error: `lookup_all` is not a function of this agent",
+            "bad/context_refs.yaml:18:22: error: step `ask`: two questions have the key `name`",
+            "bad/context_refs.yaml:19:15: error: context `default` has two steps named `ask`",
+            "bad/context_refs.yaml:25:23: error: `greet` is not a step of context `billing` (or `next`)",
+            "bad/context_refs.yaml:30:3: error: function `next_step`: with `contexts`, the platform gives the AI a function of this name",
+        ]),
+        // Unreachable steps and contexts are warnings (errors with --strict).
+        ("context_reach", 0, &[
+            "bad/context_reach.yaml:9:13: warning: step `orphan` of context `default` cannot be reached: no step moves to it (`valid_steps`, `next`, `completion_action`)",
+            "bad/context_reach.yaml:14:3: warning: context `archive` is never entered: no step or context lists it in `valid_contexts`",
+        ]),
+        ("no_default_context", 1, &[
+            "bad/no_default_context.yaml:3:1: error: `contexts` needs a `default` context: the conversation starts there",
+            "bad/no_default_context.yaml:8:12: error: context `empty` has no steps: give it at least one",
+        ]),
+        // Verbs around the AI are checked against their schema definitions.
+        ("around_verbs", 1, &[
+            "bad/around_verbs.yaml:3:25: error: `answer.max_duration` must be at least 1 second",
+            "bad/around_verbs.yaml:4:24: error: `record_call.format`: \"ogg\" must be \"wav\", or \"mp3\", or \"mp4\"",
+            "bad/around_verbs.yaml:6:11: error: `before_ai.0.play`: it must have \"url\", or \"urls\"",
+            "bad/around_verbs.yaml:7:5: error: `dance` is not a SWML verb the schema knows",
+            "bad/around_verbs.yaml:8:5: error: `ai` cannot be placed in `before_ai`: swagent renders the `answer` and the one `ai` verb itself",
+            "bad/around_verbs.yaml:9:5: error: `before_ai` holds SWML verbs, each one key: `{ play: { url: ... } }`",
+        ]),
+        // Ranges, grants in global_data, platform names, fillers, wait files.
+        ("ai_settings", 1, &[
+            "bad/ai_settings.yaml:4:16: error: `prompt.temperature` must be from 0 to 1.5, not 2",
+            "bad/ai_settings.yaml:5:15: error: `prompt.max_tokens` must be from 0 to 4096, not 9000",
+            "bad/ai_settings.yaml:6:41: error: `post_prompt.top_p` must be from 0 to 1, not 1.5",
+            "bad/ai_settings.yaml:7:31: error: `global_data.swagent_verified_account`: keys starting with `swagent_verified` hold swagent's verification grants; a grant must come from a verifier, never from the file",
+            "bad/ai_settings.yaml:8:32: error: `tell_joke` is not a native function; the platform has check_time, wait_seconds, wait_for_user, adjust_response_latency",
+            "bad/ai_settings.yaml:10:12: warning: the include's `url` is sent to the platform in the SWML: anyone who can fetch the SWML sees what `${env:...}` puts in it",
+            "bad/ai_settings.yaml:10:49: warning: environment variable `INCLUDE_KEY` is not set",
+            "bad/ai_settings.yaml:10:81: error: `functions` is empty: name the functions to offer",
+            "bad/ai_settings.yaml:12:16: error: `replace` is empty: it would match everywhere",
+            "bad/ai_settings.yaml:16:38: error: `xx-XX` is not a language code the platform takes fillers for (`en-US`, `es`, `default`, ...)",
+            "bad/ai_settings.yaml:17:16: error: function `hours`: `wait_file` must be an http(s) URL of an audio file",
+        ]),
         ("bom", 0, &[]),
     ];
     for (name, code, want) in cases {

@@ -95,15 +95,19 @@ impl Checker<'_> {
             c.valid_steps.as_deref(),
             &step_names,
         );
-        if let Some(initial) = &c.initial_step {
-            if !step_names.contains(initial) {
+        // An `initial_step` that names no step is an error; the reach
+        // warnings then start at the first step, not at nothing.
+        let initial_step = c.initial_step.filter(|initial| {
+            let known = step_names.contains(initial);
+            if !known {
                 let pos = self.spans.value(&["contexts", name, "initial_step"]);
                 self.error(
                     pos,
                     format!("context `{name}`: `initial_step` `{initial}` is not one of its steps"),
                 );
             }
-        }
+            known
+        });
         let enter_fillers = c
             .enter_fillers
             .and_then(|f| self.fillers(&["contexts", name, "enter_fillers"], f, false));
@@ -133,7 +137,7 @@ impl Checker<'_> {
             full_reset: c.full_reset.unwrap_or(false),
             isolated: c.isolated.unwrap_or(false),
             history: c.history,
-            initial_step: c.initial_step,
+            initial_step,
             valid_contexts: c.valid_contexts,
             valid_steps: c.valid_steps,
             enter_fillers,
@@ -372,7 +376,8 @@ impl Checker<'_> {
             let pos = self.spans.key(&["contexts", &context]);
             self.flag(pos, format!("context `{context}` is never entered: no step or context lists it in `valid_contexts`"));
         }
-        for (context, step) in unreached {
+        let mut seen = std::collections::BTreeSet::new();
+        for (context, step) in unreached.into_iter().filter(|r| seen.insert(r.clone())) {
             let i = contexts.0[&context]
                 .steps
                 .iter()

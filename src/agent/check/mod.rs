@@ -172,11 +172,23 @@ impl<'a> Checker<'a> {
         let post_prompt = self.post_prompt(raw.post_prompt);
         let confirm_ttl = self.confirm_ttl(raw.confirm_ttl);
         let functions = self.functions(raw.functions);
-        let names: Vec<&str> = functions.keys().map(String::as_str).collect();
         let contexts = match raw.contexts {
             Some(c) => {
-                self.reserved_names(&names);
-                Some(self.contexts(c, &names)?)
+                let own: Vec<&str> = functions.keys().map(String::as_str).collect();
+                self.reserved_names(&own);
+                // A step may offer any function the AI can call: the agent's,
+                // the platform's own, other servers' and the contexts' own.
+                let callable: Vec<&str> = own
+                    .into_iter()
+                    .chain(ai.native_functions.iter().map(String::as_str))
+                    .chain(
+                        ai.includes
+                            .iter()
+                            .flat_map(|i| i.functions.iter().map(String::as_str)),
+                    )
+                    .chain(contexts::RESERVED)
+                    .collect();
+                Some(self.contexts(c, &callable)?)
             }
             None => None,
         };
