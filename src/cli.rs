@@ -43,6 +43,9 @@ pub enum Command {
     /// Print the SWML document `serve` would answer.
     #[command(after_help = exit::help("swml"))]
     Swml(SwmlArgs),
+    /// Print an agent's contexts and steps as a Mermaid or Graphviz graph.
+    #[command(after_help = exit::help("graph"))]
+    Graph(GraphArgs),
     /// Run a function's handler locally, as `serve` would after its security checks.
     #[command(after_help = exit::help("call"))]
     Call(CallArgs),
@@ -289,6 +292,24 @@ pub struct SwmlArgs {
     /// Base URL of webhooks (default: `SWML_PROXY_URL_BASE`, else `http://127.0.0.1:3000`).
     #[arg(long)]
     pub base_url: Option<String>,
+}
+
+/// Output format of `graph`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// A Mermaid flowchart, for Markdown that renders Mermaid.
+    Mermaid,
+    /// Graphviz DOT, for `dot -Tsvg`.
+    Dot,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GraphArgs {
+    /// The agent file.
+    pub file: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+    pub format: GraphFormat,
 }
 
 #[derive(Debug, clap::Args)]

@@ -69,6 +69,13 @@ pub const TABLE: &[Codes] = &[
         error: Some("usage error"),
     },
     Codes {
+        command: "graph",
+        args: "FILE",
+        ok: "printed",
+        bad: Some("the agent file is invalid"),
+        error: Some("usage error"),
+    },
+    Codes {
         command: "call",
         args: "FILE FUNCTION",
         ok: "the handler replied",

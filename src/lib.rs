@@ -56,6 +56,7 @@ pub mod commands;
 pub mod config;
 pub mod exit;
 pub mod files;
+pub mod graph;
 pub mod guard;
 pub mod handlers;
 pub mod killswitch;

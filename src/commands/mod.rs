@@ -4,6 +4,7 @@
 mod call;
 mod check;
 mod creds;
+mod graph;
 mod serve;
 mod switch;
 mod swml;
@@ -32,6 +33,7 @@ pub fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::VerifyToken(args) => tokens::verify(&args),
         Command::Token(TokenCommand::Mint(args)) => tokens::mint(&args),
         Command::Swml(args) => swml::run(&args),
+        Command::Graph(args) => graph::run(&args),
         Command::Call(args) => call::run(&args),
         Command::Completions(args) => completions(&args),
         Command::Disable(args) => switch::run(&args, false),

@@ -6,6 +6,7 @@ mod conformance;
 mod deploy;
 mod docs;
 mod faults;
+mod graph;
 mod guards;
 mod handlers;
 mod hostile;
