@@ -120,29 +120,25 @@ impl Context {
     }
 
     /// The steps step `i` may move to within this context: its
-    /// `valid_steps` (with the context's), `next` being the following step;
-    /// with none listed, the following step, unless it ends the
-    /// conversation. `gather_info`'s completion and `skip_to_next_step` move
-    /// on too.
+    /// `valid_steps`, else the context's (`next` being the following step);
+    /// with neither set, the following step unless it `end`s, and an empty
+    /// list is a dead end. `gather_info`'s completion and
+    /// `skip_to_next_step` move on too.
     pub fn moves(&self, i: usize) -> Vec<&str> {
         let step = &self.steps[i];
         let next = self.steps.get(i + 1).map(|s| s.name.as_str());
-        let listed: Vec<&str> = step
-            .valid_steps
-            .iter()
-            .chain(self.valid_steps.iter())
-            .flatten()
-            .map(String::as_str)
-            .collect();
         let mut out: Vec<&str> = Vec::new();
-        for name in &listed {
-            match *name {
-                "next" => out.extend(next),
-                name => out.push(name),
+        match step.valid_steps.as_ref().or(self.valid_steps.as_ref()) {
+            Some(listed) => {
+                for name in listed {
+                    match name.as_str() {
+                        "next" => out.extend(next),
+                        name => out.push(name),
+                    }
+                }
             }
-        }
-        if listed.is_empty() && !step.end {
-            out.extend(next);
+            None if !step.end => out.extend(next),
+            None => {}
         }
         if step.skip_to_next_step {
             out.extend(next);
@@ -161,13 +157,15 @@ impl Context {
         out
     }
 
-    /// The contexts step `i` may move to: its own and the context's.
+    /// The contexts step `i` may move to: its own `valid_contexts`, else the
+    /// context's (the step's list replaces the context's, as in the SDK).
     pub fn switches(&self, i: usize) -> Vec<&str> {
         let mut seen = BTreeSet::new();
         self.steps[i]
             .valid_contexts
-            .iter()
-            .chain(self.valid_contexts.iter())
+            .as_ref()
+            .or(self.valid_contexts.as_ref())
+            .into_iter()
             .flatten()
             .map(String::as_str)
             .filter(|c| seen.insert(*c))

@@ -165,6 +165,12 @@ pub fn leaves(e: &jsonschema::ValidationError<'_>) -> Vec<(String, String)> {
     let own = || vec![(here.clone(), e.to_string())];
     let branches = match e.kind() {
         Kind::AnyOf { context } | Kind::OneOfNotValid { context } => context,
+        // At the key itself, not at the object that holds it.
+        Kind::UnevaluatedProperties { unexpected } | Kind::AdditionalProperties { unexpected } => {
+            let at = |k: &String| format!("{here}/{k}");
+            let say = |k: &String| format!("`{k}` is not a key the platform takes here");
+            return unexpected.iter().map(|k| (at(k), say(k))).collect();
+        }
         _ => return own(),
     };
     let depth = |l: &[(String, String)]| l.iter().map(|(p, _)| p.len()).max().unwrap_or(0);

@@ -262,3 +262,29 @@ fn unreachable_steps_are_errors_under_strict() {
         ]
     );
 }
+
+#[test]
+fn an_empty_list_is_a_dead_end_and_a_steps_list_replaces_its_contexts() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("scoped.yaml"),
+        "name: scoped\nprompt: { text: Hi. }\ncontexts:\n  default:\n    valid_contexts: [billing]\n    steps:\n      - { name: a, text: A., valid_steps: [], valid_contexts: [] }\n      - { name: b, text: B. }\n  billing:\n    steps:\n      - { name: c, text: C. }\n",
+    )
+    .unwrap();
+    let out = Swagent::new(["validate", "scoped.yaml"])
+        .dir(dir.path())
+        .run()
+        .code(0);
+    let lines: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("scoped.yaml"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "scoped.yaml:8:9: warning: step `b` of context `default` cannot be reached: no step moves to it (`valid_steps`, `next`, `completion_action`)",
+            "scoped.yaml:9:3: warning: context `billing` is never entered: no step or context lists it in `valid_contexts`",
+        ]
+    );
+}

@@ -84,7 +84,8 @@ pub struct StepFile {
     /// Do not wait for the caller before this step's first answer.
     #[serde(default)]
     pub skip_user_turn: Option<bool>,
-    /// The conversation ends with this step.
+    /// Step mode ends after this step: no more step instructions or
+    /// `next_step`. The call goes on (a hangup is another matter).
     #[serde(default)]
     pub end: Option<bool>,
     /// Move on to the next step as soon as this one is done.
@@ -93,7 +94,7 @@ pub struct StepFile {
     /// What the model still sees of earlier steps on entering this one.
     #[serde(default)]
     pub history: Option<History>,
-    /// Prompts that replace the current ones on entering this step.
+    /// The prompts used when this step moves to another context.
     #[serde(default)]
     pub reset: Option<ResetFile>,
     /// Questions the platform asks one at a time, answers kept in `global_data`.
@@ -134,7 +135,7 @@ impl History {
     }
 }
 
-/// A step's `reset`: what replaces the prompts on entering it.
+/// A step's `reset`: the prompts used when it moves to another context.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetFile {

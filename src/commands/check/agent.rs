@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use crate::agent::contexts::{ContextPrompt, SectionText};
 use crate::agent::{Agent, Function, Handler, Method, PromptBody, Section};
 use crate::config::Finding;
 use crate::template::Var;
@@ -245,9 +246,30 @@ fn prompt_text(agent: &Agent) -> String {
         PromptBody::Pom(sections) => sections.iter().for_each(|s| walk(s, &mut out)),
     }
     for context in agent.contexts.iter().flat_map(|c| c.0.values()) {
-        for step in &context.steps {
+        let own = match &context.prompt {
+            Some(ContextPrompt::Text(text)) => vec![text.as_str()],
+            Some(ContextPrompt::Pom(sections)) => sections
+                .iter()
+                .flat_map(|(title, text)| {
+                    let lines = match text {
+                        SectionText::Body(body) => vec![body.as_str()],
+                        SectionText::Bullets(bullets) => {
+                            bullets.iter().map(String::as_str).collect()
+                        }
+                    };
+                    std::iter::once(title.as_str()).chain(lines)
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let steps = context.steps.iter().map(|s| s.text.as_str());
+        for text in own
+            .into_iter()
+            .chain(context.system_prompt.as_deref())
+            .chain(steps)
+        {
             out.push('\n');
-            out.push_str(&step.text);
+            out.push_str(text);
         }
     }
     out.to_lowercase()
