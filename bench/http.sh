@@ -8,6 +8,8 @@
 # Runs, each with wrk on loopback (2 threads, 32 connections, after a warm-up):
 #   swagent  POST /       SWML of agents/bank.yaml, with Basic Auth
 #   swagent  POST /swaig  the static `get_hours`
+#   large    POST /large  SWML of bench/large.yaml (10 contexts, 40 steps, 50
+#            functions: 50 tokens per document), beside the bank's
 #   limit    POST /       bare actix-web answering a body of the SWML's size
 #   peer     POST /, POST /swaig: bank written with the SignalWire Python SDK
 #   layers   swagent POST / with every security layer on (see run 4 below)
@@ -60,6 +62,12 @@ PID_SW=$LAST_PID
 
 SWML_SIZE=$(curl -fsS -X POST -H "Authorization: $BENCH_AUTH" -H 'Content-Type: application/json' \
   -d "$SWML_BODY" "http://127.0.0.1:$P_SW/" | wc -c)
+
+P_LG=$(free_port)
+start_swagent large "$P_LG" "$ROOT/bench/large.yaml"
+PID_LG=$LAST_PID
+LARGE_SIZE=$(curl -fsS -X POST -H "Authorization: $BENCH_AUTH" -H 'Content-Type: application/json' \
+  -d "$SWML_BODY" "http://127.0.0.1:$P_LG/large" | wc -c)
 
 P_BARE=$(free_port)
 "$BARE" "$P_BARE" "$SWML_SIZE" >"$WORK/bare.log" 2>&1 &
@@ -180,6 +188,7 @@ measure() {
 }
 
 SERVER_PID[$P_SW]=$PID_SW
+SERVER_PID[$P_LG]=$PID_LG
 SERVER_PID[$P_BARE]=$PID_BARE
 SERVER_PID[$P_SDK]=$PID_SDK
 SERVER_PID[$P_LAYERS]=$PID_LAYERS
@@ -189,6 +198,7 @@ SERVER_PID[$P_LAYERS]=$PID_LAYERS
 # tenants moves within a round.
 RUNS=(
   "swagent_swml $P_SW post.lua / $SWML_BODY"
+  "large_swml $P_LG post.lua /large $SWML_BODY"
   "limit $P_BARE post.lua / $SWML_BODY"
   "swagent_swaig $P_SW post.lua /swaig $HOURS_BODY"
   "peer_swml $P_SDK post.lua / $SWML_BODY"
@@ -268,16 +278,16 @@ mb = lambda kb: int(kb) / 1024
 val = json.load(open(sys.argv[2]))["results"][0]
 print()
 print("machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -m | awk '/Mem:/ {print $2}') MB RAM; $(date -u +%Y-%m-%dT%H:%MZ)")
-print(f"wrk -t$THREADS -c$CONNS, ${DURATION}s per run, median of $ROUNDS round(s); SWML {$SWML_SIZE} bytes (peer's {$SDK_SWML_SIZE})")
+print(f"wrk -t$THREADS -c$CONNS, ${DURATION}s per run, median of $ROUNDS round(s); SWML {$SWML_SIZE} bytes (peer's {$SDK_SWML_SIZE}, large {$LARGE_SIZE})")
 print()
 print(f"{'run':<16}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'sock err':>9}")
-for name in ["swagent_swml", "swagent_swaig", "limit", "peer_swml", "peer_swaig", "layers_swml",
+for name in ["swagent_swml", "large_swml", "swagent_swaig", "limit", "peer_swml", "peer_swaig", "layers_swml",
              "shell_swaig", "http_swaig", "http_direct", "http5ms_swaig", "http5ms_direct"]:
     print(f"{name:<16}{rps(name):>10.0f}{med(name,'p50_ms'):>9.2f}{med(name,'p99_ms'):>9.2f}"
           f"{int(sum(r['non2xx'] for r in rows[name])):>9}{int(sum(r['sockerr'] for r in rows[name])):>9}")
 print()
 print("server CPU per request (user + system, from /proc/PID/stat; all its threads):")
-for name in ["swagent_swml", "swagent_swaig", "limit", "peer_swml", "layers_swml"]:
+for name in ["swagent_swml", "large_swml", "swagent_swaig", "limit", "peer_swml", "layers_swml"]:
     u, k = med(name, "user_us"), med(name, "sys_us")
     print(f"  {name:<14}{u:>8.1f} us user {k:>8.1f} us system {u + k:>8.1f} us total")
 spawn = max(rps("spawn_loop_t$(nproc)"), rps("spawn_loop_t$CONNS"))
@@ -308,6 +318,8 @@ def against_limit(label, name, target):
     status = "ok" if lo >= target else ("MISSED" if r < target else "not every round")
     check(label, f"{r:.2f} ({lo:.2f}-{hi:.2f})", f">= {target}", status, (name, "limit"))
 against_limit("SWML swagent/limit (rounds)", "swagent_swml", 0.7)
+r = rps("large_swml") / rps("swagent_swml"); rounds = [a["rps"] / b["rps"] for a, b in zip(rows["large_swml"], rows["swagent_swml"])]
+check("SWML large/bank (rounds)", f"{r:.2f} ({min(rounds):.2f}-{max(rounds):.2f})", ">= 0.5", r >= 0.5, ("large_swml", "swagent_swml"))
 r = rps("swagent_swml") / rps("peer_swml"); check("SWML swagent/peer", f"{r:.1f}x", ">= 20x", r >= 20, ("swagent_swml", "peer_swml"))
 against_limit("SWAIG static swagent/limit (rounds)", "swagent_swaig", 0.7)
 r = rps("swagent_swaig") / rps("peer_swaig"); check("SWAIG static swagent/peer", f"{r:.1f}x", "(none)", True, ("swagent_swaig", "peer_swaig"))

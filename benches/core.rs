@@ -32,6 +32,14 @@ fn bank() -> Agent {
         .0
 }
 
+/// `bench/large.yaml`: 10 contexts, 40 steps, 50 functions (issue 26).
+fn large() -> Agent {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/large.yaml");
+    load(&path, LoadOptions::default())
+        .expect("bench/large.yaml loads")
+        .0
+}
+
 fn tokens(c: &mut Criterion) {
     let secret = Secret::new(SECRET);
     let mut g = c.benchmark_group("token");
@@ -86,6 +94,11 @@ fn swml_render(c: &mut Criterion) {
     // The document as a JSON value (`swagent swml`, tests): prepare + parse.
     g.bench_function("render_bank_value", |b| {
         b.iter(|| swml::render(black_box(&agent), &ctx).unwrap())
+    });
+    // A large agent: 50 tokens per document instead of 3.
+    let large = swml::Prepared::new(&large());
+    g.bench_function("render_large_prepared", |b| {
+        b.iter(|| black_box(&large).render(&ctx).unwrap())
     });
     g.finish();
 }

@@ -4,18 +4,52 @@
 //! the `ai` verb that are open maps (`params`) and the verbs placed around
 //! it; and by `validate --swml-schema` and the tests, on whole documents.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, OnceLock};
 
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 /// The schema as the SDK ships it.
 const TEXT: &str = include_str!("../../schemas/swml/schema.json");
 
-/// The official schema, parsed once.
-pub fn official() -> &'static Value {
-    static SCHEMA: OnceLock<Value> = OnceLock::new();
-    SCHEMA.get_or_init(|| serde_json::from_str(TEXT).expect("the embedded SWML schema is JSON"))
+/// The official schema, parsed whole. Not kept: parsed it is megabytes, and
+/// loading needs only a few definitions ([`def`]).
+pub fn official() -> Value {
+    serde_json::from_str(TEXT).expect("the embedded SWML schema is JSON")
+}
+
+/// The schema's top-level keys and its `$defs`, as slices of [`TEXT`]: an
+/// index, so one definition is parsed without the rest.
+struct Index {
+    top: Vec<(&'static str, &'static RawValue)>,
+    defs: HashMap<&'static str, &'static RawValue>,
+}
+
+fn index() -> &'static Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let top: Vec<(&'static str, &'static RawValue)> =
+            serde_json::from_str::<indexmap::IndexMap<&str, &RawValue>>(TEXT)
+                .expect("the embedded SWML schema is a JSON object")
+                .into_iter()
+                .collect();
+        let defs = top
+            .iter()
+            .find(|(k, _)| *k == "$defs")
+            .map(|(_, raw)| serde_json::from_str(raw.get()).expect("`$defs` is an object"))
+            .unwrap_or_default();
+        Index { top, defs }
+    })
+}
+
+/// One `$defs` entry of the official schema, parsed (`Null` if none).
+pub fn def(name: &str) -> Value {
+    index()
+        .defs
+        .get(name)
+        .map(|raw| serde_json::from_str(raw.get()).expect("a definition is JSON"))
+        .unwrap_or(Value::Null)
 }
 
 /// The published schema lags the platform in contexts and steps: these are
@@ -92,16 +126,6 @@ pub fn extend(schema: &mut Value) {
     }
 }
 
-/// The official schema with the extension: what a whole document must meet.
-pub fn extended() -> &'static jsonschema::Validator {
-    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
-    VALIDATOR.get_or_init(|| {
-        let mut schema = official().clone();
-        extend(&mut schema);
-        jsonschema::validator_for(&schema).expect("the extended SWML schema compiles")
-    })
-}
-
 /// A validator of one `$defs` entry of the official schema (`AIParams`,
 /// `Play`), or of any part of it by pointer (`#/$defs/AIObject/...`), re-rooted so that its errors name what is wrong in it, rather
 /// than "not valid under any of the schemas" of the document's `anyOf`s.
@@ -121,21 +145,68 @@ pub fn definition(name: &str) -> &'static jsonschema::Validator {
     validator
 }
 
-/// The official schema with `$defs/name` (or the pointer `name`) as its root. The document itself
-/// becomes `$defs/__document`, for the references nested SWML makes to it.
+/// `$defs/name` (or the pointer `name`) as the root, with the definitions
+/// it reaches and no others. The document itself becomes `$defs/__document`,
+/// for the references nested SWML makes to it.
 fn rooted(name: &str) -> Value {
-    let mut defs = official()["$defs"].as_object().cloned().unwrap_or_default();
-    let mut document: Map<String, Value> = official().as_object().cloned().unwrap_or_default();
-    document.remove("$defs");
-    document.remove("$id");
-    defs.insert("__document".into(), Value::Object(document));
     let target = match name.starts_with("#/") {
         true => name.to_owned(),
         false => format!("#/$defs/{name}"),
     };
-    let mut rooted = json!({ "$defs": defs, "$ref": target });
-    redirect(&mut rooted);
-    rooted
+    let first = target
+        .trim_start_matches("#/$defs/")
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let mut defs = Map::new();
+    let mut todo = vec![first.to_owned()];
+    let mut seen = BTreeSet::new();
+    while let Some(name) = todo.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let mut value = match name.as_str() {
+            "__document" => document(),
+            name => def(name),
+        };
+        redirect(&mut value);
+        references(&value, &mut todo);
+        defs.insert(name, value);
+    }
+    json!({ "$defs": defs, "$ref": target })
+}
+
+/// The schema's top level without `$defs` and `$id`: a whole SWML document.
+fn document() -> Value {
+    let top = index()
+        .top
+        .iter()
+        .filter(|(k, _)| !matches!(*k, "$defs" | "$id"));
+    Value::Object(
+        top.map(|(k, raw)| {
+            (
+                (*k).to_owned(),
+                serde_json::from_str(raw.get()).expect("JSON"),
+            )
+        })
+        .collect(),
+    )
+}
+
+/// The `$defs` names `value` refers to.
+fn references(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                match (key.as_str(), v.as_str()) {
+                    ("$ref", Some(r)) => out.extend(r.strip_prefix("#/$defs/").map(str::to_owned)),
+                    _ => references(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| references(v, out)),
+        _ => {}
+    }
 }
 
 /// Points every reference to the document (`SWMLObject.json`) at `__document`.
@@ -252,33 +323,35 @@ fn expectation(errors: &[jsonschema::ValidationError<'_>]) -> (&'static str, Str
 pub fn verbs() -> &'static Vec<(String, String)> {
     static VERBS: OnceLock<Vec<(String, String)>> = OnceLock::new();
     VERBS.get_or_init(|| {
-        let defs = &official()["$defs"];
-        defs["SWMLMethod"]["anyOf"]
+        def("SWMLMethod")["anyOf"]
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(|r| {
-                let def = r["$ref"].as_str()?.rsplit('/').next()?.to_owned();
-                let verb = defs[&def]["properties"].as_object()?.keys().next()?.clone();
-                Some((verb, def))
+                let name = r["$ref"].as_str()?.rsplit('/').next()?.to_owned();
+                let verb = def(&name)["properties"].as_object()?.keys().next()?.clone();
+                Some((verb, name))
             })
             .collect()
     })
 }
 
-/// The `params` the schema knows, with each one's schema.
-pub fn param_names() -> Vec<&'static str> {
-    official()["$defs"]["AIParams"]["properties"]
-        .as_object()
-        .map(|p| p.keys().map(String::as_str).collect())
-        .unwrap_or_default()
+/// The `params` the schema knows.
+pub fn param_names() -> &'static Vec<String> {
+    static NAMES: OnceLock<Vec<String>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        def("AIParams")["properties"]
+            .as_object()
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default()
+    })
 }
 
 /// The language codes fillers may be given for (`FunctionFillers`).
 pub fn filler_languages() -> &'static Vec<String> {
     static CODES: OnceLock<Vec<String>> = OnceLock::new();
     CODES.get_or_init(|| {
-        official()["$defs"]["FunctionFillers"]["oneOf"]
+        def("FunctionFillers")["oneOf"]
             .as_array()
             .into_iter()
             .flatten()
@@ -288,11 +361,19 @@ pub fn filler_languages() -> &'static Vec<String> {
 }
 
 /// The native functions the schema knows (`check_time`, ...).
-pub fn native_functions() -> Vec<&'static str> {
-    official()["$defs"]["SWAIGNativeFunction"]["enum"]
-        .as_array()
-        .map(|e| e.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default()
+pub fn native_functions() -> &'static Vec<String> {
+    static NAMES: OnceLock<Vec<String>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        def("SWAIGNativeFunction")["enum"]
+            .as_array()
+            .map(|e| {
+                e.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    })
 }
 
 #[cfg(test)]
@@ -329,7 +410,9 @@ mod tests {
             json!({"version": "1.0.0", "sections": {"main": [{"ai": {"prompt": {"text": "p",
                 "contexts": {"default": {"steps": [s]}}}}}]}})
         };
-        let v = super::extended();
+        let mut schema = super::official();
+        super::extend(&mut schema);
+        let v = jsonschema::validator_for(&schema).unwrap();
         assert!(v.is_valid(&step(json!({"history": "hide", "skip_to_next_step": true, "functions": "none",
             "gather_info": {"questions": [{"key": "k", "question": "q"}], "completion_action": "next_step"}}))));
         assert!(!v.is_valid(&step(json!({"history": "forget"}))));

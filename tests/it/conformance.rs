@@ -166,7 +166,7 @@ fn post_prompt() -> impl Strategy<Value = Value> {
 /// `params`: known keys with the schema's own example value, rarely a value
 /// of another type, or a misspelt key.
 fn params() -> impl Strategy<Value = Value> {
-    let props = swagent::swml::schema::official()["$defs"]["AIParams"]["properties"]
+    let props = swagent::swml::schema::def("AIParams")["properties"]
         .as_object()
         .cloned()
         .unwrap_or_default();

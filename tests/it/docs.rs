@@ -64,7 +64,7 @@ fn the_embedded_swml_schema_is_the_sdks() {
         return;
     };
     assert!(
-        &theirs == swagent::swml::schema::official(),
+        theirs == swagent::swml::schema::official(),
         "schemas/swml/schema.json differs from the installed SDK's schema.json: see schemas/swml/README.md"
     );
 }

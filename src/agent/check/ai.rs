@@ -389,11 +389,11 @@ impl Checker<'_> {
         let known = schema::param_names();
         let mut out = IndexMap::new();
         for (key, mut value) in raw {
-            if !known.contains(&key.as_str()) {
+            if !known.contains(&key) {
                 let pos = self.spans.key(&["params", &key]);
                 let closest = known
                     .iter()
-                    .map(|k| (strsim::jaro_winkler(k, &key), *k))
+                    .map(|k| (strsim::jaro_winkler(k, &key), k.as_str()))
                     .max_by(|a, b| a.0.total_cmp(&b.0))
                     .filter(|(score, _)| *score > 0.8)
                     .map(|(_, k)| format!("; did you mean `{k}`?"))
@@ -446,7 +446,7 @@ impl Checker<'_> {
     fn native_functions(&mut self, raw: Vec<String>) -> Vec<String> {
         let known = schema::native_functions();
         for (i, name) in raw.iter().enumerate() {
-            if !known.contains(&name.as_str()) {
+            if !known.contains(name) {
                 let pos = self.spans.value(&["native_functions", &i.to_string()]);
                 self.error(
                     pos,
