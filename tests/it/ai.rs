@@ -288,3 +288,52 @@ fn an_empty_list_is_a_dead_end_and_a_steps_list_replaces_its_contexts() {
         ]
     );
 }
+
+/// A function offered in a step keeps every guard: its token is checked
+/// and bound to it, whatever the step says.
+#[test]
+fn a_function_offered_in_a_step_is_still_token_checked() {
+    let server = Swagent::new(["serve", "agents/receptionist.yaml"])
+        .dir(&root())
+        .creds()
+        .start();
+    let doc: Value = server
+        .post("/receptionist")
+        .json(&json!({"call_id": "call-7"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let call = |token: Option<&str>| {
+        let query = token
+            .map(|t| {
+                format!(
+                    "?__token={}",
+                    url::form_urlencoded::byte_serialize(t.as_bytes()).collect::<String>()
+                )
+            })
+            .unwrap_or_default();
+        let body = json!({"function": "invoice_status", "call_id": "call-7",
+            "argument": {"parsed": [{"invoice": "INV-123456"}]}});
+        let resp = server
+            .post(&format!("/receptionist/swaig{query}"))
+            .json(&body)
+            .send()
+            .unwrap();
+        (resp.status().as_u16(), resp.text().unwrap())
+    };
+    let refused = (
+        403,
+        r#"{"error":"invalid_token","message":"missing or invalid function token"}"#.to_owned(),
+    );
+    assert_eq!(call(None), refused, "no token");
+    let other = crate::util::token_in(&doc, "product_info");
+    assert_eq!(call(Some(&other)), refused, "another function's token");
+    let own = crate::util::token_in(&doc, "invoice_status");
+    let (status, body) = call(Some(&own));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["response"],
+        "Invoice INV-123456 is paid; a receipt was sent by email."
+    );
+}

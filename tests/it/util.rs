@@ -433,9 +433,14 @@ pub fn client() -> reqwest::blocking::Client {
 
 /// The `__token` of a function's `web_hook_url` in a SWML document.
 pub fn token_in(swml: &serde_json::Value, function: &str) -> String {
-    let functions = swml["sections"]["main"][1]["ai"]["SWAIG"]["functions"]
+    // The `ai` verb, wherever the verbs around it put it in `main`.
+    let ai = swml["sections"]["main"]
         .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|v| v.get("ai"))
         .unwrap();
+    let functions = ai["SWAIG"]["functions"].as_array().unwrap();
     let f = functions
         .iter()
         .find(|f| f["function"] == function)
