@@ -261,6 +261,13 @@ fn each_bad_file_gets_its_exact_findings_and_exit_code() {
             "bad/ai_settings.yaml:16:38: error: `xx-XX` is not a language code the platform takes fillers for (`en-US`, `es`, `default`, ...)",
             "bad/ai_settings.yaml:17:16: error: function `hours`: `wait_file` must be an http(s) URL of an audio file",
         ]),
+        // `${env:...}` outside the places that read it goes out as written.
+        ("env_not_read", 0, &[
+            "bad/env_not_read.yaml:2:29: warning: `${env:...}` is not read in `prompt.text`: it is sent to the platform as written (it is read in `languages[].voice`, `params.ai_model`, `includes[].url` and http handlers)",
+            "bad/env_not_read.yaml:3:10: warning: `${env:...}` is not read in `hints.0`: it is sent to the platform as written (it is read in `languages[].voice`, `params.ai_model`, `includes[].url` and http handlers)",
+            "bad/env_not_read.yaml:4:51: warning: environment variable `VOICE` is not set",
+            "bad/env_not_read.yaml:8:64: warning: function `f`: environment variable `KEY` is not set",
+        ]),
         ("bom", 0, &[]),
     ];
     for (name, code, want) in cases {

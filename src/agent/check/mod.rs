@@ -10,6 +10,7 @@ mod contexts;
 mod function;
 mod http;
 mod shell;
+mod stray;
 mod template;
 mod verification;
 
@@ -193,6 +194,7 @@ impl<'a> Checker<'a> {
             None => None,
         };
         let alerts = self.alerts(raw.alerts.as_deref().unwrap_or_default(), &functions);
+        self.stray_env();
         Some(Agent {
             alerts,
             name: raw.name,
