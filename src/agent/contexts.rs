@@ -158,8 +158,12 @@ impl Context {
     }
 
     /// The contexts step `i` may move to: its own `valid_contexts`, else the
-    /// context's (the step's list replaces the context's, as in the SDK).
+    /// context's (the step's list replaces the context's, as in the SDK);
+    /// none from a step that `end`s, which leaves step mode.
     pub fn switches(&self, i: usize) -> Vec<&str> {
+        if self.steps[i].end {
+            return Vec::new();
+        }
         let mut seen = BTreeSet::new();
         self.steps[i]
             .valid_contexts

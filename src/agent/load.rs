@@ -148,6 +148,15 @@ pub fn load_report(path: &Path, opts: LoadOptions) -> std::io::Result<(Option<Ag
     Ok((if has_error { None } else { agent }, report))
 }
 
+/// serde's "expected struct ResetFile" names a Rust type: "a mapping".
+fn without_struct_names(message: &str) -> String {
+    let Some((head, rest)) = message.split_once("expected struct ") else {
+        return message.to_owned();
+    };
+    let tail = rest.trim_start_matches(|c: char| c.is_ascii_alphanumeric() || c == '_');
+    format!("{head}expected a mapping{tail}")
+}
+
 /// serde's "unknown field `x`, expected one of ..." lists every key of the
 /// mapping, twenty for a function: a likely misspelling is named instead.
 fn closest_field(message: &str) -> Option<String> {
@@ -188,6 +197,7 @@ fn yaml_finding(e: &serde_yaml::Error) -> Finding {
         )
         .replace("recursion limit exceeded", "nesting is too deep");
     let message = closest_field(&message).unwrap_or(message);
+    let message = without_struct_names(&message);
     Finding::error(
         pos,
         format!("invalid agent file: {}", without_string_values(&message)),

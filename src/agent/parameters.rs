@@ -236,7 +236,7 @@ pub fn mistyped_properties(parameters: &Value) -> Vec<(Vec<String>, &'static str
         }
         let fits = |v: &Value| match ty {
             "string" => v.is_string(),
-            "integer" => v.is_i64() || v.is_u64(),
+            "integer" => v.as_f64().is_some_and(|f| f.fract() == 0.0),
             "number" => v.is_number(),
             "boolean" => v.is_boolean(),
             "array" => v.is_array(),
@@ -246,6 +246,15 @@ pub fn mistyped_properties(parameters: &Value) -> Vec<(Vec<String>, &'static str
         let enum_values = obj.get("enum").and_then(Value::as_array);
         if enum_values.is_some_and(|values| !values.iter().all(fits)) {
             out.push((path.clone(), "lists an `enum` value that is not of its `type` (such as `null`): the platform takes only values of that type; leave the argument out of `required` when it may be missing"));
+        }
+        if obj.get("nullable").is_some_and(|n| !n.is_boolean()) {
+            out.push((
+                path.clone(),
+                "has a `nullable` that is not `true` or `false`",
+            ));
+        }
+        if ty == "array" && !obj.get("items").is_some_and(Value::is_object) {
+            out.push((path.clone(), "is `type: array` without `items`: the platform needs the items' schema, such as `items: { type: string }`"));
         }
         if obj.get("default").is_some_and(|d| !fits(d)) {
             out.push((

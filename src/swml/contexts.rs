@@ -93,11 +93,7 @@ fn step(s: &Step) -> Value {
     let mut m = Map::new();
     m.insert("name".into(), json!(s.name));
     m.insert("text".into(), json!(s.text));
-    insert_some(
-        &mut m,
-        "step_criteria",
-        s.step_criteria.as_ref().map(|v| json!(v)),
-    );
+    insert_some(&mut m, "step_criteria", non_empty(&s.step_criteria));
     let functions = s.functions.as_ref().map(|f| match f {
         StepFunctions::List(names) => json!(names),
         StepFunctions::Off => json!("none"),
@@ -150,12 +146,8 @@ fn gather_info(g: &GatherInfo) -> Value {
         "questions".into(),
         g.questions.iter().map(question).collect(),
     );
-    insert_some(&mut m, "prompt", g.prompt.as_ref().map(|v| json!(v)));
-    insert_some(
-        &mut m,
-        "output_key",
-        g.output_key.as_ref().map(|v| json!(v)),
-    );
+    insert_some(&mut m, "prompt", non_empty(&g.prompt));
+    insert_some(&mut m, "output_key", non_empty(&g.output_key));
     insert_some(
         &mut m,
         "completion_action",
@@ -175,6 +167,11 @@ fn question(q: &Question) -> Value {
         m.insert("functions".into(), json!(q.functions));
     }
     Value::Object(m)
+}
+
+/// The builder leaves out an empty criteria, gathering prompt or output key.
+fn non_empty(text: &Option<String>) -> Option<Value> {
+    text.as_ref().filter(|t| !t.is_empty()).map(|t| json!(t))
 }
 
 fn insert_some(m: &mut Map<String, Value>, key: &str, value: Option<Value>) {

@@ -28,7 +28,8 @@ pub(super) fn document(agent: &Agent, url: &mut UrlMaker<'_>) -> Value {
     json!({ "version": "1.0.0", "sections": { "main": main } })
 }
 
-/// The `ai` verb's object, its keys in the order the SDK writes them.
+/// The `ai` verb's object (the keys in the order the snapshots of the
+/// examples have always had; the platform reads them by name).
 fn ai(agent: &Agent, url: &mut UrlMaker<'_>) -> Map<String, Value> {
     let mut ai = Map::new();
     ai.insert("prompt".into(), prompt(agent));

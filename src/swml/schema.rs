@@ -110,17 +110,19 @@ pub fn extend(schema: &mut Value) {
         return;
     };
     for step in ["ContextPOMSteps", "ContextTextSteps"] {
-        if let Some(props) = defs.get_mut(step).and_then(|d| d.get_mut("properties")) {
+        let props = defs.get_mut(step).and_then(|d| d.get_mut("properties"));
+        if let Some(props) = props.and_then(Value::as_object_mut) {
             for (name, field) in STEP_FIELDS {
-                props[name] = parse(field);
+                props.insert(name.into(), parse(field));
             }
-            props["functions"] = parse(STEP_FUNCTIONS);
+            props.insert("functions".into(), parse(STEP_FUNCTIONS));
         }
     }
     for context in ["ContextsPOMObject", "ContextsTextObject"] {
-        if let Some(props) = defs.get_mut(context).and_then(|d| d.get_mut("properties")) {
+        let props = defs.get_mut(context).and_then(|d| d.get_mut("properties"));
+        if let Some(props) = props.and_then(Value::as_object_mut) {
             for (name, field) in CONTEXT_FIELDS {
-                props[name] = parse(field);
+                props.insert(name.into(), parse(field));
             }
         }
     }
@@ -239,7 +241,9 @@ pub fn leaves(e: &jsonschema::ValidationError<'_>) -> Vec<(String, String)> {
         // At the key itself, not at the object that holds it.
         Kind::UnevaluatedProperties { unexpected } | Kind::AdditionalProperties { unexpected } => {
             let at = |k: &String| format!("{here}/{k}");
-            let say = |k: &String| format!("`{k}` is not a key the platform takes here");
+            let say = |k: &String| {
+                format!("`{k}` is not taken here: an unknown key, or a value the platform refuses")
+            };
             return unexpected.iter().map(|k| (at(k), say(k))).collect();
         }
         _ => return own(),

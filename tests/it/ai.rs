@@ -257,8 +257,8 @@ fn unreachable_steps_are_errors_under_strict() {
     assert_eq!(
         lines,
         [
-            "reach.yaml:9:13: error: step `orphan` of context `default` cannot be reached: no step moves to it (`valid_steps`, `next`, `completion_action`)",
-            "reach.yaml:14:3: error: context `archive` is never entered: no step or context lists it in `valid_contexts`",
+            "reach.yaml:9:13: error: step `orphan` of context `default` cannot be reached: no step the conversation reaches moves to it (`valid_steps`, `next`, `completion_action`)",
+            "reach.yaml:14:3: error: context `archive` is never entered: no step the conversation reaches lists it in `valid_contexts` (nor its context)",
         ]
     );
 }
@@ -283,8 +283,8 @@ fn an_empty_list_is_a_dead_end_and_a_steps_list_replaces_its_contexts() {
     assert_eq!(
         lines,
         [
-            "scoped.yaml:8:9: warning: step `b` of context `default` cannot be reached: no step moves to it (`valid_steps`, `next`, `completion_action`)",
-            "scoped.yaml:9:3: warning: context `billing` is never entered: no step or context lists it in `valid_contexts`",
+            "scoped.yaml:8:9: warning: step `b` of context `default` cannot be reached: no step the conversation reaches moves to it (`valid_steps`, `next`, `completion_action`)",
+            "scoped.yaml:9:3: warning: context `billing` is never entered: no step the conversation reaches lists it in `valid_contexts` (nor its context)",
         ]
     );
 }
@@ -335,5 +335,47 @@ fn a_function_offered_in_a_step_is_still_token_checked() {
     assert_eq!(
         serde_json::from_str::<Value>(&body).unwrap()["response"],
         "Invoice INV-123456 is paid; a receipt was sent by email."
+    );
+}
+
+/// The SDK's limits hold, and bound the work a file can ask for: a list of
+/// aliases repeating every step is refused at its first repeat.
+#[test]
+fn the_sdks_limits_hold_and_repeats_stop_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let contexts: String = (0..51)
+        .map(|i| format!("  c{i}:\n    steps: [{{ name: s, text: S. }}]\n"))
+        .collect();
+    let many = format!("name: many\nprompt: {{ text: Hi. }}\ncontexts:\n  default:\n    steps: [{{ name: s, text: S. }}]\n{contexts}");
+    std::fs::write(dir.path().join("many.yaml"), many).unwrap();
+    Swagent::new(["validate", "many.yaml"])
+        .dir(dir.path())
+        .run()
+        .code(1)
+        .stderr_has("many.yaml:3:1: error: 52 contexts: at most 50 (the SDK's limit)\n");
+    // The first step's list names every step and then one again; the 99
+    // others refer to it.
+    let names: Vec<String> = (0..100).map(|i| format!("s{i}")).collect();
+    let first = format!(
+        "      - {{ name: s0, text: T., valid_steps: &all [{}, s1] }}\n",
+        names.join(", ")
+    );
+    let rest: String = names[1..]
+        .iter()
+        .map(|n| format!("      - {{ name: {n}, text: T., valid_steps: *all }}\n"))
+        .collect();
+    let aliased = format!(
+        "name: aliased\nprompt: {{ text: Hi. }}\ncontexts:\n  default:\n    steps:\n{first}{rest}"
+    );
+    std::fs::write(dir.path().join("aliased.yaml"), aliased).unwrap();
+    let out = Swagent::new(["validate", "aliased.yaml"])
+        .dir(dir.path())
+        .run()
+        .code(1);
+    let repeats = out.stderr.matches("error: `s1` is listed twice").count();
+    assert_eq!(
+        repeats, 100,
+        "one error per list, at its first repeat:\n{}",
+        out.stderr
     );
 }

@@ -231,8 +231,8 @@ fn each_bad_file_gets_its_exact_findings_and_exit_code() {
         ]),
         // Unreachable steps and contexts are warnings (errors with --strict).
         ("context_reach", 0, &[
-            "bad/context_reach.yaml:9:13: warning: step `orphan` of context `default` cannot be reached: no step moves to it (`valid_steps`, `next`, `completion_action`)",
-            "bad/context_reach.yaml:14:3: warning: context `archive` is never entered: no step or context lists it in `valid_contexts`",
+            "bad/context_reach.yaml:9:13: warning: step `orphan` of context `default` cannot be reached: no step the conversation reaches moves to it (`valid_steps`, `next`, `completion_action`)",
+            "bad/context_reach.yaml:14:3: warning: context `archive` is never entered: no step the conversation reaches lists it in `valid_contexts` (nor its context)",
         ]),
         ("no_default_context", 1, &[
             "bad/no_default_context.yaml:3:1: error: `contexts` needs a `default` context: the conversation starts there",
@@ -267,6 +267,19 @@ fn each_bad_file_gets_its_exact_findings_and_exit_code() {
             "bad/env_not_read.yaml:3:10: warning: `${env:...}` is not read in `hints.0`: it is sent to the platform as written (it is read in `languages[].voice`, `params.ai_model`, `includes[].url` and http handlers)",
             "bad/env_not_read.yaml:4:51: warning: environment variable `VOICE` is not set",
             "bad/env_not_read.yaml:8:64: warning: function `f`: environment variable `KEY` is not set",
+        ]),
+        // Found by a review of issue 26: each of these rendered SWML the schema refuses, or a nested AI.
+        ("odd_inputs", 1, &[
+            "bad/odd_inputs.yaml:3:44: error: language `en-US`: `voice` is empty: the platform needs one, such as `elevenlabs.rachel`",
+            "bad/odd_inputs.yaml:4:19: error: the include's `url` is empty",
+            "bad/odd_inputs.yaml:4:35: error: a function name is empty",
+            "bad/odd_inputs.yaml:6:5: error: `cond` holds an `answer` verb: swagent renders the `answer` and the one `ai` verb itself",
+            "bad/odd_inputs.yaml:7:5: warning: `hangup` before the AI: the call ends before the agent says a word",
+            "bad/odd_inputs.yaml:10:15: error: context `default`: `sections` is empty: give at least one, or leave it out",
+            "bad/odd_inputs.yaml:12:17: error: context `default`: a step's `name` must be one line, not empty and not `next` (`next` means the following step)",
+            "bad/odd_inputs.yaml:12:55: error: `next` is listed twice",
+            "bad/odd_inputs.yaml:19:9: error: function `f`: the argument at `properties.x` is `type: array` without `items`: the platform needs the items' schema, such as `items: { type: string }`",
+            "bad/odd_inputs.yaml:20:9: error: function `f`: the argument at `properties.y` has a `nullable` that is not `true` or `false`",
         ]),
         ("bom", 0, &[]),
     ];

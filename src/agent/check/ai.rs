@@ -248,6 +248,11 @@ impl Checker<'_> {
             let index = i.to_string();
             let at = |k: &'static str| ["languages", index.as_str(), k];
             let voice = match l.voice {
+                Some(v) if v.trim().is_empty() => {
+                    let pos = self.spans.value(&at("voice"));
+                    self.error(pos, format!("language `{}`: `voice` is empty: the platform needs one, such as `elevenlabs.rachel`", l.code));
+                    String::new()
+                }
                 Some(v) => self.env_text(&at("voice"), &v),
                 None => {
                     let pos = self.spans.key(&["languages", &index]);
@@ -469,7 +474,17 @@ impl Checker<'_> {
                 let pos = self.spans.value(&at);
                 self.warn(pos, "the include's `url` is sent to the platform in the SWML: anyone who can fetch the SWML sees what `${env:...}` puts in it");
             }
+            if inc.url.trim().is_empty() {
+                let pos = self.spans.value(&at);
+                self.error(pos, "the include's `url` is empty");
+            }
             let url = self.env_text(&at, &inc.url);
+            if let Some(i) = inc.functions.iter().position(|f| f.trim().is_empty()) {
+                let pos = self
+                    .spans
+                    .value(&["includes", &index, "functions", &i.to_string()]);
+                self.error(pos, "a function name is empty");
+            }
             if inc.functions.is_empty() {
                 let pos = self.spans.value(&["includes", &index, "functions"]);
                 self.error(pos, "`functions` is empty: name the functions to offer");

@@ -13,6 +13,20 @@ use crate::swml::schema;
 /// swagent already places first.
 const NOT_AROUND: [&str; 4] = ["ai", "amazon_bedrock", "ai_sidecar", "answer"];
 
+/// A verb of [`NOT_AROUND`] nested in another verb (a `cond`'s `then`).
+fn nested(value: &Value) -> Option<&'static str> {
+    match value {
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            let own = NOT_AROUND
+                .iter()
+                .find(|n| **n == k.as_str() && v.is_object());
+            own.copied().or_else(|| nested(v))
+        }),
+        Value::Array(items) => items.iter().find_map(nested),
+        _ => None,
+    }
+}
+
 impl Checker<'_> {
     /// `answer`, `record_call`, `before_ai` and `after_ai`.
     pub(super) fn around(&mut self, raw: &mut AgentFile) -> Around {
@@ -62,6 +76,18 @@ impl Checker<'_> {
                 self.error(pos, format!("`{name}` is not a SWML verb the schema knows"));
                 continue;
             };
+            if let Some(inner) = nested(&verb[&name]) {
+                let pos = self.spans.key(&[key, &index, &name]);
+                self.error(pos, format!("`{name}` holds an `{inner}` verb: swagent renders the `answer` and the one `ai` verb itself"));
+                continue;
+            }
+            if key == "before_ai" && name == "hangup" {
+                let pos = self.spans.key(&[key, &index, &name]);
+                self.warn(
+                    pos,
+                    "`hangup` before the AI: the call ends before the agent says a word",
+                );
+            }
             if self.conforms(&at, &verb, definition) {
                 out.push(verb);
             }

@@ -16,6 +16,11 @@ use crate::agent::model::{
 /// Function names the platform gives itself when contexts are used.
 pub(super) const RESERVED: [&str; 3] = ["next_step", "change_context", "gather_submit"];
 
+/// The SDK's limits (`MAX_CONTEXTS`, `MAX_STEPS_PER_CONTEXT` in its
+/// `contexts.py`); they also bound the work of the checks below.
+const MAX_CONTEXTS: usize = 50;
+const MAX_STEPS: usize = 100;
+
 impl Checker<'_> {
     /// With contexts, the platform adds functions of these names: one of
     /// the agent's would be shadowed.
@@ -39,6 +44,17 @@ impl Checker<'_> {
                 pos,
                 "`contexts` needs a `default` context: the conversation starts there",
             );
+        }
+        if raw.len() > MAX_CONTEXTS {
+            let pos = self.spans.key(&["contexts"]);
+            self.error(
+                pos,
+                format!(
+                    "{} contexts: at most {MAX_CONTEXTS} (the SDK's limit)",
+                    raw.len()
+                ),
+            );
+            return None;
         }
         let names: Vec<String> = raw.keys().cloned().collect();
         let mut out = IndexMap::new();
@@ -67,9 +83,28 @@ impl Checker<'_> {
             );
             return None;
         }
+        if c.steps.len() > MAX_STEPS {
+            let pos = self.spans.value(&["contexts", name, "steps"]);
+            let n = c.steps.len();
+            self.error(
+                pos,
+                format!("context `{name}` has {n} steps: at most {MAX_STEPS} (the SDK's limit)"),
+            );
+            return None;
+        }
         let step_names: Vec<String> = c.steps.iter().map(|s| s.name.clone()).collect();
         let prompt = match (c.text, c.sections) {
             (Some(text), None) => Some(ContextPrompt::Text(text)),
+            (None, Some(sections)) if sections.is_empty() => {
+                let pos = self.spans.value(&[&at[..], &["sections"]].concat());
+                self.error(
+                    pos,
+                    format!(
+                        "context `{name}`: `sections` is empty: give at least one, or leave it out"
+                    ),
+                );
+                None
+            }
             (None, Some(sections)) => Some(ContextPrompt::Pom(
                 self.step_sections(&[&at[..], &["sections"]].concat(), sections),
             )),
@@ -138,8 +173,8 @@ impl Checker<'_> {
             isolated: c.isolated.unwrap_or(false),
             history: c.history,
             initial_step,
-            valid_contexts: c.valid_contexts,
-            valid_steps: c.valid_steps,
+            valid_contexts: c.valid_contexts.map(unique),
+            valid_steps: c.valid_steps.map(unique),
             enter_fillers,
             exit_fillers,
             steps,
@@ -158,9 +193,9 @@ impl Checker<'_> {
         let index = i.to_string();
         let at: Vec<&str> = vec!["contexts", context, "steps", &index];
         let field = |k: &'static str| -> Vec<&str> { [at.as_slice(), &[k]].concat() };
-        if s.name.trim().is_empty() || s.name == "next" {
+        if s.name.trim().is_empty() || s.name == "next" || s.name.chars().any(char::is_control) {
             let pos = self.spans.value(&field("name"));
-            self.error(pos, format!("context `{context}`: a step's `name` must not be empty or `next` (`next` means the following step)"));
+            self.error(pos, format!("context `{context}`: a step's `name` must be one line, not empty and not `next` (`next` means the following step)"));
         }
         let text = match (s.text, s.sections) {
             (Some(text), None) => text,
@@ -218,8 +253,8 @@ impl Checker<'_> {
                 FunctionsFile::List(l) => StepFunctions::List(l),
                 FunctionsFile::Off => StepFunctions::Off,
             }),
-            valid_steps: s.valid_steps,
-            valid_contexts: s.valid_contexts,
+            valid_steps: s.valid_steps.map(unique),
+            valid_contexts: s.valid_contexts.map(unique),
             skip_user_turn: s.skip_user_turn.unwrap_or(false),
             end: s.end.unwrap_or(false),
             skip_to_next_step: s.skip_to_next_step.unwrap_or(false),
@@ -307,17 +342,15 @@ impl Checker<'_> {
         })
     }
 
-    /// Each of `given` is one of `known`; `what` names what they are.
+    /// Each of `given` is one of `known`, once; `what` names what they are.
     fn names(&mut self, at: &[&str], given: Option<&[String]>, known: &[String], what: &str) {
-        for (i, name) in given.into_iter().flatten().enumerate() {
-            if !known.contains(name) {
-                let pos = self.spans.value(&[at, &[i.to_string().as_str()]].concat());
-                self.error(pos, format!("`{name}` is not a {what} of this agent"));
-            }
-        }
+        let ok = |name: &String| known.contains(name);
+        self.listed(at, given, ok, &|name| {
+            format!("`{name}` is not a {what} of this agent")
+        });
     }
 
-    /// Each of `given` is a step of `context`, or `next`.
+    /// Each of `given` is a step of `context`, or `next`, once.
     fn step_refs(
         &mut self,
         context: &str,
@@ -325,13 +358,29 @@ impl Checker<'_> {
         given: Option<&[String]>,
         steps: &[String],
     ) {
+        let ok = |name: &String| name == "next" || steps.contains(name);
+        let why = |name: &str| format!("`{name}` is not a step of context `{context}` (or `next`)");
+        self.listed(at, given, ok, &why);
+    }
+
+    /// An error at each name of a list that is not `ok`, and at its first
+    /// repeat (where the check stops: a list of aliases can be huge).
+    fn listed(
+        &mut self,
+        at: &[&str],
+        given: Option<&[String]>,
+        ok: impl Fn(&String) -> bool,
+        why: &dyn Fn(&str) -> String,
+    ) {
+        let mut seen = std::collections::HashSet::new();
         for (i, name) in given.into_iter().flatten().enumerate() {
-            if name != "next" && !steps.contains(name) {
-                let pos = self.spans.value(&[at, &[i.to_string().as_str()]].concat());
-                self.error(
-                    pos,
-                    format!("`{name}` is not a step of context `{context}` (or `next`)"),
-                );
+            let pos = self.spans.value(&[at, &[i.to_string().as_str()]].concat());
+            if !seen.insert(name) {
+                self.error(pos, format!("`{name}` is listed twice"));
+                return;
+            }
+            if !ok(name) {
+                self.error(pos, why(name));
             }
         }
     }
@@ -374,7 +423,7 @@ impl Checker<'_> {
         let (never, unreached) = contexts.unreachable();
         for context in never {
             let pos = self.spans.key(&["contexts", &context]);
-            self.flag(pos, format!("context `{context}` is never entered: no step or context lists it in `valid_contexts`"));
+            self.flag(pos, format!("context `{context}` is never entered: no step the conversation reaches lists it in `valid_contexts` (nor its context)"));
         }
         let mut seen = std::collections::BTreeSet::new();
         for (context, step) in unreached.into_iter().filter(|r| seen.insert(r.clone())) {
@@ -386,7 +435,7 @@ impl Checker<'_> {
             let pos = self
                 .spans
                 .key(&["contexts", &context, "steps", &i.to_string()]);
-            self.flag(pos, format!("step `{step}` of context `{context}` cannot be reached: no step moves to it (`valid_steps`, `next`, `completion_action`)"));
+            self.flag(pos, format!("step `{step}` of context `{context}` cannot be reached: no step the conversation reaches moves to it (`valid_steps`, `next`, `completion_action`)"));
         }
     }
 
@@ -398,6 +447,15 @@ impl Checker<'_> {
             self.warn(pos, msg);
         }
     }
+}
+
+/// A list without repeats, in its order (a repeat is an error; the
+/// validated model never holds one).
+fn unique(list: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    list.into_iter()
+        .filter(|n| seen.insert(n.clone()))
+        .collect()
 }
 
 /// Sections as the SDK's `ContextBuilder` renders a step's: markdown.
