@@ -41,7 +41,7 @@ impl Llm {
     }
 }
 
-/// The system prompt.
+/// A prompt: the system prompt, or the post prompt.
 #[derive(Debug, Clone)]
 pub struct Prompt {
     pub body: PromptBody,
@@ -53,13 +53,6 @@ pub struct Prompt {
 pub enum PromptBody {
     Text(String),
     Pom(Vec<Section>),
-}
-
-/// The post prompt.
-#[derive(Debug, Clone)]
-pub struct PostPrompt {
-    pub text: String,
-    pub llm: Llm,
 }
 
 /// A POM section the platform takes: a title that is not empty (if any),

@@ -26,9 +26,7 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use crate::template::Template;
-pub use ai::{
-    Ai, Around, Content, FunctionOptions, Language, Llm, PostPrompt, Prompt, PromptBody, Section,
-};
+pub use ai::{Ai, Around, Content, FunctionOptions, Language, Llm, Prompt, PromptBody, Section};
 pub use check::LoadOptions;
 pub use contexts::Contexts;
 pub use load::{load, load_report, LoadError};
@@ -49,7 +47,7 @@ pub struct Agent {
     pub token_ttl: Duration,
     pub confirm_ttl: Duration,
     pub prompt: Prompt,
-    pub post_prompt: Option<PostPrompt>,
+    pub post_prompt: Option<Prompt>,
     /// The conversation's contexts and steps, when it has them.
     pub contexts: Option<Contexts>,
     /// The rest of the `ai` verb's settings.

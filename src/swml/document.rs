@@ -6,7 +6,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::agent::ai::Hint;
-use crate::agent::{Agent, Function, Language, Llm, PromptBody, Section};
+use crate::agent::{Agent, Function, Language, Llm, Prompt, PromptBody, Section};
 
 /// Makes a webhook URL from a path and the function its token is for.
 pub(super) type UrlMaker<'a> = dyn FnMut(String, Option<&str>) -> String + 'a;
@@ -32,12 +32,13 @@ pub(super) fn document(agent: &Agent, url: &mut UrlMaker<'_>) -> Value {
 /// examples have always had; the platform reads them by name).
 fn ai(agent: &Agent, url: &mut UrlMaker<'_>) -> Map<String, Value> {
     let mut ai = Map::new();
-    ai.insert("prompt".into(), prompt(agent));
+    let mut system = prompt(&agent.prompt);
+    if let Some(contexts) = &agent.contexts {
+        system.insert("contexts".into(), super::contexts::contexts(contexts));
+    }
+    ai.insert("prompt".into(), Value::Object(system));
     if let Some(post_prompt) = &agent.post_prompt {
-        let mut object = Map::new();
-        object.insert("text".into(), json!(post_prompt.text));
-        llm_into(&mut object, &post_prompt.llm);
-        ai.insert("post_prompt".into(), Value::Object(object));
+        ai.insert("post_prompt".into(), Value::Object(prompt(post_prompt)));
         let path = format!("{}/", agent.sub_path("post_prompt"));
         ai.insert(
             "post_prompt_url".into(),
@@ -78,20 +79,17 @@ fn ai(agent: &Agent, url: &mut UrlMaker<'_>) -> Map<String, Value> {
     ai
 }
 
-/// `prompt`: its text or POM, the model's settings, and the contexts.
-fn prompt(agent: &Agent) -> Value {
+/// A prompt's text or POM, and the model's settings.
+fn prompt(prompt: &Prompt) -> Map<String, Value> {
     let mut object = Map::new();
-    match &agent.prompt.body {
+    match &prompt.body {
         PromptBody::Text(text) => object.insert("text".into(), json!(text)),
         PromptBody::Pom(sections) => {
             object.insert("pom".into(), sections.iter().map(pom).collect())
         }
     };
-    llm_into(&mut object, &agent.prompt.llm);
-    if let Some(contexts) = &agent.contexts {
-        object.insert("contexts".into(), super::contexts::contexts(contexts));
-    }
-    Value::Object(object)
+    llm_into(&mut object, &prompt.llm);
+    object
 }
 
 fn llm_into(object: &mut Map<String, Value>, llm: &Llm) {

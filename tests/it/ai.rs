@@ -9,21 +9,7 @@ use crate::util::{python, root, sdk_fixture, sdk_python, sdk_schema, Swagent};
 
 /// The SWML `swagent swml` prints for an agent file.
 fn swml(file: &str) -> Value {
-    let out = Swagent::new([
-        "swml",
-        file,
-        "--call-id",
-        "c1",
-        "--base-url",
-        "https://agent.example.com",
-    ])
-    .dir(&root())
-    .creds()
-    .env("CORE_API_TOKEN", "x")
-    .env("SCHEDULING_API_KEY", "y")
-    .run()
-    .code(0);
-    serde_json::from_str(&out.stdout).unwrap()
+    serde_json::from_str(&crate::util::swml_of(file, "c1")).unwrap()
 }
 
 /// The `ai` verb's object of a document.
@@ -199,13 +185,9 @@ fn the_examples_meet_the_sdks_schema() {
     let py = sdk_python("the_examples_meet_the_sdks_schema").unwrap();
     for agent in ["hello", "bank", "clinic", "production-bank"] {
         let doc = swml(&format!("agents/{agent}.yaml"));
-        python(
-            &py,
-            &[sdk_fixture("validate_swml.py").to_str().unwrap()],
-            doc.to_string().as_bytes(),
-        )
-        .code(0)
-        .stdout_is("valid\n");
+        crate::util::sdk_validate(&py, &doc)
+            .code(0)
+            .stdout_is("valid\n");
     }
 }
 
@@ -377,5 +359,26 @@ fn the_sdks_limits_hold_and_repeats_stop_the_check() {
         repeats, 100,
         "one error per list, at its first repeat:\n{}",
         out.stderr
+    );
+}
+
+#[test]
+fn a_post_prompt_may_have_sections_and_model_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("pp.yaml"),
+        "name: pp\nprompt: { text: Hi. }\npost_prompt:\n  sections:\n    - { title: Summary, body: Summarize the call. }\n    - { title: Format, bullets: [JSON only] }\n  max_tokens: 300\n",
+    )
+    .unwrap();
+    let out = Swagent::new(["swml", "pp.yaml"])
+        .dir(dir.path())
+        .creds()
+        .run()
+        .code(0);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        ai(&doc)["post_prompt"],
+        json!({"pom": [{"title": "Summary", "body": "Summarize the call."},
+            {"title": "Format", "bullets": ["JSON only"]}], "max_tokens": 300})
     );
 }

@@ -121,21 +121,8 @@ fn the_swml_of_each_shipped_example() {
         "receptionist",
         "survey",
     ] {
-        let out = Swagent::new([
-            "swml",
-            &format!("agents/{agent}.yaml"),
-            "--call-id",
-            "snapshot-call",
-            "--base-url",
-            "https://agent.example.com",
-        ])
-        .dir(&root())
-        .creds()
-        .env("CORE_API_TOKEN", "x")
-        .env("SCHEDULING_API_KEY", "y")
-        .run()
-        .code(0);
-        insta::assert_snapshot!(format!("swml_{agent}"), out.stdout);
+        let out = crate::util::swml_of(&format!("agents/{agent}.yaml"), "snapshot-call");
+        insta::assert_snapshot!(format!("swml_{agent}"), out);
     }
 }
 

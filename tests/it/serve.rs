@@ -185,23 +185,14 @@ fn bank_swml_is_exact_and_valid_against_the_official_schema() {
     let Some(py) = sdk_python("bank_swml_is_valid_against_the_official_schema") else {
         return;
     };
-    python(
-        &py,
-        &[sdk_fixture("validate_swml.py").to_str().unwrap()],
-        doc.to_string().as_bytes(),
-    )
-    .code(0)
-    .stdout_is("valid\n");
+    crate::util::sdk_validate(&py, &doc)
+        .code(0)
+        .stdout_is("valid\n");
     // The check can fail: a keyword the platform's schema forbids is caught.
     let mut bad = doc.clone();
     bad["sections"]["main"][1]["ai"]["SWAIG"]["functions"][2]["parameters"]["properties"]
         ["amount"]["minimum"] = json!(0.01);
-    python(
-        &py,
-        &[sdk_fixture("validate_swml.py").to_str().unwrap()],
-        bad.to_string().as_bytes(),
-    )
-    .code(1);
+    crate::util::sdk_validate(&py, &bad).code(1);
 }
 
 #[test]

@@ -884,3 +884,33 @@ pub fn sdk_schema(test: &str) -> Option<serde_json::Value> {
     let out = python(&py, &["-c", script], b"").code(0);
     Some(serde_json::from_str(&out.stdout).expect("the SDK's schema is JSON"))
 }
+
+/// What `swagent swml FILE` prints (FILE under the repository), with the
+/// test credentials, a fixed call id and base URL, and the examples' env.
+pub fn swml_of(file: &str, call_id: &str) -> String {
+    Swagent::new([
+        "swml",
+        file,
+        "--call-id",
+        call_id,
+        "--base-url",
+        "https://agent.example.com",
+    ])
+    .dir(&root())
+    .creds()
+    .env("CORE_API_TOKEN", "x")
+    .env("SCHEDULING_API_KEY", "y")
+    .run()
+    .code(0)
+    .stdout
+}
+
+/// A SWML document checked by the SDK's own validator
+/// (`tests/fixtures/sdk/validate_swml.py`).
+pub fn sdk_validate(py: &Path, doc: &serde_json::Value) -> Output {
+    python(
+        py,
+        &[sdk_fixture("validate_swml.py").to_str().unwrap()],
+        doc.to_string().as_bytes(),
+    )
+}

@@ -8,8 +8,7 @@ use serde_json::{Map, Value};
 
 use super::Checker;
 use crate::agent::ai::{
-    Ai, Content, Fillers, Hint, Include, Language, Llm, PostPrompt, Prompt, PromptBody, Pronounce,
-    Section,
+    Ai, Content, Fillers, Hint, Include, Language, Llm, Prompt, PromptBody, Pronounce, Section,
 };
 use crate::agent::model::{
     HintFile, IncludeFile, LanguageFile, PostPromptFile, PromptFile, PronounceFile,
@@ -17,16 +16,6 @@ use crate::agent::model::{
 };
 use crate::swml::schema;
 use crate::template::{Template, Var};
-
-/// The model's settings as written, whichever object they sit in.
-pub(super) struct LlmFile {
-    pub temperature: Option<f64>,
-    pub top_p: Option<f64>,
-    pub confidence: Option<f64>,
-    pub presence_penalty: Option<f64>,
-    pub frequency_penalty: Option<f64>,
-    pub max_tokens: Option<i64>,
-}
 
 /// The ranges the official schema gives the model's settings.
 const LLM_RANGES: [(&str, f64, f64); 5] = [
@@ -66,65 +55,47 @@ impl Checker<'_> {
         }
     }
 
-    pub(super) fn prompt(&mut self, raw: PromptFile) -> Prompt {
-        let llm = self.llm(
-            &["prompt"],
-            LlmFile {
-                temperature: raw.temperature,
-                top_p: raw.top_p,
-                confidence: raw.confidence,
-                presence_penalty: raw.presence_penalty,
-                frequency_penalty: raw.frequency_penalty,
-                max_tokens: raw.max_tokens,
-            },
-        );
+    /// A prompt at `key` (`prompt`, `post_prompt`): text or sections, and
+    /// the model's settings.
+    pub(super) fn prompt(&mut self, key: &str, raw: PromptFile) -> Prompt {
+        let llm = self.llm(&[key], &raw);
         let body = match (raw.text, raw.sections) {
             (Some(text), None) => PromptBody::Text(text),
             (None, Some(sections)) if !sections.is_empty() => {
-                PromptBody::Pom(self.sections(&["prompt", "sections"], sections))
+                PromptBody::Pom(self.sections(&[key, "sections"], sections))
             }
             (Some(_), Some(_)) => {
-                let pos = self.spans.key(&["prompt"]);
+                let pos = self.spans.key(&[key]);
                 self.error(
                     pos,
-                    "`prompt` has both `text` and `sections`: use one of them",
+                    format!("`{key}` has both `text` and `sections`: use one of them"),
                 );
                 PromptBody::Text(String::new())
             }
             _ => {
-                let pos = self.spans.key(&["prompt"]);
-                self.error(pos, "`prompt` needs `text` or a non-empty `sections`");
+                let pos = self.spans.key(&[key]);
+                self.error(
+                    pos,
+                    format!("`{key}` needs `text` or a non-empty `sections`"),
+                );
                 PromptBody::Text(String::new())
             }
         };
         Prompt { body, llm }
     }
 
-    pub(super) fn post_prompt(&mut self, raw: Option<PostPromptFile>) -> Option<PostPrompt> {
+    pub(super) fn post_prompt(&mut self, raw: Option<PostPromptFile>) -> Option<Prompt> {
         Some(match raw? {
-            PostPromptFile::Text(text) => PostPrompt {
-                text,
+            PostPromptFile::Text(text) => Prompt {
+                body: PromptBody::Text(text),
                 llm: Llm::default(),
             },
-            PostPromptFile::Full(p) => PostPrompt {
-                llm: self.llm(
-                    &["post_prompt"],
-                    LlmFile {
-                        temperature: p.temperature,
-                        top_p: p.top_p,
-                        confidence: p.confidence,
-                        presence_penalty: p.presence_penalty,
-                        frequency_penalty: p.frequency_penalty,
-                        max_tokens: p.max_tokens,
-                    },
-                ),
-                text: p.text,
-            },
+            PostPromptFile::Full(p) => self.prompt("post_prompt", p),
         })
     }
 
     /// The model's settings, each in the official schema's range.
-    fn llm(&mut self, at: &[&str], raw: LlmFile) -> Llm {
+    fn llm(&mut self, at: &[&str], raw: &PromptFile) -> Llm {
         let values = [
             raw.temperature,
             raw.top_p,

@@ -169,7 +169,7 @@ impl<'a> Checker<'a> {
         let token_ttl = self.token_ttl(raw.token_ttl);
         let ai = self.ai(&mut raw);
         let around = self.around(&mut raw);
-        let prompt = self.prompt(raw.prompt);
+        let prompt = self.prompt("prompt", raw.prompt);
         let post_prompt = self.post_prompt(raw.post_prompt);
         let confirm_ttl = self.confirm_ttl(raw.confirm_ttl);
         let functions = self.functions(raw.functions);

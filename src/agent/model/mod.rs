@@ -44,7 +44,7 @@ pub struct AgentFile {
     /// The system prompt: `text`, or POM `sections`, and the model's settings.
     pub prompt: PromptFile,
     /// What the AI is asked at the end of the call; the answer is posted to
-    /// `/post_prompt`. Text, or `{ text, temperature, ... }`.
+    /// `/post_prompt`. Text, or `{ text (or sections), temperature, ... }`.
     #[serde(default)]
     pub post_prompt: Option<PostPromptFile>,
     /// Contexts and their steps (SWML `prompt.contexts`); `default` is required.
@@ -136,7 +136,8 @@ pub struct AlertFile {
     pub block: Option<bool>,
 }
 
-/// The prompt: `text` or `sections` (not both), and the model's settings.
+/// A prompt (the system prompt, or the post prompt as an object): `text`
+/// or `sections` (not both), and the model's settings.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PromptFile {
@@ -166,31 +167,13 @@ pub struct PromptFile {
     pub max_tokens: Option<i64>,
 }
 
-/// The post prompt: text, or text with the model's settings.
+/// The post prompt: text, or a prompt of its own (`text` or `sections`)
+/// with the model's settings.
 #[derive(Debug, Clone, JsonSchema)]
 #[serde(untagged)]
 pub enum PostPromptFile {
     Text(String),
-    Full(PostPromptObject),
-}
-
-/// `post_prompt: { text, temperature, ... }`.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PostPromptObject {
-    pub text: String,
-    #[serde(default)]
-    pub temperature: Option<f64>,
-    #[serde(default)]
-    pub top_p: Option<f64>,
-    #[serde(default)]
-    pub confidence: Option<f64>,
-    #[serde(default)]
-    pub presence_penalty: Option<f64>,
-    #[serde(default)]
-    pub frequency_penalty: Option<f64>,
-    #[serde(default)]
-    pub max_tokens: Option<i64>,
+    Full(PromptFile),
 }
 
 impl<'de> Deserialize<'de> for PostPromptFile {
@@ -208,7 +191,7 @@ impl<'de> Deserialize<'de> for PostPromptFile {
                 self,
                 map: A,
             ) -> Result<PostPromptFile, A::Error> {
-                PostPromptObject::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                PromptFile::deserialize(serde::de::value::MapAccessDeserializer::new(map))
                     .map(PostPromptFile::Full)
             }
         }
