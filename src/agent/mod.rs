@@ -4,6 +4,7 @@
 //! with templates parsed, argument schemas compiled and `${env:...}` resolved,
 //! so serving a request never touches YAML or re-parses anything.
 
+pub mod actions;
 pub mod ai;
 pub mod alert;
 mod check;
@@ -123,6 +124,8 @@ pub struct Function {
     pub max_failures: Option<crate::agent::units::Rate>,
     /// What the platform is told besides the schema: fillers, wait file, `active`.
     pub options: FunctionOptions,
+    /// The actions its handler's output may carry.
+    pub output_actions: actions::OutputActions,
 }
 
 /// `max_failures` of a verifier that binds arguments, unless it says

@@ -59,7 +59,10 @@ pub(super) async fn run(
     });
     let locked = count_failure(call, checking.as_ref(), &outcome);
     match outcome {
-        Ok(reply) => Ok(verified(call, reply, identity, locked, guards)),
+        Ok(reply) => {
+            let reply = call.check(super::actions::admit(call, reply))?;
+            Ok(verified(call, reply, identity, locked, guards))
+        }
         Err(HandlerError::Busy { .. }) => {
             log::warn!(
                 "function `{}` refused: concurrency limit reached",

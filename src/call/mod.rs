@@ -11,6 +11,7 @@
 //! adapt requests to it and do nothing else; `swagent call` runs the same
 //! pipeline with the guards it skips named in [`Guards`].
 
+mod actions;
 pub mod arguments;
 pub mod body;
 mod confirmation;

@@ -67,6 +67,9 @@ pub enum Refusal {
     /// The handler failed or timed out; `locked` when that failure locked
     /// a verifier's account.
     Failed { error: HandlerError, locked: bool },
+    /// The handler's output carried an action its function does not allow
+    /// (`kind`, for the audit log; never the content).
+    ActionRefused { kind: &'static str },
 }
 
 /// A counter a refusal adds one to.
@@ -158,6 +161,7 @@ impl Refusal {
             Refusal::StoreFailed => say::FAILED.into(),
             Refusal::Failed { locked: true, .. } => say::check_failed_and_locked(),
             Refusal::Failed { error, .. } => error.spoken().into(),
+            Refusal::ActionRefused { .. } => say::FAILED.into(),
             _ => return None,
         })
     }
@@ -189,6 +193,9 @@ impl Refusal {
                 Event::new("caller_verification", "concurrent").field("arguments", logged.clone())
             }
             Refusal::NotVerified { .. } => Event::new("verification_required", "refused"),
+            Refusal::ActionRefused { kind } => {
+                Event::new("action_refused", "refused").field("kind", *kind)
+            }
             Refusal::Confirm { logged, .. } => {
                 Event::new("confirmation_requested", "pending").field("arguments", logged.clone())
             }
@@ -202,6 +209,7 @@ impl Refusal {
             Refusal::Token { verdict, .. } => Metric::TokenRejections(verdict),
             Refusal::Disabled => Metric::FunctionCalls("disabled"),
             Refusal::Blocked => Metric::FunctionCalls("blocked"),
+            Refusal::ActionRefused { .. } => Metric::FunctionCalls("action_refused"),
             Refusal::RateLimited { .. } => Metric::RateLimited("function"),
             Refusal::VerificationLocked { .. } | Refusal::VerificationRunning { .. } => {
                 Metric::RateLimited("verification")
@@ -225,6 +233,9 @@ impl Refusal {
             }
             Refusal::VerificationRunning { .. } => format!(
                 "function `{function}` refused: a check is already running for these {bound}"
+            ),
+            Refusal::ActionRefused { kind } => format!(
+                "function `{function}`: its handler's output carried a `{kind}` action that its `actions_from_output` does not allow; the call failed"
             ),
             _ => return None,
         })

@@ -37,6 +37,10 @@ pub struct Reply {
     pub response: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub action: Vec<Value>,
+    /// Actions a program or an upstream returned: never sent until the
+    /// call pipeline admitted them (`call::actions`).
+    #[serde(skip)]
+    pub output_action: Vec<Value>,
     /// A `verifies_caller` handler matched (never sent; the server turns it into a grant).
     #[serde(skip)]
     pub verified: bool,
@@ -48,6 +52,7 @@ impl Reply {
         Reply {
             response: response.into(),
             action: Vec::new(),
+            output_action: Vec::new(),
             verified: false,
         }
     }
@@ -201,7 +206,8 @@ fn reply_from_output(text: &str) -> Reply {
             };
             return Reply {
                 response: crate::template::value_to_text(resp),
-                action,
+                action: Vec::new(),
+                output_action: action,
                 verified,
             };
         }

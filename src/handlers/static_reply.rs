@@ -1,4 +1,4 @@
-//! The static handler: a fixed reply, templated, with actions passed through.
+//! The static handler: a fixed reply, templated, with the file's actions.
 
 use super::{HandlerError, Reply};
 use crate::agent::StaticSpec;
@@ -14,8 +14,7 @@ pub(super) fn run(
         .render(ctx, Encoding::Text)
         .map_err(|e| HandlerError::render(function, e))?;
     Ok(Reply {
-        response,
         action: spec.action.clone(),
-        verified: false,
+        ..Reply::text(response)
     })
 }

@@ -102,6 +102,46 @@ const CONTEXT_FIELDS: [(&str, &str); 10] = [
     ),
 ];
 
+/// Where the SDK's `FunctionResult` (signalwire-sdk 3.7.5,
+/// `signalwire/core/function_result.py`) renders an action another way than
+/// the schema's `Action` union; the platform takes the SDK's. Remove an
+/// entry when the schema gains it.
+const ACTION_FORMS: [(&str, &str); 4] = [
+    // `play_background_file(file)` without `wait`.
+    ("playback_bg", r#"{"type": "string"}"#),
+    // `remove_global_data([...])` and `remove_metadata([...])`.
+    (
+        "unset_global_data",
+        r#"{"type": "array", "items": {"type": "string"}}"#,
+    ),
+    (
+        "unset_meta_data",
+        r#"{"type": "array", "items": {"type": "string"}}"#,
+    ),
+    // `connect(...)` puts `"transfer": "true"` beside its `SWML`.
+    ("transfer", r#"{"const": "true"}"#),
+];
+
+/// Whether one action (`{ key: value }`) meets `definition` (its `Action`
+/// union member, such as `SayAction`), or the SDK's form of it above.
+pub fn action_valid(key: &str, value: &Value, definition: &str) -> bool {
+    static FORMS: OnceLock<Vec<(&str, jsonschema::Validator)>> = OnceLock::new();
+    let forms = FORMS.get_or_init(|| {
+        ACTION_FORMS
+            .iter()
+            .map(|(k, form)| {
+                let schema = serde_json::from_str(form).expect("a form is JSON");
+                (
+                    *k,
+                    jsonschema::validator_for(&schema).expect("a form compiles"),
+                )
+            })
+            .collect()
+    });
+    let sdk_form = forms.iter().any(|(k, v)| *k == key && v.is_valid(value));
+    sdk_form || self::definition(definition).is_valid(&json!({ key: value }))
+}
+
 /// `schema` (the official one, or one a user gives) with exactly the
 /// fields above added to steps and contexts.
 pub fn extend(schema: &mut Value) {

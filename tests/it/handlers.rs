@@ -574,6 +574,7 @@ functions:
   redirect_home:
     description: Redirects within the origin.
     secure: false
+    actions_from_output: [say]
     http:
       url: {up}/redirect-home
   error_key:

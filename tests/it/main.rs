@@ -1,6 +1,7 @@
 //! Integration tests: the real `swagent` binary, real processes, real HTTP on
 //! loopback. One test crate, one module per feature, so one binary is linked.
 
+mod actions;
 mod ai;
 mod conformance;
 mod deploy;

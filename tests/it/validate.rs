@@ -281,6 +281,16 @@ fn each_bad_file_gets_its_exact_findings_and_exit_code() {
             "bad/odd_inputs.yaml:19:9: error: function `f`: the argument at `properties.x` is `type: array` without `items`: the platform needs the items' schema, such as `items: { type: string }`",
             "bad/odd_inputs.yaml:20:9: error: function `f`: the argument at `properties.y` has a `nullable` that is not `true` or `false`",
         ]),
+        // What a handler's output may do is named in the file, never a kind that moves or bills the call (issue 27).
+        ("actions_from_output", 1, &[
+            "bad/actions_from_output.yaml:10:32: error: function `lookup`: `transfer` can never come from a handler's output: it moves or bills the call, and a caller who steers the output could use it; destinations stay in the agent file",
+            "bad/actions_from_output.yaml:10:42: error: function `lookup`: `dance` is not an action kind output may carry (say, hangup, stop, set_global_data, unset_global_data, set_meta_data, unset_meta_data, toggle_functions, change_step, change_context, play_background, stop_background, hold, user_event)",
+            "bad/actions_from_output.yaml:10:49: error: function `lookup`: `say` is listed twice",
+            "bad/actions_from_output.yaml:14:45: error: function `move`: `b` is not a step of this agent",
+            "bad/actions_from_output.yaml:14:66: error: function `move`: `elsewhere` is not a context of this agent",
+            "bad/actions_from_output.yaml:14:105: error: function `move`: `ghost` is not a function of this agent",
+            "bad/actions_from_output.yaml:14:113: error: function `move`: `say` has no targets to list: give it `true`",
+        ]),
         ("bom", 0, &[]),
     ];
     for (name, code, want) in cases {

@@ -30,6 +30,7 @@ impl Checker<'_> {
         let max_failures = self.max_failures(name, f.verifies_caller.as_ref());
         self.guards(name, &f, &declared);
         let options = self.options(name, &mut f);
+        let output_actions = self.output_actions(name, f.actions_from_output.take());
         let handler = self.handler(name, f.shell, f.http, f.static_reply, &declared)?;
         let changes_something =
             confirm || matches!(&handler, Handler::Http(h) if h.method != Method::Get);
@@ -59,6 +60,7 @@ impl Checker<'_> {
             rate_limit,
             max_failures,
             options,
+            output_actions,
         })
     }
 

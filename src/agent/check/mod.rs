@@ -4,6 +4,7 @@
 //! [`function`], [`verification`], and the handlers' [`shell`], [`http`]
 //! and the [`template`]s they hold.
 
+mod actions;
 mod ai;
 mod around;
 mod contexts;
@@ -193,6 +194,7 @@ impl<'a> Checker<'a> {
             }
             None => None,
         };
+        self.action_targets(&functions, contexts.as_ref());
         let alerts = self.alerts(raw.alerts.as_deref().unwrap_or_default(), &functions);
         self.stray_env();
         Some(Agent {

@@ -216,6 +216,10 @@ pub struct FunctionFile {
     /// Data the platform keeps for this function across its calls (SWML `meta_data`).
     #[serde(default)]
     pub meta_data: Option<serde_json::Map<String, Value>>,
+    /// The actions the handler's output may carry (default: none). Kinds
+    /// that move or bill the call never may: `transfer`, `send_sms`, `SWML`, ...
+    #[serde(default)]
+    pub actions_from_output: Option<super::OutputActionsFile>,
 }
 
 /// A function's rate limits.

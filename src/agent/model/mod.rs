@@ -7,6 +7,7 @@
 //! generated from these types (`swagent schema`), so editors and swagent
 //! always agree on the format. Keys keep their SWML names.
 
+pub mod actions;
 pub mod contexts;
 pub mod function;
 
@@ -16,6 +17,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 use super::units::DurationSpec;
+pub use actions::{OutputActionsFile, TargetsFile};
 pub use contexts::{
     ContextFile, GatherInfoFile, History, QuestionFile, ResetFile, StepFile, StepFunctions,
     StepSection,
