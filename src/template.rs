@@ -37,6 +37,9 @@ pub enum Var {
     Args(String, Vec<Step>),
     /// `${response.PATH}`: a field of the upstream JSON response (http output only).
     Response(Vec<Step>),
+    /// `${output.PATH}`: a field of the JSON a shell program printed (its
+    /// function's actions only).
+    Output(Vec<Step>),
     /// `${env:NAME}`: swagent's environment, resolved when the agent loads.
     Env(String),
     /// `${call_id}`.
@@ -53,6 +56,7 @@ impl Var {
         match self {
             Var::Args(..) => "args",
             Var::Response(_) => "response",
+            Var::Output(_) => "output",
             Var::Env(_) => "env",
             Var::CallId => "call_id",
             Var::GlobalData(_) => "global_data",
@@ -90,6 +94,9 @@ pub enum RenderError {
     /// `${response...}` used without a response, or the path is absent.
     #[error("`{0}` has no value in the response")]
     MissingResponse(String),
+    /// `${output...}` used without JSON output, or the path is absent.
+    #[error("`{0}` has no value in the program's output")]
+    MissingOutput(String),
     /// `${env:NAME}` that was not set when the agent loaded.
     #[error("environment variable `{0}` is not set")]
     MissingEnv(String),
@@ -247,6 +254,12 @@ fn lookup(var: &Var, text: &str, ctx: &Context<'_>) -> Result<Value, RenderError
             .and_then(|r| walk(r, path))
             .cloned()
             .ok_or_else(|| RenderError::MissingResponse(text.to_owned()))?,
+        // The same JSON as `response`: a template names what made it.
+        Var::Output(path) => ctx
+            .response
+            .and_then(|r| walk(r, path))
+            .cloned()
+            .ok_or_else(|| RenderError::MissingOutput(text.to_owned()))?,
         Var::Env(name) => {
             Value::String((ctx.env)(name).ok_or_else(|| RenderError::MissingEnv(name.clone()))?)
         }
@@ -336,10 +349,11 @@ fn parse_var(inner: &str) -> Result<Var, String> {
             }
         }
         "response" => Ok(Var::Response(need_path("path")?)),
+        "output" => Ok(Var::Output(need_path("path")?)),
         "global_data" => Ok(Var::GlobalData(need_path("key")?)),
         "meta_data" => Ok(Var::MetaData(need_path("key")?)),
         _ => Err(format!(
-            "unknown template `${{{inner}}}`: use `args.NAME`, `response.PATH`, `env:NAME`, `call_id`, `global_data.KEY` or `meta_data.KEY`"
+            "unknown template `${{{inner}}}`: use `args.NAME`, `response.PATH`, `output.PATH`, `env:NAME`, `call_id`, `global_data.KEY` or `meta_data.KEY`"
         )),
     }
 }
@@ -389,7 +403,7 @@ mod tests {
     fn rejects_bad_templates() {
         for (src, msg) in [
             ("${args.x", "unterminated `${`: add the closing `}`"),
-            ("${argz.x}", "unknown template `${argz.x}`: use `args.NAME`, `response.PATH`, `env:NAME`, `call_id`, `global_data.KEY` or `meta_data.KEY`"),
+            ("${argz.x}", "unknown template `${argz.x}`: use `args.NAME`, `response.PATH`, `output.PATH`, `env:NAME`, `call_id`, `global_data.KEY` or `meta_data.KEY`"),
             ("${args.}", "`${args.}` needs a name after `args.`"),
             ("${env:1X}", "`${env:1X}`: `1X` is not a valid environment variable name"),
             ("${response.a[x]}", "`${response.a[x]}`: `x` is not an array index"),

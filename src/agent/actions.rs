@@ -154,3 +154,87 @@ impl OutputActions {
             .map(|(_, targets)| targets.as_deref())
     }
 }
+
+/// An action of the file, validated: names checked, destinations from the
+/// file, text and data templated. Rendered per call as the SDK's
+/// `FunctionResult` renders it.
+#[derive(Debug, Clone)]
+pub enum Action {
+    Say(crate::template::Template),
+    Hangup,
+    Stop,
+    /// The SDK's `connect(to, final)`.
+    Transfer {
+        to: Destination,
+        final_: bool,
+    },
+    SendSms {
+        to: SmsTo,
+        from: Destination,
+        body: Option<crate::template::Template>,
+        media: Vec<String>,
+    },
+    SetGlobalData(crate::agent::JsonTemplate),
+    UnsetGlobalData(serde_json::Value),
+    SetMetaData(crate::agent::JsonTemplate),
+    UnsetMetaData(serde_json::Value),
+    ToggleFunctions(Vec<(String, bool)>),
+    ChangeStep(String),
+    ChangeContext(String),
+    /// `record_call`'s settings, as the SDK renders them.
+    RecordCall(serde_json::Map<String, serde_json::Value>),
+    StopRecordCall(Option<String>),
+    PlayBackground {
+        file: String,
+        wait: bool,
+    },
+    StopBackground,
+    /// Seconds, at most 900.
+    Hold(u32),
+}
+
+/// Where a transfer or a message goes. Never from the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// A number (E.164) or a `sip:` address.
+    Fixed(String),
+    /// `${env:NAME}` was empty or unset at load: the action is off.
+    Off { variable: String },
+    /// Picked by an argument whose `enum` is exactly the keys.
+    ByArgument {
+        argument: String,
+        map: Vec<(String, Destination)>,
+    },
+}
+
+/// Who a message goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmsTo {
+    /// The number the call came from (`caller_id_num`), when it is one.
+    Caller,
+    Fixed(String),
+}
+
+/// Whether `text` is a destination the platform can dial: an E.164 number
+/// or a `sip:`/`sips:` address with a user and a host.
+pub fn is_destination(text: &str) -> bool {
+    is_e164(text)
+        || ["sip:", "sips:"].iter().any(|scheme| {
+            text.strip_prefix(scheme).is_some_and(|rest| {
+                let (user, host) = rest.split_once('@').unwrap_or(("", ""));
+                !user.is_empty()
+                    && !host.is_empty()
+                    && !rest.chars().any(|c| c.is_whitespace() || c.is_control())
+            })
+        })
+}
+
+/// `+` and 2 to 15 digits, the first not 0.
+pub fn is_e164(text: &str) -> bool {
+    let Some(digits) = text.strip_prefix('+') else {
+        return false;
+    };
+    (2..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0')
+}

@@ -126,6 +126,10 @@ pub struct Function {
     pub options: FunctionOptions,
     /// The actions its handler's output may carry.
     pub output_actions: actions::OutputActions,
+    /// The file's actions, taken in order when the handler succeeds.
+    pub actions: Vec<actions::Action>,
+    /// The AI says the response before the actions run.
+    pub post_process: bool,
 }
 
 /// `max_failures` of a verifier that binds arguments, unless it says
@@ -248,6 +252,32 @@ pub enum JsonTemplate {
     Text(Template),
     Array(Vec<JsonTemplate>),
     Object(Vec<(String, JsonTemplate)>),
+}
+
+impl JsonTemplate {
+    /// The value with each template rendered as data (a lone template
+    /// keeps its JSON type).
+    pub fn render(
+        &self,
+        ctx: &crate::template::Context<'_>,
+    ) -> Result<Value, crate::template::RenderError> {
+        Ok(match self {
+            JsonTemplate::Literal(v) => v.clone(),
+            JsonTemplate::Text(t) => t.render_json(ctx)?,
+            JsonTemplate::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|i| i.render(ctx))
+                    .collect::<Result<_, _>>()?,
+            ),
+            JsonTemplate::Object(fields) => Value::Object(
+                fields
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), v.render(ctx)?)))
+                    .collect::<Result<_, crate::template::RenderError>>()?,
+            ),
+        })
+    }
 }
 
 /// A static handler.

@@ -58,6 +58,7 @@ pub struct CallBody {
     pub global_data: Option<Value>,
     pub meta_data: Option<Value>,
     pub post_prompt_data: Option<Value>,
+    caller_id_num: Option<Value>,
 }
 
 impl CallBody {
@@ -95,6 +96,15 @@ impl CallBody {
                 .and_then(|c| c.get("call_id"))
                 .and_then(Value::as_str)
         })
+    }
+
+    /// The number the call came from (`caller_id_num`), when it is an E.164
+    /// number: not `anonymous`, not a SIP address.
+    pub fn caller_number(&self) -> Option<&str> {
+        self.caller_id_num
+            .as_ref()
+            .and_then(Value::as_str)
+            .filter(|n| crate::agent::actions::is_e164(n))
     }
 
     /// The summary of a post-prompt body: `post_prompt_data.raw`, else
@@ -153,6 +163,7 @@ impl<'de> Visitor<'de> for CallBodyVisitor {
                 Some("global_data") => body.global_data = Some(map.next_value()?),
                 Some("meta_data") => body.meta_data = Some(map.next_value()?),
                 Some("post_prompt_data") => body.post_prompt_data = Some(map.next_value()?),
+                Some("caller_id_num") => body.caller_id_num = Some(map.next_value()?),
                 _ => {
                     map.next_value::<Checked>()?;
                 }
@@ -242,7 +253,7 @@ impl<'de> Visitor<'de> for CheckedVisitor {
 /// allocating, or `None`.
 struct Key(Option<&'static str>);
 
-const KEYS: [&str; 9] = [
+const KEYS: [&str; 10] = [
     "function",
     "argument",
     "call_id",
@@ -250,6 +261,7 @@ const KEYS: [&str; 9] = [
     "global_data",
     "meta_data",
     "post_prompt_data",
+    "caller_id_num",
     "parsed",
     "raw",
 ];

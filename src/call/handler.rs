@@ -60,7 +60,7 @@ pub(super) async fn run(
     let locked = count_failure(call, checking.as_ref(), &outcome);
     match outcome {
         Ok(reply) => {
-            let reply = call.check(super::actions::admit(call, reply))?;
+            let reply = call.check(super::actions::apply(call, args, reply))?;
             Ok(verified(call, reply, identity, locked, guards))
         }
         Err(HandlerError::Busy { .. }) => {

@@ -126,6 +126,8 @@ struct Call<'a> {
     now: u64,
     global_data: &'a Value,
     meta_data: &'a Value,
+    /// The number the call came from, when it is an E.164 number.
+    caller: Option<&'a str>,
 }
 
 static NULL: Value = Value::Null;
@@ -153,6 +155,7 @@ pub async fn function(
         now: crate::clock::now(),
         global_data: request.body.global_data.as_ref().unwrap_or(&NULL),
         meta_data: request.body.meta_data.as_ref().unwrap_or(&NULL),
+        caller: request.body.caller_number(),
     };
     if guards.token && function.secure {
         gates::token(&call, request.token)?;

@@ -70,6 +70,10 @@ pub enum Refusal {
     /// The handler's output carried an action its function does not allow
     /// (`kind`, for the audit log; never the content).
     ActionRefused { kind: &'static str },
+    /// A file action that cannot run on this call (`why`, for the log): a
+    /// transfer whose `${env:...}` destination was unset, a text to a
+    /// caller without a number.
+    ActionUnavailable { kind: &'static str, why: String },
 }
 
 /// A counter a refusal adds one to.
@@ -162,6 +166,7 @@ impl Refusal {
             Refusal::Failed { locked: true, .. } => say::check_failed_and_locked(),
             Refusal::Failed { error, .. } => error.spoken().into(),
             Refusal::ActionRefused { .. } => say::FAILED.into(),
+            Refusal::ActionUnavailable { .. } => say::ACTION_UNAVAILABLE.into(),
             _ => return None,
         })
     }
@@ -196,6 +201,9 @@ impl Refusal {
             Refusal::ActionRefused { kind } => {
                 Event::new("action_refused", "refused").field("kind", *kind)
             }
+            Refusal::ActionUnavailable { kind, .. } => {
+                Event::new("action_unavailable", "refused").field("kind", *kind)
+            }
             Refusal::Confirm { logged, .. } => {
                 Event::new("confirmation_requested", "pending").field("arguments", logged.clone())
             }
@@ -210,6 +218,7 @@ impl Refusal {
             Refusal::Disabled => Metric::FunctionCalls("disabled"),
             Refusal::Blocked => Metric::FunctionCalls("blocked"),
             Refusal::ActionRefused { .. } => Metric::FunctionCalls("action_refused"),
+            Refusal::ActionUnavailable { .. } => Metric::FunctionCalls("action_unavailable"),
             Refusal::RateLimited { .. } => Metric::RateLimited("function"),
             Refusal::VerificationLocked { .. } | Refusal::VerificationRunning { .. } => {
                 Metric::RateLimited("verification")
@@ -234,6 +243,9 @@ impl Refusal {
             Refusal::VerificationRunning { .. } => format!(
                 "function `{function}` refused: a check is already running for these {bound}"
             ),
+            Refusal::ActionUnavailable { kind, why } => {
+                format!("function `{function}`: its `{kind}` action is unavailable: {why}")
+            }
             Refusal::ActionRefused { kind } => format!(
                 "function `{function}`: its handler's output carried a `{kind}` action that its `actions_from_output` does not allow; the call failed"
             ),

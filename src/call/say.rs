@@ -72,6 +72,11 @@ pub const CONFIRMATION_ARGUMENT: &str = "Leave empty at first. After the caller 
 pub const BUSY: &str = "That service is busy right now; please try again in a moment.";
 /// A handler past its `timeout`.
 pub const TIMED_OUT: &str = "That took too long; please try again later.";
+/// A file action this call cannot take: a transfer with no number
+/// configured, a text to a caller without a number.
+pub const ACTION_UNAVAILABLE: &str =
+    "That can't be done on this line right now. Offer the caller another way to get help.";
+
 /// A handler that failed (or a confirmation store that could not be written).
 pub const FAILED: &str = "Sorry, that service is not working right now; please try again later.";
 

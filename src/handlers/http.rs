@@ -11,7 +11,7 @@ use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::Value;
 
 use super::{reply_from_output, HandlerError, Reply};
-use crate::agent::{HttpSpec, JsonTemplate, Method};
+use crate::agent::{HttpSpec, Method};
 use crate::template::{Context, Encoding, Part, RenderError, Template};
 
 /// How many idle connections are kept per upstream, and for how long. A
@@ -41,25 +41,6 @@ pub(super) fn client() -> reqwest::Client {
         .user_agent(concat!("swagent/", env!("CARGO_PKG_VERSION")))
         .build()
         .expect("the HTTP client builds")
-}
-
-fn render_json(t: &JsonTemplate, ctx: &Context<'_>) -> Result<Value, RenderError> {
-    Ok(match t {
-        JsonTemplate::Literal(v) => v.clone(),
-        JsonTemplate::Text(t) => t.render_json(ctx)?,
-        JsonTemplate::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|i| render_json(i, ctx))
-                .collect::<Result<_, _>>()?,
-        ),
-        JsonTemplate::Object(fields) => Value::Object(
-            fields
-                .iter()
-                .map(|(k, v)| Ok((k.clone(), render_json(v, ctx)?)))
-                .collect::<Result<_, RenderError>>()?,
-        ),
-    })
 }
 
 /// True for a path segment the URL parser resolves away: `.` or `..`,
@@ -144,7 +125,7 @@ fn build(
         req = req.header(name, value);
     }
     if let Some(body) = &spec.body {
-        req = req.json(&render_json(body, ctx).map_err(render)?);
+        req = req.json(&body.render(ctx).map_err(render)?);
     } else if !spec.form.is_empty() {
         let form = spec
             .form
@@ -280,7 +261,9 @@ async fn finish(
         (Some(path), Some(json)) => crate::template::walk(json, path) == Some(&Value::Bool(true)),
         _ => false,
     };
+    let data = json.clone().filter(Value::is_object);
     let mut reply = reply_for(function, spec, ctx, json, &body)?;
+    reply.data = data;
     reply.verified = verified;
     Ok(reply)
 }

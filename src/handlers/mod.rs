@@ -37,6 +37,14 @@ pub struct Reply {
     pub response: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub action: Vec<Value>,
+    /// The AI says the response before the actions run (only with actions,
+    /// as the SDK sends it).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub post_process: bool,
+    /// The JSON the handler answered with, for its function's action
+    /// templates (`${response...}`, `${output...}`).
+    #[serde(skip)]
+    pub data: Option<Value>,
     /// Actions a program or an upstream returned: never sent until the
     /// call pipeline admitted them (`call::actions`).
     #[serde(skip)]
@@ -52,6 +60,8 @@ impl Reply {
         Reply {
             response: response.into(),
             action: Vec::new(),
+            post_process: false,
+            data: None,
             output_action: Vec::new(),
             verified: false,
         }
@@ -205,10 +215,9 @@ fn reply_from_output(text: &str) -> Reply {
                 _ => Vec::new(),
             };
             return Reply {
-                response: crate::template::value_to_text(resp),
-                action: Vec::new(),
                 output_action: action,
                 verified,
+                ..Reply::text(crate::template::value_to_text(resp))
             };
         }
         if obj.contains_key("verified") {
@@ -226,4 +235,12 @@ fn reply_from_output(text: &str) -> Reply {
     } else {
         Reply::text(trimmed)
     }
+}
+
+/// The JSON object a handler printed or an upstream answered, if any: what
+/// its function's action templates read.
+fn json_object(text: &str) -> Option<Value> {
+    serde_json::from_str::<Value>(text.trim())
+        .ok()
+        .filter(Value::is_object)
 }

@@ -282,5 +282,9 @@ pub(super) async fn run(
             ),
         ));
     }
-    Ok(reply_from_output(&String::from_utf8_lossy(&out)))
+    let text = String::from_utf8_lossy(&out);
+    Ok(Reply {
+        data: super::json_object(&text),
+        ..reply_from_output(&text)
+    })
 }

@@ -118,28 +118,45 @@ const ACTION_FORMS: [(&str, &str); 4] = [
         "unset_meta_data",
         r#"{"type": "array", "items": {"type": "string"}}"#,
     ),
-    // `connect(...)` puts `"transfer": "true"` beside its `SWML`.
-    ("transfer", r#"{"const": "true"}"#),
+    // `connect(to, final)` puts `"transfer": "true"` (or `"false"`) beside
+    // its `SWML`.
+    ("transfer", r#"{"enum": ["true", "false"]}"#),
 ];
 
 /// Whether one action (`{ key: value }`) meets `definition` (its `Action`
 /// union member, such as `SayAction`), or the SDK's form of it above.
 pub fn action_valid(key: &str, value: &Value, definition: &str) -> bool {
+    in_sdk_form(key, value) || self::definition(definition).is_valid(&json!({ key: value }))
+}
+
+/// Whether `{ key: value }` is in one of the SDK's forms above.
+fn in_sdk_form(key: &str, value: &Value) -> bool {
     static FORMS: OnceLock<Vec<(&str, jsonschema::Validator)>> = OnceLock::new();
     let forms = FORMS.get_or_init(|| {
         ACTION_FORMS
             .iter()
             .map(|(k, form)| {
                 let schema = serde_json::from_str(form).expect("a form is JSON");
-                (
-                    *k,
-                    jsonschema::validator_for(&schema).expect("a form compiles"),
-                )
+                let validator = jsonschema::validator_for(&schema).expect("a form compiles");
+                (*k, validator)
             })
             .collect()
     });
-    let sdk_form = forms.iter().any(|(k, v)| *k == key && v.is_valid(value));
-    sdk_form || self::definition(definition).is_valid(&json!({ key: value }))
+    forms.iter().any(|(k, v)| *k == key && v.is_valid(value))
+}
+
+/// Whether a whole action meets the schema's `Action` union, each key in
+/// the SDK's form where it has one (`connect`'s `transfer` beside `SWML`).
+pub fn action_conforms(action: &Value) -> bool {
+    let Some(map) = action.as_object().filter(|m| !m.is_empty()) else {
+        return false;
+    };
+    let rest: Map<String, Value> = map
+        .iter()
+        .filter(|(k, v)| !in_sdk_form(k, v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    rest.is_empty() || self::definition("Action").is_valid(&Value::Object(rest))
 }
 
 /// `schema` (the official one, or one a user gives) with exactly the

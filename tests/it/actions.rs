@@ -164,3 +164,67 @@ fn a_step_outside_the_listed_targets_and_a_forged_grant_are_refused() {
         refused_kinds(&rig) == ["change_step", "set_global_data"]
     }));
 }
+
+const UNAVAILABLE: &str =
+    "That can't be done on this line right now. Offer the caller another way to get help.";
+
+/// A transfer whose `${env:...}` number is unset is off, said at start; a
+/// call that reaches it hears so, and so does a text to a caller without a
+/// number. Nothing is sent to the platform either way.
+#[test]
+fn an_unset_destination_and_a_caller_without_a_number_turn_the_action_off() {
+    let yaml = r#"name: off
+prompt: { text: You help. }
+functions:
+  to_host:
+    description: Transfers to the host stand.
+    secure: false
+    static: { response: "Transferring you." }
+    actions:
+      - transfer: { to: "${env:HOST_STAND_NUMBER}" }
+  text_me:
+    description: Texts the caller.
+    secure: false
+    static: { response: "Texting you." }
+    actions:
+      - send_sms: { to: caller, from: "+15550001111", body: "Your table is booked." }
+"#;
+    let dir = agent_dir(yaml, &[]);
+    let audit = dir.path().join("audit.log");
+    let mut server = Swagent::new(["serve", "agent.yaml", "--audit-log"])
+        .args([audit.as_os_str()])
+        .creds()
+        .env_remove("HOST_STAND_NUMBER")
+        .dir(dir.path())
+        .start();
+    let body = |function: &str, caller: &str| json!({"function": function, "call_id": "call-1", "caller_id_num": caller, "argument": {"parsed": [{}]}});
+    assert_eq!(
+        server.swaig("", body("to_host", "+15557654321")),
+        (200, json!({"response": UNAVAILABLE}))
+    );
+    for caller in ["anonymous", "sip:ann@example.com"] {
+        assert_eq!(
+            server.swaig("", body("text_me", caller)),
+            (200, json!({"response": UNAVAILABLE}))
+        );
+    }
+    assert_eq!(
+        server.swaig("", body("text_me", "+15557654321")).1["action"][0]["SWML"]["sections"]
+            ["main"][0]["send_sms"]["to_number"],
+        "+15557654321"
+    );
+    let log = server.stop_and_log();
+    assert!(
+        log.contains("warning: function `to_host`: `${env:HOST_STAND_NUMBER}` is empty or unset, so this action is off"),
+        "{log}"
+    );
+    assert!(log.contains("function `to_host`: its `transfer` action is unavailable: `${env:HOST_STAND_NUMBER}` was empty or unset when the agent loaded"), "{log}");
+    let kinds: Vec<String> = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["event"] == "action_unavailable")
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kinds, ["transfer", "send_sms", "send_sms"]);
+}

@@ -31,6 +31,12 @@ impl Checker<'_> {
         self.guards(name, &f, &declared);
         let options = self.options(name, &mut f);
         let output_actions = self.output_actions(name, f.actions_from_output.take());
+        let slot = Slot::Action {
+            http: f.http.is_some(),
+            shell: f.shell.is_some(),
+        };
+        let actions = self.actions(name, f.actions.take().unwrap_or_default(), &declared, slot);
+        let post_process = f.post_process.unwrap_or(false);
         let handler = self.handler(name, f.shell, f.http, f.static_reply, &declared)?;
         let changes_something =
             confirm || matches!(&handler, Handler::Http(h) if h.method != Method::Get);
@@ -61,6 +67,8 @@ impl Checker<'_> {
             max_failures,
             options,
             output_actions,
+            actions,
+            post_process,
         })
     }
 
@@ -198,10 +206,16 @@ impl Checker<'_> {
             let s = static_reply?;
             let path = [&at[..], &["static", "response"]].concat();
             let response = self.template(name, &s.response, &path, Slot::StaticReply, declared)?;
-            Handler::Static(StaticSpec {
-                response,
-                action: s.action.unwrap_or_default(),
-            })
+            let action = s.action.unwrap_or_default();
+            for (i, a) in action.iter().enumerate() {
+                if !crate::swml::schema::action_conforms(a) {
+                    let pos = self
+                        .spans
+                        .value(&[&at[..], &["static", "action", &i.to_string()]].concat());
+                    self.error(pos, format!("function `{name}`: this action is not one the platform takes (the SWML schema's `Action` union, or the SDK's form of it)"));
+                }
+            }
+            Handler::Static(StaticSpec { response, action })
         })
     }
 

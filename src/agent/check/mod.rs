@@ -4,6 +4,7 @@
 //! [`function`], [`verification`], and the handlers' [`shell`], [`http`]
 //! and the [`template`]s they hold.
 
+mod action_list;
 mod actions;
 mod ai;
 mod around;
@@ -50,6 +51,17 @@ pub(super) struct Checker<'a> {
     opts: LoadOptions,
     dir: PathBuf,
     env: HashMap<String, String>,
+    /// The file's function, step and context names, as written: what an
+    /// action may toggle or move to.
+    names: Names,
+}
+
+/// The names a file declares, read before any part of it is checked.
+#[derive(Default)]
+pub(super) struct Names {
+    pub functions: Vec<String>,
+    pub steps: Vec<String>,
+    pub contexts: Vec<String>,
 }
 
 impl<'a> Checker<'a> {
@@ -62,6 +74,7 @@ impl<'a> Checker<'a> {
             opts,
             dir,
             env: HashMap::new(),
+            names: Names::default(),
         }
     }
 
@@ -166,6 +179,20 @@ impl<'a> Checker<'a> {
     /// The agent of a parsed file; `None` when nothing could be built.
     pub(super) fn agent(&mut self, mut raw: AgentFile, path: &Path, dir: &Path) -> Option<Agent> {
         self.name(&raw.name);
+        self.names = Names {
+            functions: raw.functions.keys().cloned().collect(),
+            steps: raw
+                .contexts
+                .iter()
+                .flatten()
+                .flat_map(|(_, c)| c.steps.iter().map(|s| s.name.clone()))
+                .collect(),
+            contexts: raw
+                .contexts
+                .iter()
+                .flat_map(|c| c.keys().cloned())
+                .collect(),
+        };
         let route = self.route(raw.route.as_deref());
         let token_ttl = self.token_ttl(raw.token_ttl);
         let ai = self.ai(&mut raw);

@@ -1,6 +1,6 @@
 //! `${env:NAME}` where swagent does not read it. It is read once at load in
-//! a language's `voice`, `params.ai_model`, an include's `url`, and in http
-//! handlers; anywhere else it would reach the platform as written, where a
+//! a language's `voice`, `params.ai_model`, an include's `url`, an action's
+//! destination, and in http handlers; anywhere else it would reach the platform as written, where a
 //! `${...}` means a SWML variable: a warning says so.
 
 use super::Checker;
@@ -10,7 +10,11 @@ fn reads_env(path: &[String]) -> bool {
     let p: Vec<&str> = path.iter().map(String::as_str).collect();
     matches!(
         p.as_slice(),
-        ["languages", _, "voice"] | ["params", "ai_model"] | ["includes", _, "url"]
+        ["languages", _, "voice"]
+            | ["params", "ai_model"]
+            | ["includes", _, "url"]
+            | ["functions", _, "actions", _, "transfer", "to", ..]
+            | ["functions", _, "actions", _, "send_sms", "from"]
     )
 }
 

@@ -15,6 +15,12 @@ pub(super) enum Slot {
     HttpRequest,
     HttpOutput,
     StaticReply,
+    /// An action's text or data: `${response...}` with an http handler,
+    /// `${output...}` with a shell one; never `${env:...}`.
+    Action {
+        http: bool,
+        shell: bool,
+    },
 }
 
 const SECRET_WORDS: [&str; 6] = ["password", "passwd", "secret", "token", "api_key", "apikey"];
@@ -58,11 +64,22 @@ impl Checker<'_> {
                     );
                     ok = false;
                 }
-                Var::Response(_) if slot != Slot::HttpOutput => {
+                Var::Response(_)
+                    if !matches!(slot, Slot::HttpOutput | Slot::Action { http: true, .. }) =>
+                {
                     self.error(
                         at,
                         format!(
-                            "function `{function}`: `{source}` is only available in http `output`"
+                            "function `{function}`: `{source}` is only available in http `output` and the actions of a function with an http handler"
+                        ),
+                    );
+                    ok = false;
+                }
+                Var::Output(_) if !matches!(slot, Slot::Action { shell: true, .. }) => {
+                    self.error(
+                        at,
+                        format!(
+                            "function `{function}`: `{source}` is only available in the actions of a function with a shell handler"
                         ),
                     );
                     ok = false;
@@ -132,10 +149,22 @@ impl Checker<'_> {
         path: &mut Vec<String>,
         declared: &serde_json::Map<String, Value>,
     ) -> Option<JsonTemplate> {
+        self.json_template_in(name, value, path, declared, Slot::HttpRequest)
+    }
+
+    /// [`Self::json_template`] for a `slot` other than an http request.
+    pub(super) fn json_template_in(
+        &mut self,
+        name: &str,
+        value: &Value,
+        path: &mut Vec<String>,
+        declared: &serde_json::Map<String, Value>,
+        slot: Slot,
+    ) -> Option<JsonTemplate> {
         Some(match value {
             Value::String(s) => {
                 let refs: Vec<&str> = path.iter().map(String::as_str).collect();
-                let t = self.template(name, s, &refs, Slot::HttpRequest, declared)?;
+                let t = self.template(name, s, &refs, slot, declared)?;
                 if let Some(key) = path.last() {
                     let key = key.clone();
                     self.literal_secret(name, &key, &t, &refs);
@@ -150,7 +179,7 @@ impl Checker<'_> {
                 let mut out = Vec::new();
                 for (i, item) in items.iter().enumerate() {
                     path.push(i.to_string());
-                    let r = self.json_template(name, item, path, declared);
+                    let r = self.json_template_in(name, item, path, declared, slot);
                     path.pop();
                     out.push(r?);
                 }
@@ -160,7 +189,7 @@ impl Checker<'_> {
                 let mut out = Vec::new();
                 for (k, v) in map {
                     path.push(k.clone());
-                    let r = self.json_template(name, v, path, declared);
+                    let r = self.json_template_in(name, v, path, declared, slot);
                     path.pop();
                     out.push((k.clone(), r?));
                 }

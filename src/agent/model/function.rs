@@ -220,6 +220,12 @@ pub struct FunctionFile {
     /// that move or bill the call never may: `transfer`, `send_sms`, `SWML`, ...
     #[serde(default)]
     pub actions_from_output: Option<super::OutputActionsFile>,
+    /// Actions taken, in order, when the handler succeeds.
+    #[serde(default)]
+    pub actions: Option<Vec<super::ActionFile>>,
+    /// The AI says the response first, then the actions run.
+    #[serde(default)]
+    pub post_process: Option<bool>,
 }
 
 /// A function's rate limits.

@@ -17,7 +17,10 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 use super::units::DurationSpec;
-pub use actions::{OutputActionsFile, TargetsFile};
+pub use actions::{
+    ActionFile, DestinationFile, KeysFile, OutputActionsFile, PlayBackgroundFile, StopRecordFile,
+    TargetsFile,
+};
 pub use contexts::{
     ContextFile, GatherInfoFile, History, QuestionFile, ResetFile, StepFile, StepFunctions,
     StepSection,

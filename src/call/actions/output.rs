@@ -1,23 +1,19 @@
-//! The actions step: what a program or an upstream returned besides its
-//! words is admitted only as its function's `actions_from_output` allows
-//! (kind, targets), in the form the platform takes, and never touching
-//! swagent's own keys. One refused action fails the call: the AI hears a
-//! safe sentence, the audit log the kind (never the content).
+//! What a program or an upstream returned besides its words is admitted
+//! only as its function's `actions_from_output` allows (kind, targets), in
+//! the form the platform takes, and never touching swagent's own keys.
 
 use serde_json::Value;
 
-use super::{Call, Refusal};
 use crate::agent::actions::{OutputKind, NEVER};
-use crate::handlers::Reply;
+use crate::call::{Call, Refusal};
 
-/// The reply with its output's actions admitted after the file's own.
-pub(super) fn admit(call: &Call<'_>, mut reply: Reply) -> Result<Reply, Refusal> {
-    let output = std::mem::take(&mut reply.output_action);
-    for action in &output {
+/// Every action of the output admitted, or the refusal of the first that
+/// is not.
+pub(super) fn admit(call: &Call<'_>, output: &[Value]) -> Result<(), Refusal> {
+    for action in output {
         check(call, action).map_err(|kind| Refusal::ActionRefused { kind })?;
     }
-    reply.action.extend(output);
-    Ok(reply)
+    Ok(())
 }
 
 /// Why one action is refused, as the kind the audit log names.
