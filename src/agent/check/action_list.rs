@@ -53,11 +53,9 @@ impl Checker<'_> {
                 .chain([k.to_owned()])
                 .collect()
         };
-        let refs = |k: &str| key(k);
         Some(match raw {
             ActionFile::Say(text) => {
-                let path = refs("say");
-                let path: Vec<&str> = path.iter().map(String::as_str).collect();
+                let path = [at, &["say"]].concat();
                 Action::Say(self.template(function, &text, &path, slot, declared)?)
             }
             ActionFile::Hangup(on) => self.on(function, at, "hangup", on, Action::Hangup)?,
@@ -75,27 +73,48 @@ impl Checker<'_> {
             ActionFile::SendSms(sms) => self.sms(function, at, sms, declared, slot)?,
             ActionFile::SetGlobalData(data) => {
                 self.no_grant_keys(function, at, &data);
-                let mut path = key("set_global_data");
-                Action::SetGlobalData(self.json_template_in(
+                let data = Value::Object(data);
+                let t = self.json_template_in(
                     function,
-                    &Value::Object(data),
-                    &mut path,
+                    &data,
+                    &mut key("set_global_data"),
                     declared,
                     slot,
-                )?)
+                )?;
+                Action::SetGlobalData(t)
             }
             ActionFile::SetMetaData(data) => {
-                let mut path = key("set_meta_data");
-                Action::SetMetaData(self.json_template_in(
+                let data = Value::Object(data);
+                let t = self.json_template_in(
                     function,
-                    &Value::Object(data),
-                    &mut path,
+                    &data,
+                    &mut key("set_meta_data"),
                     declared,
                     slot,
-                )?)
+                )?;
+                Action::SetMetaData(t)
             }
             ActionFile::UnsetGlobalData(keys) => Action::UnsetGlobalData(keys_value(keys)),
             ActionFile::UnsetMetaData(keys) => Action::UnsetMetaData(keys_value(keys)),
+            ActionFile::RecordCall(r) => Action::RecordCall(self.record_call(function, at, r)?),
+            ActionFile::StopRecordCall(StopRecordFile::Id { control_id }) => {
+                Action::StopRecordCall(Some(control_id))
+            }
+            ActionFile::StopRecordCall(StopRecordFile::Flag(on)) => self.on(
+                function,
+                at,
+                "stop_record_call",
+                on,
+                Action::StopRecordCall(None),
+            )?,
+            other => self.named_or_timed(function, at, other)?,
+        })
+    }
+
+    /// The actions that name the file's functions, steps or contexts, and
+    /// the ones with a URL or a time.
+    fn named_or_timed(&mut self, function: &str, at: &[&str], raw: ActionFile) -> Option<Action> {
+        Some(match raw {
             ActionFile::ToggleFunctions(list) => {
                 for (i, t) in list.iter().enumerate() {
                     let index = i.to_string();
@@ -118,26 +137,10 @@ impl Checker<'_> {
             }
             ActionFile::ChangeContext(name) => {
                 let known = self.names.contexts.contains(&name);
-                self.known(
-                    function,
-                    &[at, &["change_context"]].concat(),
-                    &name,
-                    known,
-                    "context",
-                )?;
+                let path = [at, &["change_context"]].concat();
+                self.known(function, &path, &name, known, "context")?;
                 Action::ChangeContext(name)
             }
-            ActionFile::RecordCall(r) => Action::RecordCall(self.record_call(function, at, r)?),
-            ActionFile::StopRecordCall(StopRecordFile::Id { control_id }) => {
-                Action::StopRecordCall(Some(control_id))
-            }
-            ActionFile::StopRecordCall(StopRecordFile::Flag(on)) => self.on(
-                function,
-                at,
-                "stop_record_call",
-                on,
-                Action::StopRecordCall(None),
-            )?,
             ActionFile::PlayBackground(p) => {
                 let (file, wait) = match p {
                     PlayBackgroundFile::Url(file) => (file, false),
@@ -150,14 +153,14 @@ impl Checker<'_> {
                 let timeout = h.timeout.unwrap_or(300);
                 if timeout > 900 {
                     let pos = self.spans.value(&[at, &["hold", "timeout"]].concat());
-                    self.error(
-                        pos,
-                        format!("function `{function}`: `hold.timeout` is at most 900 seconds"),
-                    );
+                    let msg =
+                        format!("function `{function}`: `hold.timeout` is at most 900 seconds");
+                    self.error(pos, msg);
                     return None;
                 }
                 Action::Hold(timeout)
             }
+            _ => unreachable!("the other actions are checked in `action`"),
         })
     }
 

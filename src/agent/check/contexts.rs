@@ -93,31 +93,7 @@ impl Checker<'_> {
             return None;
         }
         let step_names: Vec<String> = c.steps.iter().map(|s| s.name.clone()).collect();
-        let prompt = match (c.text, c.sections) {
-            (Some(text), None) => Some(ContextPrompt::Text(text)),
-            (None, Some(sections)) if sections.is_empty() => {
-                let pos = self.spans.value(&[&at[..], &["sections"]].concat());
-                self.error(
-                    pos,
-                    format!(
-                        "context `{name}`: `sections` is empty: give at least one, or leave it out"
-                    ),
-                );
-                None
-            }
-            (None, Some(sections)) => Some(ContextPrompt::Pom(
-                self.step_sections(&[&at[..], &["sections"]].concat(), sections),
-            )),
-            (None, None) => None,
-            (Some(_), Some(_)) => {
-                let pos = self.spans.key(&at);
-                self.error(
-                    pos,
-                    format!("context `{name}` has both `text` and `sections`: use one of them"),
-                );
-                None
-            }
-        };
+        let prompt = self.context_prompt(name, c.text, c.sections);
         self.names(
             &[&at[..], &["valid_contexts"]].concat(),
             c.valid_contexts.as_deref(),
@@ -179,6 +155,38 @@ impl Checker<'_> {
             exit_fillers,
             steps,
         })
+    }
+
+    /// A context's own prompt: `text` or non-empty `sections`, not both.
+    fn context_prompt(
+        &mut self,
+        name: &str,
+        text: Option<String>,
+        sections: Option<Vec<StepSection>>,
+    ) -> Option<ContextPrompt> {
+        let at = ["contexts", name];
+        match (text, sections) {
+            (Some(text), None) => Some(ContextPrompt::Text(text)),
+            (None, Some(sections)) if sections.is_empty() => {
+                let pos = self.spans.value(&[&at[..], &["sections"]].concat());
+                let msg = format!(
+                    "context `{name}`: `sections` is empty: give at least one, or leave it out"
+                );
+                self.error(pos, msg);
+                None
+            }
+            (None, Some(sections)) => Some(ContextPrompt::Pom(
+                self.step_sections(&[&at[..], &["sections"]].concat(), sections),
+            )),
+            (None, None) => None,
+            (Some(_), Some(_)) => {
+                let pos = self.spans.key(&at);
+                let msg =
+                    format!("context `{name}` has both `text` and `sections`: use one of them");
+                self.error(pos, msg);
+                None
+            }
+        }
     }
 
     fn step(
