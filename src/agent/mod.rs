@@ -130,6 +130,8 @@ pub struct Function {
     pub actions: Vec<actions::Action>,
     /// The AI says the response before the actions run.
     pub post_process: bool,
+    /// Named lists of actions the handler's output may pick instead.
+    pub outcomes: IndexMap<String, Vec<actions::Action>>,
 }
 
 /// `max_failures` of a verifier that binds arguments, unless it says

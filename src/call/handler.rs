@@ -43,6 +43,17 @@ pub(super) async fn run(
         .await;
     series.duration.observe(ran.elapsed().as_secs_f64());
     match &outcome {
+        Ok(reply) if reply.refused => {
+            log::info!(
+                "function `{}`: its backend refused, with a reason the caller hears",
+                function.name
+            );
+            state
+                .metrics
+                .function_calls
+                .with_label_values(&[function.name.as_str(), "refused"])
+                .inc()
+        }
         Ok(_) => series.ok.inc(),
         Err(e) => state
             .metrics
@@ -51,7 +62,11 @@ pub(super) async fn run(
             .inc(),
     }
     state.audit_after(|| {
-        let result = if outcome.is_ok() { "ok" } else { "error" };
+        let result = match &outcome {
+            Ok(reply) if reply.refused => "refused",
+            Ok(_) => "ok",
+            Err(_) => "error",
+        };
         call.event("function_called", result)
             .field("arguments", logged_arguments(&function.parameters, args))
             .field("handler", function.handler.kind())

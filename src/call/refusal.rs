@@ -74,6 +74,8 @@ pub enum Refusal {
     /// transfer whose `${env:...}` destination was unset, a text to a
     /// caller without a number.
     ActionUnavailable { kind: &'static str, why: String },
+    /// The handler's output picked an outcome the function does not declare.
+    OutcomeRefused,
 }
 
 /// A counter a refusal adds one to.
@@ -167,6 +169,7 @@ impl Refusal {
             Refusal::Failed { error, .. } => error.spoken().into(),
             Refusal::ActionRefused { .. } => say::FAILED.into(),
             Refusal::ActionUnavailable { .. } => say::ACTION_UNAVAILABLE.into(),
+            Refusal::OutcomeRefused => say::FAILED.into(),
             _ => return None,
         })
     }
@@ -204,6 +207,7 @@ impl Refusal {
             Refusal::ActionUnavailable { kind, .. } => {
                 Event::new("action_unavailable", "refused").field("kind", *kind)
             }
+            Refusal::OutcomeRefused => Event::new("outcome_refused", "refused"),
             Refusal::Confirm { logged, .. } => {
                 Event::new("confirmation_requested", "pending").field("arguments", logged.clone())
             }
@@ -219,6 +223,7 @@ impl Refusal {
             Refusal::Blocked => Metric::FunctionCalls("blocked"),
             Refusal::ActionRefused { .. } => Metric::FunctionCalls("action_refused"),
             Refusal::ActionUnavailable { .. } => Metric::FunctionCalls("action_unavailable"),
+            Refusal::OutcomeRefused => Metric::FunctionCalls("outcome_refused"),
             Refusal::RateLimited { .. } => Metric::RateLimited("function"),
             Refusal::VerificationLocked { .. } | Refusal::VerificationRunning { .. } => {
                 Metric::RateLimited("verification")
@@ -242,6 +247,9 @@ impl Refusal {
             }
             Refusal::VerificationRunning { .. } => format!(
                 "function `{function}` refused: a check is already running for these {bound}"
+            ),
+            Refusal::OutcomeRefused => format!(
+                "function `{function}`: its handler picked an outcome the file does not declare; the call failed"
             ),
             Refusal::ActionUnavailable { kind, why } => {
                 format!("function `{function}`: its `{kind}` action is unavailable: {why}")

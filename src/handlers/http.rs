@@ -236,7 +236,7 @@ async fn finish(
     resp: reqwest::Response,
 ) -> Result<Reply, HandlerError> {
     let status = resp.status();
-    if !status.is_success() {
+    if !status.is_success() && !status.is_client_error() {
         return Err(HandlerError::failed(
             function,
             format!("upstream answered {status}"),
@@ -248,13 +248,18 @@ async fn finish(
             BodyError::Timeout => HandlerError::timed_out(function, spec.timeout),
             BodyError::Failed(detail) => HandlerError::failed(function, detail),
         })?;
+    // A 4xx with a `response` is the backend's refusal, in words the
+    // caller should hear; without one, a failure like any other.
+    if status.is_client_error() {
+        return super::refusal(&body)
+            .ok_or_else(|| HandlerError::failed(function, format!("upstream answered {status}")));
+    }
     let json: Option<Value> = serde_json::from_slice(&body).ok();
     if let Some(Value::Object(obj)) = &json {
         if let Some(k) = spec.error_keys.iter().find(|k| obj.contains_key(*k)) {
-            return Err(HandlerError::failed(
-                function,
-                format!("upstream response has error key `{k}`"),
-            ));
+            return super::refusal(&body).ok_or_else(|| {
+                HandlerError::failed(function, format!("upstream response has error key `{k}`"))
+            });
         }
     }
     let verified = match (&spec.verified_field, &json) {

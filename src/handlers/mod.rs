@@ -49,6 +49,10 @@ pub struct Reply {
     /// call pipeline admitted them (`call::actions`).
     #[serde(skip)]
     pub output_action: Vec<Value>,
+    /// The backend refused, with words the caller should hear (a 4xx, an
+    /// error key, or exit status 1, with a `response`): no action runs.
+    #[serde(skip)]
+    pub refused: bool,
     /// A `verifies_caller` handler matched (never sent; the server turns it into a grant).
     #[serde(skip)]
     pub verified: bool,
@@ -63,6 +67,7 @@ impl Reply {
             post_process: false,
             data: None,
             output_action: Vec::new(),
+            refused: false,
             verified: false,
         }
     }
@@ -235,6 +240,24 @@ fn reply_from_output(text: &str) -> Reply {
     } else {
         Reply::text(trimmed)
     }
+}
+
+/// The most of a backend's refusal the AI is given.
+const REFUSAL_WORDS: usize = 1024;
+
+/// A backend's refusal the caller should hear: the `response` string of a
+/// JSON object, cut to 1 KiB; `None` when there is none.
+fn refusal(body: &[u8]) -> Option<Reply> {
+    let json: Value = serde_json::from_slice(body).ok()?;
+    let words = json.get("response")?.as_str()?.trim();
+    let mut end = words.len().min(REFUSAL_WORDS);
+    while !words.is_char_boundary(end) {
+        end -= 1;
+    }
+    (!words.is_empty()).then(|| Reply {
+        refused: true,
+        ..Reply::text(&words[..end])
+    })
 }
 
 /// The JSON object a handler printed or an upstream answered, if any: what

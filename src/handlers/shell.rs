@@ -268,6 +268,13 @@ pub(super) async fn run(
             _ => Vec::new(),
         },
     };
+    // Exit status 1 with a `response` on stdout is the program's refusal,
+    // in words the caller should hear.
+    if status.code() == Some(1) {
+        if let Some(reply) = super::refusal(&out) {
+            return Ok(reply);
+        }
+    }
     if !status.success() {
         let (stderr, _) = timeout(GRACE, err_task)
             .await

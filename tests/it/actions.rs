@@ -228,3 +228,212 @@ functions:
         .collect();
     assert_eq!(kinds, ["transfer", "send_sms", "send_sms"]);
 }
+
+/// A backend that refuses for a reason the caller should hear (a 4xx, an
+/// error key, exit status 1, each with a `response`) is heard, capped at 1
+/// KiB, and no action runs; anything else keeps the safe sentence.
+#[test]
+fn a_refusal_in_words_is_heard_and_runs_no_actions() {
+    let up = Upstream::start(|req| match req.target.as_str() {
+        "/full" => Answer::new(
+            "409 Conflict",
+            "application/json",
+            r#"{"response": "We have no table for twelve; I can take a message.", "outcome": "booked"}"#,
+        ),
+        "/long" => Answer::new(
+            "422 Unprocessable Entity",
+            "application/json",
+            &format!(r#"{{"response": "{}"}}"#, "é".repeat(800)),
+        ),
+        "/bare" => Answer::new("404 Not Found", "application/json", r#"{"error": "no"}"#),
+        "/down" => Answer::new(
+            "503 Service Unavailable",
+            "application/json",
+            r#"{"response": "maintenance"}"#,
+        ),
+        _ => Answer::json(r#"{"response": "Booked.", "id": "B-1"}"#),
+    });
+    let yaml = r#"name: refusals
+prompt: { text: You help. }
+functions:
+  book:
+    description: Books.
+    secure: false
+    parameters: { type: object, properties: { path: { type: string, enum: [full, long, bare, down, ok] } }, required: [path] }
+    http: { url: "UPSTREAM/${args.path}" }
+    actions:
+      - set_global_data: { booking: "${response.id}" }
+  book_by_script:
+    description: Books by a program.
+    secure: false
+    parameters: { type: object, properties: { code: { type: integer } }, required: [code] }
+    shell: { command: ["./refuse.sh", "${args.code}"] }
+    actions:
+      - hangup: true
+"#
+    .replace("UPSTREAM", &up.url());
+    let refuse = "#!/bin/sh\necho '{\"response\": \"That date is closed.\"}'\nexit \"$1\"\n";
+    let dir = agent_dir(&yaml, &[("refuse.sh", refuse)]);
+    let audit = dir.path().join("audit.log");
+    let server = Swagent::new(["serve", "agent.yaml", "--audit-log"])
+        .args([audit.as_os_str()])
+        .creds()
+        .dir(dir.path())
+        .start();
+    let call = |function: &str, args: Value| {
+        server.swaig(
+            "",
+            json!({"function": function, "call_id": "call-1", "argument": {"parsed": [args]}}),
+        )
+    };
+    assert_eq!(
+        call("book", json!({"path": "full"})),
+        (
+            200,
+            json!({"response": "We have no table for twelve; I can take a message."})
+        )
+    );
+    let (_, long) = call("book", json!({"path": "long"}));
+    assert_eq!(
+        long["response"].as_str().unwrap(),
+        "é".repeat(512),
+        "cut to 1 KiB on a character"
+    );
+    for path in ["bare", "down"] {
+        assert_eq!(
+            call("book", json!({"path": path})),
+            (200, json!({"response": FAILED})),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        call("book", json!({"path": "ok"})),
+        (
+            200,
+            json!({"response": "Booked.", "action": [{"set_global_data": {"booking": "B-1"}}]})
+        )
+    );
+    assert_eq!(
+        call("book_by_script", json!({"code": 1})),
+        (200, json!({"response": "That date is closed."}))
+    );
+    assert_eq!(
+        call("book_by_script", json!({"code": 2})),
+        (200, json!({"response": FAILED}))
+    );
+    let results: Vec<String> = {
+        let read = || std::fs::read_to_string(&audit).unwrap_or_default();
+        assert!(eventually(std::time::Duration::from_secs(5), || read()
+            .lines()
+            .filter(|l| l.contains("\"function_called\""))
+            .count()
+            == 7));
+        read()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["event"] == "function_called")
+            .map(|e| e["outcome"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        results,
+        ["refused", "refused", "error", "error", "ok", "refused", "error"]
+    );
+}
+
+/// The backend decides which outcome, the file decides what: a program and
+/// an upstream each pick one by name; a name the file lacks fails the call;
+/// without a name, `actions` run.
+#[test]
+fn outcomes_are_picked_by_the_handler_and_defined_by_the_file() {
+    let up = Upstream::start(|req| match req.target.as_str() {
+        "/human?open=1" => {
+            Answer::json(r#"{"outcome": "transfer", "response": "The host stand is open."}"#)
+        }
+        "/human?open=0" => Answer::json(r#"{"outcome": "message", "response": "Nobody is free."}"#),
+        _ => Answer::json(r#"{"outcome": "dial_my_friend", "response": "Sure."}"#),
+    });
+    let yaml = r#"name: outcomes
+prompt: { text: You help. }
+contexts:
+  default:
+    steps: [{ name: main, text: Help. }]
+  help:
+    steps: [{ name: note, text: Take a message. }]
+functions:
+  request_human:
+    description: Asks for a person.
+    secure: false
+    parameters: { type: object, properties: { open: { type: integer, enum: [0, 1, 2] } }, required: [open] }
+    http: { url: "UPSTREAM/human", query: { open: "${args.open}" } }
+    outcomes:
+      transfer: [ { say: "Connecting you now." }, { transfer: { to: "+15551230001" } } ]
+      message: [ { set_global_data: { wants_callback: true } }, { change_context: help } ]
+  decide:
+    description: A program decides.
+    secure: false
+    parameters: { type: object, properties: { pick: { type: string, enum: [message, none] } }, required: [pick] }
+    shell: { command: ["./decide.sh", "${args.pick}"] }
+    actions: [ { say: "Nothing to do." } ]
+    outcomes:
+      message: [ { change_context: help } ]
+"#
+    .replace("UPSTREAM", &up.url());
+    let decide = "#!/bin/sh\nif [ \"$1\" = none ]; then echo '{\"response\": \"ok\"}'; else printf '{\"outcome\": \"%s\", \"response\": \"ok\"}' \"$1\"; fi\n";
+    let dir = agent_dir(&yaml, &[("decide.sh", decide)]);
+    let audit = dir.path().join("audit.log");
+    let server = Swagent::new(["serve", "agent.yaml", "--audit-log"])
+        .args([audit.as_os_str()])
+        .creds()
+        .dir(dir.path())
+        .start();
+    let call = |function: &str, args: Value| {
+        server.swaig(
+            "",
+            json!({"function": function, "call_id": "call-1", "argument": {"parsed": [args]}}),
+        )
+    };
+    let (_, open) = call("request_human", json!({"open": 1}));
+    assert_eq!(open["response"], "The host stand is open.");
+    assert_eq!(open["action"][0], json!({"say": "Connecting you now."}));
+    assert_eq!(
+        open["action"][1]["SWML"]["sections"]["main"][0]["connect"]["to"],
+        "+15551230001"
+    );
+    assert_eq!(
+        call("request_human", json!({"open": 0})),
+        (
+            200,
+            json!({"response": "Nobody is free.", "action": [{"set_global_data": {"wants_callback": true}}, {"change_context": "help"}]})
+        )
+    );
+    assert_eq!(
+        call("request_human", json!({"open": 2})),
+        (200, json!({"response": FAILED}))
+    );
+    assert_eq!(
+        call("decide", json!({"pick": "message"})),
+        (
+            200,
+            json!({"response": "ok", "action": [{"change_context": "help"}]})
+        )
+    );
+    assert_eq!(
+        call("decide", json!({"pick": "none"})),
+        (
+            200,
+            json!({"response": "ok", "action": [{"say": "Nothing to do."}]})
+        )
+    );
+    assert!(eventually(std::time::Duration::from_secs(5), || {
+        std::fs::read_to_string(&audit)
+            .unwrap_or_default()
+            .contains("\"outcome_refused\"")
+    }));
+    assert!(
+        !std::fs::read_to_string(&audit)
+            .unwrap()
+            .contains("dial_my_friend"),
+        "the unknown name was logged"
+    );
+}

@@ -5,6 +5,7 @@
 //! The names actions move to or toggle are checked once the whole file is
 //! ([`Checker::action_targets`]).
 
+use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
 use super::template::Slot;
@@ -28,11 +29,51 @@ impl Checker<'_> {
         declared: &Map<String, Value>,
         slot: Slot,
     ) -> Vec<Action> {
+        self.action_list(
+            function,
+            &["functions", function, "actions"],
+            raw,
+            declared,
+            slot,
+        )
+    }
+
+    /// A function's `outcomes`: names, each with its actions checked.
+    pub(super) fn outcomes(
+        &mut self,
+        function: &str,
+        raw: IndexMap<String, Vec<ActionFile>>,
+        declared: &Map<String, Value>,
+        slot: Slot,
+    ) -> IndexMap<String, Vec<Action>> {
+        let mut out = IndexMap::new();
+        for (name, actions) in raw {
+            if !crate::template::is_name(&name) {
+                let pos = self.spans.key(&["functions", function, "outcomes", &name]);
+                self.error(pos, format!("function `{function}`: an outcome's name must match `^[a-zA-Z_][a-zA-Z0-9_]*$`"));
+                continue;
+            }
+            let at = ["functions", function, "outcomes", name.as_str()];
+            let actions = self.action_list(function, &at, actions, declared, slot);
+            out.insert(name, actions);
+        }
+        out
+    }
+
+    /// The actions of a list at `at` (`actions`, or an outcome).
+    fn action_list(
+        &mut self,
+        function: &str,
+        at: &[&str],
+        raw: Vec<ActionFile>,
+        declared: &Map<String, Value>,
+        slot: Slot,
+    ) -> Vec<Action> {
         let mut out = Vec::new();
         for (i, action) in raw.into_iter().enumerate() {
             let index = i.to_string();
-            let at = ["functions", function, "actions", index.as_str()];
-            if let Some(action) = self.action(function, &at, action, declared, slot) {
+            let here = [at, &[index.as_str()]].concat();
+            if let Some(action) = self.action(function, &here, action, declared, slot) {
                 out.push(action);
             }
         }

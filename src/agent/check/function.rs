@@ -37,6 +37,7 @@ impl Checker<'_> {
         };
         let actions = self.actions(name, f.actions.take().unwrap_or_default(), &declared, slot);
         let post_process = f.post_process.unwrap_or(false);
+        let outcomes = self.outcomes(name, f.outcomes.take().unwrap_or_default(), &declared, slot);
         let handler = self.handler(name, f.shell, f.http, f.static_reply, &declared)?;
         let changes_something =
             confirm || matches!(&handler, Handler::Http(h) if h.method != Method::Get);
@@ -69,6 +70,7 @@ impl Checker<'_> {
             output_actions,
             actions,
             post_process,
+            outcomes,
         })
     }
 

@@ -226,6 +226,10 @@ pub struct FunctionFile {
     /// The AI says the response first, then the actions run.
     #[serde(default)]
     pub post_process: Option<bool>,
+    /// Named lists of actions; the handler's output picks one with
+    /// `{"outcome": NAME, "response": ...}` (without it, `actions` run).
+    #[serde(default)]
+    pub outcomes: Option<IndexMap<String, Vec<super::ActionFile>>>,
 }
 
 /// A function's rate limits.

@@ -16,6 +16,7 @@ pub(super) fn all(
     call: &Call<'_>,
     args: &Value,
     data: Option<&Value>,
+    actions: &[Action],
 ) -> Result<Vec<Value>, Refusal> {
     let no_env = |_: &str| None;
     let ctx = Context {
@@ -26,8 +27,7 @@ pub(super) fn all(
         response: data,
         env: &no_env,
     };
-    call.function
-        .actions
+    actions
         .iter()
         .map(|action| one(call, action, &ctx))
         .collect()
