@@ -111,6 +111,70 @@ pub struct Question {
 /// A step, as (context, step) names.
 pub type StepRef = (String, String);
 
+/// Where functions' actions can move the conversation: `change_step` and
+/// `change_context` of the file's actions and outcomes, and the targets
+/// `actions_from_output` allows (all, when it names none).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActionMoves {
+    /// Steps (by name, in whichever context is current).
+    pub steps: Targets,
+    pub contexts: Targets,
+}
+
+/// Names an action can move to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Targets {
+    #[default]
+    None,
+    Named(BTreeSet<String>),
+    Any,
+}
+
+impl Targets {
+    /// Adds `names` (`None`: any name).
+    pub fn add(&mut self, names: Option<&[String]>) {
+        match (names, &mut *self) {
+            (_, Targets::Any) => {}
+            (None, _) => *self = Targets::Any,
+            (Some(names), Targets::Named(set)) => set.extend(names.iter().cloned()),
+            (Some(names), Targets::None) => *self = Targets::Named(names.iter().cloned().collect()),
+        }
+    }
+
+    fn has(&self, name: &str) -> bool {
+        match self {
+            Targets::None => false,
+            Targets::Named(set) => set.contains(name),
+            Targets::Any => true,
+        }
+    }
+}
+
+impl ActionMoves {
+    /// The moves of every function's actions, outcomes and output targets.
+    pub fn of(functions: &indexmap::IndexMap<String, crate::agent::Function>) -> ActionMoves {
+        use crate::agent::actions::{Action, OutputKind};
+        let mut moves = ActionMoves::default();
+        for f in functions.values() {
+            for action in f.actions.iter().chain(f.outcomes.values().flatten()) {
+                match action {
+                    Action::ChangeStep(s) => moves.steps.add(Some(std::slice::from_ref(s))),
+                    Action::ChangeContext(c) => moves.contexts.add(Some(std::slice::from_ref(c))),
+                    _ => {}
+                }
+            }
+            for (kind, targets) in &f.output_actions.0 {
+                match kind {
+                    OutputKind::ChangeStep => moves.steps.add(targets.as_deref()),
+                    OutputKind::ChangeContext => moves.contexts.add(targets.as_deref()),
+                    _ => {}
+                }
+            }
+        }
+        moves
+    }
+}
+
 impl Context {
     /// Where the context starts: `initial_step`, else the first step.
     pub fn entry(&self) -> &str {
@@ -179,11 +243,18 @@ impl Context {
 
 impl Contexts {
     /// The contexts never entered, and the steps of entered contexts the
-    /// conversation cannot reach, starting at `default`'s entry.
-    pub fn unreachable(&self) -> (Vec<String>, Vec<StepRef>) {
+    /// conversation cannot reach, starting at `default`'s entry; a
+    /// function's action can also move it (`moves`).
+    pub fn unreachable(&self, moves: &ActionMoves) -> (Vec<String>, Vec<StepRef>) {
         let mut entered: BTreeSet<&str> = BTreeSet::new();
         let mut reached: BTreeSet<(&str, &str)> = BTreeSet::new();
         let mut todo: Vec<&str> = vec!["default"];
+        todo.extend(
+            self.0
+                .keys()
+                .map(String::as_str)
+                .filter(|c| moves.contexts.has(c)),
+        );
         while let Some(name) = todo.pop() {
             let Some(context) = self.0.get(name) else {
                 continue;
@@ -192,6 +263,8 @@ impl Contexts {
                 continue;
             }
             let mut steps = vec![context.entry()];
+            let moved = context.steps.iter().map(|s| s.name.as_str());
+            steps.extend(moved.filter(|s| moves.steps.has(s)));
             while let Some(step) = steps.pop() {
                 if !reached.insert((name, step)) {
                     continue;

@@ -437,3 +437,59 @@ functions:
         "the unknown name was logged"
     );
 }
+
+/// Moves made by functions count for reach: an agent whose tools drive
+/// every move (`valid_steps: []` everywhere) validates under `--strict`.
+#[test]
+fn moves_made_by_actions_count_for_reach() {
+    let yaml = r#"name: scoped
+prompt: { text: You help. }
+contexts:
+  default:
+    steps:
+      - { name: choose, text: Choose., valid_steps: [], valid_contexts: [], functions: [lock, escalate] }
+      - { name: locked, text: Locked., valid_steps: [], valid_contexts: [] }
+  help:
+    steps: [{ name: note, text: Take a note., valid_steps: [], valid_contexts: [] }]
+functions:
+  lock:
+    description: Locks the booking.
+    static: { response: Locked. }
+    actions: [ { change_step: locked } ]
+  escalate:
+    description: Asks the backend.
+    actions_from_output: { change_context: [help] }
+    shell: { command: ["./escalate.sh"] }
+"#;
+    let dir = agent_dir(
+        yaml,
+        &[("escalate.sh", "#!/bin/sh\necho '{\"response\": \"ok\"}'\n")],
+    );
+    Swagent::new(["validate", "--strict", "agent.yaml"])
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .stdout_is("1 agent file(s) valid\n");
+    std::fs::write(
+        dir.path().join("agent.yaml"),
+        yaml.replace("    actions: [ { change_step: locked } ]\n", "")
+            .replace("    actions_from_output: { change_context: [help] }\n", ""),
+    )
+    .unwrap();
+    let out = Swagent::new(["validate", "--strict", "agent.yaml"])
+        .dir(dir.path())
+        .run()
+        .code(1);
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("agent.yaml"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "agent.yaml:7:9: error: step `locked` of context `default` cannot be reached: no step the conversation reaches moves to it (`valid_steps`, `next`, `completion_action`, a function's `change_step`)",
+            "agent.yaml:8:3: error: context `help` is never entered: no step the conversation reaches lists it in `valid_contexts` (nor its context), and no function's `change_context` names it",
+        ]
+    );
+}

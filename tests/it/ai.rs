@@ -239,8 +239,8 @@ fn unreachable_steps_are_errors_under_strict() {
     assert_eq!(
         lines,
         [
-            "reach.yaml:9:13: error: step `orphan` of context `default` cannot be reached: no step the conversation reaches moves to it (`valid_steps`, `next`, `completion_action`)",
-            "reach.yaml:14:3: error: context `archive` is never entered: no step the conversation reaches lists it in `valid_contexts` (nor its context)",
+            "reach.yaml:9:13: error: step `orphan` of context `default` cannot be reached: no step the conversation reaches moves to it (`valid_steps`, `next`, `completion_action`, a function's `change_step`)",
+            "reach.yaml:14:3: error: context `archive` is never entered: no step the conversation reaches lists it in `valid_contexts` (nor its context), and no function's `change_context` names it",
         ]
     );
 }
@@ -265,8 +265,8 @@ fn an_empty_list_is_a_dead_end_and_a_steps_list_replaces_its_contexts() {
     assert_eq!(
         lines,
         [
-            "scoped.yaml:8:9: warning: step `b` of context `default` cannot be reached: no step the conversation reaches moves to it (`valid_steps`, `next`, `completion_action`)",
-            "scoped.yaml:9:3: warning: context `billing` is never entered: no step the conversation reaches lists it in `valid_contexts` (nor its context)",
+            "scoped.yaml:8:9: warning: step `b` of context `default` cannot be reached: no step the conversation reaches moves to it (`valid_steps`, `next`, `completion_action`, a function's `change_step`)",
+            "scoped.yaml:9:3: warning: context `billing` is never entered: no step the conversation reaches lists it in `valid_contexts` (nor its context), and no function's `change_context` names it",
         ]
     );
 }

@@ -231,8 +231,8 @@ fn each_bad_file_gets_its_exact_findings_and_exit_code() {
         ]),
         // Unreachable steps and contexts are warnings (errors with --strict).
         ("context_reach", 0, &[
-            "bad/context_reach.yaml:9:13: warning: step `orphan` of context `default` cannot be reached: no step the conversation reaches moves to it (`valid_steps`, `next`, `completion_action`)",
-            "bad/context_reach.yaml:14:3: warning: context `archive` is never entered: no step the conversation reaches lists it in `valid_contexts` (nor its context)",
+            "bad/context_reach.yaml:9:13: warning: step `orphan` of context `default` cannot be reached: no step the conversation reaches moves to it (`valid_steps`, `next`, `completion_action`, a function's `change_step`)",
+            "bad/context_reach.yaml:14:3: warning: context `archive` is never entered: no step the conversation reaches lists it in `valid_contexts` (nor its context), and no function's `change_context` names it",
         ]),
         ("no_default_context", 1, &[
             "bad/no_default_context.yaml:3:1: error: `contexts` needs a `default` context: the conversation starts there",

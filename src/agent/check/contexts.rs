@@ -7,7 +7,8 @@ use indexmap::IndexMap;
 
 use super::Checker;
 use crate::agent::contexts::{
-    Context, ContextPrompt, Contexts, GatherInfo, Question, Reset, SectionText, Step, StepFunctions,
+    ActionMoves, Context, ContextPrompt, Contexts, GatherInfo, Question, Reset, SectionText, Step,
+    StepFunctions,
 };
 use crate::agent::model::{
     ContextFile, GatherInfoFile, StepFile, StepFunctions as FunctionsFile, StepSection,
@@ -37,6 +38,7 @@ impl Checker<'_> {
         &mut self,
         raw: IndexMap<String, ContextFile>,
         functions: &[&str],
+        moves: &ActionMoves,
     ) -> Option<Contexts> {
         if !raw.contains_key("default") {
             let pos = self.spans.key(&["contexts"]);
@@ -63,7 +65,7 @@ impl Checker<'_> {
             out.insert(name, context);
         }
         let contexts = Contexts(out);
-        self.reach(&contexts);
+        self.reach(&contexts, moves);
         Some(contexts)
     }
 
@@ -424,14 +426,14 @@ impl Checker<'_> {
 
     /// Steps nothing reaches and contexts nothing enters: warnings, errors
     /// with `--strict`.
-    fn reach(&mut self, contexts: &Contexts) {
+    fn reach(&mut self, contexts: &Contexts, moves: &ActionMoves) {
         if !contexts.0.contains_key("default") {
             return;
         }
-        let (never, unreached) = contexts.unreachable();
+        let (never, unreached) = contexts.unreachable(moves);
         for context in never {
             let pos = self.spans.key(&["contexts", &context]);
-            self.flag(pos, format!("context `{context}` is never entered: no step the conversation reaches lists it in `valid_contexts` (nor its context)"));
+            self.flag(pos, format!("context `{context}` is never entered: no step the conversation reaches lists it in `valid_contexts` (nor its context), and no function's `change_context` names it"));
         }
         let mut seen = std::collections::BTreeSet::new();
         for (context, step) in unreached.into_iter().filter(|r| seen.insert(r.clone())) {
@@ -443,7 +445,7 @@ impl Checker<'_> {
             let pos = self
                 .spans
                 .key(&["contexts", &context, "steps", &i.to_string()]);
-            self.flag(pos, format!("step `{step}` of context `{context}` cannot be reached: no step the conversation reaches moves to it (`valid_steps`, `next`, `completion_action`)"));
+            self.flag(pos, format!("step `{step}` of context `{context}` cannot be reached: no step the conversation reaches moves to it (`valid_steps`, `next`, `completion_action`, a function's `change_step`)"));
         }
     }
 

@@ -217,7 +217,8 @@ impl<'a> Checker<'a> {
                     )
                     .chain(contexts::RESERVED)
                     .collect();
-                Some(self.contexts(c, &callable)?)
+                let moves = crate::agent::contexts::ActionMoves::of(&functions);
+                Some(self.contexts(c, &callable, &moves)?)
             }
             None => None,
         };
