@@ -116,6 +116,7 @@ fn templates(c: &mut Criterion) {
         global_data: &Value::Null,
         meta_data: &Value::Null,
         response: Some(&response),
+        call: None,
         env: &no_env,
     };
     let argv = Template::parse("--account=${args.account}").unwrap();

@@ -48,6 +48,9 @@ pub enum Var {
     GlobalData(Vec<Step>),
     /// `${meta_data.KEY...}` from the SWAIG request.
     MetaData(Vec<Step>),
+    /// `${call.FIELD...}`: the call as the SWML request reported it (`from`,
+    /// `to`, `direction`, ...), in `on_call_start` only.
+    Call(Vec<Step>),
 }
 
 impl Var {
@@ -61,6 +64,7 @@ impl Var {
             Var::CallId => "call_id",
             Var::GlobalData(_) => "global_data",
             Var::MetaData(_) => "meta_data",
+            Var::Call(_) => "call",
         }
     }
 }
@@ -119,6 +123,8 @@ pub struct Context<'a> {
     pub global_data: &'a Value,
     pub meta_data: &'a Value,
     pub response: Option<&'a Value>,
+    /// The `call` object of the SWML request, for `on_call_start`.
+    pub call: Option<&'a Value>,
     pub env: &'a dyn Fn(&str) -> Option<String>,
 }
 
@@ -249,6 +255,11 @@ fn lookup(var: &Var, text: &str, ctx: &Context<'_>) -> Result<Value, RenderError
         Var::CallId => Value::String(ctx.call_id.to_owned()),
         Var::GlobalData(path) => walk(ctx.global_data, path).cloned().unwrap_or(Value::Null),
         Var::MetaData(path) => walk(ctx.meta_data, path).cloned().unwrap_or(Value::Null),
+        Var::Call(path) => ctx
+            .call
+            .and_then(|c| walk(c, path))
+            .cloned()
+            .unwrap_or(Value::Null),
         Var::Response(path) => ctx
             .response
             .and_then(|r| walk(r, path))
@@ -352,8 +363,9 @@ fn parse_var(inner: &str) -> Result<Var, String> {
         "output" => Ok(Var::Output(need_path("path")?)),
         "global_data" => Ok(Var::GlobalData(need_path("key")?)),
         "meta_data" => Ok(Var::MetaData(need_path("key")?)),
+        "call" => Ok(Var::Call(need_path("field")?)),
         _ => Err(format!(
-            "unknown template `${{{inner}}}`: use `args.NAME`, `response.PATH`, `output.PATH`, `env:NAME`, `call_id`, `global_data.KEY` or `meta_data.KEY`"
+            "unknown template `${{{inner}}}`: use `args.NAME`, `response.PATH`, `output.PATH`, `env:NAME`, `call_id`, `global_data.KEY`, `meta_data.KEY` or `call.FIELD`"
         )),
     }
 }
@@ -374,6 +386,7 @@ mod tests {
             global_data: &Value::Null,
             meta_data: &Value::Null,
             response,
+            call: None,
             env: &no_env,
         }
     }
@@ -403,7 +416,7 @@ mod tests {
     fn rejects_bad_templates() {
         for (src, msg) in [
             ("${args.x", "unterminated `${`: add the closing `}`"),
-            ("${argz.x}", "unknown template `${argz.x}`: use `args.NAME`, `response.PATH`, `output.PATH`, `env:NAME`, `call_id`, `global_data.KEY` or `meta_data.KEY`"),
+            ("${argz.x}", "unknown template `${argz.x}`: use `args.NAME`, `response.PATH`, `output.PATH`, `env:NAME`, `call_id`, `global_data.KEY`, `meta_data.KEY` or `call.FIELD`"),
             ("${args.}", "`${args.}` needs a name after `args.`"),
             ("${env:1X}", "`${env:1X}`: `1X` is not a valid environment variable name"),
             ("${response.a[x]}", "`${response.a[x]}`: `x` is not an array index"),

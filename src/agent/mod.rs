@@ -55,6 +55,8 @@ pub struct Agent {
     pub ai: Ai,
     /// The verbs around the `ai` verb.
     pub around: Around,
+    /// The lookup when the call starts.
+    pub on_call_start: Option<CallStart>,
     pub functions: IndexMap<String, Function>,
     /// The agent file, and the folder shell commands run in.
     pub path: PathBuf,
@@ -92,6 +94,17 @@ pub fn schema_validator(
         .should_validate_formats(true)
         .should_ignore_unknown_formats(false)
         .build(schema)
+}
+
+/// `on_call_start`: a lookup whose JSON object joins the call's initial
+/// `global_data`.
+#[derive(Debug)]
+pub struct CallStart {
+    /// Its handler, as a function with no arguments and no guards.
+    pub function: Function,
+    /// A failed lookup answers with [`CallStart::after_failure`] alone.
+    pub required: bool,
+    pub after_failure: Vec<Value>,
 }
 
 /// A validated SWAIG function.

@@ -98,6 +98,11 @@ impl CallBody {
         })
     }
 
+    /// The `call` object of a SWML request (`from`, `to`, `direction`, ...).
+    pub fn call(&self) -> Option<&Value> {
+        self.call.as_ref().filter(|c| c.is_object())
+    }
+
     /// The number the call came from (`caller_id_num`), when it is an E.164
     /// number: not `anonymous`, not a SIP address.
     pub fn caller_number(&self) -> Option<&str> {

@@ -33,6 +33,7 @@ pub(super) async fn run(
         call_id: call.call_id,
         global_data: call.global_data,
         meta_data: call.meta_data,
+        call: None,
     };
     let series = &call.live.series[call.index];
     let ran = std::time::Instant::now();

@@ -35,7 +35,7 @@ use crate::token::Verdict;
 pub use arguments::{validate_arguments, InvalidArguments};
 pub use body::CallBody;
 pub use refusal::Refusal;
-pub use start::{start, start_id};
+pub use start::{start, start_id, start_looked_up};
 pub use summary::summary;
 
 /// Which guards a run applies. `serve` applies all of them; `swagent call`

@@ -28,6 +28,8 @@ pub struct CallInput<'a> {
     pub call_id: &'a str,
     pub global_data: &'a Value,
     pub meta_data: &'a Value,
+    /// The call as the SWML request reported it (`on_call_start` only).
+    pub call: Option<&'a Value>,
 }
 
 /// A SWAIG reply: `{"response": ..., "action": [...]}`, `action` omitted
@@ -143,9 +145,11 @@ impl Runtime {
     /// before the reload hold them, and new slots would let a
     /// `concurrency: 1` function run twice at once.
     pub fn carried(agent: &Agent, previous: Option<&Runtime>) -> Runtime {
+        let hooks = agent.on_call_start.iter().map(|s| &s.function);
         let limits = agent
             .functions
             .values()
+            .chain(hooks)
             .filter_map(|f| {
                 let concurrency = f.handler.concurrency()?;
                 let kept = previous
@@ -178,6 +182,7 @@ impl Runtime {
             global_data: input.global_data,
             meta_data: input.meta_data,
             response: None,
+            call: input.call,
             env: &env,
         };
         match &function.handler {

@@ -11,8 +11,13 @@ use crate::agent::{Agent, Function, Language, Llm, Prompt, PromptBody, Section};
 /// Makes a webhook URL from a path and the function its token is for.
 pub(super) type UrlMaker<'a> = dyn FnMut(String, Option<&str>) -> String + 'a;
 
-/// The document, with each webhook URL made by `url(path, token_for)`.
-pub(super) fn document(agent: &Agent, url: &mut UrlMaker<'_>) -> Value {
+/// The document, with each webhook URL made by `url(path, token_for)`;
+/// `global_data`, when given, instead of the file's (a call's lookup).
+pub(super) fn document(
+    agent: &Agent,
+    url: &mut UrlMaker<'_>,
+    global_data: Option<&Map<String, Value>>,
+) -> Value {
     let around = &agent.around;
     let answer = match around.max_duration {
         Some(d) => json!({ "max_duration": d }),
@@ -23,14 +28,18 @@ pub(super) fn document(agent: &Agent, url: &mut UrlMaker<'_>) -> Value {
         main.push(json!({ "record_call": record }));
     }
     main.extend(around.before.iter().cloned());
-    main.push(json!({ "ai": Value::Object(ai(agent, url)) }));
+    main.push(json!({ "ai": Value::Object(ai(agent, url, global_data)) }));
     main.extend(around.after.iter().cloned());
     json!({ "version": "1.0.0", "sections": { "main": main } })
 }
 
 /// The `ai` verb's object (the keys in the order the snapshots of the
 /// examples have always had; the platform reads them by name).
-fn ai(agent: &Agent, url: &mut UrlMaker<'_>) -> Map<String, Value> {
+fn ai(
+    agent: &Agent,
+    url: &mut UrlMaker<'_>,
+    global_data: Option<&Map<String, Value>>,
+) -> Map<String, Value> {
     let mut ai = Map::new();
     let mut system = prompt(&agent.prompt);
     if let Some(contexts) = &agent.contexts {
@@ -67,7 +76,7 @@ fn ai(agent: &Agent, url: &mut UrlMaker<'_>) -> Map<String, Value> {
         });
         ai.insert("pronounce".into(), rules.collect());
     }
-    if let Some(data) = &settings.global_data {
+    if let Some(data) = global_data.or(settings.global_data.as_ref()) {
         ai.insert("global_data".into(), Value::Object(data.clone()));
     }
     if let Some(multilingual) = &settings.multilingual {

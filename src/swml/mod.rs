@@ -8,7 +8,7 @@
 //! removed limits put into words.
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 pub mod conformance;
 mod contexts;
@@ -122,19 +122,33 @@ impl Prepared {
     /// Builds the document once with a marker in each URL, then cuts the
     /// serialized text at the markers.
     pub fn new(agent: &Agent) -> Prepared {
+        Prepared::build(agent, None)
+    }
+
+    /// The document of one call whose `on_call_start` lookup gave
+    /// `global_data` (the file's merged with the lookup's).
+    pub fn with_global_data(agent: &Agent, global_data: &Map<String, Value>) -> Prepared {
+        Prepared::build(agent, Some(global_data))
+    }
+
+    fn build(agent: &Agent, global_data: Option<&Map<String, Value>>) -> Prepared {
         // Letters and digits only, so JSON serialization leaves it intact; the
         // random part means no agent text can contain it by accident.
         let marker = format!("swagentHOLE{}N", crate::random::hex(8));
         let mut holes = Vec::new();
-        let doc = document::document(agent, &mut |path: String, token_for: Option<&str>| {
-            let mut escaped_path = String::new();
-            json_escape_into(&mut escaped_path, &path);
-            holes.push(Hole {
-                escaped_path,
-                token_for: token_for.map(str::to_owned),
-            });
-            format!("{marker}{}E", holes.len() - 1)
-        });
+        let doc = document::document(
+            agent,
+            &mut |path: String, token_for: Option<&str>| {
+                let mut escaped_path = String::new();
+                json_escape_into(&mut escaped_path, &path);
+                holes.push(Hole {
+                    escaped_path,
+                    token_for: token_for.map(str::to_owned),
+                });
+                format!("{marker}{}E", holes.len() - 1)
+            },
+            global_data,
+        );
         let text = serde_json::to_string(&doc).expect("a document serializes");
         // The text need not list the holes in the order they were made
         // (`defaults` comes before `functions`): each marker names its hole.

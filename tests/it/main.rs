@@ -16,6 +16,7 @@ mod https;
 mod incident;
 mod inprocess;
 mod layout;
+mod lifecycle;
 mod ops;
 mod perimeter;
 mod props;

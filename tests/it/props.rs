@@ -220,6 +220,7 @@ fn ctx(args: &Value) -> Context<'_> {
         global_data: &Value::Null,
         meta_data: &Value::Null,
         response: None,
+        call: None,
         env: &leaky_env,
     }
 }
@@ -361,6 +362,7 @@ fn argument_values_never_change_argc() {
                         call_id: "call-1",
                         global_data: &Value::Null,
                         meta_data: &Value::Null,
+                        call: None,
                     },
                 ))
                 .unwrap();
@@ -390,6 +392,7 @@ fn nul_in_an_argument_runs_nothing() {
                 call_id: "call-1",
                 global_data: &Value::Null,
                 meta_data: &Value::Null,
+                call: None,
             },
         ))
         .unwrap_err();

@@ -42,21 +42,28 @@ impl Checker<'_> {
         Around {
             max_duration: max_duration.filter(|d| *d > 0),
             record_call,
-            before: self.verbs("before_ai", raw.before_ai.take().unwrap_or_default()),
-            after: self.verbs("after_ai", raw.after_ai.take().unwrap_or_default()),
+            before: self.verbs(
+                &["before_ai"],
+                raw.before_ai.take().unwrap_or_default(),
+                true,
+            ),
+            after: self.verbs(&["after_ai"], raw.after_ai.take().unwrap_or_default(), true),
         }
     }
 
     /// Each one verb (`{ play: {...} }`) the schema knows, meeting its definition.
-    fn verbs(&mut self, key: &str, raw: Vec<Value>) -> Vec<Value> {
+    /// `around`: the verbs sit around the `ai` verb swagent renders, so no
+    /// `answer` or second AI among them.
+    pub(super) fn verbs(&mut self, at: &[&str], raw: Vec<Value>, around: bool) -> Vec<Value> {
+        let key = at.join(".");
         let mut out = Vec::new();
         for (i, verb) in raw.into_iter().enumerate() {
             let index = i.to_string();
-            let at = [key, index.as_str()];
+            let here = [at, &[index.as_str()]].concat();
             let name = match verb.as_object() {
                 Some(m) if m.len() == 1 => m.keys().next().cloned().unwrap_or_default(),
                 _ => {
-                    let pos = self.spans.value(&at);
+                    let pos = self.spans.value(&here);
                     self.error(
                         pos,
                         format!(
@@ -66,29 +73,37 @@ impl Checker<'_> {
                     continue;
                 }
             };
-            if NOT_AROUND.contains(&name.as_str()) {
-                let pos = self.spans.key(&[key, &index, &name]);
+            if around && NOT_AROUND.contains(&name.as_str()) {
+                let pos = self
+                    .spans
+                    .key(&[here.as_slice(), &[name.as_str()]].concat());
                 self.error(pos, format!("`{name}` cannot be placed in `{key}`: swagent renders the `answer` and the one `ai` verb itself"));
                 continue;
             }
             let Some((_, definition)) = schema::verbs().iter().find(|(v, _)| *v == name) else {
-                let pos = self.spans.key(&[key, &index, &name]);
+                let pos = self
+                    .spans
+                    .key(&[here.as_slice(), &[name.as_str()]].concat());
                 self.error(pos, format!("`{name}` is not a SWML verb the schema knows"));
                 continue;
             };
-            if let Some(inner) = nested(&verb[&name]) {
-                let pos = self.spans.key(&[key, &index, &name]);
+            if let Some(inner) = nested(&verb[&name]).filter(|_| around) {
+                let pos = self
+                    .spans
+                    .key(&[here.as_slice(), &[name.as_str()]].concat());
                 self.error(pos, format!("`{name}` holds an `{inner}` verb: swagent renders the `answer` and the one `ai` verb itself"));
                 continue;
             }
-            if key == "before_ai" && name == "hangup" {
-                let pos = self.spans.key(&[key, &index, &name]);
+            if at == ["before_ai"] && name == "hangup" {
+                let pos = self
+                    .spans
+                    .key(&[here.as_slice(), &[name.as_str()]].concat());
                 self.warn(
                     pos,
                     "`hangup` before the AI: the call ends before the agent says a word",
                 );
             }
-            if self.conforms(&at, &verb, definition) {
+            if self.conforms(&here, &verb, definition) {
                 out.push(verb);
             }
         }

@@ -18,14 +18,25 @@ impl Checker<'_> {
         h: HttpFile,
         declared: &serde_json::Map<String, Value>,
     ) -> Option<HttpSpec> {
-        let at = ["functions", name, "http"];
-        let url_path = [&at[..], &["url"]].concat();
+        self.http_at(&["functions", name, "http"], name, h, declared)
+    }
+
+    /// [`Self::http`] of the handler at `at` (a function's, or a call
+    /// hook's such as `on_call_start.http`).
+    pub(super) fn http_at(
+        &mut self,
+        at: &[&str],
+        name: &str,
+        h: HttpFile,
+        declared: &serde_json::Map<String, Value>,
+    ) -> Option<HttpSpec> {
+        let url_path = [at, &["url"]].concat();
         let url = self.template(name, &h.url, &url_path, Slot::HttpRequest, declared)?;
         self.check_url(name, &url, &url_path)?;
         let pairs = |this: &mut Self, field: &str, map: Option<IndexMap<String, String>>| {
             let mut out = Vec::new();
             for (k, v) in map.unwrap_or_default() {
-                let path = [&at[..], &[field, k.as_str()]].concat();
+                let path = [at, &[field, k.as_str()]].concat();
                 let t = this.template(name, &v, &path, Slot::HttpRequest, declared)?;
                 this.literal_secret(name, &k, &t, &path);
                 out.push((k, t));
@@ -37,7 +48,7 @@ impl Checker<'_> {
         if let Some(headers) = &headers {
             let mut seen = std::collections::HashSet::new();
             for (k, t) in headers {
-                let path = [&at[..], &["headers", k.as_str()]].concat();
+                let path = [at, &["headers", k.as_str()]].concat();
                 if !seen.insert(k.to_ascii_lowercase()) {
                     let pos = self.spans.key(&path);
                     self.error(
@@ -59,7 +70,7 @@ impl Checker<'_> {
         };
         let (query, headers, form) = (query?, headers?, form?);
         if body.is_some() && !form.is_empty() {
-            let pos = self.spans.key(&[&at[..], &["form"]].concat());
+            let pos = self.spans.key(&[at, &["form"]].concat());
             self.error(
                 pos,
                 format!("function `{name}`: use `body` or `form`, not both"),
@@ -70,7 +81,7 @@ impl Checker<'_> {
             Some(field) => match crate::template::parse_path(field) {
                 Ok(steps) => Some(steps),
                 Err(e) => {
-                    let pos = self.spans.value(&[&at[..], &["verified_field"]].concat());
+                    let pos = self.spans.value(&[at, &["verified_field"]].concat());
                     self.error(pos, format!("function `{name}`: `verified_field`: {e}"));
                     return None;
                 }
@@ -79,7 +90,7 @@ impl Checker<'_> {
         };
         let output = match h.output {
             Some(o) => {
-                let path = [&at[..], &["output"]].concat();
+                let path = [at, &["output"]].concat();
                 Some(self.template(name, &o, &path, Slot::HttpOutput, declared)?)
             }
             None => None,
@@ -87,14 +98,14 @@ impl Checker<'_> {
         let method = h.method.unwrap_or(Method::Get);
         let retries = h.retries.unwrap_or(0);
         if retries > 0 && method != Method::Get {
-            let pos = self.spans.value(&[&at[..], &["retries"]].concat());
+            let pos = self.spans.value(&[at, &["retries"]].concat());
             self.error(
                 pos,
                 format!("function `{name}`: `retries` is for GET only; retrying a {} could repeat what it changes", method.as_str()),
             );
         }
         if retries > 10 {
-            let pos = self.spans.value(&[&at[..], &["retries"]].concat());
+            let pos = self.spans.value(&[at, &["retries"]].concat());
             self.error(pos, format!("function `{name}`: `retries` is at most 10"));
         }
         Some(HttpSpec {
@@ -104,18 +115,18 @@ impl Checker<'_> {
             headers,
             body,
             form,
-            timeout: self.timeout(name, &at, h.timeout.map(|d| d.0)),
+            timeout: self.timeout(name, at, h.timeout.map(|d| d.0)),
             retries,
             output,
             error_keys: h.error_keys.unwrap_or_default(),
             max_response: self.size(
                 name,
-                &at,
+                at,
                 "max_response",
                 h.max_response.map(|b| b.0),
                 defaults::MAX_RESPONSE,
             ),
-            concurrency: self.concurrency(name, &at, h.concurrency, defaults::HTTP_CONCURRENCY),
+            concurrency: self.concurrency(name, at, h.concurrency, defaults::HTTP_CONCURRENCY),
             verified_field,
         })
     }

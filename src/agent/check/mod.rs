@@ -11,6 +11,7 @@ mod around;
 mod contexts;
 mod function;
 mod http;
+pub mod lifecycle;
 mod shell;
 mod stray;
 mod template;
@@ -54,6 +55,8 @@ pub(super) struct Checker<'a> {
     /// The file's function, step and context names, as written: what an
     /// action may toggle or move to.
     names: Names,
+    /// Checking a call hook: its templates may name the call.
+    lifecycle: bool,
 }
 
 /// The names a file declares, read before any part of it is checked.
@@ -75,6 +78,7 @@ impl<'a> Checker<'a> {
             dir,
             env: HashMap::new(),
             names: Names::default(),
+            lifecycle: false,
         }
     }
 
@@ -224,6 +228,7 @@ impl<'a> Checker<'a> {
         };
         self.action_targets(&functions, contexts.as_ref());
         let alerts = self.alerts(raw.alerts.as_deref().unwrap_or_default(), &functions);
+        let on_call_start = self.on_call_start(raw.on_call_start.take());
         self.stray_env();
         Some(Agent {
             alerts,
@@ -236,6 +241,7 @@ impl<'a> Checker<'a> {
             contexts,
             ai,
             around,
+            on_call_start,
             functions,
             path: path.to_path_buf(),
             dir: dir.to_path_buf(),

@@ -115,16 +115,27 @@ impl Checker<'_> {
         s: ShellFile,
         declared: &serde_json::Map<String, Value>,
     ) -> Option<ShellSpec> {
-        let at = ["functions", name, "shell"];
+        self.shell_at(&["functions", name, "shell"], name, s, declared)
+    }
+
+    /// [`Self::shell`] of the handler at `at` (a function's, or a call
+    /// hook's such as `on_call_start.shell`).
+    pub(super) fn shell_at(
+        &mut self,
+        at: &[&str],
+        name: &str,
+        s: ShellFile,
+        declared: &serde_json::Map<String, Value>,
+    ) -> Option<ShellSpec> {
         let Some(program) = s.command.first() else {
-            let pos = self.spans.value(&[&at[..], &["command"]].concat());
+            let pos = self.spans.value(&[at, &["command"]].concat());
             self.error(
                 pos,
                 format!("function `{name}`: `command` needs at least the program"),
             );
             return None;
         };
-        let program_path = [&at[..], &["command", "0"]].concat();
+        let program_path = [at, &["command", "0"]].concat();
         if program.contains("${") {
             let pos = self.spans.value(&program_path);
             self.error(
@@ -140,7 +151,7 @@ impl Checker<'_> {
         let mut after_dashdash = false;
         for (i, arg) in s.command.iter().enumerate().skip(1) {
             let index = i.to_string();
-            let path = [&at[..], &["command", index.as_str()]].concat();
+            let path = [at, &["command", index.as_str()]].concat();
             let t = self.template(name, arg, &path, Slot::ShellArg, declared)?;
             self.exec_limits(name, i, &t, &path);
             if let Some(Var::Args(arg_name, _)) = t.as_single_var() {
@@ -193,7 +204,7 @@ impl Checker<'_> {
             } else {
                 continue;
             };
-            let pos = self.spans.value(&[&at[..], &["env"]].concat());
+            let pos = self.spans.value(&[at, &["env"]].concat());
             self.error(pos, format!("function `{name}`: `{var}` {problem}"));
         }
         let arg_env = self.arg_env(name, declared);
@@ -201,16 +212,16 @@ impl Checker<'_> {
             program,
             args,
             arg_env,
-            timeout: self.timeout(name, &at, s.timeout.map(|d| d.0)),
+            timeout: self.timeout(name, at, s.timeout.map(|d| d.0)),
             env: s.env.unwrap_or_default(),
             max_output: self.size(
                 name,
-                &at,
+                at,
                 "max_output",
                 s.max_output.map(|b| b.0),
                 defaults::MAX_OUTPUT,
             ),
-            concurrency: self.concurrency(name, &at, s.concurrency, defaults::CONCURRENCY),
+            concurrency: self.concurrency(name, at, s.concurrency, defaults::CONCURRENCY),
         })
     }
 

@@ -84,6 +84,13 @@ impl Checker<'_> {
                     );
                     ok = false;
                 }
+                Var::Call(_) if !self.lifecycle => {
+                    self.error(
+                        at,
+                        format!("function `{function}`: `{source}` is only available in `on_call_start`"),
+                    );
+                    ok = false;
+                }
                 Var::Env(name) if slot != Slot::HttpRequest => {
                     self.error(
                         at,

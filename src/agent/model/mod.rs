@@ -95,6 +95,10 @@ pub struct AgentFile {
     /// SWML verbs after the AI ends: `[{ hangup: {} }]`.
     #[serde(default)]
     pub after_ai: Option<Vec<Value>>,
+    /// A lookup when the call starts (a CRM, a customer record): its JSON
+    /// object is merged into the call's initial `global_data`.
+    #[serde(default)]
+    pub on_call_start: Option<CallStartFile>,
     /// SWAIG functions, by name.
     #[serde(default)]
     pub functions: IndexMap<String, FunctionFile>,
@@ -328,6 +332,26 @@ pub struct AnswerFile {
     /// The longest the call may last, in seconds (the platform's default: 14400).
     #[serde(default)]
     pub max_duration: Option<u32>,
+}
+
+/// `on_call_start`: an http or shell handler run when the platform fetches
+/// the SWML. Its templates may use `${call.from}`, `${call.to}`,
+/// `${call.call_id}`, `${call.direction}`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallStartFile {
+    #[serde(default)]
+    pub shell: Option<ShellFile>,
+    #[serde(default)]
+    pub http: Option<HttpFile>,
+    /// `true`: when the lookup fails, answer with `after_failure` instead of
+    /// the file's own `global_data` (default `false`).
+    #[serde(default)]
+    pub required: Option<bool>,
+    /// With `required: true`: the SWML verbs the call gets when the lookup
+    /// fails, e.g. `[{ play: { url: "say:..." } }, { hangup: {} }]`.
+    #[serde(default)]
+    pub after_failure: Option<Vec<Value>>,
 }
 
 /// The JSON Schema of the agent file format, as committed in `schemas/`.

@@ -25,6 +25,7 @@ pub(super) fn all(
         global_data: call.global_data,
         meta_data: call.meta_data,
         response: data,
+        call: None,
         env: &no_env,
     };
     actions
