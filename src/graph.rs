@@ -4,10 +4,14 @@
 //! Steps are nodes and contexts are clusters. Arrows follow
 //! [`Context::moves`] within a context and [`Context::switches`] to another
 //! context's entry step, so the graph shows what the loader checks for
-//! reach. Both formats are made from one `Graph`, so they always agree;
-//! each escapes every name from the file. This module draws only: it
-//! neither loads nor checks the agent, and it never renders a graph itself.
+//! reach. Dashed arrows, labelled with a function's name, are the moves of
+//! that function's `change_step` and `change_context`: its actions, its
+//! outcomes and the targets its output may name. Both formats are made from
+//! one `Graph`, so they always agree; each escapes every name from the
+//! file. This module draws only: it neither loads nor checks the agent, and
+//! it never renders a graph itself.
 
+use crate::agent::actions::{Action, OutputKind};
 use crate::agent::contexts::{Context, Contexts, Step, StepFunctions};
 use crate::agent::{Agent, Function};
 
@@ -29,15 +33,32 @@ pub fn mermaid(agent: &Agent) -> String {
         }
         out.push_str("  end\n");
     }
-    for edge in &graph.edges {
-        let arrow = match edge.kind {
-            EdgeKind::Move => "-->",
-            EdgeKind::Switch => "-. switch .->",
+    let mut by_functions = Vec::new();
+    for (i, edge) in graph.edges.iter().enumerate() {
+        let arrow = match &edge.kind {
+            EdgeKind::Move => "-->".to_owned(),
+            EdgeKind::Switch => "-. switch .->".to_owned(),
+            EdgeKind::Function(name) => {
+                by_functions.push(i.to_string());
+                format!("-. \"{}\" .->", mermaid_text(name))
+            }
         };
         out.push_str(&format!("  {} {arrow} {}\n", edge.from, edge.to));
     }
+    // Mermaid draws every labelled dotted arrow alike, and a function may
+    // be named `switch`: colour tells the two apart. Styles go by the
+    // arrow's index, in the order the arrows were written.
+    if !by_functions.is_empty() {
+        out.push_str(&format!(
+            "  linkStyle {} stroke:{FUNCTION_COLOUR},color:{FUNCTION_COLOUR}\n",
+            by_functions.join(",")
+        ));
+    }
     out
 }
+
+/// The colour of the arrows of moves by functions, in both formats.
+const FUNCTION_COLOUR: &str = "blue";
 
 /// The agent drawn as a Graphviz digraph (`dot -Tsvg` renders it).
 pub fn dot(agent: &Agent) -> String {
@@ -61,9 +82,13 @@ pub fn dot(agent: &Agent) -> String {
         out.push_str("  }\n");
     }
     for edge in &graph.edges {
-        let style = match edge.kind {
-            EdgeKind::Move => "",
-            EdgeKind::Switch => " [style=dashed, label=\"switch\"]",
+        let style = match &edge.kind {
+            EdgeKind::Move => String::new(),
+            EdgeKind::Switch => " [style=dashed, label=\"switch\"]".to_owned(),
+            EdgeKind::Function(name) => format!(
+                " [style=dashed, label=\"{}\", color={FUNCTION_COLOUR}, fontcolor={FUNCTION_COLOUR}]",
+                dot_text(name)
+            ),
         };
         out.push_str(&format!("  {} -> {}{style};\n", edge.from, edge.to));
     }
@@ -106,18 +131,28 @@ enum Shape {
     Start,
 }
 
+#[derive(PartialEq, Eq)]
 struct Edge {
     from: String,
     to: String,
     kind: EdgeKind,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 enum EdgeKind {
     /// To a step of the same context, or from the start marker.
     Move,
     /// To another context's entry step.
     Switch,
+    /// A move by the named function: to a step of the same context, or to
+    /// a context's entry step.
+    Function(String),
+}
+
+/// Where a function's `change_step` or `change_context` moves.
+enum Target<'a> {
+    Step(&'a str),
+    Context(&'a str),
 }
 
 impl Graph {
@@ -173,6 +208,9 @@ impl Graph {
             });
             for s in 0..context.steps.len() {
                 graph.edges.extend(edges_from(contexts, c, context, s));
+                graph
+                    .edges
+                    .extend(function_edges(agent, contexts, c, context, s));
             }
         }
         graph
@@ -198,6 +236,92 @@ fn edges_from(contexts: &Contexts, c: usize, context: &Context, s: usize) -> Vec
             kind,
         })
         .collect()
+}
+
+/// The arrows of the moves by the functions step `s` of context `c` names,
+/// in the order it names them, each once. A `change_step` stays in the
+/// step's context; a target that is not there is not drawn.
+fn function_edges(
+    agent: &Agent,
+    contexts: &Contexts,
+    c: usize,
+    context: &Context,
+    s: usize,
+) -> Vec<Edge> {
+    let mut out: Vec<Edge> = Vec::new();
+    for name in callable(&context.steps[s]) {
+        let Some(f) = agent.functions.get(name) else {
+            continue;
+        };
+        for target in targets(f) {
+            let to = match target {
+                Target::Step(step) => context
+                    .steps
+                    .iter()
+                    .position(|st| st.name == step)
+                    .map(|to| step_id(c, to)),
+                Target::Context(name) => entry_id(contexts, name),
+            };
+            let Some(to) = to else { continue };
+            let edge = Edge {
+                from: step_id(c, s),
+                to,
+                kind: EdgeKind::Function(name.to_owned()),
+            };
+            if !out.contains(&edge) {
+                out.push(edge);
+            }
+        }
+    }
+    out
+}
+
+/// The functions a step names: its `functions`, then its questions'. A
+/// step without `functions` names none here: what stays callable there
+/// depends on the step the conversation came from, and the graph does not
+/// guess.
+fn callable(step: &Step) -> Vec<&str> {
+    let listed = match &step.functions {
+        Some(StepFunctions::List(names)) => names.as_slice(),
+        _ => &[],
+    };
+    let asked = step.gather_info.iter().flat_map(|g| &g.questions);
+    listed
+        .iter()
+        .chain(asked.flat_map(|q| &q.functions))
+        .map(String::as_str)
+        .collect()
+}
+
+/// Where a function can move the conversation, in the file's order: its
+/// actions, its outcomes, then the targets `actions_from_output` names.
+/// Output that may name any target adds none: its mark says so.
+fn targets(f: &Function) -> Vec<Target<'_>> {
+    let actions = f.actions.iter().chain(f.outcomes.values().flatten());
+    let mut out: Vec<Target> = actions
+        .filter_map(|action| match action {
+            Action::ChangeStep(step) => Some(Target::Step(step)),
+            Action::ChangeContext(context) => Some(Target::Context(context)),
+            _ => None,
+        })
+        .collect();
+    for (kind, names) in &f.output_actions.0 {
+        let names = names.iter().flatten().map(String::as_str);
+        match kind {
+            OutputKind::ChangeStep => out.extend(names.map(Target::Step)),
+            OutputKind::ChangeContext => out.extend(names.map(Target::Context)),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Whether a function's output may move the conversation to a step or
+/// context it does not name.
+fn moves_anywhere(f: &Function) -> bool {
+    f.output_actions.0.iter().any(|(kind, names)| {
+        matches!(kind, OutputKind::ChangeStep | OutputKind::ChangeContext) && names.is_none()
+    })
 }
 
 fn step_id(context: usize, step: usize) -> String {
@@ -261,7 +385,8 @@ fn all_functions(agent: &Agent) -> Vec<String> {
     lines
 }
 
-/// `name (secure, confirm, verifies, gated)`, with the marks that apply.
+/// `name (secure, verifies, gated, confirm, moves anywhere)`, with the
+/// marks that apply.
 fn function(agent: &Agent, name: &str) -> String {
     let marks = agent.functions.get(name).map(marks).unwrap_or_default();
     if marks.is_empty() {
@@ -271,13 +396,16 @@ fn function(agent: &Agent, name: &str) -> String {
     }
 }
 
-/// The marks of the guards the server puts on a function.
+/// The marks of the guards the server puts on a function, and whether its
+/// output may move the conversation anywhere (only with contexts, which
+/// the loader checks).
 fn marks(f: &Function) -> Vec<&'static str> {
     [
         (f.secure, "secure"),
         (f.verifies_caller, "verifies"),
         (f.requires_verification, "gated"),
         (f.confirm, "confirm"),
+        (moves_anywhere(f), "moves anywhere"),
     ]
     .into_iter()
     .filter_map(|(on, mark)| on.then_some(mark))
