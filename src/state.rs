@@ -37,7 +37,7 @@ pub struct Live {
     pub function_limits: FunctionLimits,
     /// The SWML document, serialized once.
     pub swml: Prepared,
-    /// Each function's hot metric series, in `agent.functions` order.
+    /// Each function's hot metric series, in [`Agent::hooked`] order.
     pub series: Vec<FunctionSeries>,
 }
 
@@ -48,9 +48,8 @@ impl Live {
     pub fn new(agent: Agent, metrics: &Metrics, previous: Option<&Live>) -> Live {
         Live {
             series: agent
-                .functions
-                .keys()
-                .map(|name| metrics.function_series(name))
+                .hooked()
+                .map(|f| metrics.function_series(&f.name))
                 .collect(),
             runtime: Runtime::carried(&agent, previous.map(|p| &p.runtime)),
             alerts: Alerts::carried(agent.alerts.clone(), previous.map(|p| &p.alerts)),

@@ -49,8 +49,11 @@ pub enum Var {
     /// `${meta_data.KEY...}` from the SWAIG request.
     MetaData(Vec<Step>),
     /// `${call.FIELD...}`: the call as the SWML request reported it (`from`,
-    /// `to`, `direction`, ...), in `on_call_start` only.
+    /// `to`, `direction`, ...), in `on_call_start` and `on_call_end` only.
     Call(Vec<Step>),
+    /// `${hangup.FIELD...}`: the platform's hangup payload, in `on_call_end`
+    /// only.
+    Hangup(Vec<Step>),
 }
 
 impl Var {
@@ -65,6 +68,7 @@ impl Var {
             Var::GlobalData(_) => "global_data",
             Var::MetaData(_) => "meta_data",
             Var::Call(_) => "call",
+            Var::Hangup(_) => "hangup",
         }
     }
 }
@@ -123,8 +127,10 @@ pub struct Context<'a> {
     pub global_data: &'a Value,
     pub meta_data: &'a Value,
     pub response: Option<&'a Value>,
-    /// The `call` object of the SWML request, for `on_call_start`.
+    /// The call, for `on_call_start` and `on_call_end`.
     pub call: Option<&'a Value>,
+    /// The hangup payload, for `on_call_end`.
+    pub hangup: Option<&'a Value>,
     pub env: &'a dyn Fn(&str) -> Option<String>,
 }
 
@@ -260,6 +266,11 @@ fn lookup(var: &Var, text: &str, ctx: &Context<'_>) -> Result<Value, RenderError
             .and_then(|c| walk(c, path))
             .cloned()
             .unwrap_or(Value::Null),
+        Var::Hangup(path) => ctx
+            .hangup
+            .and_then(|c| walk(c, path))
+            .cloned()
+            .unwrap_or(Value::Null),
         Var::Response(path) => ctx
             .response
             .and_then(|r| walk(r, path))
@@ -364,8 +375,9 @@ fn parse_var(inner: &str) -> Result<Var, String> {
         "global_data" => Ok(Var::GlobalData(need_path("key")?)),
         "meta_data" => Ok(Var::MetaData(need_path("key")?)),
         "call" => Ok(Var::Call(need_path("field")?)),
+        "hangup" => Ok(Var::Hangup(need_path("field")?)),
         _ => Err(format!(
-            "unknown template `${{{inner}}}`: use `args.NAME`, `response.PATH`, `output.PATH`, `env:NAME`, `call_id`, `global_data.KEY`, `meta_data.KEY` or `call.FIELD`"
+            "unknown template `${{{inner}}}`: use `args.NAME`, `response.PATH`, `output.PATH`, `env:NAME`, `call_id`, `global_data.KEY`, `meta_data.KEY`, `call.FIELD` or `hangup.FIELD`"
         )),
     }
 }
@@ -387,6 +399,7 @@ mod tests {
             meta_data: &Value::Null,
             response,
             call: None,
+            hangup: None,
             env: &no_env,
         }
     }
@@ -416,7 +429,7 @@ mod tests {
     fn rejects_bad_templates() {
         for (src, msg) in [
             ("${args.x", "unterminated `${`: add the closing `}`"),
-            ("${argz.x}", "unknown template `${argz.x}`: use `args.NAME`, `response.PATH`, `output.PATH`, `env:NAME`, `call_id`, `global_data.KEY`, `meta_data.KEY` or `call.FIELD`"),
+            ("${argz.x}", "unknown template `${argz.x}`: use `args.NAME`, `response.PATH`, `output.PATH`, `env:NAME`, `call_id`, `global_data.KEY`, `meta_data.KEY`, `call.FIELD` or `hangup.FIELD`"),
             ("${args.}", "`${args.}` needs a name after `args.`"),
             ("${env:1X}", "`${env:1X}`: `1X` is not a valid environment variable name"),
             ("${response.a[x]}", "`${response.a[x]}`: `x` is not an array index"),

@@ -57,6 +57,8 @@ pub struct Agent {
     pub around: Around,
     /// The lookup when the call starts.
     pub on_call_start: Option<CallStart>,
+    /// The notification when the call ends.
+    pub on_call_end: Option<CallEnd>,
     pub functions: IndexMap<String, Function>,
     /// The agent file, and the folder shell commands run in.
     pub path: PathBuf,
@@ -75,6 +77,22 @@ impl Agent {
         } else {
             format!("{}/{leaf}", self.route)
         }
+    }
+
+    /// The function the platform calls by `name`: one of the file's, or
+    /// `on_call_end`'s hook; with its index in [`Agent::hooked`] order.
+    pub fn callable(&self, name: &str) -> Option<(usize, &Function)> {
+        if let Some((index, _, function)) = self.functions.get_full(name) {
+            return Some((index, function));
+        }
+        let end = self.on_call_end.as_ref().filter(|_| name == HANGUP_HOOK)?;
+        Some((self.functions.len(), &end.function))
+    }
+
+    /// Every function the platform may call: the file's, then the hook.
+    pub fn hooked(&self) -> impl Iterator<Item = &Function> {
+        let end = self.on_call_end.iter().map(|e| &e.function);
+        self.functions.values().chain(end)
     }
 
     /// Looks up an `${env:...}` value resolved at load.
@@ -106,6 +124,18 @@ pub struct CallStart {
     pub required: bool,
     pub after_failure: Vec<Value>,
 }
+
+/// `on_call_end`: the platform's `hangup_hook`, told the hangup payload.
+#[derive(Debug)]
+pub struct CallEnd {
+    /// Its handler, as the secure function [`HANGUP_HOOK`] with no arguments.
+    pub function: Function,
+    /// The payload keeps the call log (`call_log`, `raw_call_log`).
+    pub call_log: bool,
+}
+
+/// The name the platform calls when the call ends, and gives no other function.
+pub const HANGUP_HOOK: &str = "hangup_hook";
 
 /// A validated SWAIG function.
 #[derive(Debug)]

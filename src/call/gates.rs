@@ -24,11 +24,7 @@ pub(super) fn function<'a>(
         Some(_) => return Err(Refusal::BadFunction),
         None => return Err(Refusal::NoFunction),
     };
-    let (index, _, function) = agent
-        .functions
-        .get_full(name)
-        .ok_or(Refusal::UnknownFunction)?;
-    Ok((index, function))
+    agent.callable(name).ok_or(Refusal::UnknownFunction)
 }
 
 pub(super) fn token(call: &Call<'_>, presented: Result<String, Verdict>) -> Result<(), Refusal> {

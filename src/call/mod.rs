@@ -15,6 +15,7 @@ mod actions;
 pub mod arguments;
 pub mod body;
 mod confirmation;
+mod end;
 mod gates;
 mod handler;
 pub mod refusal;
@@ -102,6 +103,8 @@ impl Guards {
 /// One function call, as the platform sent it.
 pub struct FunctionCall<'a> {
     pub body: &'a CallBody,
+    /// The body as sent: the whole payload, for `on_call_end`.
+    pub sent: &'a [u8],
     /// The token of the request's query (`__token`, else `token`), or why
     /// it cannot be read.
     pub token: Result<String, Verdict>,
@@ -170,6 +173,11 @@ pub async fn function(
     }
     call.call_id = gates::call_id(function, call.audit_call_id)?;
     call.audit_call_id = Some(call.call_id).filter(|c| !c.is_empty());
+    if let Some(end) = live.agent.on_call_end.as_ref() {
+        if index == live.agent.functions.len() {
+            return Ok(end::notify(&call, end, request.sent).await);
+        }
+    }
     let (args, code) = call.check(gates::arguments(&call, request.body))?;
     if guards.alerts {
         call.check(gates::alerts(&call, &args))?;

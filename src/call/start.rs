@@ -15,7 +15,7 @@ use crate::agent::CallStart;
 use crate::audit::Event;
 use crate::handlers::{CallInput, HandlerError};
 use crate::state::{AppState, Live};
-use crate::swml::{Prepared, RenderContext};
+use crate::swml::{PerCall, Prepared, RenderContext};
 use crate::token;
 
 /// The call id a start names, checked; a fresh one when it names none.
@@ -59,9 +59,15 @@ pub async fn start_looked_up(
         .cloned()
         .unwrap_or_else(|| json!({ "call_id": call_id }));
     match looked_up(live, lookup, call_id, &call).await {
-        Ok(data) => Prepared::with_global_data(&live.agent, &data)
-            .render(&ctx)
-            .map_err(Refusal::InvalidCallId),
+        Ok(found) => {
+            let per_call = PerCall {
+                global_data: Some(&found.global_data),
+                context: found.context.as_deref(),
+            };
+            Prepared::for_call(&live.agent, per_call)
+                .render(&ctx)
+                .map_err(Refusal::InvalidCallId)
+        }
         Err(reason) => {
             state.audit_after(|| {
                 Event::new("call_start_failed", reason)
@@ -105,14 +111,22 @@ fn render_context<'a>(
     }
 }
 
-/// The file's `global_data` with the lookup's JSON object merged in, or
-/// why not (for the audit log).
+/// What a lookup decided for its call.
+struct Found {
+    /// The file's `global_data` with the lookup's JSON object merged in.
+    global_data: Map<String, Value>,
+    /// The context the call starts in, when not `default`.
+    context: Option<String>,
+}
+
+/// What the lookup decided, or why it failed (for the audit log). Its
+/// `context` key picks the starting context, which must be the file's.
 async fn looked_up(
     live: &Live,
     lookup: &CallStart,
     call_id: &str,
     call: &Value,
-) -> Result<Map<String, Value>, &'static str> {
+) -> Result<Found, &'static str> {
     let input = CallInput {
         // The program reads the call on stdin, as a function reads its arguments.
         args: call,
@@ -120,6 +134,7 @@ async fn looked_up(
         global_data: &Value::Null,
         meta_data: &Value::Null,
         call: Some(call),
+        hangup: None,
     };
     let reply = live
         .runtime
@@ -133,13 +148,30 @@ async fn looked_up(
                 HandlerError::Failed { .. } => "error",
             }
         })?;
-    let Some(Value::Object(found)) = reply.data.filter(|_| !reply.refused) else {
+    let Some(Value::Object(mut found)) = reply.data.filter(|_| !reply.refused) else {
         return Err("not_an_object");
     };
     if found.keys().any(|k| k.starts_with(crate::guard::GRANT_KEY)) {
         return Err("reserved_key");
     }
-    let mut data = live.agent.ai.global_data.clone().unwrap_or_default();
-    data.extend(found);
-    Ok(data)
+    let context = match found.remove("context") {
+        None => None,
+        Some(Value::String(name)) if is_context(&live.agent, &name) => {
+            Some(name).filter(|n| n != "default")
+        }
+        Some(_) => return Err("unknown_context"),
+    };
+    let mut global_data = live.agent.ai.global_data.clone().unwrap_or_default();
+    global_data.extend(found);
+    Ok(Found {
+        global_data,
+        context,
+    })
+}
+
+fn is_context(agent: &crate::agent::Agent, name: &str) -> bool {
+    agent
+        .contexts
+        .as_ref()
+        .is_some_and(|c| c.0.contains_key(name))
 }

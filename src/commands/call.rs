@@ -36,6 +36,7 @@ pub(super) fn run(args: &CallArgs) -> anyhow::Result<u8> {
     let body = CallBody::local(&args.function, &args.call_id, input);
     let request = FunctionCall {
         body: &body,
+        sent: b"{}",
         token: Ok(String::new()),
         client: None,
     };

@@ -28,8 +28,11 @@ pub struct CallInput<'a> {
     pub call_id: &'a str,
     pub global_data: &'a Value,
     pub meta_data: &'a Value,
-    /// The call as the SWML request reported it (`on_call_start` only).
+    /// The call as the SWML request reported it (`on_call_start`), or as
+    /// the hangup payload did (`on_call_end`).
     pub call: Option<&'a Value>,
+    /// The hangup payload (`on_call_end` only).
+    pub hangup: Option<&'a Value>,
 }
 
 /// A SWAIG reply: `{"response": ..., "action": [...]}`, `action` omitted
@@ -145,11 +148,10 @@ impl Runtime {
     /// before the reload hold them, and new slots would let a
     /// `concurrency: 1` function run twice at once.
     pub fn carried(agent: &Agent, previous: Option<&Runtime>) -> Runtime {
-        let hooks = agent.on_call_start.iter().map(|s| &s.function);
+        let start = agent.on_call_start.iter().map(|s| &s.function);
         let limits = agent
-            .functions
-            .values()
-            .chain(hooks)
+            .hooked()
+            .chain(start)
             .filter_map(|f| {
                 let concurrency = f.handler.concurrency()?;
                 let kept = previous
@@ -183,6 +185,7 @@ impl Runtime {
             meta_data: input.meta_data,
             response: None,
             call: input.call,
+            hangup: input.hangup,
             env: &env,
         };
         match &function.handler {

@@ -83,6 +83,15 @@ pub(super) async fn json_body(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<CallBody, ApiError> {
+    Ok(json_body_as_sent(req, payload, state).await?.0)
+}
+
+/// [`json_body`], and the body as it was sent.
+pub(super) async fn json_body_as_sent(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<(CallBody, web::Bytes), ApiError> {
     if !is_json(req.headers()) {
         return Err(ApiError::UnsupportedMediaType);
     }
@@ -95,8 +104,8 @@ pub(super) async fn json_body(
     if coded {
         return Err(ApiError::UnsupportedEncoding);
     }
-    let body = read_body(req.headers(), payload, &state.settings, None).await?;
-    CallBody::parse(&body).map_err(|e| {
+    let bytes = read_body(req.headers(), payload, &state.settings, None).await?;
+    let body = CallBody::parse(&bytes).map_err(|e| {
         ApiError::BadRequest(
             match e {
                 BodyError::NotObject => "the request body must be a JSON object",
@@ -104,7 +113,8 @@ pub(super) async fn json_body(
             }
             .into(),
         )
-    })
+    })?;
+    Ok((body, bytes))
 }
 
 pub(super) fn query_param(req: &HttpRequest, name: &str) -> Option<String> {

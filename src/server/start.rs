@@ -164,14 +164,12 @@ fn announce_budget(budget: &descriptors::Budget) {
 
 fn announce(agent: &Agent, settings: &Settings, addr: std::net::SocketAddr) {
     let secure: Vec<&str> = agent
-        .functions
-        .values()
+        .hooked()
         .filter(|f| f.secure)
         .map(|f| f.name.as_str())
         .collect();
     let open: Vec<&str> = agent
-        .functions
-        .values()
+        .hooked()
         .filter(|f| !f.secure)
         .map(|f| f.name.as_str())
         .collect();

@@ -8,16 +8,20 @@ use serde_json::{json, Map, Value};
 use crate::agent::ai::Hint;
 use crate::agent::{Agent, Function, Language, Llm, Prompt, PromptBody, Section};
 
+/// What one call's `on_call_start` lookup decided: its `global_data` (the
+/// file's merged with the lookup's) and the context it starts in.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PerCall<'a> {
+    pub global_data: Option<&'a Map<String, Value>>,
+    pub context: Option<&'a str>,
+}
+
 /// Makes a webhook URL from a path and the function its token is for.
 pub(super) type UrlMaker<'a> = dyn FnMut(String, Option<&str>) -> String + 'a;
 
-/// The document, with each webhook URL made by `url(path, token_for)`;
-/// `global_data`, when given, instead of the file's (a call's lookup).
-pub(super) fn document(
-    agent: &Agent,
-    url: &mut UrlMaker<'_>,
-    global_data: Option<&Map<String, Value>>,
-) -> Value {
+/// The document, with each webhook URL made by `url(path, token_for)`, as
+/// one call's lookup decided (`PerCall::default()`: as the file says).
+pub(super) fn document(agent: &Agent, url: &mut UrlMaker<'_>, call: PerCall<'_>) -> Value {
     let around = &agent.around;
     let answer = match around.max_duration {
         Some(d) => json!({ "max_duration": d }),
@@ -28,18 +32,14 @@ pub(super) fn document(
         main.push(json!({ "record_call": record }));
     }
     main.extend(around.before.iter().cloned());
-    main.push(json!({ "ai": Value::Object(ai(agent, url, global_data)) }));
+    main.push(json!({ "ai": Value::Object(ai(agent, url, call)) }));
     main.extend(around.after.iter().cloned());
     json!({ "version": "1.0.0", "sections": { "main": main } })
 }
 
 /// The `ai` verb's object (the keys in the order the snapshots of the
 /// examples have always had; the platform reads them by name).
-fn ai(
-    agent: &Agent,
-    url: &mut UrlMaker<'_>,
-    global_data: Option<&Map<String, Value>>,
-) -> Map<String, Value> {
+fn ai(agent: &Agent, url: &mut UrlMaker<'_>, call: PerCall<'_>) -> Map<String, Value> {
     let mut ai = Map::new();
     let mut system = prompt(&agent.prompt);
     if let Some(contexts) = &agent.contexts {
@@ -76,13 +76,13 @@ fn ai(
         });
         ai.insert("pronounce".into(), rules.collect());
     }
-    if let Some(data) = global_data.or(settings.global_data.as_ref()) {
+    if let Some(data) = call.global_data.or(settings.global_data.as_ref()) {
         ai.insert("global_data".into(), Value::Object(data.clone()));
     }
     if let Some(multilingual) = &settings.multilingual {
         ai.insert("multilingual".into(), multilingual.clone());
     }
-    if let Some(swaig) = swaig(agent, url) {
+    if let Some(swaig) = swaig(agent, url, call.context) {
         ai.insert("SWAIG".into(), Value::Object(swaig));
     }
     ai
@@ -190,17 +190,21 @@ fn hint(h: &Hint) -> Value {
     }
 }
 
-/// `SWAIG`: the functions with their webhooks, the platform's own
+/// `SWAIG`: the functions with their webhooks (`on_call_end` as the
+/// platform's `hangup_hook`, last), the platform's own
 /// functions, other servers' and the internal fillers; `None` when empty.
-fn swaig(agent: &Agent, url: &mut UrlMaker<'_>) -> Option<Map<String, Value>> {
+fn swaig(
+    agent: &Agent,
+    url: &mut UrlMaker<'_>,
+    context: Option<&str>,
+) -> Option<Map<String, Value>> {
     let settings = &agent.ai;
     let mut swaig = Map::new();
-    if !agent.functions.is_empty() {
+    if agent.hooked().next().is_some() {
         // Trailing slashes as the Python SDK writes them, so both look alike to the platform.
         let swaig_path = format!("{}/", agent.sub_path("swaig"));
         let functions: Vec<Value> = agent
-            .functions
-            .values()
+            .hooked()
             .map(|f| function(f, &swaig_path, url))
             .collect();
         swaig.insert(
@@ -208,6 +212,12 @@ fn swaig(agent: &Agent, url: &mut UrlMaker<'_>) -> Option<Map<String, Value>> {
             json!({ "web_hook_url": url(swaig_path, None) }),
         );
         swaig.insert("functions".into(), Value::Array(functions));
+    }
+    if let Some(context) = context {
+        let functions = swaig.entry("functions").or_insert_with(|| json!([]));
+        if let Value::Array(functions) = functions {
+            functions.push(starting_in(context));
+        }
     }
     if !settings.native_functions.is_empty() {
         swaig.insert("native_functions".into(), json!(settings.native_functions));
@@ -228,6 +238,18 @@ fn swaig(agent: &Agent, url: &mut UrlMaker<'_>) -> Option<Map<String, Value>> {
         swaig.insert("internal_fillers".into(), Value::Object(fillers.clone()));
     }
     (!swaig.is_empty()).then_some(swaig)
+}
+
+/// The platform's `startup_hook`, run before the AI's first turn, as a
+/// `data_map` that moves to `context`: SWML names no starting context, and
+/// the platform runs the hook's actions at once. No webhook, so no token.
+fn starting_in(context: &str) -> Value {
+    json!({
+        "function": "startup_hook",
+        "description": "Internal: the call starts in the context its lookup chose.",
+        "parameters": { "type": "object", "properties": {} },
+        "data_map": { "output": { "response": "", "action": [{ "change_context": context }] } },
+    })
 }
 
 /// One function as SWAIG describes it.

@@ -8,7 +8,7 @@
 //! removed limits put into words.
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 pub mod conformance;
 mod contexts;
@@ -17,6 +17,7 @@ pub mod schema;
 
 use crate::agent::Agent;
 use crate::token::{self, Secret};
+pub use document::PerCall;
 
 /// The userinfo set of RFC 3986: what must be escaped inside `user:pass@`.
 const USERINFO: &AsciiSet = &CONTROLS
@@ -122,16 +123,15 @@ impl Prepared {
     /// Builds the document once with a marker in each URL, then cuts the
     /// serialized text at the markers.
     pub fn new(agent: &Agent) -> Prepared {
-        Prepared::build(agent, None)
+        Prepared::build(agent, PerCall::default())
     }
 
-    /// The document of one call whose `on_call_start` lookup gave
-    /// `global_data` (the file's merged with the lookup's).
-    pub fn with_global_data(agent: &Agent, global_data: &Map<String, Value>) -> Prepared {
-        Prepared::build(agent, Some(global_data))
+    /// The document of one call, as its `on_call_start` lookup decided.
+    pub fn for_call(agent: &Agent, call: PerCall<'_>) -> Prepared {
+        Prepared::build(agent, call)
     }
 
-    fn build(agent: &Agent, global_data: Option<&Map<String, Value>>) -> Prepared {
+    fn build(agent: &Agent, call: PerCall<'_>) -> Prepared {
         // Letters and digits only, so JSON serialization leaves it intact; the
         // random part means no agent text can contain it by accident.
         let marker = format!("swagentHOLE{}N", crate::random::hex(8));
@@ -147,7 +147,7 @@ impl Prepared {
                 });
                 format!("{marker}{}E", holes.len() - 1)
             },
-            global_data,
+            call,
         );
         let text = serde_json::to_string(&doc).expect("a document serializes");
         // The text need not list the holes in the order they were made

@@ -137,7 +137,7 @@ fn an_http_lookup_gets_the_call_in_its_templates() {
 }
 
 #[test]
-fn the_call_is_named_only_in_on_call_start() {
+fn the_call_is_named_only_in_the_hooks_and_their_names_are_the_platforms() {
     let yaml = r#"name: bad
 prompt: { text: Hi. }
 on_call_start:
@@ -147,6 +147,13 @@ functions:
   f:
     description: F.
     static: { response: "From ${call.from}." }
+  hangup_hook:
+    description: H.
+    static: { response: "${hangup.reason}" }
+params: { swaig_post_conversation: false }
+on_call_end:
+  call_log: true
+  shell: { command: ["./x.sh", "${args.x}"] }
 "#;
     let dir = agent_dir(yaml, &[("x.sh", "#!/bin/sh\n")]);
     let out = Swagent::new(["validate", "agent.yaml"])
@@ -163,7 +170,230 @@ functions:
         [
             "agent.yaml:4:58: error: `on_call_start`: `timeout` is at most 10s: the caller hears nothing until the lookup ends",
             "agent.yaml:5:3: error: `on_call_start`: `after_failure` is used only with `required: true`; without it a failed lookup answers with the file's own `global_data`",
-            "agent.yaml:9:31: error: function `f`: `${call.from}` is only available in `on_call_start`",
+            "agent.yaml:9:31: error: function `f`: `${call.from}` is only available in `on_call_start` and `on_call_end`",
+            "agent.yaml:10:3: error: function `hangup_hook`: the platform calls a function of this name itself, never at the AI's choice: use `on_call_end`",
+            "agent.yaml:12:26: error: function `hangup_hook`: `${hangup.reason}` is only available in `on_call_end`",
+            "agent.yaml:13:36: warning: `params.swaig_post_conversation: false`: `on_call_end` will not get the call log",
+            "agent.yaml:16:33: error: function `on_call_end`: template names `${args.x}` but no such argument is declared",
         ]
+    );
+}
+
+/// The document checked by the SDK's own validator, when the SDK is here
+/// (CI always has it).
+fn official(doc: &Value) {
+    if let Some(py) = crate::util::sdk_python("lifecycle: the official schema") {
+        crate::util::sdk_validate(&py, doc).code(0);
+    }
+}
+
+const CONTEXTS_AGENT: &str = r#"name: pick
+prompt: { text: You help. }
+global_data: { company: Northwind }
+contexts:
+  default:
+    steps: [{ name: greet, text: Greet the caller., valid_steps: [] }]
+  vip:
+    steps: [{ name: welcome, text: Welcome a known caller by name., valid_steps: [] }]
+on_call_start:
+  shell: { command: ["./lookup.sh", "${call.from}"] }
+"#;
+
+/// A known caller starts in `vip`; a number ending in 5 names a context the
+/// file lacks, in 4 a context that is no string.
+const PICK: &str = r#"#!/bin/sh
+case "$1" in
+  *5) echo '{"context": "nowhere"}' ;;
+  *4) echo '{"context": ["vip"]}' ;;
+  *3) echo '{"name": "Bo", "context": "default"}' ;;
+  *) echo '{"name": "Ann", "context": "vip"}' ;;
+esac
+"#;
+
+fn functions(doc: &Value) -> Value {
+    doc["sections"]["main"][1]["ai"]["SWAIG"]["functions"].clone()
+}
+
+#[test]
+fn the_lookup_picks_the_starting_context() {
+    let (dir, server) = serve(CONTEXTS_AGENT, &[("lookup.sh", PICK)]);
+    let doc = swml(&server, "+15557654321");
+    assert_eq!(
+        global_data(&doc),
+        json!({"company": "Northwind", "name": "Ann"}),
+        "`context` picks; it is no data"
+    );
+    assert_eq!(
+        functions(&doc),
+        json!([{
+            "function": "startup_hook",
+            "description": "Internal: the call starts in the context its lookup chose.",
+            "parameters": {"type": "object", "properties": {}},
+            "data_map": {"output": {"response": "", "action": [{"change_context": "vip"}]}}
+        }])
+    );
+    official(&doc);
+    let doc = swml(&server, "+15557654323");
+    assert_eq!(global_data(&doc)["name"], "Bo");
+    assert!(
+        functions(&doc).is_null(),
+        "`default` is where a call starts anyway"
+    );
+    for from in ["+15557654325", "+15557654324"] {
+        let doc = swml(&server, from);
+        assert_eq!(global_data(&doc), json!({"company": "Northwind"}), "{from}");
+        assert!(functions(&doc).is_null(), "{from}");
+    }
+    assert!(eventually(std::time::Duration::from_secs(5), || {
+        audit_outcomes(dir.path(), "call_start_failed") == ["unknown_context", "unknown_context"]
+    }));
+}
+
+/// An agent told when its calls end: the payload, the call and its data
+/// reach the program; `${hangup.X}` its arguments.
+const END_AGENT: &str = r#"name: ending
+prompt: { text: You help. }
+on_call_end:
+  shell: { command: ["./ended.sh", "${hangup.ai_session_id}", "${call.from}", "${call.to}", "${global_data.order}"] }
+"#;
+
+/// Writes its arguments and stdin to `ended.json` in its folder; a session
+/// named `fail` exits 2.
+const ENDED: &str = r#"#!/bin/sh
+[ "$1" = fail ] && exit 2
+payload=$(cat)
+printf '{"args": ["%s", "%s", "%s", "%s"], "payload": %s}' "$1" "$2" "$3" "$4" "$payload" > ended.json
+echo '{"response": "ignored", "action": [{"hangup": true}]}'
+"#;
+
+/// A hangup as the platform posts it, with the conversation.
+fn hangup_payload(session: &str) -> Value {
+    json!({
+        "function": "hangup_hook",
+        "call_id": "call-9",
+        "ai_session_id": session,
+        "caller_id_num": "+15557654321",
+        "global_data": {"order": "A-17"},
+        "SWMLCall": {"from": "+15557654321", "to": "+15551230001", "direction": "inbound"},
+        "call_log": [{"role": "user", "content": "Bye."}],
+        "raw_call_log": [{"role": "user", "content": "Bye."}],
+        "argument": {"parsed": [{}], "raw": "{}"}
+    })
+}
+
+#[test]
+fn on_call_end_is_the_platforms_hangup_hook_and_tells_the_program() {
+    let (dir, server) = serve(END_AGENT, &[("ended.sh", ENDED)]);
+    let doc = swml(&server, "+15557654321");
+    let ai = &doc["sections"]["main"][1]["ai"];
+    assert_eq!(ai["params"], json!({"swaig_post_swml_vars": true}));
+    let hook = &functions(&doc)[0];
+    assert_eq!(hook["function"], "hangup_hook");
+    assert_eq!(
+        hook["parameters"],
+        json!({"type": "object", "properties": {}})
+    );
+    official(&doc);
+    let token = crate::util::token_in(&doc, "hangup_hook");
+    let query = format!("?__token={}", urlencoding(&token));
+    let (status, reply) = server.swaig(&query, hangup_payload("sess-1"));
+    assert_eq!(
+        (status, reply),
+        (200, json!({"response": ""})),
+        "its output is ignored"
+    );
+    let ended: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("ended.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        ended["args"],
+        json!(["sess-1", "+15557654321", "+15551230001", "A-17"])
+    );
+    let mut want = hangup_payload("sess-1");
+    let sent = want.as_object_mut().unwrap();
+    sent.remove("call_log");
+    sent.remove("raw_call_log");
+    assert_eq!(
+        ended["payload"], want,
+        "without `call_log: true`, no call log"
+    );
+    let (status, reply) = server.swaig(&query, hangup_payload("fail"));
+    assert_eq!((status, reply), (200, json!({"response": ""})));
+    assert!(eventually(std::time::Duration::from_secs(5), || {
+        audit_outcomes(dir.path(), "call_end_notified") == ["ok"]
+            && audit_outcomes(dir.path(), "call_end_failed") == ["error"]
+    }));
+}
+
+fn urlencoding(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[test]
+fn on_call_end_is_refused_without_its_token() {
+    let (dir, server) = serve(END_AGENT, &[("ended.sh", ENDED)]);
+    let doc = swml(&server, "+15557654321");
+    let other_call = swml_for_call(&server, "call-10");
+    for query in [
+        String::new(),
+        "?__token=forged".to_owned(),
+        // A token of another call.
+        format!(
+            "?__token={}",
+            urlencoding(&crate::util::token_in(&other_call, "hangup_hook"))
+        ),
+    ] {
+        let (status, reply) = server.swaig(&query, hangup_payload("sess-1"));
+        assert_eq!(
+            (status, reply),
+            (
+                403,
+                json!({"error": "invalid_token", "message": "missing or invalid function token"})
+            ),
+            "{query}"
+        );
+    }
+    assert!(
+        !dir.path().join("ended.json").exists(),
+        "the program never ran"
+    );
+    drop(doc);
+}
+
+fn swml_for_call(server: &Server, call_id: &str) -> Value {
+    server
+        .post("/")
+        .json(&json!({"call": {"call_id": call_id, "from": "+15557654321"}}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+#[test]
+fn on_call_end_with_call_log_posts_it_to_an_upstream() {
+    let up = Upstream::start(|_| Answer::json(r#"{"ok": true}"#));
+    let yaml = format!(
+        "name: ending\nprompt: {{ text: You help. }}\non_call_end:\n  call_log: true\n  http: {{ url: \"{}/calls\", method: POST, body: {{ call: \"${{call.call_id}}\", direction: \"${{call.direction}}\", log: \"${{hangup.call_log}}\" }} }}\n",
+        up.url()
+    );
+    let (_dir, server) = serve(&yaml, &[]);
+    let doc = swml(&server, "+15557654321");
+    assert_eq!(
+        doc["sections"]["main"][1]["ai"]["params"],
+        json!({"swaig_post_swml_vars": true, "swaig_post_conversation": true})
+    );
+    let query = format!(
+        "?__token={}",
+        urlencoding(&crate::util::token_in(&doc, "hangup_hook"))
+    );
+    let (status, _) = server.swaig(&query, hangup_payload("sess-2"));
+    assert_eq!(status, 200);
+    let seen = up.seen();
+    assert_eq!(seen.len(), 1);
+    let body: Value = serde_json::from_slice(&seen[0].body).unwrap();
+    assert_eq!(
+        body,
+        json!({"call": "call-9", "direction": "inbound", "log": [{"role": "user", "content": "Bye."}]})
     );
 }

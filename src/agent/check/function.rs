@@ -13,6 +13,16 @@ use crate::agent::parameters::platform_parameters;
 use crate::agent::{Function, FunctionOptions, Handler, Method, RateLimit, StaticSpec};
 use crate::guard::CONFIRMATION_ARG;
 
+/// Names the platform gives its own internal functions (the SDK's list in
+/// `ContextBuilder`'s `functions`): one of the file's would be called by it.
+const PLATFORM_OWN: [&str; 5] = [
+    "startup_hook",
+    "hangup_hook",
+    "summarize_conversation",
+    "check_for_input",
+    "get_ideal_strategy",
+];
+
 impl Checker<'_> {
     /// One function; `None` when its schema or handler cannot be built.
     pub(super) fn function(&mut self, name: &str, mut f: FunctionFile) -> Option<Function> {
@@ -119,6 +129,17 @@ impl Checker<'_> {
             self.error(
                 pos,
                 "function `post_prompt`: the name is reserved for the summary webhook",
+            );
+        }
+        if PLATFORM_OWN.contains(&name) {
+            let pos = self.spans.key(&at);
+            let hint = match name {
+                crate::agent::HANGUP_HOOK => ": use `on_call_end`",
+                _ => "",
+            };
+            self.error(
+                pos,
+                format!("function `{name}`: the platform calls a function of this name itself, never at the AI's choice{hint}"),
             );
         }
     }

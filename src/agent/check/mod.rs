@@ -55,8 +55,8 @@ pub(super) struct Checker<'a> {
     /// The file's function, step and context names, as written: what an
     /// action may toggle or move to.
     names: Names,
-    /// Checking a call hook: its templates may name the call.
-    lifecycle: bool,
+    /// Checking a call hook: what its templates may name besides the file's.
+    hook: Option<lifecycle::Hook>,
 }
 
 /// The names a file declares, read before any part of it is checked.
@@ -78,7 +78,7 @@ impl<'a> Checker<'a> {
             dir,
             env: HashMap::new(),
             names: Names::default(),
-            lifecycle: false,
+            hook: None,
         }
     }
 
@@ -229,6 +229,8 @@ impl<'a> Checker<'a> {
         self.action_targets(&functions, contexts.as_ref());
         let alerts = self.alerts(raw.alerts.as_deref().unwrap_or_default(), &functions);
         let on_call_start = self.on_call_start(raw.on_call_start.take());
+        let mut ai = ai;
+        let on_call_end = self.on_call_end(raw.on_call_end.take(), &mut ai.params);
         self.stray_env();
         Some(Agent {
             alerts,
@@ -242,6 +244,7 @@ impl<'a> Checker<'a> {
             ai,
             around,
             on_call_start,
+            on_call_end,
             functions,
             path: path.to_path_buf(),
             dir: dir.to_path_buf(),

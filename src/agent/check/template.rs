@@ -84,10 +84,19 @@ impl Checker<'_> {
                     );
                     ok = false;
                 }
-                Var::Call(_) if !self.lifecycle => {
+                Var::Call(_) if self.hook.is_none() => {
                     self.error(
                         at,
-                        format!("function `{function}`: `{source}` is only available in `on_call_start`"),
+                        format!("function `{function}`: `{source}` is only available in `on_call_start` and `on_call_end`"),
+                    );
+                    ok = false;
+                }
+                Var::Hangup(_) if self.hook != Some(super::lifecycle::Hook::End) => {
+                    self.error(
+                        at,
+                        format!(
+                            "function `{function}`: `{source}` is only available in `on_call_end`"
+                        ),
                     );
                     ok = false;
                 }

@@ -99,6 +99,10 @@ pub struct AgentFile {
     /// object is merged into the call's initial `global_data`.
     #[serde(default)]
     pub on_call_start: Option<CallStartFile>,
+    /// A notification when the call ends (the platform's `hangup_hook`):
+    /// the hangup payload to a backend; its output is ignored.
+    #[serde(default)]
+    pub on_call_end: Option<CallEndFile>,
     /// SWAIG functions, by name.
     #[serde(default)]
     pub functions: IndexMap<String, FunctionFile>,
@@ -352,6 +356,23 @@ pub struct CallStartFile {
     /// fails, e.g. `[{ play: { url: "say:..." } }, { hangup: {} }]`.
     #[serde(default)]
     pub after_failure: Option<Vec<Value>>,
+}
+
+/// `on_call_end`: an http or shell handler run when the call ends. Its
+/// templates may use `${hangup.FIELD}`, `${call.from}`, `${call.to}`,
+/// `${call.call_id}`, `${call.direction}` and `${global_data.KEY}`; a
+/// program gets the hangup payload on stdin.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallEndFile {
+    #[serde(default)]
+    pub shell: Option<ShellFile>,
+    #[serde(default)]
+    pub http: Option<HttpFile>,
+    /// `true`: the payload carries the call log (`call_log`,
+    /// `raw_call_log`), and `params.swaig_post_conversation` is turned on.
+    #[serde(default)]
+    pub call_log: Option<bool>,
 }
 
 /// The JSON Schema of the agent file format, as committed in `schemas/`.

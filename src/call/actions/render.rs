@@ -26,6 +26,7 @@ pub(super) fn all(
         meta_data: call.meta_data,
         response: data,
         call: None,
+        hangup: None,
         env: &no_env,
     };
     actions
