@@ -189,6 +189,17 @@ impl Graph {
                 to,
                 kind: EdgeKind::Move,
             });
+            // `on_call_start`'s lookup may start a call in any context.
+            if agent.on_call_start.is_some() {
+                let others = contexts.0.keys().filter(|c| *c != "default");
+                for to in others.filter_map(|c| entry_id(contexts, c)) {
+                    graph.edges.push(Edge {
+                        from: "start".into(),
+                        to,
+                        kind: EdgeKind::Function("on_call_start".into()),
+                    });
+                }
+            }
         }
         for (c, (name, context)) in contexts.0.iter().enumerate() {
             let nodes = context

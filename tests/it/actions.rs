@@ -493,3 +493,96 @@ functions:
         ]
     );
 }
+
+/// The shipped examples: the receptionist transfers by department, the
+/// clinic texts the caller a booking confirmation once it is confirmed.
+#[test]
+fn the_receptionist_transfers_and_the_clinic_texts() {
+    let server = Swagent::new(["serve", "agents/receptionist.yaml"])
+        .creds()
+        .dir(&crate::util::root())
+        .start();
+    let doc: Value = server
+        .post("/receptionist")
+        .json(&json!({"call_id": "call-1"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let token = crate::util::token_in(&doc, "transfer_to");
+    let transfer = |department: &str| -> (u16, Value) {
+        let resp = server
+            .post("/receptionist/swaig")
+            .query(&[("__token", &token)])
+            .json(&json!({"function": "transfer_to", "call_id": "call-1",
+                          "argument": {"parsed": [{"department": department}]}}))
+            .send()
+            .unwrap();
+        (resp.status().as_u16(), resp.json().unwrap())
+    };
+    assert_eq!(
+        transfer("sales"),
+        (
+            200,
+            json!({"response": "Transferring you to sales now.", "post_process": true, "action": [
+                {"SWML": {"version": "1.0.0", "sections": {"main": [{"connect": {"to": "+15551230001"}}]}},
+                 "transfer": "true"}]})
+        )
+    );
+    let (status, refused) = transfer("+19005550100");
+    assert_eq!(
+        (status, refused),
+        (
+            200,
+            json!({"response": "Some arguments are not acceptable: the argument `department` is invalid: \"+19005550100\" is not one of \"sales\" or \"billing\". Please ask the caller again."})
+        ),
+        "a number the caller names is no department, and no action"
+    );
+
+    let server = Swagent::new(["serve", "agents/clinic.yaml"])
+        .creds()
+        .env("SCHEDULING_API_KEY", "k")
+        .dir(&crate::util::root())
+        .start();
+    let doc: Value = server
+        .post("/clinic")
+        .json(&json!({"call_id": "call-2"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let token = crate::util::token_in(&doc, "book");
+    let book =
+        |args: Value| -> Value {
+            server
+            .post("/clinic/swaig")
+            .query(&[("__token", &token)])
+            .json(&json!({"function": "book", "call_id": "call-2", "caller_id_num": "+15557654321",
+                          "argument": {"parsed": [args]}}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+        };
+    let asked = book(json!({"slot_id": "AB12CD34", "name": "Ann Lee"}));
+    let text = asked["response"].as_str().unwrap();
+    let code = text
+        .split("confirmation \"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    assert!(
+        asked.get("action").is_none(),
+        "nothing is sent before the yes"
+    );
+    let booked = book(json!({"slot_id": "AB12CD34", "name": "Ann Lee", "confirmation": code}));
+    assert_eq!(
+        booked,
+        json!({"response": "Booked slot AB12CD34. We look forward to seeing you.", "action": [
+            {"SWML": {"version": "1.0.0", "sections": {"main": [{"send_sms": {
+                "to_number": "+15557654321", "from_number": "+15550001111",
+                "body": "Riverside Health Clinic: Ann Lee, your appointment (slot AB12CD34) is booked. Call us to change it."}}]}}}]})
+    );
+}

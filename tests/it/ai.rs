@@ -177,9 +177,10 @@ fn the_examples_meet_the_sdks_schema() {
         .dir(&root())
         .env("CORE_API_TOKEN", "x")
         .env("SCHEDULING_API_KEY", "y")
+        .env("CRM_TOKEN", "z")
         .run()
         .code(0)
-        .stdout_is("7 agent file(s) valid\n");
+        .stdout_is("8 agent file(s) valid\n");
     // The SDK's own validator agrees on the examples without contexts,
     // which need no extension.
     let py = sdk_python("the_examples_meet_the_sdks_schema").unwrap();
@@ -211,7 +212,7 @@ fn a_failure_against_a_given_schema_is_reported_where_the_file_says_it() {
         .run()
         .code(1)
         .stderr_is(
-            "agents/clinic.yaml:16:34: error: the SWML fails the schema at `/sections/main/1/ai/params/end_of_speech_timeout`: 800 is not of type \"string\"\n   |\n16 | params: { end_of_speech_timeout: 800 }\n   |                                  ^\n1 of 1 agent file(s) invalid\n",
+            "agents/clinic.yaml:17:34: error: the SWML fails the schema at `/sections/main/1/ai/params/end_of_speech_timeout`: 800 is not of type \"string\"\n   |\n17 | params: { end_of_speech_timeout: 800 }\n   |                                  ^\n1 of 1 agent file(s) invalid\n",
         );
     let missing = root().join("no-such-schema.json");
     Swagent::new(["validate", "--swml-schema"])

@@ -117,6 +117,7 @@ fn the_swml_of_each_shipped_example() {
         "hello",
         "bank",
         "clinic",
+        "concierge",
         "production-bank",
         "receptionist",
         "survey",

@@ -397,3 +397,79 @@ fn on_call_end_with_call_log_posts_it_to_an_upstream() {
         json!({"call": "call-9", "direction": "inbound", "log": [{"role": "user", "content": "Bye."}]})
     );
 }
+
+/// The shipped example greets a returning caller by name: its CRM, a local
+/// upstream here, knows one number.
+#[test]
+fn the_concierge_greets_a_returning_caller_by_name() {
+    let up = Upstream::start(|req| match (req.method.as_str(), req.target.as_str()) {
+        ("GET", "/callers?phone=%2B15557654321") => {
+            Answer::json(r#"{"context": "returning", "name": "Ann", "booking": "B-1042"}"#)
+        }
+        ("GET", _) => Answer::json("{}"),
+        _ => Answer::json(r#"{"ok": true}"#),
+    });
+    let yaml = std::fs::read_to_string(crate::util::root().join("agents/concierge.yaml"))
+        .unwrap()
+        .replace("https://crm.example.com", &up.url());
+    let dir = agent_dir(&yaml, &[]);
+    let server = Swagent::new(["serve", "agent.yaml"])
+        .creds()
+        .env("CRM_TOKEN", "crm-token")
+        .dir(dir.path())
+        .start();
+    let post = |from: &str| -> Value {
+        let call = json!({"call": {"call_id": "call-9", "from": from, "to": "+15551230001"}});
+        server
+            .post("/concierge")
+            .json(&call)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let known = post("+15557654321");
+    assert_eq!(
+        global_data(&known),
+        json!({"hotel": "Harbour Hotel", "name": "Ann", "booking": "B-1042"})
+    );
+    let starts_in = |doc: &Value| {
+        functions(doc)
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["function"] == "startup_hook")
+            .map(|f| f["data_map"]["output"]["action"][0]["change_context"].clone())
+    };
+    assert_eq!(starts_in(&known), Some(json!("returning")));
+    official(&known);
+    let stranger = post("+15550000000");
+    assert_eq!(global_data(&stranger), json!({"hotel": "Harbour Hotel"}));
+    assert_eq!(starts_in(&stranger), None);
+    let query = format!(
+        "?__token={}",
+        urlencoding(&crate::util::token_in(&known, "hangup_hook"))
+    );
+    let resp = server
+        .post(&format!("/concierge/swaig{query}"))
+        .json(&{
+            let mut payload = hangup_payload("sess-3");
+            payload["global_data"] = global_data(&known);
+            payload
+        })
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let seen = up.seen();
+    assert_eq!(seen[0].header("authorization"), Some("Bearer crm-token"));
+    let told = seen
+        .iter()
+        .find(|s| s.method == "POST")
+        .expect("the CRM was told");
+    assert_eq!(told.target, "/calls");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&told.body).unwrap(),
+        json!({"call": "call-9", "from": "+15557654321", "booking": "B-1042",
+               "log": [{"role": "user", "content": "Bye."}]})
+    );
+}

@@ -900,6 +900,7 @@ pub fn swml_of(file: &str, call_id: &str) -> String {
     .creds()
     .env("CORE_API_TOKEN", "x")
     .env("SCHEDULING_API_KEY", "y")
+    .env("CRM_TOKEN", "z")
     .run()
     .code(0)
     .stdout

@@ -14,9 +14,10 @@ fn shipped_agents_are_valid_under_strict_with_their_env() {
         .dir(&root())
         .env("CORE_API_TOKEN", "x")
         .env("SCHEDULING_API_KEY", "y")
+        .env("CRM_TOKEN", "z")
         .run()
         .code(0)
-        .stdout_is("6 agent file(s) valid\n");
+        .stdout_is("7 agent file(s) valid\n");
 }
 
 #[test]

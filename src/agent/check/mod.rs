@@ -221,7 +221,11 @@ impl<'a> Checker<'a> {
                     )
                     .chain(contexts::RESERVED)
                     .collect();
-                let moves = crate::agent::contexts::ActionMoves::of(&functions);
+                let mut moves = crate::agent::contexts::ActionMoves::of(&functions);
+                if raw.on_call_start.is_some() {
+                    // Its lookup may start a call in any context.
+                    moves.contexts.add(None);
+                }
                 Some(self.contexts(c, &callable, &moves)?)
             }
             None => None,

@@ -15,12 +15,15 @@ fn reads_env(path: &[String]) -> bool {
             | ["includes", _, "url"]
             | ["functions", _, "actions", _, "transfer", "to", ..]
             | ["functions", _, "actions", _, "send_sms", "from"]
+            | ["functions", _, "outcomes", _, _, "transfer", "to", ..]
+            | ["functions", _, "outcomes", _, _, "send_sms", "from"]
     )
 }
 
 impl Checker<'_> {
     /// A warning at each string outside the places above, and outside
-    /// function handlers (checked with their templates), holding `${env:`.
+    /// the handlers of functions and hooks (checked with their templates),
+    /// holding `${env:`.
     pub(super) fn stray_env(&mut self) {
         if !self.source.contains("${env:") {
             return;
@@ -47,7 +50,14 @@ impl Checker<'_> {
 
 fn walk(value: &serde_yaml::Value, path: &mut Vec<String>, found: &mut Vec<Vec<String>>) {
     use serde_yaml::Value as Y;
-    let handler = matches!(path.as_slice(), [f, _, h] if f == "functions" && ["shell", "http", "static"].contains(&h.as_str()));
+    let handler = match path.as_slice() {
+        [f, _, h] => f == "functions" && ["shell", "http", "static"].contains(&h.as_str()),
+        [hook, h] => {
+            ["on_call_start", "on_call_end"].contains(&hook.as_str())
+                && ["shell", "http"].contains(&h.as_str())
+        }
+        _ => false,
+    };
     if handler || reads_env(path) {
         return;
     }
