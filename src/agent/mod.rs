@@ -95,6 +95,13 @@ impl Agent {
         self.functions.values().chain(end)
     }
 
+    /// Every handler swagent may run: [`Agent::hooked`], then the lookup
+    /// of `on_call_start`.
+    pub fn handlers(&self) -> impl Iterator<Item = &Function> {
+        let start = self.on_call_start.iter().map(|s| &s.function);
+        self.hooked().chain(start)
+    }
+
     /// Looks up an `${env:...}` value resolved at load.
     pub fn env_value(&self, name: &str) -> Option<String> {
         self.env.get(name).cloned()

@@ -148,10 +148,8 @@ impl Runtime {
     /// before the reload hold them, and new slots would let a
     /// `concurrency: 1` function run twice at once.
     pub fn carried(agent: &Agent, previous: Option<&Runtime>) -> Runtime {
-        let start = agent.on_call_start.iter().map(|s| &s.function);
         let limits = agent
-            .hooked()
-            .chain(start)
+            .handlers()
             .filter_map(|f| {
                 let concurrency = f.handler.concurrency()?;
                 let kept = previous

@@ -105,7 +105,7 @@ impl Budget {
     pub fn shortfall(&self, agent: &Agent) -> Option<String> {
         self.limit?;
         let (mut programs, mut requests) = (0u64, 0u64);
-        for f in agent.functions.values() {
+        for f in agent.handlers() {
             match &f.handler {
                 Handler::Shell(s) => programs += u64::from(s.concurrency),
                 Handler::Http(h) => requests += u64::from(h.concurrency),

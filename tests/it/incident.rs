@@ -417,6 +417,10 @@ fn check_fails_loose_arguments_and_plain_http_upstreams() {
         )
         .replace("url: https://core.example.com/transfers", "url: http://core.example.com/transfers")
         .replace(
+            "\nfunctions:\n",
+            "\non_call_start: { http: { url: \"http://crm.example.com/c\" } }\non_call_end: { http: { url: \"http://crm.example.com/e\" } }\nfunctions:\n",
+        )
+        .replace(
             r#"to: { type: string, pattern: "^[0-9]{6,12}$" }"#,
             r#"to: { type: string, pattern: "^.*$" }"#,
         );
@@ -427,7 +431,7 @@ fn check_fails_loose_arguments_and_plain_http_upstreams() {
         .code(1);
     for line in [
         "[FAIL] Arguments used by handlers are constrained: no anchored pattern (`^...$`), enum, format, maxLength or min/max on: `get_balance.account`, `get_balance.note`, `transfer.to`\n",
-        "[FAIL] Upstreams are called over HTTPS: plain http (arguments and headers in clear on the network): transfer\n",
+        "[FAIL] Upstreams are called over HTTPS: plain http (arguments and headers in clear on the network): transfer, on_call_end, on_call_start\n",
     ] {
         assert!(out.stdout.contains(line), "missing {line:?} in:\n{}", out.stdout);
     }

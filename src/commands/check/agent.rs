@@ -108,8 +108,7 @@ fn none_of(
 /// http functions that call a plain-http upstream other than loopback.
 fn plain_http(agent: &Agent) -> Vec<String> {
     agent
-        .functions
-        .values()
+        .handlers()
         .filter_map(|f| match &f.handler {
             Handler::Http(h) => {
                 let url = url::Url::parse(&h.url.to_string()).ok()?;
@@ -118,7 +117,12 @@ fn plain_http(agent: &Agent) -> Vec<String> {
                     url::Host::Ipv4(ip) => ip.is_loopback(),
                     url::Host::Ipv6(ip) => ip.is_loopback(),
                 };
-                (url.scheme() == "http" && !local).then(|| f.name.clone())
+                // A hook goes by its key in the file.
+                let name = match f.name.as_str() {
+                    crate::agent::HANGUP_HOOK => "on_call_end",
+                    name => name,
+                };
+                (url.scheme() == "http" && !local).then(|| name.to_owned())
             }
             _ => None,
         })
