@@ -72,6 +72,18 @@ pub const CONFIRMATION_ARGUMENT: &str = "Leave empty at first. After the caller 
 pub const BUSY: &str = "That service is busy right now; please try again in a moment.";
 /// A handler past its `timeout`.
 pub const TIMED_OUT: &str = "That took too long; please try again later.";
+/// Added to a reply whose handler acted but whose `kind` action this call
+/// cannot take.
+pub fn not_done(kind: &str) -> &'static str {
+    match kind {
+        "send_sms" => "(No text message could be sent on this call: tell the caller.)",
+        "transfer" => {
+            "(The transfer can't be made on this line: offer the caller another way to get help.)"
+        }
+        _ => "(One step could not be taken on this line: tell the caller.)",
+    }
+}
+
 /// A file action this call cannot take: a transfer with no number
 /// configured, a text to a caller without a number.
 pub const ACTION_UNAVAILABLE: &str =

@@ -148,7 +148,10 @@ async fn looked_up(
                 HandlerError::Failed { .. } => "error",
             }
         })?;
-    let Some(Value::Object(mut found)) = reply.data.filter(|_| !reply.refused) else {
+    if reply.refused {
+        return Err("refused");
+    }
+    let Some(Value::Object(mut found)) = reply.data else {
         return Err("not_an_object");
     };
     if found.keys().any(|k| k.starts_with(crate::guard::GRANT_KEY)) {

@@ -214,12 +214,19 @@ impl Runtime {
 }
 
 /// Turns handler stdout or an HTTP body into a reply: a JSON object with
-/// `response` (and optionally `action`) is used as is; anything else is text.
+/// `response` (and optionally `action`) is used as is, one that picks an
+/// `outcome` needs no words; anything else is text.
 fn reply_from_output(text: &str) -> Reply {
     let trimmed = text.trim();
     if let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(trimmed) {
         let verified = obj.get("verified") == Some(&Value::Bool(true));
-        if let Some(resp) = obj.get("response") {
+        let response = match obj.get("response") {
+            Some(resp) => Some(crate::template::value_to_text(resp)),
+            // Its outcome's actions say what happened, not the JSON.
+            None if obj.contains_key("outcome") => Some("Done.".to_owned()),
+            None => None,
+        };
+        if let Some(response) = response {
             let action = match obj.get("action") {
                 Some(Value::Array(a)) => a.clone(),
                 Some(other) if !other.is_null() => vec![other.clone()],
@@ -228,7 +235,7 @@ fn reply_from_output(text: &str) -> Reply {
             return Reply {
                 output_action: action,
                 verified,
-                ..Reply::text(crate::template::value_to_text(resp))
+                ..Reply::text(response)
             };
         }
         if obj.contains_key("verified") {

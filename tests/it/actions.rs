@@ -46,7 +46,22 @@ functions:
     secure: false
     actions_from_output: [say, hangup]
     http: { url: "UPSTREAM/connect" }
+  notify:
+    description: Tells the page a booking was made.
+    secure: false
+    parameters: { type: object, properties: { verb: { type: string, enum: [user_event, play] } }, required: [verb] }
+    actions_from_output: [user_event]
+    shell: { command: ["./event.sh", "${args.verb}"] }
+  unbind:
+    description: Would drop the caller's verification.
+    secure: false
+    actions_from_output: [unset_global_data]
+    shell: { command: ["./unbind.sh"] }
 "#;
+
+/// A `user_event`, or a `play` dressed as one.
+const EVENT: &str = "#!/bin/sh\nif [ \"$1\" = play ]; then v='{\"play\": {\"url\": \"say:hi\"}}'; else v='{\"user_event\": {\"event\": {\"type\": \"booked\"}}}'; fi\nprintf '{\"response\": \"ok\", \"action\": [{\"SWML\": {\"version\": \"1.0.0\", \"sections\": {\"main\": [%s]}}}]}' \"$v\"\n";
+const UNBIND: &str = "#!/bin/sh\necho '{\"response\": \"ok\", \"action\": [{\"unset_global_data\": [\"note\", \"swagent_verified\"]}]}'\n";
 
 const EMIT: &str = "#!/bin/sh\necho '{\"response\": \"ok\", \"action\": [{\"say\": \"hello\"}]}'\n";
 const MOVE: &str =
@@ -66,7 +81,13 @@ fn rig() -> Rig {
     let up = Upstream::start(|_| Answer::json(CONNECT));
     let dir = agent_dir(
         &AGENT.replace("UPSTREAM", &up.url()),
-        &[("emit.sh", EMIT), ("move.sh", MOVE), ("grant.sh", GRANT)],
+        &[
+            ("emit.sh", EMIT),
+            ("move.sh", MOVE),
+            ("grant.sh", GRANT),
+            ("event.sh", EVENT),
+            ("unbind.sh", UNBIND),
+        ],
     );
     let audit = dir.path().join("audit.log");
     let server = Swagent::new(["serve", "agent.yaml", "--audit-log"])
@@ -83,10 +104,22 @@ fn rig() -> Rig {
 }
 
 fn call(rig: &Rig, function: &str, args: Value) -> (u16, Value) {
-    rig.server.swaig(
+    official(rig.server.swaig(
         "",
         json!({"function": function, "call_id": "call-1", "argument": {"parsed": [args]}}),
-    )
+    ))
+}
+
+/// A reply whose every action meets the official schema's `Action` union
+/// (the SDK's file, embedded), with the listed differences.
+fn official(reply: (u16, Value)) -> (u16, Value) {
+    for action in reply.1["action"].as_array().into_iter().flatten() {
+        assert!(
+            swagent::swml::schema::action_conforms(action),
+            "not an action the platform takes: {action}"
+        );
+    }
+    reply
 }
 
 /// The `kind` of each `action_refused` event so far.
@@ -98,6 +131,31 @@ fn refused_kinds(rig: &Rig) -> Vec<String> {
         .filter(|e| e["event"] == "action_refused")
         .map(|e| e["kind"].as_str().unwrap_or_default().to_owned())
         .collect()
+}
+
+/// A `user_event` passes where listed; a `play` in its place, and the
+/// removal of a verification grant, are refused.
+#[test]
+fn user_events_pass_and_grants_cannot_be_removed() {
+    let rig = rig();
+    assert_eq!(
+        call(&rig, "notify", json!({"verb": "user_event"})),
+        (
+            200,
+            json!({"response": "ok", "action": [{"SWML": {"version": "1.0.0", "sections": {"main": [{"user_event": {"event": {"type": "booked"}}}]}}}]})
+        )
+    );
+    assert_eq!(
+        call(&rig, "notify", json!({"verb": "play"})),
+        (200, json!({"response": FAILED}))
+    );
+    assert_eq!(
+        call(&rig, "unbind", json!({})),
+        (200, json!({"response": FAILED}))
+    );
+    assert!(eventually(std::time::Duration::from_secs(5), || {
+        refused_kinds(&rig) == ["SWML", "unset_global_data"]
+    }));
 }
 
 #[test]
@@ -188,19 +246,50 @@ functions:
     static: { response: "Texting you." }
     actions:
       - send_sms: { to: caller, from: "+15550001111", body: "Your table is booked." }
+  to_desk:
+    description: Transfers to the desk.
+    secure: false
+    static: { response: "Transferring you." }
+    actions:
+      - transfer: { to: "${env:DESK_NUMBER}" }
+  book:
+    description: Books a table, then texts the caller.
+    secure: false
+    shell: { command: ["./book.sh"] }
+    actions:
+      - set_global_data: { booked: true }
+      - send_sms: { to: caller, from: "+15550001111", body: "Your table is booked." }
 "#;
-    let dir = agent_dir(yaml, &[]);
+    let book = "#!/bin/sh\necho booked >> booked.txt\necho 'Booked for eight.'\n";
+    let dir = agent_dir(yaml, &[("book.sh", book)]);
     let audit = dir.path().join("audit.log");
     let mut server = Swagent::new(["serve", "agent.yaml", "--audit-log"])
         .args([audit.as_os_str()])
         .creds()
         .env_remove("HOST_STAND_NUMBER")
+        .env("DESK_NUMBER", "")
         .dir(dir.path())
         .start();
     let body = |function: &str, caller: &str| json!({"function": function, "call_id": "call-1", "caller_id_num": caller, "argument": {"parsed": [{}]}});
+    for off in ["to_host", "to_desk"] {
+        assert_eq!(
+            server.swaig("", body(off, "+15557654321")),
+            (200, json!({"response": UNAVAILABLE})),
+            "{off}"
+        );
+    }
+    // The program booked: its reply stands, without the text, and says so.
     assert_eq!(
-        server.swaig("", body("to_host", "+15557654321")),
-        (200, json!({"response": UNAVAILABLE}))
+        official(server.swaig("", body("book", "anonymous"))),
+        (
+            200,
+            json!({"response": "Booked for eight. (No text message could be sent on this call: tell the caller.)",
+                   "action": [{"set_global_data": {"booked": true}}]})
+        )
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("booked.txt")).unwrap(),
+        "booked\n"
     );
     for caller in ["anonymous", "sip:ann@example.com"] {
         assert_eq!(
@@ -209,8 +298,8 @@ functions:
         );
     }
     assert_eq!(
-        server.swaig("", body("text_me", "+15557654321")).1["action"][0]["SWML"]["sections"]
-            ["main"][0]["send_sms"]["to_number"],
+        official(server.swaig("", body("text_me", "+15557654321"))).1["action"][0]["SWML"]
+            ["sections"]["main"][0]["send_sms"]["to_number"],
         "+15557654321"
     );
     let log = server.stop_and_log();
@@ -226,7 +315,10 @@ functions:
         .filter(|e| e["event"] == "action_unavailable")
         .map(|e| e["kind"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(kinds, ["transfer", "send_sms", "send_sms"]);
+    assert_eq!(
+        kinds,
+        ["transfer", "transfer", "send_sms", "send_sms", "send_sms"]
+    );
 }
 
 /// A backend that refuses for a reason the caller should hear (a 4xx, an
@@ -251,6 +343,8 @@ fn a_refusal_in_words_is_heard_and_runs_no_actions() {
             "application/json",
             r#"{"response": "maintenance"}"#,
         ),
+        "/keyed" => Answer::json(r#"{"error": "closed", "response": "We are closed on Mondays."}"#),
+        "/keyed_bare" => Answer::json(r#"{"error": "closed"}"#),
         _ => Answer::json(r#"{"response": "Booked.", "id": "B-1"}"#),
     });
     let yaml = r#"name: refusals
@@ -263,6 +357,13 @@ functions:
     http: { url: "UPSTREAM/${args.path}" }
     actions:
       - set_global_data: { booking: "${response.id}" }
+  book_keyed:
+    description: Books, refusing with an error key.
+    secure: false
+    parameters: { type: object, properties: { path: { type: string, enum: [keyed, keyed_bare] } }, required: [path] }
+    http: { url: "UPSTREAM/${args.path}", error_keys: [error] }
+    actions:
+      - hangup: true
   book_by_script:
     description: Books by a program.
     secure: false
@@ -281,10 +382,10 @@ functions:
         .dir(dir.path())
         .start();
     let call = |function: &str, args: Value| {
-        server.swaig(
+        official(server.swaig(
             "",
             json!({"function": function, "call_id": "call-1", "argument": {"parsed": [args]}}),
-        )
+        ))
     };
     assert_eq!(
         call("book", json!({"path": "full"})),
@@ -314,6 +415,14 @@ functions:
         )
     );
     assert_eq!(
+        call("book_keyed", json!({"path": "keyed"})),
+        (200, json!({"response": "We are closed on Mondays."}))
+    );
+    assert_eq!(
+        call("book_keyed", json!({"path": "keyed_bare"})),
+        (200, json!({"response": FAILED}))
+    );
+    assert_eq!(
         call("book_by_script", json!({"code": 1})),
         (200, json!({"response": "That date is closed."}))
     );
@@ -327,7 +436,7 @@ functions:
             .lines()
             .filter(|l| l.contains("\"function_called\""))
             .count()
-            == 7));
+            == 9));
         read()
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -337,7 +446,7 @@ functions:
     };
     assert_eq!(
         results,
-        ["refused", "refused", "error", "error", "ok", "refused", "error"]
+        ["refused", "refused", "error", "error", "ok", "refused", "error", "refused", "error"]
     );
 }
 
@@ -372,14 +481,14 @@ functions:
   decide:
     description: A program decides.
     secure: false
-    parameters: { type: object, properties: { pick: { type: string, enum: [message, none] } }, required: [pick] }
+    parameters: { type: object, properties: { pick: { type: string, enum: [message, none, bare] } }, required: [pick] }
     shell: { command: ["./decide.sh", "${args.pick}"] }
     actions: [ { say: "Nothing to do." } ]
     outcomes:
       message: [ { change_context: help } ]
 "#
     .replace("UPSTREAM", &up.url());
-    let decide = "#!/bin/sh\nif [ \"$1\" = none ]; then echo '{\"response\": \"ok\"}'; else printf '{\"outcome\": \"%s\", \"response\": \"ok\"}' \"$1\"; fi\n";
+    let decide = "#!/bin/sh\ncase \"$1\" in\n  none) echo '{\"response\": \"ok\"}' ;;\n  bare) echo '{\"outcome\": \"message\"}' ;;\n  *) printf '{\"outcome\": \"%s\", \"response\": \"ok\"}' \"$1\" ;;\nesac\n";
     let dir = agent_dir(&yaml, &[("decide.sh", decide)]);
     let audit = dir.path().join("audit.log");
     let server = Swagent::new(["serve", "agent.yaml", "--audit-log"])
@@ -388,10 +497,10 @@ functions:
         .dir(dir.path())
         .start();
     let call = |function: &str, args: Value| {
-        server.swaig(
+        official(server.swaig(
             "",
             json!({"function": function, "call_id": "call-1", "argument": {"parsed": [args]}}),
-        )
+        ))
     };
     let (_, open) = call("request_human", json!({"open": 1}));
     assert_eq!(open["response"], "The host stand is open.");
@@ -417,6 +526,14 @@ functions:
             200,
             json!({"response": "ok", "action": [{"change_context": "help"}]})
         )
+    );
+    assert_eq!(
+        call("decide", json!({"pick": "bare"})),
+        (
+            200,
+            json!({"response": "Done.", "action": [{"change_context": "help"}]})
+        ),
+        "an outcome needs no words, and its JSON is not read out"
     );
     assert_eq!(
         call("decide", json!({"pick": "none"})),
@@ -521,7 +638,7 @@ fn the_receptionist_transfers_and_the_clinic_texts() {
         (resp.status().as_u16(), resp.json().unwrap())
     };
     assert_eq!(
-        transfer("sales"),
+        official(transfer("sales")),
         (
             200,
             json!({"response": "Transferring you to sales now.", "post_process": true, "action": [
@@ -578,6 +695,7 @@ fn the_receptionist_transfers_and_the_clinic_texts() {
         "nothing is sent before the yes"
     );
     let booked = book(json!({"slot_id": "AB12CD34", "name": "Ann Lee", "confirmation": code}));
+    official((200, booked.clone()));
     assert_eq!(
         booked,
         json!({"response": "Booked slot AB12CD34. We look forward to seeing you.", "action": [

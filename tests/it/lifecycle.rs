@@ -17,15 +17,18 @@ fn serve(yaml: &str, scripts: &[(&str, &str)]) -> (tempfile::TempDir, Server) {
     (dir, server)
 }
 
-/// The SWML of a call from `from`, as the platform posts it.
+/// The SWML of a call from `from`, as the platform posts it, checked
+/// against the official schema.
 fn swml(server: &Server, from: &str) -> Value {
-    server
+    let doc = server
         .post("/")
         .json(&json!({"call": {"call_id": "call-9", "from": from, "to": "+15551230001", "direction": "inbound"}}))
         .send()
         .unwrap()
         .json()
-        .unwrap()
+        .unwrap();
+    official(&doc);
+    doc
 }
 
 fn global_data(doc: &Value) -> Value {
@@ -57,6 +60,7 @@ case "$1" in
   *8) exit 2 ;;
   *7) echo '{"swagent_verified": "forged"}'; exit 0 ;;
   *6) echo 'gold'; exit 0 ;;
+  *5) echo '{"response": "We do not know this number."}'; exit 1 ;;
 esac
 read call
 printf '{"tier": "gold", "caller": "%s", "seen": %s}' "$1" "$call"
@@ -84,6 +88,7 @@ fn a_slow_or_failed_lookup_answers_with_the_files_own_data() {
         "+15550000008",
         "+15550000007",
         "+15550000006",
+        "+15550000005",
     ] {
         let doc = swml(&server, from);
         assert_eq!(global_data(&doc), file_data, "{from}");
@@ -94,7 +99,13 @@ fn a_slow_or_failed_lookup_answers_with_the_files_own_data() {
     }
     assert!(eventually(std::time::Duration::from_secs(5), || {
         audit_outcomes(dir.path(), "call_start_failed")
-            == ["timeout", "error", "reserved_key", "not_an_object"]
+            == [
+                "timeout",
+                "error",
+                "reserved_key",
+                "not_an_object",
+                "refused",
+            ]
     }));
 }
 
@@ -104,11 +115,14 @@ fn a_required_lookup_that_fails_answers_with_after_failure() {
         "{SHELL_AGENT}  required: true\n  after_failure:\n    - answer: {{}}\n    - play: {{ url: \"say:We cannot take your call right now.\" }}\n    - hangup: {{}}\n"
     );
     let (_dir, server) = serve(&yaml, &[("lookup.sh", LOOKUP)]);
-    assert_eq!(
-        swml(&server, "+15550000008"),
-        json!({"version": "1.0.0", "sections": {"main": [
-            {"answer": {}}, {"play": {"url": "say:We cannot take your call right now."}}, {"hangup": {}}]}})
-    );
+    for failing in ["+15550000008", "+15550000009"] {
+        assert_eq!(
+            swml(&server, failing),
+            json!({"version": "1.0.0", "sections": {"main": [
+                {"answer": {}}, {"play": {"url": "say:We cannot take your call right now."}}, {"hangup": {}}]}}),
+            "{failing}: failed, then timed out"
+        );
+    }
     assert_eq!(global_data(&swml(&server, "+15557654321"))["tier"], "gold");
 }
 
@@ -179,12 +193,17 @@ on_call_end:
     );
 }
 
-/// The document checked by the SDK's own validator, when the SDK is here
-/// (CI always has it).
+/// The document checked against the official schema (the SDK's file,
+/// embedded), with the contexts extension.
 fn official(doc: &Value) {
-    if let Some(py) = crate::util::sdk_python("lifecycle: the official schema") {
-        crate::util::sdk_validate(&py, doc).code(0);
-    }
+    static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let schema = SCHEMA.get_or_init(|| {
+        let mut schema = swagent::swml::schema::official();
+        swagent::swml::schema::extend(&mut schema);
+        jsonschema::validator_for(&schema).expect("the official schema compiles")
+    });
+    let errors: Vec<String> = schema.iter_errors(doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}\n{doc}");
 }
 
 const CONTEXTS_AGENT: &str = r#"name: pick

@@ -311,6 +311,15 @@ fn each_bad_file_gets_its_exact_findings_and_exit_code() {
         ("unknown_action", 1, &[
             "bad/unknown_action.yaml:8:9: error: invalid agent file: functions.f.actions[0]: `dance` is not an action; the actions are `say`, `hangup`, `stop`, `transfer`, `send_sms`, `set_global_data`, `unset_global_data`, `set_meta_data`, `unset_meta_data`, `toggle_functions`, `change_step`, `change_context`, `record_call`, `stop_record_call`, `play_background`, `stop_background`, `hold`",
         ]),
+        ("static_action_variable", 1, &[
+            "bad/static_action_variable.yaml:9:15: error: function `call_back`: a static `SWML` action may not hold `${...}` or `%{...}`: the platform fills them from the call, so a caller could steer where it dials or texts (toll fraud); write it under `actions:`, whose destinations come from the file",
+            "bad/static_action_variable.yaml:11:15: error: function `call_back`: a static `SWML` action may not hold `${...}` or `%{...}`: the platform fills them from the call, so a caller could steer where it dials or texts (toll fraud); write it under `actions:`, whose destinations come from the file",
+        ]),
+        ("hook_templates", 1, &[
+            "bad/hook_templates.yaml:5:61: error: function `on_call_start`: `${global_data.tier}` is always empty in `on_call_start`: the call has no data yet (the file's own `global_data` is known when you write it)",
+            "bad/hook_templates.yaml:8:7: error: `cond` holds an `ai` verb: an AI there would run without swagent's functions and guards",
+            "bad/hook_templates.yaml:11:57: error: function `on_call_end`: `${meta_data.m}` is always empty in a call hook: it has no `meta_data`",
+        ]),
         ("bom", 0, &[]),
     ];
     for (name, code, want) in cases {

@@ -13,16 +13,18 @@ use crate::swml::schema;
 /// swagent already places first.
 const NOT_AROUND: [&str; 4] = ["ai", "amazon_bedrock", "ai_sidecar", "answer"];
 
-/// A verb of [`NOT_AROUND`] nested in another verb (a `cond`'s `then`).
-fn nested(value: &Value) -> Option<&'static str> {
+/// Verbs that run an AI: in verbs a call gets instead of the document, one
+/// would run without swagent's functions and guards.
+pub(super) const AI_VERBS: [&str; 3] = ["ai", "amazon_bedrock", "ai_sidecar"];
+
+/// A verb of `refused` nested in another verb (a `cond`'s `then`).
+fn nested(value: &Value, refused: &[&'static str]) -> Option<&'static str> {
     match value {
         Value::Object(map) => map.iter().find_map(|(k, v)| {
-            let own = NOT_AROUND
-                .iter()
-                .find(|n| **n == k.as_str() && v.is_object());
-            own.copied().or_else(|| nested(v))
+            let own = refused.iter().find(|n| **n == k.as_str() && v.is_object());
+            own.copied().or_else(|| nested(v, refused))
         }),
-        Value::Array(items) => items.iter().find_map(nested),
+        Value::Array(items) => items.iter().find_map(|v| nested(v, refused)),
         _ => None,
     }
 }
@@ -45,16 +47,29 @@ impl Checker<'_> {
             before: self.verbs(
                 &["before_ai"],
                 raw.before_ai.take().unwrap_or_default(),
-                true,
+                &NOT_AROUND,
             ),
-            after: self.verbs(&["after_ai"], raw.after_ai.take().unwrap_or_default(), true),
+            after: self.verbs(
+                &["after_ai"],
+                raw.after_ai.take().unwrap_or_default(),
+                &NOT_AROUND,
+            ),
         }
     }
 
     /// Each one verb (`{ play: {...} }`) the schema knows, meeting its definition.
-    /// `around`: the verbs sit around the `ai` verb swagent renders, so no
-    /// `answer` or second AI among them.
-    pub(super) fn verbs(&mut self, at: &[&str], raw: Vec<Value>, around: bool) -> Vec<Value> {
+    /// `refused`: verbs that may not be among them, even nested: around the
+    /// `ai` verb swagent renders, no `answer` or second AI.
+    pub(super) fn verbs(
+        &mut self,
+        at: &[&str],
+        raw: Vec<Value>,
+        refused: &[&'static str],
+    ) -> Vec<Value> {
+        let why = match refused.contains(&"answer") {
+            true => "swagent renders the `answer` and the one `ai` verb itself",
+            false => "an AI there would run without swagent's functions and guards",
+        };
         let key = at.join(".");
         let mut out = Vec::new();
         for (i, verb) in raw.into_iter().enumerate() {
@@ -73,11 +88,11 @@ impl Checker<'_> {
                     continue;
                 }
             };
-            if around && NOT_AROUND.contains(&name.as_str()) {
+            if refused.contains(&name.as_str()) {
                 let pos = self
                     .spans
                     .key(&[here.as_slice(), &[name.as_str()]].concat());
-                self.error(pos, format!("`{name}` cannot be placed in `{key}`: swagent renders the `answer` and the one `ai` verb itself"));
+                self.error(pos, format!("`{name}` cannot be placed in `{key}`: {why}"));
                 continue;
             }
             let Some((_, definition)) = schema::verbs().iter().find(|(v, _)| *v == name) else {
@@ -87,11 +102,11 @@ impl Checker<'_> {
                 self.error(pos, format!("`{name}` is not a SWML verb the schema knows"));
                 continue;
             };
-            if let Some(inner) = nested(&verb[&name]).filter(|_| around) {
+            if let Some(inner) = nested(&verb[&name], refused) {
                 let pos = self
                     .spans
                     .key(&[here.as_slice(), &[name.as_str()]].concat());
-                self.error(pos, format!("`{name}` holds an `{inner}` verb: swagent renders the `answer` and the one `ai` verb itself"));
+                self.error(pos, format!("`{name}` holds an `{inner}` verb: {why}"));
                 continue;
             }
             if at == ["before_ai"] && name == "hangup" {

@@ -236,6 +236,11 @@ impl Checker<'_> {
                         .spans
                         .value(&[&at[..], &["static", "action", &i.to_string()]].concat());
                     self.error(pos, format!("function `{name}`: this action is not one the platform takes (the SWML schema's `Action` union, or the SDK's form of it)"));
+                } else if a.get("SWML").is_some_and(holds_variable) {
+                    let pos = self
+                        .spans
+                        .value(&[&at[..], &["static", "action", &i.to_string()]].concat());
+                    self.error(pos, format!("function `{name}`: a static `SWML` action may not hold `${{...}}` or `%{{...}}`: the platform fills them from the call, so a caller could steer where it dials or texts (toll fraud); write it under `actions:`, whose destinations come from the file"));
                 }
             }
             Handler::Static(StaticSpec { response, action })
@@ -361,4 +366,14 @@ fn served(parameters: &Value, confirm: bool) -> Value {
         }
     }
     swml_parameters
+}
+
+/// Whether a value holds a SWML variable (`${...}`, `%{...}`) anywhere.
+fn holds_variable(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains("${") || s.contains("%{"),
+        Value::Array(items) => items.iter().any(holds_variable),
+        Value::Object(map) => map.values().any(holds_variable),
+        _ => false,
+    }
 }

@@ -51,9 +51,11 @@ impl Checker<'_> {
             handler.map(|h| lookup(h, CALL_START, "The lookup when the call starts.", false));
         let required = raw.required.unwrap_or(false);
         let after_failure = match (required, raw.after_failure) {
-            (true, Some(verbs)) if !verbs.is_empty() => {
-                self.verbs(&[CALL_START, "after_failure"], verbs, false)
-            }
+            (true, Some(verbs)) if !verbs.is_empty() => self.verbs(
+                &[CALL_START, "after_failure"],
+                verbs,
+                &super::around::AI_VERBS,
+            ),
             (true, _) => {
                 let pos = self.spans.value(&[CALL_START, "required"]);
                 self.error(pos, "`on_call_start`: `required: true` needs `after_failure`, the verbs a call gets when the lookup fails (a message, a hangup)");

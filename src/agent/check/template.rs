@@ -91,6 +91,20 @@ impl Checker<'_> {
                     );
                     ok = false;
                 }
+                Var::GlobalData(_) if self.hook == Some(super::lifecycle::Hook::Start) => {
+                    self.error(
+                        at,
+                        format!("function `{function}`: `{source}` is always empty in `on_call_start`: the call has no data yet (the file's own `global_data` is known when you write it)"),
+                    );
+                    ok = false;
+                }
+                Var::MetaData(_) if self.hook.is_some() => {
+                    self.error(
+                        at,
+                        format!("function `{function}`: `{source}` is always empty in a call hook: it has no `meta_data`"),
+                    );
+                    ok = false;
+                }
                 Var::Hangup(_) if self.hook != Some(super::lifecycle::Hook::End) => {
                     self.error(
                         at,

@@ -52,10 +52,20 @@ fn check(call: &Call<'_>, action: &Value) -> Result<(), &'static str> {
     if !well_formed(kind, key, value) || !targets_allowed(call, kind, value, targets) {
         return Err(kind.name());
     }
-    let grant_key = |k: &String| k.starts_with(crate::guard::GRANT_KEY);
-    if kind == OutputKind::SetGlobalData
-        && value.as_object().is_some_and(|m| m.keys().any(grant_key))
-    {
+    let grant_key = |k: &str| k.starts_with(crate::guard::GRANT_KEY);
+    let touches_grant = match kind {
+        OutputKind::SetGlobalData => value
+            .as_object()
+            .is_some_and(|m| m.keys().any(|k| grant_key(k))),
+        // A key, or a list of keys (the SDK's form).
+        OutputKind::UnsetGlobalData => match value {
+            Value::String(k) => grant_key(k),
+            Value::Array(keys) => keys.iter().filter_map(Value::as_str).any(grant_key),
+            _ => false,
+        },
+        _ => false,
+    };
+    if touches_grant {
         return Err(kind.name());
     }
     Ok(())

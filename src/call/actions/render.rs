@@ -11,13 +11,14 @@ use crate::call::{Call, Refusal};
 use crate::handlers::HandlerError;
 use crate::template::{Context, Encoding, RenderError};
 
-/// Each of the function's actions, rendered.
+/// Each of the function's actions, rendered, and apart the ones this call
+/// cannot take ([`Refusal::ActionUnavailable`]).
 pub(super) fn all(
     call: &Call<'_>,
     args: &Value,
     data: Option<&Value>,
     actions: &[Action],
-) -> Result<Vec<Value>, Refusal> {
+) -> Result<(Vec<Value>, Vec<Refusal>), Refusal> {
     let no_env = |_: &str| None;
     let ctx = Context {
         args,
@@ -29,10 +30,15 @@ pub(super) fn all(
         hangup: None,
         env: &no_env,
     };
-    actions
-        .iter()
-        .map(|action| one(call, action, &ctx))
-        .collect()
+    let (mut rendered, mut unavailable) = (Vec::new(), Vec::new());
+    for action in actions {
+        match one(call, action, &ctx) {
+            Ok(value) => rendered.push(value),
+            Err(refusal @ Refusal::ActionUnavailable { .. }) => unavailable.push(refusal),
+            Err(refusal) => return Err(refusal),
+        }
+    }
+    Ok((rendered, unavailable))
 }
 
 fn one(call: &Call<'_>, action: &Action, ctx: &Context<'_>) -> Result<Value, Refusal> {
