@@ -117,7 +117,7 @@ fn templates(c: &mut Criterion) {
         meta_data: &Value::Null,
         response: Some(&response),
         call: None,
-        hangup: None,
+        payload: None,
         env: &no_env,
     };
     let argv = Template::parse("--account=${args.account}").unwrap();

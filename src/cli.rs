@@ -58,6 +58,9 @@ pub enum Command {
     /// Check an agent and its environment against the production hardening checklist.
     #[command(after_help = exit::help("check"))]
     Check(CheckArgs),
+    /// The summary outbox: what waits for delivery, and what was given up on.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
     /// Print shell completions.
     #[command(after_help = exit::help("completions"))]
     Completions(CompletionsArgs),
@@ -105,6 +108,11 @@ pub struct ServeArgs {
     /// code works once across replicas and restarts.
     #[arg(long, env = vars::CONFIRM_STORE, value_name = "DIR")]
     pub confirm_store: Option<PathBuf>,
+    /// Folder where call summaries wait, durably, until their `summary`
+    /// handler delivers them; made when missing. Without it they wait in
+    /// memory, and a restart loses the undelivered.
+    #[arg(long, env = vars::OUTBOX, value_name = "DIR")]
+    pub outbox: Option<PathBuf>,
     /// Kill-switch state file to watch (written by `swagent disable`/`enable`).
     #[arg(long, env = vars::STATE_FILE, value_name = "PATH")]
     pub state_file: Option<PathBuf>,
@@ -156,6 +164,9 @@ pub struct CheckArgs {
     /// The `--confirm-store` folder `serve` is given.
     #[arg(long, env = vars::CONFIRM_STORE, value_name = "DIR")]
     pub confirm_store: Option<PathBuf>,
+    /// The `--outbox` folder `serve` is given.
+    #[arg(long, env = vars::OUTBOX, value_name = "DIR")]
+    pub outbox: Option<PathBuf>,
     /// `serve` is given `--trust-proxy` (or `SWML_TRUST_PROXY_HEADERS`).
     #[arg(long, env = vars::TRUST_PROXY, value_parser = boolean_arg, default_value_t = false, action = clap::ArgAction::SetTrue)]
     pub trust_proxy: bool,
@@ -255,6 +266,44 @@ pub struct VerifyTokenArgs {
     pub json: bool,
     #[command(flatten)]
     pub secret: SecretArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// List the summaries waiting for delivery and those given up on.
+    #[command(after_help = exit::help("outbox list"))]
+    List(OutboxListArgs),
+    /// Send given-up summaries back for delivery: one by id, or all.
+    #[command(after_help = exit::help("outbox retry"))]
+    Retry(OutboxRetryArgs),
+    /// Delete one summary, waiting or given up, for good.
+    #[command(after_help = exit::help("outbox drop"))]
+    Drop(OutboxDropArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct OutboxListArgs {
+    /// The `--outbox` folder.
+    pub dir: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
+    pub format: CheckFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct OutboxRetryArgs {
+    /// The `--outbox` folder.
+    pub dir: PathBuf,
+    /// The summary to send again; without it, every one given up on.
+    pub id: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct OutboxDropArgs {
+    /// The `--outbox` folder.
+    pub dir: PathBuf,
+    /// The summary to delete.
+    pub id: String,
 }
 
 #[derive(Debug, Subcommand)]

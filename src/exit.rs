@@ -104,6 +104,27 @@ pub const TABLE: &[Codes] = &[
         error: Some("usage error, invalid agent file, or settings `serve` would refuse"),
     },
     Codes {
+        command: "outbox list",
+        args: "DIR",
+        ok: "listed",
+        bad: None,
+        error: Some("usage error, or a folder that is not an outbox"),
+    },
+    Codes {
+        command: "outbox retry",
+        args: "DIR [ID]",
+        ok: "sent back for delivery (none given up: nothing to do)",
+        bad: Some("no given-up summary with that id"),
+        error: Some("usage error, or a folder that is not an outbox or cannot be written"),
+    },
+    Codes {
+        command: "outbox drop",
+        args: "DIR ID",
+        ok: "dropped",
+        bad: Some("no summary with that id"),
+        error: Some("usage error, or a folder that is not an outbox or cannot be written"),
+    },
+    Codes {
         command: "completions",
         args: "SHELL",
         ok: "printed",

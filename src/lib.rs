@@ -63,6 +63,7 @@ pub mod killswitch;
 pub mod limits;
 pub mod logging;
 pub mod metrics;
+pub mod outbox;
 pub mod random;
 pub mod server;
 pub mod signature;

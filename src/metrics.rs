@@ -38,6 +38,11 @@ pub struct Metrics {
     /// Bytes held by bodies read before Basic Auth, whose signature is not
     /// yet checked (set when `/metrics` is read).
     pub unverified_body_bytes: IntGauge,
+    /// Summaries in the outbox, given up ones included.
+    pub outbox_depth: IntGauge,
+    /// Seconds since the oldest summary waiting for delivery arrived.
+    pub outbox_oldest_seconds: IntGauge,
+    pub summary_deliveries: IntCounterVec,
 }
 
 /// Counted in `connections_open` while it lives: kept in a connection's
@@ -142,7 +147,23 @@ impl Metrics {
             "unverified_body_bytes",
             "Bytes held by request bodies whose signature is not yet checked.",
         );
+        let outbox_depth = gauge(
+            "outbox_depth",
+            "Summaries in the outbox: waiting for delivery, or given up on.",
+        );
+        let outbox_oldest_seconds = gauge(
+            "outbox_oldest_seconds",
+            "Age of the oldest summary waiting for delivery (0: none waits).",
+        );
+        let summary_deliveries = counter_vec(
+            "summary_deliveries_total",
+            "Summary delivery attempts, by outcome (delivered, retry, rejected, expired).",
+            &["outcome"],
+        );
         Metrics {
+            outbox_depth,
+            outbox_oldest_seconds,
+            summary_deliveries,
             registry,
             requests,
             auth_failures,

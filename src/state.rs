@@ -120,6 +120,8 @@ pub struct AppState {
     pub(crate) userinfo: Userinfo,
     /// What bodies read before Basic Auth may hold at once.
     pub unverified: Unverified,
+    /// Where summaries wait until delivered.
+    pub outbox: Arc<crate::outbox::Outbox>,
 }
 
 impl AppState {
@@ -137,6 +139,8 @@ impl AppState {
             None => KillSwitch::off(),
         };
         let used_codes = UsedCodes::new(confirm_store(config.confirm_store.as_deref())?);
+        let outbox = crate::outbox::open(config.outbox.as_deref(), config.outbox_limits)
+            .context("`--outbox`")?;
         let settings = config.settings;
         let metrics = Metrics::new();
         Ok(AppState {
@@ -157,6 +161,7 @@ impl AppState {
             kill,
             metrics,
             metrics_public: config.metrics_public,
+            outbox,
         })
     }
 

@@ -54,6 +54,9 @@ pub enum Var {
     /// `${hangup.FIELD...}`: the platform's hangup payload, in `on_call_end`
     /// only.
     Hangup(Vec<Step>),
+    /// `${summary.text}`, `${summary.parsed...}`, `${summary.id}`: the call's
+    /// summary, in `summary` only.
+    Summary(Vec<Step>),
 }
 
 impl Var {
@@ -69,6 +72,7 @@ impl Var {
             Var::MetaData(_) => "meta_data",
             Var::Call(_) => "call",
             Var::Hangup(_) => "hangup",
+            Var::Summary(_) => "summary",
         }
     }
 }
@@ -129,8 +133,9 @@ pub struct Context<'a> {
     pub response: Option<&'a Value>,
     /// The call, for `on_call_start` and `on_call_end`.
     pub call: Option<&'a Value>,
-    /// The hangup payload, for `on_call_end`.
-    pub hangup: Option<&'a Value>,
+    /// A hook's own payload: the hangup's (`on_call_end`), the summary
+    /// (`summary`).
+    pub payload: Option<&'a Value>,
     pub env: &'a dyn Fn(&str) -> Option<String>,
 }
 
@@ -266,8 +271,8 @@ fn lookup(var: &Var, text: &str, ctx: &Context<'_>) -> Result<Value, RenderError
             .and_then(|c| walk(c, path))
             .cloned()
             .unwrap_or(Value::Null),
-        Var::Hangup(path) => ctx
-            .hangup
+        Var::Hangup(path) | Var::Summary(path) => ctx
+            .payload
             .and_then(|c| walk(c, path))
             .cloned()
             .unwrap_or(Value::Null),
@@ -376,8 +381,9 @@ fn parse_var(inner: &str) -> Result<Var, String> {
         "meta_data" => Ok(Var::MetaData(need_path("key")?)),
         "call" => Ok(Var::Call(need_path("field")?)),
         "hangup" => Ok(Var::Hangup(need_path("field")?)),
+        "summary" => Ok(Var::Summary(need_path("field")?)),
         _ => Err(format!(
-            "unknown template `${{{inner}}}`: use `args.NAME`, `response.PATH`, `output.PATH`, `env:NAME`, `call_id`, `global_data.KEY`, `meta_data.KEY`, `call.FIELD` or `hangup.FIELD`"
+            "unknown template `${{{inner}}}`: use `args.NAME`, `response.PATH`, `output.PATH`, `env:NAME`, `call_id`, `global_data.KEY`, `meta_data.KEY`, `call.FIELD`, `hangup.FIELD` or `summary.FIELD`"
         )),
     }
 }
@@ -399,7 +405,7 @@ mod tests {
             meta_data: &Value::Null,
             response,
             call: None,
-            hangup: None,
+            payload: None,
             env: &no_env,
         }
     }
@@ -429,7 +435,7 @@ mod tests {
     fn rejects_bad_templates() {
         for (src, msg) in [
             ("${args.x", "unterminated `${`: add the closing `}`"),
-            ("${argz.x}", "unknown template `${argz.x}`: use `args.NAME`, `response.PATH`, `output.PATH`, `env:NAME`, `call_id`, `global_data.KEY`, `meta_data.KEY`, `call.FIELD` or `hangup.FIELD`"),
+            ("${argz.x}", "unknown template `${argz.x}`: use `args.NAME`, `response.PATH`, `output.PATH`, `env:NAME`, `call_id`, `global_data.KEY`, `meta_data.KEY`, `call.FIELD`, `hangup.FIELD` or `summary.FIELD`"),
             ("${args.}", "`${args.}` needs a name after `args.`"),
             ("${env:1X}", "`${env:1X}`: `1X` is not a valid environment variable name"),
             ("${response.a[x]}", "`${response.a[x]}`: `x` is not an array index"),

@@ -59,6 +59,8 @@ pub struct Agent {
     pub on_call_start: Option<CallStart>,
     /// The notification when the call ends.
     pub on_call_end: Option<CallEnd>,
+    /// Where the call's summary is delivered.
+    pub summary: Option<SummaryDelivery>,
     pub functions: IndexMap<String, Function>,
     /// The agent file, and the folder shell commands run in.
     pub path: PathBuf,
@@ -96,10 +98,11 @@ impl Agent {
     }
 
     /// Every handler swagent may run: [`Agent::hooked`], then the lookup
-    /// of `on_call_start`.
+    /// of `on_call_start`, then the summary's delivery.
     pub fn handlers(&self) -> impl Iterator<Item = &Function> {
         let start = self.on_call_start.iter().map(|s| &s.function);
-        self.hooked().chain(start)
+        let summary = self.summary.iter().map(|s| &s.function);
+        self.hooked().chain(start).chain(summary)
     }
 
     /// Looks up an `${env:...}` value resolved at load.
@@ -139,6 +142,15 @@ pub struct CallEnd {
     pub function: Function,
     /// The payload keeps the call log (`call_log`, `raw_call_log`).
     pub call_log: bool,
+}
+
+/// `summary`: the delivery of the post-prompt summary, through the outbox.
+#[derive(Debug)]
+pub struct SummaryDelivery {
+    /// Its handler, as a function with no arguments and no guards.
+    pub function: Function,
+    /// Give up after this long.
+    pub max_age: Duration,
 }
 
 /// The name the platform calls when the call ends, and gives no other function.

@@ -33,7 +33,7 @@ pub(super) async fn notify(call: &Call<'_>, end: &CallEnd, sent: &[u8]) -> Reply
         global_data: call.global_data,
         meta_data: call.meta_data,
         call: Some(&the_call),
-        hangup: Some(&payload),
+        payload: Some(&payload),
     };
     let function = &end.function;
     let series = &call.live.series[call.index];
@@ -80,7 +80,7 @@ pub(super) async fn notify(call: &Call<'_>, end: &CallEnd, sent: &[u8]) -> Reply
 /// The call as the hangup payload reports it: the platform's `SWMLCall`
 /// (with `params.swaig_post_swml_vars`), its `call_id`, and `from` as the
 /// caller id the payload names when `SWMLCall` has none.
-fn call_of(payload: &Map<String, Value>, call_id: &str) -> Map<String, Value> {
+pub(crate) fn call_of(payload: &Map<String, Value>, call_id: &str) -> Map<String, Value> {
     let mut the_call = match payload.get("SWMLCall") {
         Some(Value::Object(c)) => c.clone(),
         _ => Map::new(),

@@ -34,7 +34,7 @@ pub(super) async fn run(
         global_data: call.global_data,
         meta_data: call.meta_data,
         call: None,
-        hangup: None,
+        payload: None,
     };
     let series = &call.live.series[call.index];
     let ran = std::time::Instant::now();

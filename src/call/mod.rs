@@ -16,6 +16,7 @@ pub mod arguments;
 pub mod body;
 mod confirmation;
 mod end;
+pub(crate) use end::call_of;
 mod gates;
 mod handler;
 pub mod refusal;
@@ -37,7 +38,7 @@ pub use arguments::{validate_arguments, InvalidArguments};
 pub use body::CallBody;
 pub use refusal::Refusal;
 pub use start::{start, start_id, start_looked_up};
-pub use summary::summary;
+pub use summary::{summary, SummaryPost};
 
 /// Which guards a run applies. `serve` applies all of them; `swagent call`
 /// runs a handler by hand and says which ones it skipped.

@@ -76,6 +76,10 @@ pub enum Refusal {
     ActionUnavailable { kind: &'static str, why: String },
     /// The handler's output picked an outcome the function does not declare.
     OutcomeRefused,
+    /// The summary outbox is at its bound: the platform should try later.
+    OutboxFull,
+    /// The summary outbox cannot be written: the platform should try later.
+    OutboxUnavailable,
 }
 
 /// A counter a refusal adds one to.
@@ -106,7 +110,10 @@ impl Refusal {
             Refusal::Token { .. } => 403,
             Refusal::UnknownFunction => 404,
             Refusal::RateLimited { .. } => 429,
-            Refusal::AuditUnavailable | Refusal::Busy => 503,
+            Refusal::AuditUnavailable
+            | Refusal::Busy
+            | Refusal::OutboxFull
+            | Refusal::OutboxUnavailable => 503,
             _ => 200,
         }
     }
@@ -121,6 +128,8 @@ impl Refusal {
             Refusal::RateLimited { .. } => "function_rate_limited",
             Refusal::AuditUnavailable => "audit_unavailable",
             Refusal::Busy => "busy",
+            Refusal::OutboxFull => "outbox_full",
+            Refusal::OutboxUnavailable => "outbox_unavailable",
             _ => "refused",
         }
     }
@@ -139,6 +148,9 @@ impl Refusal {
             }
             Refusal::AuditUnavailable => "the service is unavailable".into(),
             Refusal::Busy => "the function is busy; try again shortly".into(),
+            Refusal::OutboxFull | Refusal::OutboxUnavailable => {
+                "the summary cannot be kept now; try again later".into()
+            }
             _ => self.sentence().unwrap_or_default(),
         }
     }
@@ -148,6 +160,7 @@ impl Refusal {
         match self {
             Refusal::RateLimited { retry_after } => Some(*retry_after),
             Refusal::Busy => Some(1),
+            Refusal::OutboxFull | Refusal::OutboxUnavailable => Some(60),
             _ => None,
         }
     }

@@ -134,7 +134,7 @@ async fn looked_up(
         global_data: &Value::Null,
         meta_data: &Value::Null,
         call: Some(call),
-        hangup: None,
+        payload: None,
     };
     let reply = live
         .runtime

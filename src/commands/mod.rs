@@ -5,6 +5,7 @@ mod call;
 mod check;
 mod creds;
 mod graph;
+mod outbox;
 mod serve;
 mod switch;
 mod swml;
@@ -39,6 +40,7 @@ pub fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Disable(args) => switch::run(&args, false),
         Command::Enable(args) => switch::run(&args, true),
         Command::Check(args) => check::run(&args),
+        Command::Outbox(command) => outbox::run(&command),
     }
 }
 

@@ -106,6 +106,7 @@ impl ServeConfig {
             env_mode(),
             audit_log(self.audit_log.as_deref()),
             confirm_store(agent, self.confirm_store.as_deref()),
+            outbox(agent, self.outbox.as_deref()),
         ]
     }
 
@@ -291,6 +292,29 @@ fn unwritable(path: &Path) -> Option<String> {
         }
         Err(e) => Some(format!("cannot be looked at: {e}")),
     }
+}
+
+/// Whether a summary that reached swagent survives a restart: only in an
+/// outbox folder.
+fn outbox(agent: &Agent, dir: Option<&Path>) -> Finding {
+    let (id, title) = ("outbox", "Summaries survive a restart");
+    if agent.summary.is_none() {
+        return Finding::pass(id, title, "the agent delivers no summary");
+    }
+    let problems = match dir.filter(|d| !d.as_os_str().is_empty()) {
+        None => vec!["no `--outbox`: summaries wait in memory, and a restart loses the undelivered (`SWAGENT_OUTBOX`)".to_owned()],
+        Some(dir) if dir.exists() && !dir.is_dir() => vec![format!(
+            "`{}` is not a folder: `serve` would refuse to start",
+            dir.display()
+        )],
+        Some(_) => Vec::new(),
+    };
+    Finding::unless(
+        id,
+        title,
+        problems,
+        "summaries wait in the `--outbox` folder until delivered",
+    )
 }
 
 /// Whether a confirmation code works once everywhere: within one process

@@ -29,6 +29,10 @@ pub struct ServeConfig {
     pub audit_required: bool,
     /// The folder replicas share for used confirmation codes.
     pub confirm_store: Option<PathBuf>,
+    /// Where summaries wait until delivered (`None`: in memory), and how
+    /// many may.
+    pub outbox: Option<PathBuf>,
+    pub outbox_limits: crate::outbox::Limits,
     /// The kill-switch state file to watch.
     pub state_file: Option<PathBuf>,
     /// Serve `/metrics` without Basic Auth.
@@ -56,6 +60,8 @@ impl ServeConfig {
             audit_log: None,
             audit_required: false,
             confirm_store: None,
+            outbox: None,
+            outbox_limits: crate::outbox::Limits::default(),
             state_file: None,
             metrics_public: false,
             production: false,
@@ -96,6 +102,8 @@ impl ServeConfig {
             audit_log: args.audit_log.clone(),
             audit_required: args.audit_required,
             confirm_store: args.confirm_store.clone(),
+            outbox: args.outbox.clone(),
+            outbox_limits: outbox_limits()?,
             state_file: args.state_file.clone(),
             metrics_public: args.metrics_public,
             production: args.production,
@@ -104,6 +112,36 @@ impl ServeConfig {
             ignored_tls,
         })
     }
+}
+
+/// `SWAGENT_OUTBOX_MAX`: a count, a size (`512MiB`), or both, comma-separated;
+/// what it leaves out keeps its default.
+fn outbox_limits() -> anyhow::Result<crate::outbox::Limits> {
+    let mut limits = crate::outbox::Limits::default();
+    let Some(value) = non_empty(vars::OUTBOX_MAX) else {
+        return Ok(limits);
+    };
+    let bad = || {
+        anyhow::anyhow!(
+            "`{}` must be a count of summaries, a size such as `512MiB`, or both comma-separated (`10000,1GiB`), not `{value}`",
+            vars::OUTBOX_MAX
+        )
+    };
+    for part in value.split(',').map(str::trim) {
+        let count = !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+        let n = match count {
+            true => part.parse().map_err(|_| bad())?,
+            false => crate::agent::units::parse_size(part).map_err(|_| bad())?,
+        };
+        if n == 0 {
+            return Err(bad());
+        }
+        match count {
+            true => limits.entries = n,
+            false => limits.bytes = n,
+        }
+    }
+    Ok(limits)
 }
 
 /// `--trust-proxy` (or `SWML_TRUST_PROXY`, which clap reads into it), or

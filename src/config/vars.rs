@@ -35,6 +35,8 @@ pub const MAX_CONNECTIONS: &str = "SWAGENT_MAX_CONNECTIONS";
 pub const UNVERIFIED_BODIES: &str = "SWAGENT_UNVERIFIED_BODIES";
 pub const AUDIT_LOG: &str = "SWAGENT_AUDIT_LOG";
 pub const CONFIRM_STORE: &str = "SWAGENT_CONFIRM_STORE";
+pub const OUTBOX: &str = "SWAGENT_OUTBOX";
+pub const OUTBOX_MAX: &str = "SWAGENT_OUTBOX_MAX";
 pub const STATE_FILE: &str = "SWAGENT_STATE_FILE";
 pub const PRODUCTION: &str = "SWAGENT_PRODUCTION";
 
@@ -281,6 +283,24 @@ pub const VARS: &[Var] = &[
         refused: "not a folder",
         warned: "a folder others can write, or inside one",
         meaning: "a folder shared by replicas that records used confirmation codes",
+    },
+    Var {
+        name: OUTBOX,
+        flag: Some("--outbox"),
+        default: "unset: summaries wait in memory, and a restart loses the undelivered",
+        sdk: None,
+        refused: "a folder that cannot be made or written",
+        warned: "unset, for an agent with `summary`",
+        meaning: "the folder where summaries wait, durably, until delivered",
+    },
+    Var {
+        name: OUTBOX_MAX,
+        flag: None,
+        default: "`10000,1GiB`",
+        sdk: None,
+        refused: "not a count, a size (`512MiB`) or both, comma-separated; zero",
+        warned: "",
+        meaning: "the most summaries and bytes the outbox holds; past it, `/post_prompt` answers 503",
     },
     Var {
         name: STATE_FILE,

@@ -215,6 +215,48 @@ pub(super) async fn run(
     Err(HandlerError::failed(function, last))
 }
 
+/// One attempt to deliver a summary: sent once, with its id in
+/// `webhook-id`, and judged by the status alone.
+pub(super) async fn deliver(
+    client: &reqwest::Client,
+    function: &str,
+    spec: &HttpSpec,
+    ctx: &Context<'_>,
+    id: &str,
+) -> super::Delivery {
+    use super::Delivery;
+    let req = match build(client, function, spec, ctx, spec.timeout) {
+        Ok(req) => req.header("webhook-id", id),
+        // A template that cannot render now may after a reload: kept.
+        Err(e) => return Delivery::retry(e.to_string()),
+    };
+    match req.send().await {
+        Ok(resp) => {
+            let status = resp.status();
+            let after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            if status.is_success() {
+                Delivery::Delivered
+            } else if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                Delivery::Retry {
+                    reason: format!("the receiver answered {status}"),
+                    after,
+                }
+            } else {
+                Delivery::Rejected {
+                    reason: format!("the receiver answered {status}"),
+                }
+            }
+        }
+        Err(e) if e.is_timeout() => Delivery::retry(format!("no answer within {:?}", spec.timeout)),
+        Err(e) => Delivery::retry(describe(e)),
+    }
+}
+
 /// The error with its causes ("error sending request" alone does not say
 /// refused, DNS or TLS), without the URL, which may hold a `${env:}` secret.
 fn describe(e: reqwest::Error) -> String {

@@ -31,8 +31,8 @@ pub struct CallInput<'a> {
     /// The call as the SWML request reported it (`on_call_start`), or as
     /// the hangup payload did (`on_call_end`).
     pub call: Option<&'a Value>,
-    /// The hangup payload (`on_call_end` only).
-    pub hangup: Option<&'a Value>,
+    /// A hook's own payload: the hangup's, or the summary.
+    pub payload: Option<&'a Value>,
 }
 
 /// A SWAIG reply: `{"response": ..., "action": [...]}`, `action` omitted
@@ -74,6 +74,32 @@ impl Reply {
             output_action: Vec::new(),
             refused: false,
             verified: false,
+        }
+    }
+}
+
+/// How one delivery attempt went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Delivered,
+    /// Worth another try: a 5xx, a 429, a timeout, no connection. `after`:
+    /// what the receiver asked for (`Retry-After`).
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
+    /// The receiver said no for good (another 4xx): tried again, it would
+    /// say no again.
+    Rejected {
+        reason: String,
+    },
+}
+
+impl Delivery {
+    fn retry(reason: String) -> Delivery {
+        Delivery::Retry {
+            reason,
+            after: None,
         }
     }
 }
@@ -183,7 +209,7 @@ impl Runtime {
             meta_data: input.meta_data,
             response: None,
             call: input.call,
-            hangup: input.hangup,
+            payload: input.payload,
             env: &env,
         };
         match &function.handler {
@@ -196,6 +222,49 @@ impl Runtime {
                 let _slot = self.slot(function)?;
                 shell::run(&agent.dir, &function.name, spec, &ctx).await
             }
+        }
+    }
+
+    /// One attempt to deliver a summary with `function`'s handler (`id`
+    /// goes with it, so a receiver can drop a duplicate).
+    pub async fn deliver(
+        &self,
+        agent: &Agent,
+        function: &Function,
+        input: CallInput<'_>,
+        id: &str,
+    ) -> Delivery {
+        let env = |name: &str| agent.env_value(name);
+        let ctx = Context {
+            args: input.args,
+            call_id: input.call_id,
+            global_data: input.global_data,
+            meta_data: input.meta_data,
+            response: None,
+            call: input.call,
+            payload: input.payload,
+            env: &env,
+        };
+        let _slot = match self.slot(function) {
+            Ok(slot) => slot,
+            Err(e) => return Delivery::retry(e.to_string()),
+        };
+        match &function.handler {
+            Handler::Http(spec) => {
+                http::deliver(&self.client, &function.name, spec, &ctx, id).await
+            }
+            // A program that exits 1 with words refused it; any other
+            // failure may pass.
+            Handler::Shell(spec) => {
+                match shell::run(&agent.dir, &function.name, spec, &ctx).await {
+                    Ok(reply) if reply.refused => Delivery::Rejected {
+                        reason: "the program refused it (exit status 1)".into(),
+                    },
+                    Ok(_) => Delivery::Delivered,
+                    Err(e) => Delivery::retry(e.to_string()),
+                }
+            }
+            Handler::Static(_) => Delivery::Delivered,
         }
     }
 

@@ -77,17 +77,9 @@ where
         .unwrap_or(Err(ApiError::RequestTimeout(settings.body_timeout)))
 }
 
-/// Reads a JSON object body into what swagent uses of it (415, 413, 400 as due).
+/// Reads a JSON object body into what swagent uses of it (415, 413, 400 as
+/// due), and the body as it was sent.
 pub(super) async fn json_body(
-    req: &HttpRequest,
-    payload: web::Payload,
-    state: &AppState,
-) -> Result<CallBody, ApiError> {
-    Ok(json_body_as_sent(req, payload, state).await?.0)
-}
-
-/// [`json_body`], and the body as it was sent.
-pub(super) async fn json_body_as_sent(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,

@@ -73,6 +73,9 @@ pub fn serve(state: AppState, host: &str, port: u16) -> anyhow::Result<()> {
         if let Some(short) = budget.shortfall(&state.live().agent) {
             crate::say!("swagent: WARNING: {short}");
         }
+        if state.live().agent.summary.is_some() && !state.outbox.durable() {
+            crate::say!("swagent: WARNING: no `--outbox`: summaries wait in memory, and a restart loses the undelivered");
+        }
         state.refresh_disabled_gauge();
         let open = state.metrics.connections_open.clone();
         // Past twice the body's own timeout, nothing legitimate is left.
@@ -104,6 +107,10 @@ pub fn serve(state: AppState, host: &str, port: u16) -> anyhow::Result<()> {
         if state.audit.path().is_some() {
             actix_web::rt::spawn(ops::watch_audit_log(state.clone()));
         }
+        actix_web::rt::spawn(crate::outbox::worker::run(
+            state.clone(),
+            state.outbox.clone(),
+        ));
         server.await?;
         let _ = state.audit.record(Event::new("server_stopped", "ok"));
         Ok::<(), anyhow::Error>(())

@@ -13,8 +13,13 @@ pub(super) async fn post_prompt(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let state = state_of(&req);
-    let body = json_body(&req, payload, state).await?;
-    let token = presented_token(req.query_string());
-    crate::call::summary(state, &state.live(), &body, token, client_ip(&req, state))?;
+    let (body, sent) = json_body(&req, payload, state).await?;
+    let post = crate::call::SummaryPost {
+        body: &body,
+        sent: &sent,
+        token: presented_token(req.query_string()),
+        client: client_ip(&req, state),
+    };
+    crate::call::summary(state, &state.live(), post).await?;
     Ok(HttpResponse::Ok().json(json!({ "response": "ok" })))
 }

@@ -5,7 +5,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::error::ApiError;
-use super::request::{client_ip, json_body_as_sent, presented_token};
+use super::request::{client_ip, json_body, presented_token};
 use super::state_of;
 use crate::call::{self, FunctionCall, Guards};
 
@@ -14,7 +14,7 @@ pub(super) async fn swaig(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let state = state_of(&req);
-    let (body, sent) = json_body_as_sent(&req, payload, state).await?;
+    let (body, sent) = json_body(&req, payload, state).await?;
     // The agent of this request, even if a reload swaps it meanwhile.
     let live = state.live();
     let request = FunctionCall {

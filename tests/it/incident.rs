@@ -72,7 +72,7 @@ fn check_fails_the_example_bank_without_production_settings() {
     }
     assert!(
         out.stdout
-            .ends_with("checklist: 10 pass, 9 fail, 5 cannot tell\n"),
+            .ends_with("checklist: 11 pass, 9 fail, 5 cannot tell\n"),
         "{}",
         out.stdout
     );

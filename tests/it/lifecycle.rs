@@ -184,7 +184,7 @@ on_call_end:
         [
             "agent.yaml:4:58: error: `on_call_start`: `timeout` is at most 10s: the caller hears nothing until the lookup ends",
             "agent.yaml:5:3: error: `on_call_start`: `after_failure` is used only with `required: true`; without it a failed lookup answers with the file's own `global_data`",
-            "agent.yaml:9:31: error: function `f`: `${call.from}` is only available in `on_call_start` and `on_call_end`",
+            "agent.yaml:9:31: error: function `f`: `${call.from}` is only available in `on_call_start`, `on_call_end` and `summary`",
             "agent.yaml:10:3: error: function `hangup_hook`: the platform calls a function of this name itself, never at the AI's choice: use `on_call_end`",
             "agent.yaml:12:26: error: function `hangup_hook`: `${hangup.reason}` is only available in `on_call_end`",
             "agent.yaml:13:36: warning: `params.swaig_post_conversation: false`: `on_call_end` will not get the call log",

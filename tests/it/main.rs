@@ -22,6 +22,7 @@ mod perimeter;
 mod props;
 mod raw;
 mod serve;
+mod summary;
 mod tools;
 mod util;
 mod validate;

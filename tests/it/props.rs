@@ -221,7 +221,7 @@ fn ctx(args: &Value) -> Context<'_> {
         meta_data: &Value::Null,
         response: None,
         call: None,
-        hangup: None,
+        payload: None,
         env: &leaky_env,
     }
 }
@@ -364,7 +364,7 @@ fn argument_values_never_change_argc() {
                         global_data: &Value::Null,
                         meta_data: &Value::Null,
                         call: None,
-                        hangup: None,
+                        payload: None,
                     },
                 ))
                 .unwrap();
@@ -395,7 +395,7 @@ fn nul_in_an_argument_runs_nothing() {
                 global_data: &Value::Null,
                 meta_data: &Value::Null,
                 call: None,
-                hangup: None,
+                payload: None,
             },
         ))
         .unwrap_err();

@@ -320,6 +320,12 @@ fn each_bad_file_gets_its_exact_findings_and_exit_code() {
             "bad/hook_templates.yaml:8:7: error: `cond` holds an `ai` verb: an AI there would run without swagent's functions and guards",
             "bad/hook_templates.yaml:11:57: error: function `on_call_end`: `${meta_data.m}` is always empty in a call hook: it has no `meta_data`",
         ]),
+        ("summary", 1, &[
+            "bad/summary.yaml:3:1: error: `summary` needs a `post_prompt`: without one the platform sends no summary to deliver",
+            "bad/summary.yaml:4:12: error: `summary.max_age` is more than 0 and at most 7d",
+            "bad/summary.yaml:5:83: error: function `summary`: `${meta_data.x}` is always empty in a call hook: it has no `meta_data`",
+            "bad/summary.yaml:9:26: error: function `f`: `${summary.text}` is only available in `summary`",
+        ]),
         ("bom", 0, &[]),
     ];
     for (name, code, want) in cases {

@@ -4,6 +4,7 @@
 //! waiting for the first word), and what a failed lookup answers when it is
 //! `required`. `on_call_end`: one handler whose templates may also name the
 //! hangup payload (`${hangup.X}`), and the `params` its payload needs.
+//! `summary`: one handler that may name the summary (`${summary.X}`).
 
 use std::time::Duration;
 
@@ -11,9 +12,9 @@ use serde_json::{json, Map, Value};
 
 use super::Checker;
 use crate::agent::actions::OutputActions;
-use crate::agent::model::{CallEndFile, CallStartFile, HttpFile, ShellFile};
+use crate::agent::model::{CallEndFile, CallStartFile, HttpFile, ShellFile, SummaryFile};
 use crate::agent::{
-    CallEnd, CallStart, Function, FunctionOptions, Handler, RateLimit, HANGUP_HOOK,
+    CallEnd, CallStart, Function, FunctionOptions, Handler, RateLimit, SummaryDelivery, HANGUP_HOOK,
 };
 
 /// The lookup's timeout unless it says otherwise, and its most.
@@ -24,6 +25,11 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(10);
 pub const CALL_START: &str = "on_call_start";
 /// The key of the notification when the call ends, in messages.
 const CALL_END: &str = "on_call_end";
+/// The key of the summary's delivery, and its handler's name.
+pub const SUMMARY: &str = "summary";
+/// How long a summary is retried unless the file says, and at most.
+const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+const MAX_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The hook whose handler is being checked: what its templates may name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +38,8 @@ pub(super) enum Hook {
     Start,
     /// `${call.X}` and `${hangup.X}`.
     End,
+    /// `${call.X}` and `${summary.X}`.
+    Summary,
 }
 
 impl Hook {
@@ -39,6 +47,7 @@ impl Hook {
         match self {
             Hook::Start => CALL_START,
             Hook::End => CALL_END,
+            Hook::Summary => SUMMARY,
         }
     }
 }
@@ -112,6 +121,40 @@ impl Checker<'_> {
                 true,
             ),
             call_log,
+        })
+    }
+
+    /// `summary`: its handler, and how long a summary is retried. It needs
+    /// a `post_prompt`: without one the platform sends no summary.
+    pub(super) fn summary(
+        &mut self,
+        raw: Option<SummaryFile>,
+        has_post_prompt: bool,
+        params: &mut indexmap::IndexMap<String, Value>,
+    ) -> Option<SummaryDelivery> {
+        let raw = raw?;
+        if !has_post_prompt {
+            let pos = self.spans.key(&[SUMMARY]);
+            self.error(pos, "`summary` needs a `post_prompt`: without one the platform sends no summary to deliver");
+        }
+        let max_age = raw.max_age.map_or(DEFAULT_MAX_AGE, |d| d.0);
+        if max_age > MAX_MAX_AGE || max_age.is_zero() {
+            let pos = self.spans.value(&[SUMMARY, "max_age"]);
+            self.error(pos, "`summary.max_age` is more than 0 and at most 7d");
+        }
+        // What `${call.to}` and `${call.direction}` read, as for `on_call_end`.
+        params
+            .entry("swaig_post_swml_vars".to_owned())
+            .or_insert(Value::Bool(true));
+        let (handler, _) = self.hook_handler(Hook::Summary, raw.shell, raw.http)?;
+        Some(SummaryDelivery {
+            function: lookup(
+                handler,
+                SUMMARY,
+                "The delivery of the call's summary.",
+                false,
+            ),
+            max_age: max_age.min(MAX_MAX_AGE),
         })
     }
 

@@ -235,6 +235,7 @@ impl<'a> Checker<'a> {
         let on_call_start = self.on_call_start(raw.on_call_start.take());
         let mut ai = ai;
         let on_call_end = self.on_call_end(raw.on_call_end.take(), &mut ai.params);
+        let summary = self.summary(raw.summary.take(), post_prompt.is_some(), &mut ai.params);
         self.stray_env();
         Some(Agent {
             alerts,
@@ -249,6 +250,7 @@ impl<'a> Checker<'a> {
             around,
             on_call_start,
             on_call_end,
+            summary,
             functions,
             path: path.to_path_buf(),
             dir: dir.to_path_buf(),

@@ -53,7 +53,7 @@ fn walk(value: &serde_yaml::Value, path: &mut Vec<String>, found: &mut Vec<Vec<S
     let handler = match path.as_slice() {
         [f, _, h] => f == "functions" && ["shell", "http", "static"].contains(&h.as_str()),
         [hook, h] => {
-            ["on_call_start", "on_call_end"].contains(&hook.as_str())
+            ["on_call_start", "on_call_end", "summary"].contains(&hook.as_str())
                 && ["shell", "http"].contains(&h.as_str())
         }
         _ => false,

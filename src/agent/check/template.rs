@@ -87,7 +87,7 @@ impl Checker<'_> {
                 Var::Call(_) if self.hook.is_none() => {
                     self.error(
                         at,
-                        format!("function `{function}`: `{source}` is only available in `on_call_start` and `on_call_end`"),
+                        format!("function `{function}`: `{source}` is only available in `on_call_start`, `on_call_end` and `summary`"),
                     );
                     ok = false;
                 }
@@ -102,6 +102,13 @@ impl Checker<'_> {
                     self.error(
                         at,
                         format!("function `{function}`: `{source}` is always empty in a call hook: it has no `meta_data`"),
+                    );
+                    ok = false;
+                }
+                Var::Summary(_) if self.hook != Some(super::lifecycle::Hook::Summary) => {
+                    self.error(
+                        at,
+                        format!("function `{function}`: `{source}` is only available in `summary`"),
                     );
                     ok = false;
                 }

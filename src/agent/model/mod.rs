@@ -103,6 +103,10 @@ pub struct AgentFile {
     /// the hangup payload to a backend; its output is ignored.
     #[serde(default)]
     pub on_call_end: Option<CallEndFile>,
+    /// Where the call's summary is delivered (a CRM, a ticket), through the
+    /// outbox: never lost once received.
+    #[serde(default)]
+    pub summary: Option<SummaryFile>,
     /// SWAIG functions, by name.
     #[serde(default)]
     pub functions: IndexMap<String, FunctionFile>,
@@ -373,6 +377,23 @@ pub struct CallEndFile {
     /// `raw_call_log`), and `params.swaig_post_conversation` is turned on.
     #[serde(default)]
     pub call_log: Option<bool>,
+}
+
+/// `summary`: an http or shell handler that delivers the post-prompt
+/// summary. Its templates may use `${summary.text}`, `${summary.parsed}`,
+/// `${summary.id}`, `${call.from}`, ... and `${global_data.KEY}`; a program
+/// gets the summary and the request on stdin.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryFile {
+    #[serde(default)]
+    pub shell: Option<ShellFile>,
+    #[serde(default)]
+    pub http: Option<HttpFile>,
+    /// Give up delivering after this long, with an audit event (default
+    /// 24h, at most 7d).
+    #[serde(default)]
+    pub max_age: Option<DurationSpec>,
 }
 
 /// The JSON Schema of the agent file format, as committed in `schemas/`.

@@ -27,7 +27,7 @@ pub(super) fn all(
         meta_data: call.meta_data,
         response: data,
         call: None,
-        hangup: None,
+        payload: None,
         env: &no_env,
     };
     let (mut rendered, mut unavailable) = (Vec::new(), Vec::new());

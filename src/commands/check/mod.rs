@@ -20,7 +20,7 @@ use crate::config::vars::PASSWORD as PASSWORD_VAR;
 use crate::config::{Finding, ServeConfig, Status};
 
 /// `serve`'s arguments as `check` is told them: its audit log, confirmation
-/// store and proxy trust. A short password is an item, not a refusal.
+/// store, outbox and proxy trust. A short password is an item, not a refusal.
 fn as_served(args: &CheckArgs) -> ServeArgs {
     ServeArgs {
         file: args.file.clone(),
@@ -33,6 +33,7 @@ fn as_served(args: &CheckArgs) -> ServeArgs {
         audit_log: args.audit_log.clone(),
         audit_required: false,
         confirm_store: args.confirm_store.clone(),
+        outbox: args.outbox.clone(),
         state_file: None,
         metrics_public: false,
         production: false,

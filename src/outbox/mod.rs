@@ -1,0 +1,233 @@
+//! The summary outbox: every summary `/post_prompt` accepted, kept until it
+//! is delivered, given up on (and set aside for an operator), or dropped by
+//! one. [`Store`] is where entries live (a folder, or memory when `serve`
+//! has no `--outbox`); [`Outbox`] adds the bounds and the counts the
+//! metrics read; the [`worker`] delivers. A Redis stream would be one more
+//! [`Store`].
+
+mod files;
+mod memory;
+pub mod worker;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+pub use files::Files;
+pub use memory::Memory;
+
+/// One summary, as received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// `sum_<received ms>_<random>`: sorts by age, and every delivery
+    /// attempt carries it, so a receiver can drop duplicates.
+    pub id: String,
+    /// The agent whose `/post_prompt` took it.
+    pub agent: String,
+    /// When it was received, in milliseconds since the Unix epoch.
+    pub received_ms: u64,
+    /// When an operator last sent it back for delivery: its age counts
+    /// from then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retried_ms: Option<u64>,
+    /// The request body exactly as the platform sent it.
+    pub request: String,
+    /// Why it was given up on, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead: Option<Dead>,
+}
+
+/// Why and when delivery was given up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dead {
+    pub reason: String,
+    pub at_ms: u64,
+}
+
+impl Entry {
+    /// A summary received now from `agent`'s `/post_prompt`.
+    pub fn received(agent: &str, request: &[u8]) -> Entry {
+        let received_ms = now_ms();
+        Entry {
+            id: format!("sum_{received_ms:013}_{}", crate::random::hex(8)),
+            agent: agent.to_owned(),
+            received_ms,
+            retried_ms: None,
+            request: String::from_utf8_lossy(request).into_owned(),
+            dead: None,
+        }
+    }
+
+    /// Milliseconds since it was received, or sent back by an operator.
+    pub fn age_ms(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.retried_ms.unwrap_or(self.received_ms))
+    }
+
+    /// Its size as stored, for the outbox's bound.
+    fn bytes(&self) -> u64 {
+        (self.request.len() + self.id.len() + self.agent.len() + 64) as u64
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Why a store could not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the outbox `{path}` cannot be written: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no summary `{0}` in the outbox")]
+    NotFound(String),
+    #[error("`{0}` is not an outbox: it has no `pending`, `dead` and `tmp` folders (`serve --outbox` makes them)")]
+    NotAnOutbox(String),
+}
+
+/// Where entries live. Each call is durable when [`Store::durable`] says
+/// so: an entry `put` has returned survives a crash.
+pub trait Store: Send + Sync {
+    /// Keeps a new entry.
+    fn put(&self, entry: &Entry) -> Result<(), StoreError>;
+    /// The entries waiting for delivery, oldest first.
+    fn pending(&self) -> Result<Vec<Entry>, StoreError>;
+    /// The entries given up on, oldest first.
+    fn dead(&self) -> Result<Vec<Entry>, StoreError>;
+    /// Delivered, or dropped: gone.
+    fn remove(&self, id: &str) -> Result<(), StoreError>;
+    /// Given up on: set aside with why.
+    fn bury(&self, entry: &Entry, reason: &str) -> Result<(), StoreError>;
+    /// Sent back for delivery (all given-up entries when `id` is `None`);
+    /// how many.
+    fn revive(&self, id: Option<&str>) -> Result<usize, StoreError>;
+    /// Whether entries survive a restart.
+    fn durable(&self) -> bool;
+}
+
+/// The bound of an outbox: past either, `/post_prompt` answers 503.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            entries: 10_000,
+            bytes: 1 << 30,
+        }
+    }
+}
+
+/// Why a summary was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum PutError {
+    #[error("the outbox is full ({entries} summaries, {bytes} bytes; the bound is {limit})")]
+    Full {
+        entries: u64,
+        bytes: u64,
+        limit: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A store with its bound, its counts, and a bell the worker waits on.
+pub struct Outbox {
+    store: Box<dyn Store>,
+    limits: Limits,
+    entries: AtomicU64,
+    bytes: AtomicU64,
+    /// Rung when an entry arrives, so it is tried at once.
+    pub arrived: tokio::sync::Notify,
+}
+
+impl Outbox {
+    /// `store` with its bound; the counts are what it holds now.
+    pub fn new(store: Box<dyn Store>, limits: Limits) -> Result<Arc<Outbox>, StoreError> {
+        let outbox = Outbox {
+            store,
+            limits,
+            entries: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            arrived: tokio::sync::Notify::new(),
+        };
+        outbox.rescan()?;
+        Ok(Arc::new(outbox))
+    }
+
+    /// Keeps `entry`, within the bound.
+    pub fn put(&self, entry: &Entry) -> Result<(), PutError> {
+        let (entries, bytes) = self.usage();
+        if entries + 1 > self.limits.entries || bytes + entry.bytes() > self.limits.bytes {
+            return Err(PutError::Full {
+                entries,
+                bytes,
+                limit: format!(
+                    "{} summaries or {} bytes",
+                    self.limits.entries, self.limits.bytes
+                ),
+            });
+        }
+        self.store.put(entry)?;
+        self.entries.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(entry.bytes(), Ordering::Relaxed);
+        self.arrived.notify_one();
+        Ok(())
+    }
+
+    /// Entries and bytes held, given up ones included: they take room too.
+    pub fn usage(&self) -> (u64, u64) {
+        (
+            self.entries.load(Ordering::Relaxed),
+            self.bytes.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The entries waiting, oldest first, counting all the store holds
+    /// anew: an operator's `retry` or `drop` changes it from outside.
+    pub fn rescan(&self) -> Result<Vec<Entry>, StoreError> {
+        let pending = self.store.pending()?;
+        let dead = self.store.dead()?;
+        let all = pending.iter().chain(&dead);
+        self.entries
+            .store((pending.len() + dead.len()) as u64, Ordering::Relaxed);
+        self.bytes
+            .store(all.map(Entry::bytes).sum(), Ordering::Relaxed);
+        Ok(pending)
+    }
+
+    /// Delivered: gone, and no longer counted.
+    pub fn delivered(&self, entry: &Entry) -> Result<(), StoreError> {
+        self.store.remove(&entry.id)?;
+        self.entries.fetch_sub(1, Ordering::Relaxed);
+        self.bytes.fetch_sub(entry.bytes(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Given up on: set aside for an operator, still counted.
+    pub fn bury(&self, entry: &Entry, reason: &str) -> Result<(), StoreError> {
+        self.store.bury(entry, reason)
+    }
+
+    pub fn durable(&self) -> bool {
+        self.store.durable()
+    }
+}
+
+/// The outbox `serve` runs with: the folder given, else memory.
+pub fn open(dir: Option<&std::path::Path>, limits: Limits) -> Result<Arc<Outbox>, StoreError> {
+    match dir {
+        Some(dir) => Outbox::new(Box::new(Files::open(dir)?), limits),
+        None => Outbox::new(Box::<Memory>::default(), limits),
+    }
+}
