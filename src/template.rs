@@ -2,7 +2,9 @@
 //!
 //! One syntax everywhere, compatible with SignalWire DataMap: `${args.NAME}`,
 //! `${response.a.b[0]}`, `${env:NAME}`, `${call_id}`, `${global_data.KEY}`,
-//! `${meta_data.KEY}`. Every handler and `validate` use this module.
+//! `${meta_data.KEY}`. Every handler and `validate` use this module. An http
+//! `output` that reads out a list adds `${item.PATH}` (one element) and
+//! `${list}` (the elements joined).
 //!
 //! The security property lives here: a value is inserted as data and never
 //! re-parsed. Rendering walks the parts parsed at load time, so an argument that
@@ -54,6 +56,11 @@ pub enum Var {
     /// `${hangup.FIELD...}`: the platform's hangup payload, in `on_call_end`
     /// only.
     Hangup(Vec<Step>),
+    /// `${item.PATH}`, or `${item}` for the whole element: one element of
+    /// the list an http `output` reads out (its `each` only).
+    Item(Vec<Step>),
+    /// `${list}`: the list's elements, joined (an http `output`'s `text` only).
+    List,
 }
 
 impl Var {
@@ -69,6 +76,8 @@ impl Var {
             Var::MetaData(_) => "meta_data",
             Var::Call(_) => "call",
             Var::Hangup(_) => "hangup",
+            Var::Item(_) => "item",
+            Var::List => "list",
         }
     }
 }
@@ -105,6 +114,9 @@ pub enum RenderError {
     /// `${output...}` used without JSON output, or the path is absent.
     #[error("`{0}` has no value in the program's output")]
     MissingOutput(String),
+    /// `${item...}` whose path is absent from the element.
+    #[error("`{0}` has no value in an element of the list")]
+    MissingItem(String),
     /// `${env:NAME}` that was not set when the agent loaded.
     #[error("environment variable `{0}` is not set")]
     MissingEnv(String),
@@ -131,6 +143,10 @@ pub struct Context<'a> {
     pub call: Option<&'a Value>,
     /// The hangup payload, for `on_call_end`.
     pub hangup: Option<&'a Value>,
+    /// The element of the list being read out, for `${item...}`.
+    pub item: Option<&'a Value>,
+    /// The elements already joined, for `${list}`.
+    pub list: Option<&'a str>,
     pub env: &'a dyn Fn(&str) -> Option<String>,
 }
 
@@ -282,6 +298,12 @@ fn lookup(var: &Var, text: &str, ctx: &Context<'_>) -> Result<Value, RenderError
             .and_then(|r| walk(r, path))
             .cloned()
             .ok_or_else(|| RenderError::MissingOutput(text.to_owned()))?,
+        Var::Item(path) => ctx
+            .item
+            .and_then(|i| walk(i, path))
+            .cloned()
+            .ok_or_else(|| RenderError::MissingItem(text.to_owned()))?,
+        Var::List => Value::String(ctx.list.unwrap_or_default().to_owned()),
         Var::Env(name) => {
             Value::String((ctx.env)(name).ok_or_else(|| RenderError::MissingEnv(name.clone()))?)
         }
@@ -344,8 +366,12 @@ pub fn parse_path(path: &str) -> Result<Vec<Step>, String> {
 
 fn parse_var(inner: &str) -> Result<Var, String> {
     let inner = inner.trim();
-    if inner == "call_id" {
-        return Ok(Var::CallId);
+    match inner {
+        "call_id" => return Ok(Var::CallId),
+        "list" => return Ok(Var::List),
+        // The element itself, such as a string in a list of strings.
+        "item" => return Ok(Var::Item(Vec::new())),
+        _ => {}
     }
     if let Some(name) = inner.strip_prefix("env:") {
         if !is_name(name) {
@@ -376,8 +402,10 @@ fn parse_var(inner: &str) -> Result<Var, String> {
         "meta_data" => Ok(Var::MetaData(need_path("key")?)),
         "call" => Ok(Var::Call(need_path("field")?)),
         "hangup" => Ok(Var::Hangup(need_path("field")?)),
+        "item" => Ok(Var::Item(need_path("path")?)),
+        "list" => Err(format!("`${{{inner}}}`: `${{list}}` is text and has no fields")),
         _ => Err(format!(
-            "unknown template `${{{inner}}}`: use `args.NAME`, `response.PATH`, `output.PATH`, `env:NAME`, `call_id`, `global_data.KEY`, `meta_data.KEY`, `call.FIELD` or `hangup.FIELD`"
+            "unknown template `${{{inner}}}`: use `args.NAME`, `response.PATH`, `output.PATH`, `env:NAME`, `call_id`, `global_data.KEY`, `meta_data.KEY`, `call.FIELD`, `hangup.FIELD`, `item.PATH` or `list`"
         )),
     }
 }
@@ -400,6 +428,8 @@ mod tests {
             response,
             call: None,
             hangup: None,
+            item: None,
+            list: None,
             env: &no_env,
         }
     }
@@ -429,7 +459,9 @@ mod tests {
     fn rejects_bad_templates() {
         for (src, msg) in [
             ("${args.x", "unterminated `${`: add the closing `}`"),
-            ("${argz.x}", "unknown template `${argz.x}`: use `args.NAME`, `response.PATH`, `output.PATH`, `env:NAME`, `call_id`, `global_data.KEY`, `meta_data.KEY`, `call.FIELD` or `hangup.FIELD`"),
+            ("${argz.x}", "unknown template `${argz.x}`: use `args.NAME`, `response.PATH`, `output.PATH`, `env:NAME`, `call_id`, `global_data.KEY`, `meta_data.KEY`, `call.FIELD`, `hangup.FIELD`, `item.PATH` or `list`"),
+            ("${list.x}", "`${list.x}`: `${list}` is text and has no fields"),
+            ("${item.}", "`${item.}` needs a path after `item.`"),
             ("${args.}", "`${args.}` needs a name after `args.`"),
             ("${env:1X}", "`${env:1X}`: `1X` is not a valid environment variable name"),
             ("${response.a[x]}", "`${response.a[x]}`: `x` is not an array index"),

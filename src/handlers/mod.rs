@@ -5,6 +5,7 @@
 //! data inserted through [`crate::template`]. Failures carry their detail for
 //! the server log; callers only ever hear [`HandlerError::spoken`].
 
+mod foreach;
 mod http;
 mod shell;
 mod static_reply;
@@ -184,6 +185,8 @@ impl Runtime {
             response: None,
             call: input.call,
             hangup: input.hangup,
+            item: None,
+            list: None,
             env: &env,
         };
         match &function.handler {

@@ -1,6 +1,8 @@
 //! The checks of templates: which variables each slot may use (`${env:...}`
-//! never where a caller hears it, `${response...}` only in http `output`),
-//! undeclared arguments, swagent's own variables, and literal secrets.
+//! never where a caller hears it, `${response...}` only in http `output`,
+//! `${item...}` and `${list}` only in a `foreach` output's `each` and
+//! `text`), undeclared arguments, swagent's own variables, and literal
+//! secrets.
 
 use serde_json::Value;
 
@@ -14,7 +16,12 @@ use crate::template::{Template, Var};
 pub(super) enum Slot {
     ShellArg,
     HttpRequest,
+    /// http `output` as one template, or a `foreach` output's `empty`.
     HttpOutput,
+    /// A `foreach` output's `each`: `${item...}` besides what `output` may use.
+    ForeachEach,
+    /// A `foreach` output's `text`: `${list}` besides what `output` may use.
+    ForeachText,
     StaticReply,
     /// An action's text or data: `${response...}` with an http handler,
     /// `${output...}` with a shell one; never `${env:...}`.
@@ -79,7 +86,13 @@ impl Checker<'_> {
                 format!("template names `{source}` but no such argument is declared")
             }
             Var::Response(_)
-                if !matches!(slot, Slot::HttpOutput | Slot::Action { http: true, .. }) =>
+                if !matches!(
+                    slot,
+                    Slot::HttpOutput
+                        | Slot::ForeachEach
+                        | Slot::ForeachText
+                        | Slot::Action { http: true, .. }
+                ) =>
             {
                 format!("`{source}` is only available in http `output` and the actions of a function with an http handler")
             }
@@ -97,6 +110,12 @@ impl Checker<'_> {
             }
             Var::Hangup(_) if self.hook != Some(Hook::End) => {
                 format!("`{source}` is only available in `on_call_end`")
+            }
+            Var::Item(_) if slot != Slot::ForeachEach => {
+                format!("`{source}` is only available in `each` of an http `output` with `foreach`")
+            }
+            Var::List if slot != Slot::ForeachText => {
+                format!("`{source}` is only available in `text` of an http `output` with `foreach`")
             }
             Var::Env(name) if slot != Slot::HttpRequest => {
                 format!("`${{env:{name}}}` is only allowed in http `url`, `query`, `headers`, `body` and `form` (its value must never reach the caller)")
