@@ -118,6 +118,8 @@ fn templates(c: &mut Criterion) {
         response: Some(&response),
         call: None,
         payload: None,
+        item: None,
+        list: None,
         env: &no_env,
     };
     let argv = Template::parse("--account=${args.account}").unwrap();

@@ -2,7 +2,9 @@
 //!
 //! One syntax everywhere, compatible with SignalWire DataMap: `${args.NAME}`,
 //! `${response.a.b[0]}`, `${env:NAME}`, `${call_id}`, `${global_data.KEY}`,
-//! `${meta_data.KEY}`. Every handler and `validate` use this module.
+//! `${meta_data.KEY}`. Every handler and `validate` use this module. An http
+//! `output` that reads out a list adds `${item.PATH}` (one element) and
+//! `${list}` (the elements joined).
 //!
 //! The security property lives here: a value is inserted as data and never
 //! re-parsed. Rendering walks the parts parsed at load time, so an argument that
@@ -57,6 +59,11 @@ pub enum Var {
     /// `${summary.text}`, `${summary.parsed...}`, `${summary.id}`: the call's
     /// summary, in `summary` only.
     Summary(Vec<Step>),
+    /// `${item.PATH}`, or `${item}` for the whole element: one element of
+    /// the list an http `output` reads out (its `each` only).
+    Item(Vec<Step>),
+    /// `${list}`: the list's elements, joined (an http `output`'s `text` only).
+    List,
 }
 
 impl Var {
@@ -73,6 +80,8 @@ impl Var {
             Var::Call(_) => "call",
             Var::Hangup(_) => "hangup",
             Var::Summary(_) => "summary",
+            Var::Item(_) => "item",
+            Var::List => "list",
         }
     }
 }
@@ -109,6 +118,9 @@ pub enum RenderError {
     /// `${output...}` used without JSON output, or the path is absent.
     #[error("`{0}` has no value in the program's output")]
     MissingOutput(String),
+    /// `${item...}` whose path is absent from the element.
+    #[error("`{0}` has no value in an element of the list")]
+    MissingItem(String),
     /// `${env:NAME}` that was not set when the agent loaded.
     #[error("environment variable `{0}` is not set")]
     MissingEnv(String),
@@ -136,6 +148,10 @@ pub struct Context<'a> {
     /// A hook's own payload: the hangup's (`on_call_end`), the summary
     /// (`summary`).
     pub payload: Option<&'a Value>,
+    /// The element of the list being read out, for `${item...}`.
+    pub item: Option<&'a Value>,
+    /// The elements already joined, for `${list}`.
+    pub list: Option<&'a str>,
     pub env: &'a dyn Fn(&str) -> Option<String>,
 }
 
@@ -287,6 +303,12 @@ fn lookup(var: &Var, text: &str, ctx: &Context<'_>) -> Result<Value, RenderError
             .and_then(|r| walk(r, path))
             .cloned()
             .ok_or_else(|| RenderError::MissingOutput(text.to_owned()))?,
+        Var::Item(path) => ctx
+            .item
+            .and_then(|i| walk(i, path))
+            .cloned()
+            .ok_or_else(|| RenderError::MissingItem(text.to_owned()))?,
+        Var::List => Value::String(ctx.list.unwrap_or_default().to_owned()),
         Var::Env(name) => {
             Value::String((ctx.env)(name).ok_or_else(|| RenderError::MissingEnv(name.clone()))?)
         }
@@ -349,8 +371,12 @@ pub fn parse_path(path: &str) -> Result<Vec<Step>, String> {
 
 fn parse_var(inner: &str) -> Result<Var, String> {
     let inner = inner.trim();
-    if inner == "call_id" {
-        return Ok(Var::CallId);
+    match inner {
+        "call_id" => return Ok(Var::CallId),
+        "list" => return Ok(Var::List),
+        // The element itself, such as a string in a list of strings.
+        "item" => return Ok(Var::Item(Vec::new())),
+        _ => {}
     }
     if let Some(name) = inner.strip_prefix("env:") {
         if !is_name(name) {
@@ -382,8 +408,10 @@ fn parse_var(inner: &str) -> Result<Var, String> {
         "call" => Ok(Var::Call(need_path("field")?)),
         "hangup" => Ok(Var::Hangup(need_path("field")?)),
         "summary" => Ok(Var::Summary(need_path("field")?)),
+        "item" => Ok(Var::Item(need_path("path")?)),
+        "list" => Err(format!("`${{{inner}}}`: `${{list}}` is text and has no fields")),
         _ => Err(format!(
-            "unknown template `${{{inner}}}`: use `args.NAME`, `response.PATH`, `output.PATH`, `env:NAME`, `call_id`, `global_data.KEY`, `meta_data.KEY`, `call.FIELD`, `hangup.FIELD` or `summary.FIELD`"
+            "unknown template `${{{inner}}}`: use `args.NAME`, `response.PATH`, `output.PATH`, `env:NAME`, `call_id`, `global_data.KEY`, `meta_data.KEY`, `call.FIELD`, `hangup.FIELD`, `summary.FIELD`, `item.PATH` or `list`"
         )),
     }
 }
@@ -406,6 +434,8 @@ mod tests {
             response,
             call: None,
             payload: None,
+            item: None,
+            list: None,
             env: &no_env,
         }
     }
@@ -435,7 +465,9 @@ mod tests {
     fn rejects_bad_templates() {
         for (src, msg) in [
             ("${args.x", "unterminated `${`: add the closing `}`"),
-            ("${argz.x}", "unknown template `${argz.x}`: use `args.NAME`, `response.PATH`, `output.PATH`, `env:NAME`, `call_id`, `global_data.KEY`, `meta_data.KEY`, `call.FIELD`, `hangup.FIELD` or `summary.FIELD`"),
+            ("${argz.x}", "unknown template `${argz.x}`: use `args.NAME`, `response.PATH`, `output.PATH`, `env:NAME`, `call_id`, `global_data.KEY`, `meta_data.KEY`, `call.FIELD`, `hangup.FIELD`, `summary.FIELD`, `item.PATH` or `list`"),
+            ("${list.x}", "`${list.x}`: `${list}` is text and has no fields"),
+            ("${item.}", "`${item.}` needs a path after `item.`"),
             ("${args.}", "`${args.}` needs a name after `args.`"),
             ("${env:1X}", "`${env:1X}`: `1X` is not a valid environment variable name"),
             ("${response.a[x]}", "`${response.a[x]}`: `x` is not an array index"),

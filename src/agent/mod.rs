@@ -301,12 +301,39 @@ pub struct HttpSpec {
     pub form: Vec<(String, Template)>,
     pub timeout: Duration,
     pub retries: u32,
-    pub output: Option<Template>,
+    pub output: Option<HttpOutput>,
     pub error_keys: Vec<String>,
     pub max_response: u64,
     pub concurrency: u32,
     /// For verifiers: where the response says the caller matched.
     pub verified_field: Option<Vec<crate::template::Step>>,
+}
+
+/// What an http handler answers with.
+#[derive(Debug)]
+pub enum HttpOutput {
+    /// One template over the response.
+    Text(Template),
+    /// A list read out element by element; boxed, so that every
+    /// [`Handler`] does not grow by its size.
+    Foreach(Box<Foreach>),
+}
+
+/// An http `output` with `foreach`, checked: its templates parsed, its
+/// path split into steps.
+#[derive(Debug)]
+pub struct Foreach {
+    /// The array, inside the response (empty: the response itself).
+    pub path: Vec<crate::template::Step>,
+    /// One element's text, with `${item...}`.
+    pub each: Template,
+    pub join: String,
+    /// At most this many elements are read out.
+    pub max: usize,
+    /// The reply when there is no element to read out.
+    pub empty: Template,
+    /// The reply around the list, with `${list}`; `None`: the list alone.
+    pub text: Option<Template>,
 }
 
 /// A JSON value whose strings are templates.
@@ -365,6 +392,12 @@ pub mod defaults {
     /// An http request is a socket, waiting on the upstream: a busy agent's
     /// lookups overlap more than its programs.
     pub const HTTP_CONCURRENCY: u32 = 64;
+    /// Elements a `foreach` output reads out unless it says `max`, and the
+    /// most it may say: a caller listens to every one.
+    pub const FOREACH_MAX: u64 = 10;
+    pub const FOREACH_MAX_LIMIT: u64 = 100;
+    /// Between the elements of a `foreach` output unless it says `join`.
+    pub const FOREACH_JOIN: &str = ", ";
     /// Agent files larger than this are refused before parsing.
     pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
 }

@@ -11,7 +11,7 @@ use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::Value;
 
 use super::{reply_from_output, HandlerError, Reply};
-use crate::agent::{HttpSpec, Method};
+use crate::agent::{HttpOutput, HttpSpec, Method};
 use crate::template::{Context, Encoding, Part, RenderError, Template};
 
 /// How many idle connections are kept per upstream, and for how long. A
@@ -330,13 +330,20 @@ fn reply_for(
                     "upstream response is not JSON, and `output` needs JSON",
                 ));
             };
-            let ctx = Context {
-                response: Some(&json),
-                ..*ctx
+            let text = match output {
+                HttpOutput::Text(template) => {
+                    let ctx = Context {
+                        response: Some(&json),
+                        ..*ctx
+                    };
+                    template
+                        .render(&ctx, Encoding::Text)
+                        .map_err(|e| HandlerError::render(function, e))?
+                }
+                HttpOutput::Foreach(f) => {
+                    super::foreach::render(function, f, ctx, &json, spec.max_response)?
+                }
             };
-            let text = output
-                .render(&ctx, Encoding::Text)
-                .map_err(|e| HandlerError::render(function, e))?;
             Ok(Reply::text(text))
         }
         None => match json {

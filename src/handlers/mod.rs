@@ -5,6 +5,7 @@
 //! data inserted through [`crate::template`]. Failures carry their detail for
 //! the server log; callers only ever hear [`HandlerError::spoken`].
 
+mod foreach;
 mod http;
 mod shell;
 mod static_reply;
@@ -33,6 +34,24 @@ pub struct CallInput<'a> {
     pub call: Option<&'a Value>,
     /// A hook's own payload: the hangup's, or the summary.
     pub payload: Option<&'a Value>,
+}
+
+impl<'a> CallInput<'a> {
+    /// The templates' view of this input, before any handler answered.
+    fn context(&self, env: &'a dyn Fn(&str) -> Option<String>) -> Context<'a> {
+        Context {
+            args: self.args,
+            call_id: self.call_id,
+            global_data: self.global_data,
+            meta_data: self.meta_data,
+            response: None,
+            call: self.call,
+            payload: self.payload,
+            item: None,
+            list: None,
+            env,
+        }
+    }
 }
 
 /// A SWAIG reply: `{"response": ..., "action": [...]}`, `action` omitted
@@ -202,16 +221,7 @@ impl Runtime {
         input: CallInput<'_>,
     ) -> Result<Reply, HandlerError> {
         let env = |name: &str| agent.env_value(name);
-        let ctx = Context {
-            args: input.args,
-            call_id: input.call_id,
-            global_data: input.global_data,
-            meta_data: input.meta_data,
-            response: None,
-            call: input.call,
-            payload: input.payload,
-            env: &env,
-        };
+        let ctx = input.context(&env);
         match &function.handler {
             Handler::Static(spec) => static_reply::run(&function.name, spec, &ctx),
             Handler::Http(spec) => {
@@ -235,16 +245,7 @@ impl Runtime {
         id: &str,
     ) -> Delivery {
         let env = |name: &str| agent.env_value(name);
-        let ctx = Context {
-            args: input.args,
-            call_id: input.call_id,
-            global_data: input.global_data,
-            meta_data: input.meta_data,
-            response: None,
-            call: input.call,
-            payload: input.payload,
-            env: &env,
-        };
+        let ctx = input.context(&env);
         let _slot = match self.slot(function) {
             Ok(slot) => slot,
             Err(e) => return Delivery::retry(e.to_string()),

@@ -7,6 +7,7 @@ mod conformance;
 mod deploy;
 mod docs;
 mod faults;
+mod foreach;
 mod function_result;
 mod graph;
 mod guards;

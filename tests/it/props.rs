@@ -222,6 +222,8 @@ fn ctx(args: &Value) -> Context<'_> {
         response: None,
         call: None,
         payload: None,
+        item: None,
+        list: None,
         env: &leaky_env,
     }
 }

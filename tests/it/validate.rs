@@ -326,6 +326,24 @@ fn each_bad_file_gets_its_exact_findings_and_exit_code() {
             "bad/summary.yaml:5:83: error: function `summary`: `${meta_data.x}` is always empty in a call hook: it has no `meta_data`",
             "bad/summary.yaml:9:26: error: function `f`: `${summary.text}` is only available in `summary`",
         ]),
+        // An http `output` with `foreach`: where its path leads, which
+        // variables each field may use, its `max`, and its keys.
+        ("foreach", 1, &[
+            "bad/foreach.yaml:11:18: error: function `not_in_response`: `foreach` must be `response.PATH`, the path to an array in the response (or `response` when the answer is one)",
+            "bad/foreach.yaml:20:18: error: function `bad_path`: `foreach`: `x` is not an array index",
+            "bad/foreach.yaml:30:35: error: function `misplaced`: `${list}` is only available in `text` of an http `output` with `foreach`",
+            "bad/foreach.yaml:31:20: error: function `misplaced`: `${item.time}` is only available in `each` of an http `output` with `foreach`",
+            "bad/foreach.yaml:32:31: error: function `misplaced`: `${item}` is only available in `each` of an http `output` with `foreach`",
+            "bad/foreach.yaml:33:14: error: function `misplaced`: `max` must be between 1 and 100",
+            "bad/foreach.yaml:45:15: error: function `forgetful`: `each` never names `${item...}`: every element would read the same",
+            "bad/foreach.yaml:46:15: error: function `forgetful`: `join` is plain text and cannot hold `${...}`",
+            "bad/foreach.yaml:47:14: error: function `forgetful`: `max` must be between 1 and 100",
+            "bad/foreach.yaml:49:15: error: function `forgetful`: `text` never names `${list}`: the list would not be read out",
+            "bad/foreach.yaml:54:24: error: function `elsewhere`: `${item.time}` is only available in `each` of an http `output` with `foreach`",
+            "bad/foreach.yaml:54:40: error: function `elsewhere`: `${list}` is only available in `text` of an http `output` with `foreach`",
+        ]),
+        ("foreach_unknown_key", 1, &["bad/foreach_unknown_key.yaml:12:9: error: invalid agent file: functions.slots.http.output: unknown field `eahc`; did you mean `each`?"]),
+        ("foreach_no_empty", 1, &["bad/foreach_no_empty.yaml:11:9: error: invalid agent file: functions.slots.http.output: missing field `empty`"]),
         ("bom", 0, &[]),
     ];
     for (name, code, want) in cases {

@@ -1,6 +1,7 @@
 //! The checks of an `http` handler: a URL whose scheme, host and port are
 //! literal, headers the client does not own and no literal credential,
-//! a body that is JSON or a form, and its limits.
+//! a body that is JSON or a form, and its limits. Its `output` is
+//! [`super::output`]'s.
 
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -89,10 +90,7 @@ impl Checker<'_> {
             None => None,
         };
         let output = match h.output {
-            Some(o) => {
-                let path = [at, &["output"]].concat();
-                Some(self.template(name, &o, &path, Slot::HttpOutput, declared)?)
-            }
+            Some(o) => Some(self.http_output(name, at, o, declared)?),
             None => None,
         };
         let method = h.method.unwrap_or(Method::Get);

@@ -2,7 +2,7 @@
 //! into a validated [`Agent`], each problem a finding with its `line:col`.
 //! One file per part of the file: the agent's own keys here, then
 //! [`function`], [`verification`], and the handlers' [`shell`], [`http`]
-//! and the [`template`]s they hold.
+//! (with its [`output`]) and the [`template`]s they hold.
 
 mod action_list;
 mod actions;
@@ -12,6 +12,7 @@ mod contexts;
 mod function;
 mod http;
 pub mod lifecycle;
+mod output;
 mod shell;
 mod stray;
 mod template;

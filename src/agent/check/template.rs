@@ -1,10 +1,13 @@
 //! The checks of templates: which variables each slot may use (`${env:...}`
-//! never where a caller hears it, `${response...}` only in http `output`),
-//! undeclared arguments, swagent's own variables, and literal secrets.
+//! never where a caller hears it, `${response...}` only in http `output`,
+//! `${item...}` and `${list}` only in a `foreach` output's `each` and
+//! `text`), undeclared arguments, swagent's own variables, and literal
+//! secrets.
 
 use serde_json::Value;
 
 use super::Checker;
+use crate::agent::spans::Pos;
 use crate::agent::JsonTemplate;
 use crate::template::{Template, Var};
 
@@ -13,7 +16,12 @@ use crate::template::{Template, Var};
 pub(super) enum Slot {
     ShellArg,
     HttpRequest,
+    /// http `output` as one template, or a `foreach` output's `empty`.
     HttpOutput,
+    /// A `foreach` output's `each`: `${item...}` besides what `output` may use.
+    ForeachEach,
+    /// A `foreach` output's `text`: `${list}` besides what `output` may use.
+    ForeachText,
     StaticReply,
     /// An action's text or data: `${response...}` with an http handler,
     /// `${output...}` with a shell one; never `${env:...}`.
@@ -54,110 +62,94 @@ impl Checker<'_> {
         let mut ok = true;
         for (var, source) in template.vars() {
             let at = self.refine(pos, source);
-            match var {
-                Var::Args(arg, _) if !declared.contains_key(arg) => {
-                    self.error(
-                        at,
-                        format!(
-                            "function `{function}`: template names `{source}` but no such argument is declared"
-                        ),
-                    );
-                    ok = false;
-                }
-                Var::Response(_)
-                    if !matches!(slot, Slot::HttpOutput | Slot::Action { http: true, .. }) =>
-                {
-                    self.error(
-                        at,
-                        format!(
-                            "function `{function}`: `{source}` is only available in http `output` and the actions of a function with an http handler"
-                        ),
-                    );
-                    ok = false;
-                }
-                Var::Output(_) if !matches!(slot, Slot::Action { shell: true, .. }) => {
-                    self.error(
-                        at,
-                        format!(
-                            "function `{function}`: `{source}` is only available in the actions of a function with a shell handler"
-                        ),
-                    );
-                    ok = false;
-                }
-                Var::Call(_) if self.hook.is_none() => {
-                    self.error(
-                        at,
-                        format!("function `{function}`: `{source}` is only available in `on_call_start`, `on_call_end` and `summary`"),
-                    );
-                    ok = false;
-                }
-                Var::GlobalData(_) if self.hook == Some(super::lifecycle::Hook::Start) => {
-                    self.error(
-                        at,
-                        format!("function `{function}`: `{source}` is always empty in `on_call_start`: the call has no data yet (the file's own `global_data` is known when you write it)"),
-                    );
-                    ok = false;
-                }
-                Var::MetaData(_) if self.hook.is_some() => {
-                    self.error(
-                        at,
-                        format!("function `{function}`: `{source}` is always empty in a call hook: it has no `meta_data`"),
-                    );
-                    ok = false;
-                }
-                Var::Summary(_) if self.hook != Some(super::lifecycle::Hook::Summary) => {
-                    self.error(
-                        at,
-                        format!("function `{function}`: `{source}` is only available in `summary`"),
-                    );
-                    ok = false;
-                }
-                Var::Hangup(_) if self.hook != Some(super::lifecycle::Hook::End) => {
-                    self.error(
-                        at,
-                        format!(
-                            "function `{function}`: `{source}` is only available in `on_call_end`"
-                        ),
-                    );
-                    ok = false;
-                }
-                Var::Env(name) if slot != Slot::HttpRequest => {
-                    self.error(
-                        at,
-                        format!(
-                            "function `{function}`: `${{env:{name}}}` is only allowed in http `url`, `query`, `headers`, `body` and `form` (its value must never reach the caller)"
-                        ),
-                    );
-                    ok = false;
-                }
-                Var::Env(name) if crate::config::env::is_own_variable(name) => {
-                    self.error(
-                        at,
-                        format!(
-                            "function `{function}`: `${{env:{name}}}` is swagent's own setting; its secrets never leave swagent"
-                        ),
-                    );
-                    ok = false;
-                }
-                Var::Env(name) => match std::env::var(name) {
-                    Ok(value) => {
-                        self.env.insert(name.clone(), value);
-                    }
-                    Err(_) => {
-                        let msg = format!(
-                            "function `{function}`: environment variable `{name}` is not set"
-                        );
-                        if self.opts.strict {
-                            self.error(at, msg);
-                        } else {
-                            self.warn(at, msg);
-                        }
-                    }
-                },
-                _ => {}
+            if let Some(problem) = self.refusal(var, source, slot, declared) {
+                self.error(at, format!("function `{function}`: {problem}"));
+                ok = false;
+            } else if let Var::Env(name) = var {
+                self.read_env(function, name, at);
             }
         }
         ok.then_some(template)
+    }
+
+    /// Why `var` may not stand in `slot`, if it may not.
+    fn refusal(
+        &self,
+        var: &Var,
+        source: &str,
+        slot: Slot,
+        declared: &serde_json::Map<String, Value>,
+    ) -> Option<String> {
+        use super::lifecycle::Hook;
+        Some(match var {
+            Var::Args(arg, _) if !declared.contains_key(arg) => {
+                format!("template names `{source}` but no such argument is declared")
+            }
+            Var::Response(_)
+                if !matches!(
+                    slot,
+                    Slot::HttpOutput
+                        | Slot::ForeachEach
+                        | Slot::ForeachText
+                        | Slot::Action { http: true, .. }
+                ) =>
+            {
+                format!("`{source}` is only available in http `output` and the actions of a function with an http handler")
+            }
+            Var::Output(_) if !matches!(slot, Slot::Action { shell: true, .. }) => {
+                format!("`{source}` is only available in the actions of a function with a shell handler")
+            }
+            Var::Call(_) if self.hook.is_none() => {
+                format!(
+                    "`{source}` is only available in `on_call_start`, `on_call_end` and `summary`"
+                )
+            }
+            Var::GlobalData(_) if self.hook == Some(Hook::Start) => {
+                format!("`{source}` is always empty in `on_call_start`: the call has no data yet (the file's own `global_data` is known when you write it)")
+            }
+            Var::MetaData(_) if self.hook.is_some() => {
+                format!("`{source}` is always empty in a call hook: it has no `meta_data`")
+            }
+            Var::Hangup(_) if self.hook != Some(Hook::End) => {
+                format!("`{source}` is only available in `on_call_end`")
+            }
+            Var::Summary(_) if self.hook != Some(Hook::Summary) => {
+                format!("`{source}` is only available in `summary`")
+            }
+            Var::Item(_) if slot != Slot::ForeachEach => {
+                format!("`{source}` is only available in `each` of an http `output` with `foreach`")
+            }
+            Var::List if slot != Slot::ForeachText => {
+                format!("`{source}` is only available in `text` of an http `output` with `foreach`")
+            }
+            Var::Env(name) if slot != Slot::HttpRequest => {
+                format!("`${{env:{name}}}` is only allowed in http `url`, `query`, `headers`, `body` and `form` (its value must never reach the caller)")
+            }
+            Var::Env(name) if crate::config::env::is_own_variable(name) => {
+                format!(
+                    "`${{env:{name}}}` is swagent's own setting; its secrets never leave swagent"
+                )
+            }
+            _ => return None,
+        })
+    }
+
+    /// Reads `${env:NAME}` now, once; unset is a warning (an error when strict).
+    fn read_env(&mut self, function: &str, name: &str, at: Pos) {
+        match std::env::var(name) {
+            Ok(value) => {
+                self.env.insert(name.to_owned(), value);
+            }
+            Err(_) => {
+                let msg =
+                    format!("function `{function}`: environment variable `{name}` is not set");
+                if self.opts.strict {
+                    self.error(at, msg);
+                } else {
+                    self.warn(at, msg);
+                }
+            }
+        }
     }
 
     /// A literal value under a key that names a credential is an error.

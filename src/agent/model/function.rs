@@ -313,9 +313,10 @@ pub struct HttpFile {
     /// Retries for GET only, with backoff (default 0).
     #[serde(default)]
     pub retries: Option<u32>,
-    /// The reply, templated with `${response.PATH}`.
+    /// The reply: a template with `${response.PATH}`, or a list read out
+    /// with `{ foreach: response.PATH, each: TEMPLATE, empty: TEXT }`.
     #[serde(default)]
-    pub output: Option<String>,
+    pub output: Option<OutputFile>,
     /// A response with one of these keys counts as failed.
     #[serde(default)]
     pub error_keys: Option<Vec<String>>,
@@ -328,6 +329,74 @@ pub struct HttpFile {
     /// With `verifies_caller`: the response field (`a.b[0]`) that is `true` on a match.
     #[serde(default)]
     pub verified_field: Option<String>,
+}
+
+/// An http `output`: one template, or a list read out element by element.
+#[derive(Debug, Clone, JsonSchema)]
+#[serde(untagged)]
+pub enum OutputFile {
+    Text(String),
+    Foreach(ForeachFile),
+}
+
+impl<'de> Deserialize<'de> for OutputFile {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{value::MapAccessDeserializer, MapAccess, Visitor};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = OutputFile;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "a template, or `{ foreach: response.PATH, each: TEMPLATE, empty: TEXT }`",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<OutputFile, E> {
+                Ok(OutputFile::Text(s.to_owned()))
+            }
+            // A plain `output: 42` or `output: true` was read as text before
+            // the long form existed, and still is.
+            fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<OutputFile, E> {
+                Ok(OutputFile::Text(b.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<OutputFile, E> {
+                Ok(OutputFile::Text(n.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<OutputFile, E> {
+                Ok(OutputFile::Text(n.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<OutputFile, E> {
+                Ok(OutputFile::Text(n.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<OutputFile, A::Error> {
+                ForeachFile::deserialize(MapAccessDeserializer::new(map)).map(OutputFile::Foreach)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `output` with `foreach`: each element of an array in the response,
+/// rendered with `each` and joined (SignalWire DataMap's `foreach`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForeachFile {
+    /// The array: `response.PATH`, or `response` when the answer is one.
+    pub foreach: String,
+    /// One element's text: `${item.PATH}`, or `${item}` for the element itself.
+    pub each: String,
+    /// Plain text between elements (default `", "`).
+    #[serde(default)]
+    pub join: Option<String>,
+    /// At most this many elements, the first ones (default 10, at most 100).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 100))]
+    pub max: Option<u64>,
+    /// The reply when the path is missing, not an array, or empty.
+    pub empty: String,
+    /// The reply around the list, which it names as `${list}` (default: the
+    /// list alone).
+    #[serde(default)]
+    pub text: Option<String>,
 }
 
 /// A `static` handler.

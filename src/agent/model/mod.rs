@@ -26,8 +26,8 @@ pub use contexts::{
     StepSection,
 };
 pub use function::{
-    BindsFile, FunctionFile, HttpFile, MaxFailuresFile, Method, RateLimitFile,
-    RequiresVerificationFile, ShellFile, StaticFile, VerifiesCallerFile,
+    BindsFile, ForeachFile, FunctionFile, HttpFile, MaxFailuresFile, Method, OutputFile,
+    RateLimitFile, RequiresVerificationFile, ShellFile, StaticFile, VerifiesCallerFile,
 };
 
 /// A voice-AI agent: its prompt and the SWAIG functions it may call.

@@ -28,6 +28,8 @@ pub(super) fn all(
         response: data,
         call: None,
         payload: None,
+        item: None,
+        list: None,
         env: &no_env,
     };
     let (mut rendered, mut unavailable) = (Vec::new(), Vec::new());
