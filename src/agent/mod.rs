@@ -295,6 +295,8 @@ pub struct HttpSpec {
     pub concurrency: u32,
     /// For verifiers: where the response says the caller matched.
     pub verified_field: Option<Vec<crate::template::Step>>,
+    /// Carries the `webhook-*` signature headers when a secret is set.
+    pub sign: bool,
 }
 
 /// A JSON value whose strings are templates.

@@ -25,3 +25,4 @@ mod serve;
 mod tools;
 mod util;
 mod validate;
+mod webhooks;
