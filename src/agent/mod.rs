@@ -184,6 +184,16 @@ pub struct Function {
     pub outcomes: IndexMap<String, Vec<actions::Action>>,
 }
 
+impl Function {
+    /// How the agent file names it: a hook by its key (`on_call_end`).
+    pub fn key_in_file(&self) -> &str {
+        match self.name.as_str() {
+            HANGUP_HOOK => "on_call_end",
+            name => name,
+        }
+    }
+}
+
 /// `max_failures` of a verifier that binds arguments, unless it says
 /// otherwise: five wrong PINs for one account in a row lock it for 15
 /// minutes. A guesser gets at most five every 15 minutes, so trying all
