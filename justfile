@@ -52,7 +52,8 @@ fuzz target seconds="600":
 fuzz-replay:
     cargo run --release --manifest-path fuzz/Cargo.toml --target-dir target --bin replay
 
-# The SignalWire Python SDK in target/sdk-venv (interop tests and the benchmark peer).
+# The SignalWire Python SDK in target/sdk-venv (interop tests and the benchmark peer),
+# with the Standard Webhooks package that checks swagent's outbound signatures.
 sdk-venv:
     python3 -m venv target/sdk-venv
-    target/sdk-venv/bin/pip install --quiet signalwire-sdk==3.7.5
+    target/sdk-venv/bin/pip install --quiet signalwire-sdk==3.7.5 standardwebhooks==1.3.0

@@ -31,7 +31,7 @@ pub enum Command {
     /// Print the JSON Schema of the agent file format.
     #[command(after_help = exit::help("schema"))]
     Schema,
-    /// Print fresh credentials: Basic Auth user and password, and a token secret.
+    /// Print fresh credentials: Basic Auth user and password, token secret, webhook secret.
     #[command(after_help = exit::help("gen-creds"))]
     GenCreds(GenCredsArgs),
     /// Decode a function token and check it against the configured secret.
@@ -233,7 +233,9 @@ pub struct GenCredsArgs {
     /// With --write: replace keys that are already present.
     #[arg(long, requires = "write")]
     pub force: bool,
-    /// With --write: replace the password and the secret, keep the user.
+    /// With --write: replace the password and the token secret, keep the user,
+    /// and put a new webhook secret before the old one (both sign until you
+    /// remove the old).
     #[arg(long, requires = "write", conflicts_with_all = ["force", "user"])]
     pub rotate: bool,
 }

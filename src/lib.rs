@@ -18,6 +18,7 @@
 //! - [`config`]: the one configuration stage: variables, `.env`, `serve`'s settings
 //! - [`handlers`]: shell, http and static handlers
 //! - [`signature`]: SignalWire request signatures (`SIGNALWIRE_SIGNING_KEY`)
+//! - [`webhook`]: signatures of swagent's own outbound requests (`SWAGENT_WEBHOOK_SECRET`)
 //! - [`limits`]: rate limits (per address, failed authentication, per function)
 //! - [`call`]: the call pipeline: a call's start, its functions, its summary
 //! - [`state`]: the running service's shared state
@@ -72,6 +73,7 @@ pub mod swml;
 pub mod template;
 pub mod text;
 pub mod token;
+pub mod webhook;
 
 /// Whether `err` is a closed pipe (`swagent swml x | head`): the reader
 /// has what it wanted, which is no failure.

@@ -22,3 +22,12 @@ pub fn password(len: usize) -> String {
     s.truncate(len);
     s
 }
+
+/// Standard, padded base64 of `bytes` random bytes from ring's SystemRandom.
+pub fn base64(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    SystemRandom::new()
+        .fill(&mut buf)
+        .expect("the system random source works");
+    base64::engine::general_purpose::STANDARD.encode(buf)
+}

@@ -42,16 +42,25 @@ pub struct Live {
 }
 
 impl Live {
-    /// The live state of `agent`. On a reload, `previous` is the agent it
-    /// replaces, whose unchanged function rate limits, concurrency
-    /// slots and alert counters carry over.
-    pub fn new(agent: Agent, metrics: &Metrics, previous: Option<&Live>) -> Live {
+    /// The live state of `agent`, its requests signed as `settings` say. On
+    /// a reload, `previous` is the agent it replaces, whose unchanged
+    /// function rate limits, concurrency slots and alert counters carry over.
+    pub fn new(
+        agent: Agent,
+        metrics: &Metrics,
+        settings: &Settings,
+        previous: Option<&Live>,
+    ) -> Live {
         Live {
             series: agent
                 .hooked()
                 .map(|f| metrics.function_series(&f.name))
                 .collect(),
-            runtime: Runtime::carried(&agent, previous.map(|p| &p.runtime)),
+            runtime: Runtime::carried(
+                &agent,
+                previous.map(|p| &p.runtime),
+                settings.webhook.clone(),
+            ),
             alerts: Alerts::carried(agent.alerts.clone(), previous.map(|p| &p.alerts)),
             function_limits: FunctionLimits::carried(&agent, previous.map(|p| &p.function_limits)),
             swml: Prepared::new(&agent),
@@ -152,7 +161,7 @@ impl AppState {
             ),
             userinfo: Userinfo::new(&settings.creds.user, settings.creds.password()),
             unverified: Unverified::new(settings.unverified_bodies, settings.max_request_size),
-            live: ArcSwap::from_pointee(Live::new(agent, &metrics, None)),
+            live: ArcSwap::from_pointee(Live::new(agent, &metrics, &settings, None)),
             settings,
             audit,
             audit_sampler: Sampler::default(),
@@ -193,8 +202,12 @@ impl AppState {
             ));
         }
         self.audit.set_agent(&agent.name);
-        self.live
-            .store(Arc::new(Live::new(agent, &self.metrics, Some(&current))));
+        self.live.store(Arc::new(Live::new(
+            agent,
+            &self.metrics,
+            &self.settings,
+            Some(&current),
+        )));
         self.refresh_disabled_gauge();
         Ok(())
     }

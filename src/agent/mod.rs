@@ -196,6 +196,16 @@ pub struct Function {
     pub outcomes: IndexMap<String, Vec<actions::Action>>,
 }
 
+impl Function {
+    /// How the agent file names it: a hook by its key (`on_call_end`).
+    pub fn key_in_file(&self) -> &str {
+        match self.name.as_str() {
+            HANGUP_HOOK => "on_call_end",
+            name => name,
+        }
+    }
+}
+
 /// `max_failures` of a verifier that binds arguments, unless it says
 /// otherwise: five wrong PINs for one account in a row lock it for 15
 /// minutes. A guesser gets at most five every 15 minutes, so trying all
@@ -307,6 +317,8 @@ pub struct HttpSpec {
     pub concurrency: u32,
     /// For verifiers: where the response says the caller matched.
     pub verified_field: Option<Vec<crate::template::Step>>,
+    /// Carries the `webhook-*` signature headers when a secret is set.
+    pub sign: bool,
 }
 
 /// What an http handler answers with.

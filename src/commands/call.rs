@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use crate::auth::{Credentials, Origin};
 use crate::call::{self, CallBody, FunctionCall, Guards, Refusal};
 use crate::cli::CallArgs;
+use crate::config::settings::webhook_signer;
 use crate::config::{ServeConfig, Settings};
 use crate::state::AppState;
 use crate::token::Secret;
@@ -32,7 +33,7 @@ pub(super) fn run(args: &CallArgs) -> anyhow::Result<u8> {
             );
         }
     }
-    let state = AppState::new(agent, local_config(args))?;
+    let state = AppState::new(agent, local_config(args)?)?;
     let body = CallBody::local(&args.function, &args.call_id, input);
     let request = FunctionCall {
         body: &body,
@@ -66,16 +67,19 @@ pub(super) fn run(args: &CallArgs) -> anyhow::Result<u8> {
 }
 
 /// A configuration for one local run: throwaway credentials (no token or
-/// grant is checked or made), and the kill switch's state file.
-fn local_config(args: &CallArgs) -> ServeConfig {
+/// grant is checked or made), the kill switch's state file, and the webhook
+/// secret, so a backend that checks signatures takes a run by hand too.
+fn local_config(args: &CallArgs) -> anyhow::Result<ServeConfig> {
     let creds = Credentials::new(
         "swagent-call".into(),
         crate::random::password(43),
         Origin::Generated,
     );
-    let mut config = ServeConfig::new(Settings::new(creds, Secret::new(&crate::random::hex(32))));
+    let mut settings = Settings::new(creds, Secret::new(&crate::random::hex(32)));
+    settings.webhook = webhook_signer()?;
+    let mut config = ServeConfig::new(settings);
     config.state_file = args.state_file.clone();
-    config
+    Ok(config)
 }
 
 /// Prints the reply, or why there is none.

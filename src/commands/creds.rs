@@ -1,4 +1,7 @@
 //! `swagent gen-creds`: strong credentials, printed or merged into a `.env`.
+//! `--rotate` replaces the password and token secret, and puts a new webhook
+//! secret before the old ones: every secret listed signs, so backends that
+//! know only the old one still verify until it is removed by hand.
 
 use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
@@ -8,7 +11,11 @@ use anyhow::Context as _;
 
 use crate::cli::{CredsFormat, GenCredsArgs};
 use crate::config::vars::SECRET as SECRET_VAR;
+use crate::config::vars::WEBHOOK_SECRET as WEBHOOK_VAR;
 use crate::config::vars::{PASSWORD as PASSWORD_VAR, USER as USER_VAR};
+
+/// What `gen-creds` sets: each variable and its new value.
+type Values = [(&'static str, String); 4];
 
 /// Shortest and longest password `gen-creds` makes (past the longest, no
 /// Basic Auth header a proxy takes would carry it).
@@ -30,10 +37,11 @@ pub(super) fn run(args: &GenCredsArgs) -> anyhow::Result<u8> {
     {
         anyhow::bail!("`--user` must be letters, digits or `_.-@`");
     }
-    let values = [
+    let values: Values = [
         (USER_VAR, args.user.clone()),
         (PASSWORD_VAR, crate::random::password(args.length)),
         (SECRET_VAR, crate::random::hex(32)),
+        (WEBHOOK_VAR, crate::webhook::new_secret()),
     ];
     match &args.write {
         Some(_) if args.format.is_some_and(|f| !matches!(f, CredsFormat::Env)) => {
@@ -133,7 +141,30 @@ fn read_existing(path: &Path) -> anyhow::Result<Option<String>> {
     )
 }
 
-fn write(path: &Path, values: &[(&str, String); 3], args: &GenCredsArgs) -> anyhow::Result<u8> {
+/// The value a `.env` line sets, without its quotes, or for an unquoted
+/// one, its trailing comment.
+fn line_value(line: &str) -> &str {
+    let v = line.split_once('=').map_or("", |(_, v)| v.trim());
+    for quote in ['"', '\''] {
+        if let Some((inner, _)) = v.strip_prefix(quote).and_then(|r| r.split_once(quote)) {
+            return inner;
+        }
+    }
+    v.split(" #").next().unwrap_or_default().trim()
+}
+
+/// The webhook secrets after a rotation: the new one first, then those of
+/// `line`, so a backend that knows only an old one still verifies. Quoted
+/// when there are several: `.env` values with spaces need it.
+fn rotated_webhook(new: &str, line: &str) -> String {
+    let old: Vec<&str> = line_value(line).split_whitespace().collect();
+    if old.is_empty() {
+        return new.to_owned();
+    }
+    format!("\"{new} {}\"", old.join(" "))
+}
+
+fn write(path: &Path, values: &Values, args: &GenCredsArgs) -> anyhow::Result<u8> {
     let existing = read_existing(path)?;
     if let Some(line) = existing.as_deref().and_then(open_quote) {
         // Its value's lines would be read as settings of their own.
@@ -170,7 +201,9 @@ fn write(path: &Path, values: &[(&str, String); 3], args: &GenCredsArgs) -> anyh
             match line_key(line).and_then(|k| values.iter().find(|(name, _)| *name == k)) {
                 Some((k, v)) => {
                     present.push(*k);
-                    if replace(k) {
+                    if args.rotate && *k == WEBHOOK_VAR {
+                        lines.push(format!("{k}={}", rotated_webhook(v, line)));
+                    } else if replace(k) {
                         lines.push(format!("{k}={v}"));
                     } else if args.rotate && *k == USER_VAR {
                         lines.push(line.to_owned());
@@ -204,7 +237,7 @@ fn write(path: &Path, values: &[(&str, String); 3], args: &GenCredsArgs) -> anyh
     crate::files::replace(path, text.as_bytes(), 0o600)
         .with_context(|| format!("cannot write `{}`", path.display()))?;
     if args.rotate {
-        say_rotated();
+        say_rotated(present.contains(&WEBHOOK_VAR));
     }
     warn_if_committable(path);
     super::report_done(&format!(
@@ -215,13 +248,19 @@ fn write(path: &Path, values: &[(&str, String); 3], args: &GenCredsArgs) -> anyh
     Ok(0)
 }
 
-/// After a rotation: the old tokens stop verifying, and a variable set
+/// After a rotation: the old tokens stop verifying, the old webhook secret
+/// (when there was one) still signs until removed, and a variable set
 /// outside `.env` still wins over the new value.
-fn say_rotated() {
+fn say_rotated(webhook_kept: bool) {
     crate::say!(
         "note: every token handed out with the old `{SECRET_VAR}` stops verifying; restart every replica with the new values"
     );
-    for key in [PASSWORD_VAR, SECRET_VAR] {
+    if webhook_kept {
+        crate::say!(
+            "note: `{WEBHOOK_VAR}` lists the new secret first and keeps the old ones, so every one signs; once each backend verifies with the new one, remove the old and restart"
+        );
+    }
+    for key in [PASSWORD_VAR, SECRET_VAR, WEBHOOK_VAR] {
         if crate::config::env::set_outside_dotenv(key) {
             crate::say!(
                 "warning: `{key}` is also set in this shell's environment, which wins over `.env`: rotate it where it is set too"

@@ -13,7 +13,7 @@ use super::env::non_empty;
 use super::serve::ServeConfig;
 use super::settings::untrusted_proxy;
 use super::vars;
-use crate::agent::Agent;
+use crate::agent::{Agent, Handler};
 use crate::auth::Origin;
 
 /// Below this many characters a password fails, and below this many bytes
@@ -107,6 +107,7 @@ impl ServeConfig {
             audit_log(self.audit_log.as_deref()),
             confirm_store(agent, self.confirm_store.as_deref()),
             outbox(agent, self.outbox.as_deref()),
+            webhook_signing(agent, self.settings.webhook.is_some()),
         ]
     }
 
@@ -348,6 +349,33 @@ fn confirm_store(agent: &Agent, dir: Option<&Path>) -> Finding {
         title,
         problem.into_iter().collect(),
         format!("`{}` records used codes", dir.display()),
+    )
+}
+
+/// Whether backends can tell a request came from swagent. Without a secret
+/// this is not a failure: a backend may check a credential of its own (an
+/// `Authorization` header from `${env:...}`), which nothing here can see.
+fn webhook_signing(agent: &Agent, secret: bool) -> Finding {
+    let (id, title) = ("webhook_signing", "Requests to backends are signed");
+    let signed: Vec<&str> = agent
+        .handlers()
+        .filter(|f| matches!(&f.handler, Handler::Http(h) if h.sign))
+        .map(|f| f.key_in_file())
+        .collect();
+    if signed.is_empty() {
+        return Finding::pass(id, title, "no http handler, or each has `sign: false`");
+    }
+    if secret {
+        return Finding::pass(id, title, format!("`{}` is set", vars::WEBHOOK_SECRET));
+    }
+    Finding::cannot_tell(
+        id,
+        title,
+        format!(
+            "no `{}`: the backends of these handlers cannot tell a request came from swagent, unless they check a credential of their own: {}",
+            vars::WEBHOOK_SECRET,
+            signed.join(", ")
+        ),
     )
 }
 

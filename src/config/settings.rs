@@ -12,6 +12,7 @@ use super::vars;
 use crate::auth::{Credentials, CredentialsError, Origin, DEFAULT_USER, MIN_PASSWORD_LEN};
 use crate::signature::SigningKey;
 use crate::token::Secret;
+use crate::webhook::Signer;
 
 /// Default body limit when `SWML_MAX_REQUEST_SIZE` is unset.
 pub const DEFAULT_MAX_REQUEST: usize = 1024 * 1024;
@@ -52,6 +53,8 @@ pub struct Settings {
     pub hsts_max_age: Option<u64>,
     /// `SIGNALWIRE_SIGNING_KEY`: when set, webhooks must be signed with it.
     pub signing_key: Option<SigningKey>,
+    /// `SWAGENT_WEBHOOK_SECRET`: when set, outbound requests are signed.
+    pub webhook: Option<Arc<Signer>>,
     /// `SWML_ALLOWED_HOSTS`.
     pub allowed_hosts: AllowedHosts,
     /// `SWML_RATE_LIMIT` (0: off).
@@ -202,6 +205,7 @@ impl Settings {
             domain: None,
             hsts_max_age: Some(DEFAULT_HSTS_MAX_AGE),
             signing_key: None,
+            webhook: None,
             allowed_hosts: AllowedHosts::parse(""),
             rate_limit: DEFAULT_RATE_LIMIT,
             auth_failure_limit: DEFAULT_AUTH_FAILURE_LIMIT,
@@ -265,6 +269,7 @@ impl Settings {
             domain,
             hsts_max_age,
             signing_key: non_empty(vars::SIGNING_KEY).map(|k| SigningKey::new(&k)),
+            webhook: webhook_signer()?,
             allowed_hosts,
             rate_limit,
             auth_failure_limit,
@@ -289,6 +294,19 @@ impl Settings {
         let max_age = self.hsts_max_age?;
         self.tls.as_ref()?;
         HeaderValue::from_str(&format!("max-age={max_age}; includeSubDomains")).ok()
+    }
+}
+
+/// `SWAGENT_WEBHOOK_SECRET`, parsed: `None` when unset. The error names
+/// the variable and what is wrong, never the secret.
+pub fn webhook_signer() -> anyhow::Result<Option<Arc<Signer>>> {
+    let text = std::env::var(vars::WEBHOOK_SECRET).unwrap_or_default();
+    match Signer::parse(&text) {
+        Ok(signer) => Ok(signer.map(Arc::new)),
+        Err(e) => anyhow::bail!(
+            "`{}`: {e}; give `whsec_` and the base64 of 32 random bytes (`swagent gen-creds` makes one)",
+            vars::WEBHOOK_SECRET
+        ),
     }
 }
 

@@ -10,6 +10,8 @@ pub const PASSWORD: &str = "SWML_BASIC_AUTH_PASSWORD";
 pub const SECRET: &str = "SIGNALWIRE_SWAIG_SECRET";
 /// SignalWire's request-signing key, as in the SDK.
 pub const SIGNING_KEY: &str = "SIGNALWIRE_SIGNING_KEY";
+/// The Standard Webhooks secrets that sign swagent's outbound requests.
+pub const WEBHOOK_SECRET: &str = "SWAGENT_WEBHOOK_SECRET";
 pub const PROXY_URL_BASE: &str = "SWML_PROXY_URL_BASE";
 /// swagent's name for trusting the proxy's headers (`--trust-proxy`).
 pub const TRUST_PROXY: &str = "SWML_TRUST_PROXY";
@@ -94,6 +96,15 @@ pub const VARS: &[Var] = &[
         refused: "",
         warned: "unset, or with spaces around it",
         meaning: "SignalWire's signing key: webhooks must be signed with it",
+    },
+    Var {
+        name: WEBHOOK_SECRET,
+        flag: None,
+        default: "unset: outbound requests are not signed",
+        sdk: None,
+        refused: "a secret without `whsec_`, not base64 after it, or under 24 bytes",
+        warned: "",
+        meaning: "`whsec_` secrets, space-separated, that sign every request swagent sends to a backend (Standard Webhooks); each signs, so a new one can go first while the old one still verifies",
     },
     Var {
         name: PROXY_URL_BASE,

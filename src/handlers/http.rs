@@ -3,7 +3,8 @@
 //! Scheme, host and port are literal (checked at load), templated URL parts are
 //! percent-encoded, and redirects are followed only to the same origin, so no
 //! argument can point a request somewhere else. Errors are logged without the
-//! URL: it may carry `${env:...}` values.
+//! URL: it may carry `${env:...}` values. With a webhook secret, each request
+//! is signed over its body as sent ([`crate::webhook`]), unless `sign: false`.
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use serde_json::Value;
 use super::{reply_from_output, HandlerError, Reply};
 use crate::agent::{HttpOutput, HttpSpec, Method};
 use crate::template::{Context, Encoding, Part, RenderError, Template};
+use crate::webhook::Signer;
 
 /// How many idle connections are kept per upstream, and for how long. A
 /// socket is reused before another is opened, so with the `concurrency`
@@ -20,6 +22,14 @@ use crate::template::{Context, Encoding, Part, RenderError, Template};
 /// once; this bounds what a past burst leaves open.
 const IDLE_PER_HOST: usize = 16;
 const IDLE_FOR: Duration = Duration::from_secs(30);
+
+/// What sends a handler's requests: the shared client, and the signer when
+/// `SWAGENT_WEBHOOK_SECRET` is set.
+#[derive(Clone, Copy)]
+pub(super) struct Sender<'a> {
+    pub client: &'a reqwest::Client,
+    pub signer: Option<&'a Signer>,
+}
 
 /// The shared client: pooled connections, rustls, same-origin redirects only.
 pub(super) fn client() -> reqwest::Client {
@@ -80,7 +90,37 @@ fn adds_dot_segment(template: &Template, rendered: &str) -> bool {
 
 /// The request for one attempt, which may take at most `timeout` (the
 /// reqwest timeout covers connecting, sending and reading the whole body).
+/// Signed last, over the body bytes the built request holds, so what is
+/// signed is exactly what is sent.
 fn build(
+    sender: Sender<'_>,
+    function: &str,
+    spec: &HttpSpec,
+    ctx: &Context<'_>,
+    attempt: Attempt<'_>,
+) -> Result<reqwest::Request, HandlerError> {
+    let mut request = request(sender.client, function, spec, ctx, attempt.timeout)?
+        .build()
+        .map_err(|e| HandlerError::failed(function, describe(e)))?;
+    if let (Some(signer), Some(id)) = (sender.signer, attempt.message_id) {
+        signer
+            .sign_request(id, &mut request)
+            .map_err(|e| HandlerError::failed(function, e.to_string()))?;
+    }
+    Ok(request)
+}
+
+/// One attempt of a run: its time, and the message id it is signed with.
+#[derive(Clone, Copy)]
+struct Attempt<'a> {
+    timeout: Duration,
+    /// Set when the request is signed; the same on every retry, as the
+    /// spec has it, so a receiver can drop a duplicate.
+    message_id: Option<&'a str>,
+}
+
+/// The request as the agent file describes it, rendered with `ctx`.
+fn request(
     client: &reqwest::Client,
     function: &str,
     spec: &HttpSpec,
@@ -179,11 +219,16 @@ async fn read_body(resp: reqwest::Response, max: u64) -> Result<Vec<u8>, BodyErr
 /// time only delays the answer. A GET is retried (on a connection error, a
 /// timeout-free failure or a 5xx) only while time is left.
 pub(super) async fn run(
-    client: &reqwest::Client,
+    sender: Sender<'_>,
     function: &str,
     spec: &HttpSpec,
     ctx: &Context<'_>,
 ) -> Result<Reply, HandlerError> {
+    let sender = Sender {
+        signer: sender.signer.filter(|_| spec.sign),
+        ..sender
+    };
+    let message_id = sender.signer.map(|_| crate::webhook::message_id());
     let deadline = tokio::time::Instant::now() + spec.timeout;
     let attempts = if spec.method == Method::Get {
         spec.retries + 1
@@ -200,8 +245,12 @@ pub(super) async fn run(
             tokio::time::sleep(backoff).await;
         }
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let req = build(client, function, spec, ctx, left)?;
-        match req.send().await {
+        let this = Attempt {
+            timeout: left,
+            message_id: message_id.as_deref(),
+        };
+        let req = build(sender, function, spec, ctx, this)?;
+        match sender.client.execute(req).await {
             Ok(resp) if resp.status().is_server_error() && attempt + 1 < attempts => {
                 last = format!("upstream answered {}", resp.status());
             }
@@ -215,22 +264,35 @@ pub(super) async fn run(
     Err(HandlerError::failed(function, last))
 }
 
-/// One attempt to deliver a summary: sent once, with its id in
-/// `webhook-id`, and judged by the status alone.
+/// One attempt to deliver a summary: sent once, with its id as the
+/// `webhook-id` (signed with it when signing is on), and judged by the
+/// status alone.
 pub(super) async fn deliver(
-    client: &reqwest::Client,
+    sender: Sender<'_>,
     function: &str,
     spec: &HttpSpec,
     ctx: &Context<'_>,
     id: &str,
 ) -> super::Delivery {
     use super::Delivery;
-    let req = match build(client, function, spec, ctx, spec.timeout) {
-        Ok(req) => req.header("webhook-id", id),
+    let sender = Sender {
+        signer: sender.signer.filter(|_| spec.sign),
+        ..sender
+    };
+    let attempt = Attempt {
+        timeout: spec.timeout,
+        message_id: Some(id),
+    };
+    let mut req = match build(sender, function, spec, ctx, attempt) {
+        Ok(req) => req,
         // A template that cannot render now may after a reload: kept.
         Err(e) => return Delivery::retry(e.to_string()),
     };
-    match req.send().await {
+    if sender.signer.is_none() {
+        let id = reqwest::header::HeaderValue::from_str(id).expect("an id is header-safe");
+        req.headers_mut().insert("webhook-id", id);
+    }
+    match sender.client.execute(req).await {
         Ok(resp) => {
             let status = resp.status();
             let after = resp

@@ -21,6 +21,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::agent::{Agent, Function, Handler};
 use crate::template::{Context, RenderError};
+use crate::webhook::Signer;
 
 /// What a function call gets besides its spec.
 #[derive(Debug, Clone, Copy)]
@@ -173,26 +174,33 @@ impl HandlerError {
     }
 }
 
-/// Shared state for running handlers: one HTTP client and the per-function
-/// concurrency limits. Built once per loaded agent.
+/// Shared state for running handlers: one HTTP client, the signer of its
+/// requests and the per-function concurrency limits. Built once per loaded
+/// agent.
 pub struct Runtime {
     client: reqwest::Client,
+    /// Signs http handlers' requests (`SWAGENT_WEBHOOK_SECRET`).
+    signer: Option<Arc<Signer>>,
     /// Per shell or http function: its `concurrency` and the slots that
     /// enforce it.
     limits: HashMap<String, (u32, Arc<Semaphore>)>,
 }
 
 impl Runtime {
-    /// Builds the runtime for `agent`.
+    /// Builds the runtime for `agent`, whose requests are not signed.
     pub fn new(agent: &Agent) -> Runtime {
-        Runtime::carried(agent, None)
+        Runtime::carried(agent, None, None)
     }
 
     /// The runtime of a reloaded `agent`. A function whose `concurrency` did
     /// not change keeps its slots from `previous`: runs still in flight from
     /// before the reload hold them, and new slots would let a
     /// `concurrency: 1` function run twice at once.
-    pub fn carried(agent: &Agent, previous: Option<&Runtime>) -> Runtime {
+    pub fn carried(
+        agent: &Agent,
+        previous: Option<&Runtime>,
+        signer: Option<Arc<Signer>>,
+    ) -> Runtime {
         let limits = agent
             .handlers()
             .filter_map(|f| {
@@ -209,6 +217,7 @@ impl Runtime {
             .collect();
         Runtime {
             client: http::client(),
+            signer,
             limits,
         }
     }
@@ -226,7 +235,7 @@ impl Runtime {
             Handler::Static(spec) => static_reply::run(&function.name, spec, &ctx),
             Handler::Http(spec) => {
                 let _slot = self.slot(function)?;
-                http::run(&self.client, &function.name, spec, &ctx).await
+                http::run(self.sender(), &function.name, spec, &ctx).await
             }
             Handler::Shell(spec) => {
                 let _slot = self.slot(function)?;
@@ -252,7 +261,7 @@ impl Runtime {
         };
         match &function.handler {
             Handler::Http(spec) => {
-                http::deliver(&self.client, &function.name, spec, &ctx, id).await
+                http::deliver(self.sender(), &function.name, spec, &ctx, id).await
             }
             // A program that exits 1 with words refused it; any other
             // failure may pass.
@@ -266,6 +275,13 @@ impl Runtime {
                 }
             }
             Handler::Static(_) => Delivery::Delivered,
+        }
+    }
+
+    fn sender(&self) -> http::Sender<'_> {
+        http::Sender {
+            client: &self.client,
+            signer: self.signer.as_deref(),
         }
     }
 

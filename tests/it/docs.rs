@@ -181,6 +181,10 @@ fn check_production_on_the_banks() {
         .env("SWML_PROXY_URL_BASE", "https://bank-agent.example.com")
         .env("SWML_TRUST_PROXY", "true")
         .env("SIGNALWIRE_SIGNING_KEY", "PSKtest1234")
+        .env(
+            "SWAGENT_WEBHOOK_SECRET",
+            "whsec_c3dhZ2VudCB0ZXN0IHdlYmhvb2sgc2VjcmV0LCBvbmU=",
+        )
         .env("SWAGENT_AUDIT_LOG", "audit.log")
         .env("SWAGENT_CONFIRM_STORE", "confirm")
         .env("CORE_API_TOKEN", "core-token")

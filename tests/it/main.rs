@@ -27,3 +27,4 @@ mod summary;
 mod tools;
 mod util;
 mod validate;
+mod webhooks;

@@ -306,3 +306,38 @@ fn without_an_outbox_serve_warns_and_check_fails() {
     );
     assert_eq!(item(&["--outbox", "outbox"])["status"], "pass");
 }
+
+/// With `SWAGENT_WEBHOOK_SECRET`, a delivery is signed as Standard Webhooks
+/// says, with the summary's id as the message id: the same on every retry.
+#[test]
+fn a_delivery_is_signed_with_the_summary_id() {
+    let Some(py) = crate::util::webhooks_python("a_delivery_is_signed_with_the_summary_id") else {
+        return;
+    };
+    let secret = "whsec_c3dhZ2VudCB0ZXN0IHdlYmhvb2sgc2VjcmV0LCBvbmU=";
+    let status = Arc::new(AtomicU16::new(503));
+    let up = receiver(status.clone());
+    let dir = agent_dir(&AGENT.replace("UPSTREAM", &up.url()), &[]);
+    let _server = {
+        let server = serve(
+            dir.path(),
+            &["--outbox", "outbox"],
+            &[("SWAGENT_WEBHOOK_SECRET", secret)],
+        );
+        assert_eq!(post_summary(&server, "call-9").0, 200);
+        assert!(within(10, || !up.seen().is_empty()));
+        status.store(200, Ordering::Relaxed);
+        assert!(within(15, || !events(dir.path(), "summary_delivered").is_empty()));
+        server
+    };
+    let id = events(dir.path(), "summary_received")[0]["summary_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let seen = up.seen();
+    assert!(seen.len() >= 2, "a retry, then the delivery");
+    for request in &seen {
+        assert_eq!(request.header("webhook-id"), Some(id.as_str()));
+        assert_eq!(crate::webhooks::verify(&py, secret, request), "verified");
+    }
+}

@@ -27,6 +27,21 @@ fn is_lower_hex(s: &str) -> bool {
     s.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f'))
 }
 
+/// `whsec_` and the padded base64 of 32 bytes, as the spec serializes a secret.
+fn is_webhook_secret(s: &str) -> bool {
+    regex::Regex::new(r"\Awhsec_[A-Za-z0-9+/]{43}=\z")
+        .unwrap()
+        .is_match(s)
+}
+
+/// The variables `gen-creds` sets, in its order.
+const KEYS: [&str; 4] = [
+    "SWML_BASIC_AUTH_USER",
+    "SWML_BASIC_AUTH_PASSWORD",
+    "SIGNALWIRE_SWAIG_SECRET",
+    "SWAGENT_WEBHOOK_SECRET",
+];
+
 /// `KEY=value` lines of a `.env` text, in order.
 fn env_pairs(text: &str) -> Vec<(String, String)> {
     text.lines()
@@ -40,29 +55,25 @@ fn gen_creds_prints_distinct_strong_values() {
     let dir = tempfile::tempdir().unwrap();
     let mut passwords = Vec::new();
     let mut secrets = Vec::new();
+    let mut webhook_secrets = Vec::new();
     for _ in 0..5 {
         let out = Swagent::new(["gen-creds"]).dir(dir.path()).run().code(0);
         let pairs = env_pairs(&out.stdout);
         let keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(
-            keys,
-            [
-                "SWML_BASIC_AUTH_USER",
-                "SWML_BASIC_AUTH_PASSWORD",
-                "SIGNALWIRE_SWAIG_SECRET"
-            ]
-        );
-        assert_eq!(out.stdout.lines().count(), 3);
+        assert_eq!(keys, KEYS);
+        assert_eq!(out.stdout.lines().count(), 4);
         assert_eq!(pairs[0].1, "signalwire");
         let (password, secret) = (pairs[1].1.clone(), pairs[2].1.clone());
         assert_eq!(password.len(), 48, "{password}");
         assert!(is_url_safe(&password), "{password}");
         assert_eq!(secret.len(), 64, "{secret}");
         assert!(is_lower_hex(&secret), "{secret}");
+        assert!(is_webhook_secret(&pairs[3].1), "{}", pairs[3].1);
         passwords.push(password);
         secrets.push(secret);
+        webhook_secrets.push(pairs[3].1.clone());
     }
-    for list in [&mut passwords, &mut secrets] {
+    for list in [&mut passwords, &mut secrets, &mut webhook_secrets] {
         list.sort();
         list.dedup();
         assert_eq!(list.len(), 5, "values repeat across runs");
@@ -91,7 +102,7 @@ fn gen_creds_length_user_and_formats() {
         .stdout_is("")
         .stderr_is("error: `--length` must be from 32 to 1024, not 31\n");
     let env = regex::Regex::new(
-        r"\ASWML_BASIC_AUTH_USER=ops\nSWML_BASIC_AUTH_PASSWORD=[A-Za-z0-9_-]{48}\nSIGNALWIRE_SWAIG_SECRET=[0-9a-f]{64}\n\z",
+        r"\ASWML_BASIC_AUTH_USER=ops\nSWML_BASIC_AUTH_PASSWORD=[A-Za-z0-9_-]{48}\nSIGNALWIRE_SWAIG_SECRET=[0-9a-f]{64}\nSWAGENT_WEBHOOK_SECRET=whsec_[A-Za-z0-9+/]{43}=\n\z",
     )
     .unwrap();
     let out = Swagent::new(["gen-creds", "--user", "ops", "--format", "env"])
@@ -100,7 +111,7 @@ fn gen_creds_length_user_and_formats() {
         .code(0);
     assert!(env.is_match(&out.stdout), "{}", out.stdout);
     let shell = regex::Regex::new(
-        r"\Aexport SWML_BASIC_AUTH_USER='ops'\nexport SWML_BASIC_AUTH_PASSWORD='[A-Za-z0-9_-]{48}'\nexport SIGNALWIRE_SWAIG_SECRET='[0-9a-f]{64}'\n\z",
+        r"\Aexport SWML_BASIC_AUTH_USER='ops'\nexport SWML_BASIC_AUTH_PASSWORD='[A-Za-z0-9_-]{48}'\nexport SIGNALWIRE_SWAIG_SECRET='[0-9a-f]{64}'\nexport SWAGENT_WEBHOOK_SECRET='whsec_[A-Za-z0-9+/]{43}='\n\z",
     )
     .unwrap();
     let out = Swagent::new(["gen-creds", "--user", "ops", "--format", "shell"])
@@ -116,19 +127,15 @@ fn gen_creds_length_user_and_formats() {
     let v: Value = serde_json::from_str(&out.stdout).unwrap();
     let obj = v.as_object().unwrap();
     let keys: Vec<&str> = obj.keys().map(String::as_str).collect();
-    assert_eq!(
-        keys,
-        [
-            "SWML_BASIC_AUTH_USER",
-            "SWML_BASIC_AUTH_PASSWORD",
-            "SIGNALWIRE_SWAIG_SECRET"
-        ]
-    );
+    assert_eq!(keys, KEYS);
     assert_eq!(obj["SWML_BASIC_AUTH_USER"], "ops");
     let pw = obj["SWML_BASIC_AUTH_PASSWORD"].as_str().unwrap();
     assert!(pw.len() == 48 && is_url_safe(pw));
     let secret = obj["SIGNALWIRE_SWAIG_SECRET"].as_str().unwrap();
     assert!(secret.len() == 64 && is_lower_hex(secret));
+    assert!(is_webhook_secret(
+        obj["SWAGENT_WEBHOOK_SECRET"].as_str().unwrap()
+    ));
     // A user that could break a `user:pass@` URL or a `.env` line is refused.
     Swagent::new(["gen-creds", "--user", "a:b"])
         .dir(dir.path())
@@ -141,8 +148,7 @@ fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-const WROTE_ALL: &str =
-    "wrote SWML_BASIC_AUTH_USER, SWML_BASIC_AUTH_PASSWORD, SIGNALWIRE_SWAIG_SECRET to .env\n";
+const WROTE_ALL: &str = "wrote SWML_BASIC_AUTH_USER, SWML_BASIC_AUTH_PASSWORD, SIGNALWIRE_SWAIG_SECRET, SWAGENT_WEBHOOK_SECRET to .env\n";
 
 #[test]
 fn gen_creds_write_creates_0600_and_never_overwrites_without_force() {
@@ -156,14 +162,7 @@ fn gen_creds_write_creates_0600_and_never_overwrites_without_force() {
     assert_eq!(mode(&env), 0o600);
     let first = std::fs::read_to_string(&env).unwrap();
     let keys: Vec<String> = env_pairs(&first).into_iter().map(|(k, _)| k).collect();
-    assert_eq!(
-        keys,
-        [
-            "SWML_BASIC_AUTH_USER",
-            "SWML_BASIC_AUTH_PASSWORD",
-            "SIGNALWIRE_SWAIG_SECRET"
-        ]
-    );
+    assert_eq!(keys, KEYS);
     // Again without --force: refused, file unchanged, nothing printed on stdout.
     Swagent::new(["gen-creds", "--write", ".env"])
         .dir(dir.path())
@@ -203,7 +202,7 @@ fn gen_creds_write_merges_and_force_replaces_only_its_lines() {
         "{text}"
     );
     assert_eq!(mode(&env), 0o600, "credentials make the file private");
-    // --force replaces exactly the three lines, where they are.
+    // --force replaces exactly its lines, where they are, and adds the missing one.
     std::fs::write(
         &env,
         "# head\nSWML_BASIC_AUTH_USER=old-user\nPORT=8080\n# middle\nSWML_BASIC_AUTH_PASSWORD=old-password-0123456789\nSIGNALWIRE_SWAIG_SECRET=old\n# tail\n",
@@ -223,11 +222,14 @@ fn gen_creds_write_merges_and_force_replaces_only_its_lines() {
     .stdout_is(WROTE_ALL);
     let text = std::fs::read_to_string(&env).unwrap();
     let re = regex::Regex::new(
-        r"\A# head\nSWML_BASIC_AUTH_USER=new-user\nPORT=8080\n# middle\nSWML_BASIC_AUTH_PASSWORD=[A-Za-z0-9_-]{48}\nSIGNALWIRE_SWAIG_SECRET=[0-9a-f]{64}\n# tail\n\z",
+        r"\A# head\nSWML_BASIC_AUTH_USER=new-user\nPORT=8080\n# middle\nSWML_BASIC_AUTH_PASSWORD=[A-Za-z0-9_-]{48}\nSIGNALWIRE_SWAIG_SECRET=[0-9a-f]{64}\n# tail\nSWAGENT_WEBHOOK_SECRET=whsec_[A-Za-z0-9+/]{43}=\n\z",
     )
     .unwrap();
     assert!(re.is_match(&text), "{text}");
 }
+
+const ROTATED: &str =
+    "wrote SWML_BASIC_AUTH_PASSWORD, SIGNALWIRE_SWAIG_SECRET, SWAGENT_WEBHOOK_SECRET to .env\n";
 
 #[test]
 fn gen_creds_rotate_keeps_the_user_and_replaces_password_and_secret() {
@@ -242,11 +244,11 @@ fn gen_creds_rotate_keeps_the_user_and_replaces_password_and_secret() {
         .dir(dir.path())
         .run()
         .code(0)
-        .stdout_is("wrote SWML_BASIC_AUTH_PASSWORD, SIGNALWIRE_SWAIG_SECRET to .env\n")
+        .stdout_is(ROTATED)
         .stderr_is("note: every token handed out with the old `SIGNALWIRE_SWAIG_SECRET` stops verifying; restart every replica with the new values\n");
     let text = std::fs::read_to_string(&env).unwrap();
     let re = regex::Regex::new(
-        r"\ASWML_BASIC_AUTH_USER=ops\n# why\nSWML_BASIC_AUTH_PASSWORD=[A-Za-z0-9_-]{48}\nSIGNALWIRE_SWAIG_SECRET=[0-9a-f]{64}\n\z",
+        r"\ASWML_BASIC_AUTH_USER=ops\n# why\nSWML_BASIC_AUTH_PASSWORD=[A-Za-z0-9_-]{48}\nSIGNALWIRE_SWAIG_SECRET=[0-9a-f]{64}\nSWAGENT_WEBHOOK_SECRET=whsec_[A-Za-z0-9+/]{43}=\n\z",
     )
     .unwrap();
     assert!(re.is_match(&text), "{text}");
@@ -256,7 +258,7 @@ fn gen_creds_rotate_keeps_the_user_and_replaces_password_and_secret() {
         .env("SWML_BASIC_AUTH_PASSWORD", "exported-password-0123456789")
         .run()
         .code(0)
-        .stderr_is("note: every token handed out with the old `SIGNALWIRE_SWAIG_SECRET` stops verifying; restart every replica with the new values\nwarning: `SWML_BASIC_AUTH_PASSWORD` is also set in this shell's environment, which wins over `.env`: rotate it where it is set too\n");
+        .stderr_is("note: every token handed out with the old `SIGNALWIRE_SWAIG_SECRET` stops verifying; restart every replica with the new values\nnote: `SWAGENT_WEBHOOK_SECRET` lists the new secret first and keeps the old ones, so every one signs; once each backend verifies with the new one, remove the old and restart\nwarning: `SWML_BASIC_AUTH_PASSWORD` is also set in this shell's environment, which wins over `.env`: rotate it where it is set too\n");
     // --rotate and --force need --write.
     Swagent::new(["gen-creds", "--rotate"])
         .dir(dir.path())
@@ -298,7 +300,7 @@ fn gen_creds_rotate_keeps_the_user_and_replaces_password_and_secret() {
         .dir(dir.path())
         .run()
         .code(0)
-        .stdout_is("wrote SWML_BASIC_AUTH_PASSWORD, SIGNALWIRE_SWAIG_SECRET to .env\n");
+        .stdout_is(ROTATED);
     assert!(!std::fs::read_to_string(&env)
         .unwrap()
         .contains("old-password"));
@@ -321,6 +323,57 @@ fn gen_creds_rotate_keeps_the_user_and_replaces_password_and_secret() {
         "{text}"
     );
     assert!(!text.contains("old-password"), "{text}");
+}
+
+#[test]
+fn gen_creds_rotate_puts_a_new_webhook_secret_before_the_old() {
+    const OLD: &str = "whsec_c3dhZ2VudCB0ZXN0IHdlYmhvb2sgc2VjcmV0LCBvbmU=";
+    let up = Upstream::start(|_| Answer::json(r#"{"response": "ok"}"#));
+    let dir = agent_dir(
+        &format!(
+            "name: x\nprompt: {{ text: Hi. }}\nfunctions:\n  look:\n    description: Looks.\n    secure: false\n    http: {{ url: \"{}/look\" }}\n",
+            up.url()
+        ),
+        &[],
+    );
+    let env = dir.path().join(".env");
+    std::fs::write(
+        &env,
+        format!("SIGNALWIRE_SWAIG_SECRET=oldsecret\nexport SWAGENT_WEBHOOK_SECRET='{OLD}' # since May\n"),
+    )
+    .unwrap();
+    Swagent::new(["gen-creds", "--write", ".env", "--rotate"])
+        .dir(dir.path())
+        .run()
+        .code(0)
+        .stderr_has("note: `SWAGENT_WEBHOOK_SECRET` lists the new secret first and keeps the old ones, so every one signs; once each backend verifies with the new one, remove the old and restart\n");
+    let text = std::fs::read_to_string(&env).unwrap();
+    let line = regex::Regex::new(&format!(
+        "(?m)^SWAGENT_WEBHOOK_SECRET=\"(whsec_[A-Za-z0-9+/]{{43}}=) {}\"$",
+        regex::escape(OLD)
+    ))
+    .unwrap();
+    let new = line.captures(&text).unwrap_or_else(|| panic!("{text}"))[1].to_owned();
+    // swagent reads the quoted pair back, and both secrets sign.
+    Swagent::new(["call", "agent.yaml", "look"])
+        .dir(dir.path())
+        .run()
+        .code(0);
+    let signature = up.seen()[0].header("webhook-signature").unwrap().to_owned();
+    assert_eq!(signature.split(' ').count(), 2, "{signature}");
+    // Rotated again before the old one was removed: nothing that verified stops.
+    Swagent::new(["gen-creds", "--write", ".env", "--rotate"])
+        .dir(dir.path())
+        .run()
+        .code(0);
+    let text = std::fs::read_to_string(&env).unwrap();
+    let line = regex::Regex::new(&format!(
+        "(?m)^SWAGENT_WEBHOOK_SECRET=\"whsec_[A-Za-z0-9+/]{{43}}= {} {}\"$",
+        regex::escape(&new),
+        regex::escape(OLD)
+    ))
+    .unwrap();
+    assert!(line.is_match(&text), "{text}");
 }
 
 #[test]

@@ -457,26 +457,40 @@ pub fn token_in(swml: &serde_json::Value, function: &str) -> String {
 /// A Python with `signalwire-sdk`, or `None` with a printed reason.
 /// Set `SWAGENT_SDK_PYTHON` to a venv's python; CI (`.ci/run`) does.
 pub fn sdk_python(test: &str) -> Option<PathBuf> {
+    python_with("signalwire").or_else(|| {
+        skipped(&format!(
+            "SKIPPED {test}: the SignalWire Python SDK is not installed (run `just sdk-venv` or set SWAGENT_SDK_PYTHON)"
+        ));
+        None
+    })
+}
+
+/// A Python with the spec authors' `standardwebhooks` package, or `None`
+/// with a printed reason. It lives in the same venv as the SDK.
+pub fn webhooks_python(test: &str) -> Option<PathBuf> {
+    python_with("standardwebhooks").or_else(|| {
+        skipped(&format!(
+            "SKIPPED {test}: the `standardwebhooks` Python package is not installed (run `just sdk-venv` or set SWAGENT_SDK_PYTHON)"
+        ));
+        None
+    })
+}
+
+/// The first of `SWAGENT_SDK_PYTHON` and `target/sdk-venv` that imports `module`.
+fn python_with(module: &str) -> Option<PathBuf> {
     let candidates = [
         std::env::var_os("SWAGENT_SDK_PYTHON").map(PathBuf::from),
         Some(root().join("target/sdk-venv/bin/python")),
     ];
-    for p in candidates.into_iter().flatten() {
-        if p.exists()
-            && Command::new(&p)
-                .args(["-c", "import signalwire"])
+    candidates.into_iter().flatten().find(|p| {
+        p.exists()
+            && Command::new(p)
+                .args(["-c", &format!("import {module}")])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success())
-        {
-            return Some(p);
-        }
-    }
-    skipped(&format!(
-        "SKIPPED {test}: the SignalWire Python SDK is not installed (run `just sdk-venv` or set SWAGENT_SDK_PYTHON)"
-    ));
-    None
+    })
 }
 
 /// Says plainly that a test (or part of one) is skipped, or fails it under

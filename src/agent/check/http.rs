@@ -1,7 +1,7 @@
 //! The checks of an `http` handler: a URL whose scheme, host and port are
-//! literal, headers the client does not own and no literal credential,
-//! a body that is JSON or a form, and its limits. Its `output` is
-//! [`super::output`]'s.
+//! literal, headers neither the client nor request signing owns, no literal
+//! credential, a body that is JSON or a form, and its limits. Its `output`
+//! is [`super::output`]'s.
 
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -31,6 +31,7 @@ impl Checker<'_> {
         h: HttpFile,
         declared: &serde_json::Map<String, Value>,
     ) -> Option<HttpSpec> {
+        let sign = h.sign.unwrap_or(true);
         let url_path = [at, &["url"]].concat();
         let url = self.template(name, &h.url, &url_path, Slot::HttpRequest, declared)?;
         self.check_url(name, &url, &url_path)?;
@@ -58,6 +59,9 @@ impl Checker<'_> {
                     );
                 }
                 self.check_header(name, k, t, &path);
+                if sign {
+                    self.signature_header(name, k, &path);
+                }
             }
         }
         let form = pairs(self, "form", h.form);
@@ -126,7 +130,25 @@ impl Checker<'_> {
             ),
             concurrency: self.concurrency(name, at, h.concurrency, defaults::HTTP_CONCURRENCY),
             verified_field,
+            sign,
         })
+    }
+
+    /// A signed request's `webhook-*` headers are swagent's: one the file
+    /// sets would be replaced, or would make a receiver check the wrong one.
+    fn signature_header(&mut self, function: &str, key: &str, path: &[&str]) {
+        let owned = [
+            crate::webhook::ID,
+            crate::webhook::TIMESTAMP,
+            crate::webhook::SIGNATURE,
+        ];
+        if owned.iter().any(|h| h.as_str().eq_ignore_ascii_case(key)) {
+            let pos = self.spans.key(path);
+            self.error(
+                pos,
+                format!("function `{function}`: header `{key}` is set by swagent when it signs the request (`SWAGENT_WEBHOOK_SECRET`); remove it, or add `sign: false`"),
+            );
+        }
     }
 
     /// A header the agent file sets must be one the request can carry on

@@ -329,6 +329,9 @@ pub struct HttpFile {
     /// With `verifies_caller`: the response field (`a.b[0]`) that is `true` on a match.
     #[serde(default)]
     pub verified_field: Option<String>,
+    /// Sign the request (Standard Webhooks) when `SWAGENT_WEBHOOK_SECRET` is set (default true); `false` for an API that refuses unknown headers.
+    #[serde(default)]
+    pub sign: Option<bool>,
 }
 
 /// An http `output`: one template, or a list read out element by element.

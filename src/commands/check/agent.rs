@@ -117,12 +117,7 @@ fn plain_http(agent: &Agent) -> Vec<String> {
                     url::Host::Ipv4(ip) => ip.is_loopback(),
                     url::Host::Ipv6(ip) => ip.is_loopback(),
                 };
-                // A hook goes by its key in the file.
-                let name = match f.name.as_str() {
-                    crate::agent::HANGUP_HOOK => "on_call_end",
-                    name => name,
-                };
-                (url.scheme() == "http" && !local).then(|| name.to_owned())
+                (url.scheme() == "http" && !local).then(|| f.key_in_file().to_owned())
             }
             _ => None,
         })
