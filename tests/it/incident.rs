@@ -612,6 +612,8 @@ fn every_command_of_the_incident_plan_runs() {
             "state.json",
             "--audit-log",
             "audit.log",
+            "--outbox",
+            "outbox",
         ]),
         dir.path(),
     )
@@ -682,6 +684,7 @@ fn every_command_of_the_incident_plan_runs() {
             .env("HOME", dir.path())
             .env("SWAGENT_AUDIT_LOG", &audit)
             .env("SWAGENT_STATE_FILE", &state)
+            .env("SWAGENT_OUTBOX", dir.path().join("outbox"))
             .env("SWML_BASIC_AUTH_USER", USER)
             .env("SWML_BASIC_AUTH_PASSWORD", password)
             .env("SWML_PROXY_URL_BASE", "https://bank-agent.example.com")

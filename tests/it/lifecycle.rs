@@ -483,12 +483,35 @@ fn the_concierge_greets_a_returning_caller_by_name() {
     assert_eq!(seen[0].header("authorization"), Some("Bearer crm-token"));
     let told = seen
         .iter()
-        .find(|s| s.method == "POST")
+        .find(|s| s.target == "/calls")
         .expect("the CRM was told");
-    assert_eq!(told.target, "/calls");
     assert_eq!(
         serde_json::from_slice::<Value>(&told.body).unwrap(),
         json!({"call": "call-9", "from": "+15557654321", "booking": "B-1042",
                "log": [{"role": "user", "content": "Bye."}]})
+    );
+    // The summary reaches the CRM too.
+    let url = known["sections"]["main"][1]["ai"]["post_prompt_url"]
+        .as_str()
+        .unwrap();
+    let resp = server
+        .post(&format!("/concierge/post_prompt/{}", &url[url.find('?').unwrap()..]))
+        .json(&json!({"call_id": "call-9", "global_data": {"name": "Ann"},
+                      "post_prompt_data": {"raw": "{\"request\": \"late checkout\", \"callback\": false}"}}))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(eventually(std::time::Duration::from_secs(10), || up
+        .seen()
+        .iter()
+        .any(|s| s.target == "/notes")));
+    let note = up
+        .seen()
+        .into_iter()
+        .find(|s| s.target == "/notes")
+        .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&note.body).unwrap(),
+        json!({"call": "call-9", "guest": "Ann", "note": {"request": "late checkout", "callback": false}})
     );
 }
