@@ -142,6 +142,9 @@ impl Store for Files {
     }
 
     fn remove(&self, id: &str) -> Result<(), StoreError> {
+        if !Entry::valid_id(id) {
+            return Err(StoreError::NotFound(id.to_owned()));
+        }
         let pending = self.unlink(&self.path(PENDING, id))?;
         let dead = self.unlink(&self.path(DEAD, id))?;
         match pending || dead {
@@ -164,6 +167,9 @@ impl Store for Files {
     }
 
     fn revive(&self, id: Option<&str>) -> Result<usize, StoreError> {
+        if let Some(id) = id.filter(|id| !Entry::valid_id(id)) {
+            return Err(StoreError::NotFound(id.to_owned()));
+        }
         let dead = self.list(DEAD)?;
         let chosen: Vec<Entry> = dead
             .into_iter()

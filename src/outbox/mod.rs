@@ -59,6 +59,20 @@ impl Entry {
         }
     }
 
+    /// Whether `id` has the shape of an entry's: an id typed by an
+    /// operator never becomes a path outside the outbox.
+    pub fn valid_id(id: &str) -> bool {
+        let Some(rest) = id.strip_prefix("sum_") else {
+            return false;
+        };
+        rest.len() == 30
+            && rest.bytes().enumerate().all(|(i, b)| match i {
+                0..13 => b.is_ascii_digit(),
+                13 => b == b'_',
+                _ => b.is_ascii_hexdigit() && !b.is_ascii_uppercase(),
+            })
+    }
+
     /// Milliseconds since it was received, or sent back by an operator.
     pub fn age_ms(&self, now_ms: u64) -> u64 {
         now_ms.saturating_sub(self.retried_ms.unwrap_or(self.received_ms))
@@ -229,5 +243,25 @@ pub fn open(dir: Option<&std::path::Path>, limits: Limits) -> Result<Arc<Outbox>
     match dir {
         Some(dir) => Outbox::new(Box::new(Files::open(dir)?), limits),
         None => Outbox::new(Box::<Memory>::default(), limits),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Entry;
+
+    #[test]
+    fn ids_are_checked_before_they_become_paths() {
+        let entry = Entry::received("a", b"{}");
+        assert!(Entry::valid_id(&entry.id), "{}", entry.id);
+        for bad in [
+            "sum_../../etc/passwd",
+            "sum_1796697144744_53DF756C1D773B20",
+            "sum_1796697144744_53df756c1d773b2",
+            "x_1796697144744_53df756c1d773b20",
+            "",
+        ] {
+            assert!(!Entry::valid_id(bad), "{bad}");
+        }
     }
 }
