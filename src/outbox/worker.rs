@@ -163,8 +163,9 @@ async fn attempt(state: &AppState, entry: Entry) -> (Entry, Outcome) {
     (entry, Outcome::Tried(outcome))
 }
 
-/// `${summary.id}`, `${summary.text}` (as the platform sent it) and
-/// `${summary.parsed}` (its JSON, when the post-prompt asked for JSON).
+/// `${summary.id}`, `${summary.text}` (as the platform sent it),
+/// `${summary.parsed}` (its JSON, when the post-prompt asked for JSON) and
+/// `${summary.call_log}` (with `params.swaig_post_conversation`).
 fn summary_of(entry: &Entry, request: &Map<String, Value>) -> Value {
     let data = request.get("post_prompt_data");
     let raw = data.and_then(|d| d.get("raw")).and_then(Value::as_str);
@@ -176,7 +177,8 @@ fn summary_of(entry: &Entry, request: &Map<String, Value>) -> Value {
         Value::Null => String::new(),
         other => other.to_string(),
     });
-    json!({ "id": entry.id, "text": text, "parsed": parsed })
+    let call_log = request.get("call_log").cloned().unwrap_or(Value::Null);
+    json!({ "id": entry.id, "text": text, "parsed": parsed, "call_log": call_log })
 }
 
 /// Acts on an attempt's outcome: removed, rescheduled, or set aside.

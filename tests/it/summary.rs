@@ -21,7 +21,7 @@ summary:
     url: "UPSTREAM/calls"
     method: POST
     headers: { Authorization: "Bearer ${env:CRM_TOKEN}" }
-    body: { call_id: "${call_id}", summary: "${summary.text}", data: "${summary.parsed}", caller: "${call.from}", id: "${summary.id}" }
+    body: { call_id: "${call_id}", summary: "${summary.text}", data: "${summary.parsed}", caller: "${call.from}", id: "${summary.id}", log: "${summary.call_log}" }
 "#;
 
 /// A receiver whose status the test sets, and what it saw.
@@ -64,6 +64,7 @@ fn post_summary(server: &Server, call_id: &str) -> (u16, Value) {
             "call_id": call_id,
             "caller_id_num": "+15557654321",
             "global_data": {"tier": "gold"},
+            "call_log": [{"role": "user", "content": "Thanks."}],
             "post_prompt_data": {"raw": "{\"outcome\": \"booked\"}", "parsed": [{"outcome": "booked"}]}
         }))
         .send()
@@ -116,7 +117,8 @@ fn a_summary_is_delivered_with_the_files_fields_and_its_id() {
     assert_eq!(
         serde_json::from_slice::<Value>(&seen[0].body).unwrap(),
         json!({"call_id": "call-1", "summary": "{\"outcome\": \"booked\"}",
-               "data": {"outcome": "booked"}, "caller": "+15557654321", "id": id})
+               "data": {"outcome": "booked"}, "caller": "+15557654321", "id": id,
+               "log": [{"role": "user", "content": "Thanks."}]})
     );
     assert_eq!(
         files_in(&dir.path().join("outbox/pending")),
