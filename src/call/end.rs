@@ -35,39 +35,26 @@ pub(super) async fn notify(call: &Call<'_>, end: &CallEnd, sent: &[u8]) -> Reply
         call: Some(&the_call),
         payload: Some(&payload),
     };
-    let function = &end.function;
-    let series = &call.live.series[call.index];
-    let ran = std::time::Instant::now();
-    let outcome = call
-        .live
-        .runtime
-        .run(&call.live.agent, function, input)
-        .await;
-    series.duration.observe(ran.elapsed().as_secs_f64());
-    let failure = match &outcome {
-        Ok(_) => None,
-        Err(HandlerError::Busy { .. }) => Some("busy"),
-        Err(HandlerError::Timeout { .. }) => Some("timeout"),
-        Err(HandlerError::Failed { .. }) => Some("error"),
-    };
-    match failure {
-        None => {
-            series.ok.inc();
+    match super::handler::timed(call, input).await {
+        Ok(_) => {
+            call.live.series[call.index].ok.inc();
             call.state.audit_after(|| {
                 call.event("call_end_notified", "ok")
                     .duration(call.started.elapsed())
             });
         }
-        Some(reason) => {
-            if let Err(e) = &outcome {
-                log::error!("{e}");
-            }
-            let metrics = &call.state.metrics;
-            let label = if reason == "error" { "failed" } else { reason };
-            metrics
+        Err(e) => {
+            log::error!("{e}");
+            let label = super::handler::outcome_label(&e);
+            call.state
+                .metrics
                 .function_calls
-                .with_label_values(&[function.name.as_str(), label])
+                .with_label_values(&[call.function.name.as_str(), label])
                 .inc();
+            let reason = match e {
+                HandlerError::Failed { .. } => "error",
+                _ => label,
+            };
             call.state.audit_after(|| {
                 call.event("call_end_failed", reason)
                     .duration(call.started.elapsed())

@@ -37,13 +37,7 @@ pub(super) async fn run(
         payload: None,
     };
     let series = &call.live.series[call.index];
-    let ran = std::time::Instant::now();
-    let outcome = call
-        .live
-        .runtime
-        .run(&call.live.agent, function, input)
-        .await;
-    series.duration.observe(ran.elapsed().as_secs_f64());
+    let outcome = timed(call, input).await;
     match &outcome {
         Ok(reply) if reply.refused => {
             log::info!(
@@ -100,8 +94,21 @@ pub(super) async fn run(
     }
 }
 
+/// Runs the call's handler, its time observed in the function's series.
+pub(super) async fn timed(call: &Call<'_>, input: CallInput<'_>) -> Result<Reply, HandlerError> {
+    let ran = std::time::Instant::now();
+    let outcome = call
+        .live
+        .runtime
+        .run(&call.live.agent, call.function, input)
+        .await;
+    let series = &call.live.series[call.index];
+    series.duration.observe(ran.elapsed().as_secs_f64());
+    outcome
+}
+
 /// The `outcome` label of a handler that did not reply.
-fn outcome_label(e: &HandlerError) -> &'static str {
+pub(super) fn outcome_label(e: &HandlerError) -> &'static str {
     match e {
         HandlerError::Busy { .. } => "busy",
         HandlerError::Timeout { .. } => "timeout",
