@@ -32,30 +32,41 @@ pub async fn summary(state: &AppState, live: &Live, post: SummaryPost<'_>) -> Re
     let call_id = body.call_id();
     gates::verify_token(state, post.token, "post_prompt", call_id, client)?;
     let summary = body.summary();
-    // The summary is the model's text and may quote the caller: a newline
-    // in it must not start what looks like another log line. Capped after
-    // escaping: a caller can make the model's summary long, and each
-    // escaped character is ten in the log (review 12 wrote 32 KB lines).
-    log::info!(
-        "summary for call `{}` of agent `{}`: {}",
-        printable(call_id.unwrap_or("-")),
+    let chars = summary.chars().count();
+    let shown_call = printable(call_id.unwrap_or("-"));
+    // The summary may quote the caller: its text only at debug level. A
+    // newline in it must not start what looks like another log line, and
+    // it is capped after escaping (each escaped character is ten).
+    log::debug!(
+        "summary for call `{shown_call}` of agent `{}`: {}",
         live.agent.name,
         printable_cut(&summary, LOGGED)
     );
-    let kept = match &live.agent.summary {
-        Some(_) => Some(keep(state, &live.agent.name, post.sent, call_id, client).await?),
-        None => None,
-    };
-    state.audit_event(|| {
+    let received = |kept: Option<&str>| {
         let event = Event::new("summary_received", "ok")
             .call(call_id)
             .client(client)
-            .field("summary_chars", summary.chars().count());
+            .field("summary_chars", chars);
         match kept {
             Some(id) => event.field("summary_id", id),
             None => event,
         }
-    })?;
+    };
+    if live.agent.summary.is_none() {
+        log::info!(
+            "summary for call `{shown_call}` of agent `{}`: {chars} characters",
+            live.agent.name
+        );
+        return Ok(state.audit_event(|| received(None))?);
+    }
+    let id = keep(state, &live.agent.name, post.sent, call_id, client).await?;
+    log::info!(
+        "summary for call `{shown_call}` of agent `{}`: {chars} characters, kept as `{id}`",
+        live.agent.name
+    );
+    // Kept: a failed audit line must not answer 503 now, or the platform
+    // would send it again and it would be delivered twice, under two ids.
+    state.audit_after(|| received(Some(&id)));
     Ok(())
 }
 

@@ -31,9 +31,10 @@ pub(super) struct Sender<'a> {
     pub signer: Option<&'a Signer>,
 }
 
-/// The shared client: pooled connections, rustls, same-origin redirects only.
-pub(super) fn client() -> reqwest::Client {
-    let policy = reqwest::redirect::Policy::custom(|attempt| {
+/// A shared client: pooled connections, rustls. It follows same-origin
+/// redirects only, or none when `follow` is false.
+pub(super) fn client(follow: bool) -> reqwest::Client {
+    let same_origin = reqwest::redirect::Policy::custom(|attempt| {
         let same_origin = attempt
             .previous()
             .first()
@@ -44,6 +45,10 @@ pub(super) fn client() -> reqwest::Client {
             attempt.follow()
         }
     });
+    let policy = match follow {
+        true => same_origin,
+        false => reqwest::redirect::Policy::none(),
+    };
     reqwest::Client::builder()
         .redirect(policy)
         .pool_max_idle_per_host(IDLE_PER_HOST)

@@ -179,6 +179,9 @@ impl HandlerError {
 /// agent.
 pub struct Runtime {
     client: reqwest::Client,
+    /// For summary deliveries: follows no redirect, since a 301 turns a
+    /// POST into a GET without its body, and a 2xx to that is no delivery.
+    delivery_client: reqwest::Client,
     /// Signs http handlers' requests (`SWAGENT_WEBHOOK_SECRET`).
     signer: Option<Arc<Signer>>,
     /// Per shell or http function: its `concurrency` and the slots that
@@ -216,7 +219,8 @@ impl Runtime {
             })
             .collect();
         Runtime {
-            client: http::client(),
+            client: http::client(true),
+            delivery_client: http::client(false),
             signer,
             limits,
         }
@@ -261,7 +265,11 @@ impl Runtime {
         };
         match &function.handler {
             Handler::Http(spec) => {
-                http::deliver(self.sender(), &function.name, spec, &ctx, id).await
+                let sender = http::Sender {
+                    client: &self.delivery_client,
+                    ..self.sender()
+                };
+                http::deliver(sender, &function.name, spec, &ctx, id).await
             }
             // A program that exits 1 with words refused it; any other
             // failure may pass.

@@ -9,7 +9,7 @@ use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
-use super::{now_ms, Dead, Entry, Store, StoreError};
+use super::{now_ms, Dead, Entry, Listed, Store, StoreError};
 
 /// An outbox folder.
 pub struct Files {
@@ -74,7 +74,7 @@ impl Files {
     fn write(&self, sub: &str, entry: &Entry) -> Result<(), StoreError> {
         let tmp = self.path(TMP, &entry.id);
         let target = self.path(sub, &entry.id);
-        let bytes = serde_json::to_vec(entry).expect("an entry serializes");
+        let bytes = entry.to_json();
         let written = (|| {
             let mut f = OpenOptions::new()
                 .write(true)
@@ -93,29 +93,54 @@ impl Files {
         written.map_err(|e| self.io(&target, e))
     }
 
-    /// The entries of `sub`, oldest first; a file that is not an entry is
-    /// skipped with a warning, never deleted.
-    fn list(&self, sub: &str) -> Result<Vec<Entry>, StoreError> {
+    /// The entries of `sub` by name and size, oldest first. Only regular
+    /// files named as entries count; anything else is left alone.
+    fn ids(&self, sub: &str) -> Result<Vec<Listed>, StoreError> {
         let dir = self.root.join(sub);
-        let mut entries = Vec::new();
+        let mut listed = Vec::new();
         for item in std::fs::read_dir(&dir).map_err(|e| self.io(&dir, e))? {
-            let path = item.map_err(|e| self.io(&dir, e))?.path();
-            if path.extension().is_none_or(|x| x != "json") {
+            let item = item.map_err(|e| self.io(&dir, e))?;
+            let name = item.file_name();
+            let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
                 continue;
-            }
-            let read = std::fs::read(&path).map_err(|e| self.io(&path, e));
-            match read.map(|b| serde_json::from_slice::<Entry>(&b)) {
-                Ok(Ok(entry)) => entries.push(entry),
-                Ok(Err(e)) => log::warn!(
-                    "outbox: `{}` is not a summary entry ({e}); left alone",
-                    path.display()
-                ),
-                Err(StoreError::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
+            };
+            // Gone meanwhile (delivered, dropped), or not a file: skipped.
+            let Ok(meta) = item.metadata() else { continue };
+            if Entry::valid_id(id) && meta.is_file() {
+                listed.push(Listed {
+                    id: id.to_owned(),
+                    bytes: meta.len(),
+                });
             }
         }
-        entries.sort_by(|a, b| a.id.cmp(&b.id));
+        listed.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(listed)
+    }
+
+    /// One entry of `sub`, read and parsed.
+    fn read(&self, sub: &str, id: &str) -> Result<Entry, StoreError> {
+        let path = self.path(sub, id);
+        let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => StoreError::NotFound(id.to_owned()),
+            _ => self.io(&path, e),
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::Io {
+            path: path.display().to_string(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })
+    }
+
+    /// The entries of `sub`, whole; one that cannot be read is skipped
+    /// with a warning, never deleted.
+    fn list(&self, sub: &str) -> Result<Vec<Entry>, StoreError> {
+        let mut entries = Vec::new();
+        for listed in self.ids(sub)? {
+            match self.read(sub, &listed.id) {
+                Ok(entry) => entries.push(entry),
+                Err(StoreError::NotFound(_)) => {}
+                Err(e) => log::warn!("outbox: {e}; left alone"),
+            }
+        }
         Ok(entries)
     }
 
@@ -131,6 +156,18 @@ impl Files {
 impl Store for Files {
     fn put(&self, entry: &Entry) -> Result<(), StoreError> {
         self.write(PENDING, entry)
+    }
+
+    fn get(&self, id: &str) -> Result<Entry, StoreError> {
+        self.read(PENDING, id)
+    }
+
+    fn pending_ids(&self) -> Result<Vec<Listed>, StoreError> {
+        self.ids(PENDING)
+    }
+
+    fn dead_ids(&self) -> Result<Vec<Listed>, StoreError> {
+        self.ids(DEAD)
     }
 
     fn pending(&self) -> Result<Vec<Entry>, StoreError> {

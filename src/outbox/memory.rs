@@ -4,7 +4,7 @@
 
 use std::sync::Mutex;
 
-use super::{now_ms, Dead, Entry, Store, StoreError};
+use super::{now_ms, Dead, Entry, Listed, Store, StoreError};
 
 #[derive(Default)]
 pub struct Memory {
@@ -19,6 +19,20 @@ impl Store for Memory {
             .expect("not poisoned")
             .push(entry.clone());
         Ok(())
+    }
+
+    fn get(&self, id: &str) -> Result<Entry, StoreError> {
+        let pending = self.pending.lock().expect("not poisoned");
+        let found = pending.iter().find(|e| e.id == id).cloned();
+        found.ok_or_else(|| StoreError::NotFound(id.to_owned()))
+    }
+
+    fn pending_ids(&self) -> Result<Vec<Listed>, StoreError> {
+        Ok(listed(&self.pending.lock().expect("not poisoned")))
+    }
+
+    fn dead_ids(&self) -> Result<Vec<Listed>, StoreError> {
+        Ok(listed(&self.dead.lock().expect("not poisoned")))
     }
 
     fn pending(&self) -> Result<Vec<Entry>, StoreError> {
@@ -79,4 +93,14 @@ impl Store for Memory {
     fn durable(&self) -> bool {
         false
     }
+}
+
+fn listed(entries: &[Entry]) -> Vec<Listed> {
+    entries
+        .iter()
+        .map(|e| Listed {
+            id: e.id.clone(),
+            bytes: e.stored_bytes(),
+        })
+        .collect()
 }

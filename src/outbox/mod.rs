@@ -9,8 +9,7 @@ mod files;
 mod memory;
 pub mod worker;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -78,9 +77,19 @@ impl Entry {
         now_ms.saturating_sub(self.retried_ms.unwrap_or(self.received_ms))
     }
 
-    /// Its size as stored, for the outbox's bound.
-    fn bytes(&self) -> u64 {
-        (self.request.len() + self.id.len() + self.agent.len() + 64) as u64
+    /// Its size as stored (its JSON), for the outbox's bound.
+    pub fn stored_bytes(&self) -> u64 {
+        self.to_json().len() as u64
+    }
+
+    /// How a store keeps it.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("an entry serializes")
+    }
+
+    /// When the entry named `id` was received, from the id itself.
+    pub fn received_ms_of(id: &str) -> Option<u64> {
+        id.strip_prefix("sum_")?.get(..13)?.parse().ok()
     }
 }
 
@@ -106,14 +115,27 @@ pub enum StoreError {
     NotAnOutbox(String),
 }
 
+/// An entry as listed: its id and its stored size, not its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub id: String,
+    pub bytes: u64,
+}
+
 /// Where entries live. Each call is durable when [`Store::durable`] says
 /// so: an entry `put` has returned survives a crash.
 pub trait Store: Send + Sync {
     /// Keeps a new entry.
     fn put(&self, entry: &Entry) -> Result<(), StoreError>;
-    /// The entries waiting for delivery, oldest first.
+    /// One waiting entry, whole.
+    fn get(&self, id: &str) -> Result<Entry, StoreError>;
+    /// The entries waiting for delivery, oldest first, without their bodies.
+    fn pending_ids(&self) -> Result<Vec<Listed>, StoreError>;
+    /// The entries given up on, oldest first, without their bodies.
+    fn dead_ids(&self) -> Result<Vec<Listed>, StoreError>;
+    /// The entries waiting for delivery, whole, oldest first.
     fn pending(&self) -> Result<Vec<Entry>, StoreError>;
-    /// The entries given up on, oldest first.
+    /// The entries given up on, whole, oldest first.
     fn dead(&self) -> Result<Vec<Entry>, StoreError>;
     /// Delivered, or dropped: gone.
     fn remove(&self, id: &str) -> Result<(), StoreError>;
@@ -159,8 +181,10 @@ pub enum PutError {
 pub struct Outbox {
     store: Box<dyn Store>,
     limits: Limits,
-    entries: AtomicU64,
-    bytes: AtomicU64,
+    /// Entries and bytes held, given up ones included: they take room too.
+    /// Locked across a put's check, write and count, so concurrent puts
+    /// cannot pass the bound together.
+    held: Mutex<(u64, u64)>,
     /// Rung when an entry arrives, so it is tried at once.
     pub arrived: tokio::sync::Notify,
 }
@@ -171,18 +195,23 @@ impl Outbox {
         let outbox = Outbox {
             store,
             limits,
-            entries: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
+            held: Mutex::new((0, 0)),
             arrived: tokio::sync::Notify::new(),
         };
         outbox.rescan()?;
         Ok(Arc::new(outbox))
     }
 
-    /// Keeps `entry`, within the bound.
+    fn held(&self) -> std::sync::MutexGuard<'_, (u64, u64)> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps `entry`, within the bound (blocking: a synced write).
     pub fn put(&self, entry: &Entry) -> Result<(), PutError> {
-        let (entries, bytes) = self.usage();
-        if entries + 1 > self.limits.entries || bytes + entry.bytes() > self.limits.bytes {
+        let size = entry.stored_bytes();
+        let mut held = self.held();
+        let (entries, bytes) = *held;
+        if entries + 1 > self.limits.entries || bytes + size > self.limits.bytes {
             return Err(PutError::Full {
                 entries,
                 bytes,
@@ -193,38 +222,43 @@ impl Outbox {
             });
         }
         self.store.put(entry)?;
-        self.entries.fetch_add(1, Ordering::Relaxed);
-        self.bytes.fetch_add(entry.bytes(), Ordering::Relaxed);
+        *held = (entries + 1, bytes + size);
+        drop(held);
         self.arrived.notify_one();
         Ok(())
     }
 
-    /// Entries and bytes held, given up ones included: they take room too.
+    /// Entries and bytes held, given up ones included.
     pub fn usage(&self) -> (u64, u64) {
-        (
-            self.entries.load(Ordering::Relaxed),
-            self.bytes.load(Ordering::Relaxed),
-        )
+        *self.held()
     }
 
-    /// The entries waiting, oldest first, counting all the store holds
-    /// anew: an operator's `retry` or `drop` changes it from outside.
-    pub fn rescan(&self) -> Result<Vec<Entry>, StoreError> {
-        let pending = self.store.pending()?;
-        let dead = self.store.dead()?;
+    /// The entries waiting, oldest first, without their bodies, counting
+    /// all the store holds anew: an operator's `retry` or `drop` changes it
+    /// from outside (blocking: it lists the store).
+    pub fn rescan(&self) -> Result<Vec<Listed>, StoreError> {
+        let mut held = self.held();
+        let pending = self.store.pending_ids()?;
+        let dead = self.store.dead_ids()?;
         let all = pending.iter().chain(&dead);
-        self.entries
-            .store((pending.len() + dead.len()) as u64, Ordering::Relaxed);
-        self.bytes
-            .store(all.map(Entry::bytes).sum(), Ordering::Relaxed);
+        *held = (
+            (pending.len() + dead.len()) as u64,
+            all.map(|l| l.bytes).sum(),
+        );
         Ok(pending)
     }
 
+    /// One waiting entry, whole (blocking: it reads the store).
+    pub fn load(&self, id: &str) -> Result<Entry, StoreError> {
+        self.store.get(id)
+    }
+
     /// Delivered: gone, and no longer counted.
-    pub fn delivered(&self, entry: &Entry) -> Result<(), StoreError> {
-        self.store.remove(&entry.id)?;
-        self.entries.fetch_sub(1, Ordering::Relaxed);
-        self.bytes.fetch_sub(entry.bytes(), Ordering::Relaxed);
+    pub fn delivered(&self, listed: &Listed) -> Result<(), StoreError> {
+        let mut held = self.held();
+        self.store.remove(&listed.id)?;
+        held.0 = held.0.saturating_sub(1);
+        held.1 = held.1.saturating_sub(listed.bytes);
         Ok(())
     }
 

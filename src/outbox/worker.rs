@@ -6,12 +6,13 @@
 //! the audit log (never the summary's text) and the metrics.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use serde_json::{json, Map, Value};
 
-use super::{now_ms, Entry, Outbox};
+use super::{now_ms, Entry, Listed, Outbox, StoreError};
 use crate::audit::Event;
 use crate::handlers::{CallInput, Delivery};
 use crate::state::AppState;
@@ -26,15 +27,16 @@ const RESCAN: Duration = Duration::from_secs(2);
 /// A `Retry-After` longer than this is not waited for in full.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
-/// An entry and where its delivery stands.
+/// An entry and where its delivery stands; its body is read only when it
+/// is tried, so the worker holds no copy of the outbox.
 struct Slot {
-    entry: Entry,
+    listed: Listed,
     attempts: u32,
     next_ms: u64,
 }
 
 /// Runs until the server stops.
-pub async fn run(state: actix_web::web::Data<AppState>, outbox: std::sync::Arc<Outbox>) {
+pub async fn run(state: actix_web::web::Data<AppState>, outbox: Arc<Outbox>) {
     let mut slots: BTreeMap<String, Slot> = BTreeMap::new();
     let mut busy: HashSet<String> = HashSet::new();
     let mut flying = FuturesUnordered::new();
@@ -42,25 +44,29 @@ pub async fn run(state: actix_web::web::Data<AppState>, outbox: std::sync::Arc<O
     loop {
         let now = now_ms();
         if now.saturating_sub(scanned_ms) >= RESCAN.as_millis() as u64 {
-            rescan(&state, &outbox, &mut slots, &busy);
+            rescan(&state, &outbox, &mut slots, &busy).await;
             scanned_ms = now;
         }
-        let due: Vec<String> = slots
-            .iter()
-            .filter(|(id, s)| s.next_ms <= now && !busy.contains(*id))
-            .map(|(id, _)| id.clone())
-            .take(IN_FLIGHT.saturating_sub(busy.len()))
+        let room = IN_FLIGHT.saturating_sub(busy.len());
+        let due: Vec<Listed> = slots
+            .values()
+            .filter(|s| s.next_ms <= now && !busy.contains(&s.listed.id))
+            .map(|s| s.listed.clone())
+            .take(room)
             .collect();
-        for id in due {
-            let entry = slots[&id].entry.clone();
-            busy.insert(id);
-            flying.push(attempt(&state, entry));
+        for listed in due {
+            busy.insert(listed.id.clone());
+            flying.push(attempt(&state, &outbox, listed));
         }
-        let wait = next_wait(&slots, &busy, now);
+        let wait = match busy.len() < IN_FLIGHT {
+            true => next_wait(&slots, &busy, now),
+            // Full: what is due waits for a delivery to finish.
+            false => RESCAN,
+        };
         tokio::select! {
-            Some((entry, outcome)) = flying.next(), if !flying.is_empty() => {
-                busy.remove(&entry.id);
-                settle(&state, &outbox, &mut slots, entry, outcome);
+            Some((listed, entry, outcome)) = flying.next(), if !flying.is_empty() => {
+                busy.remove(&listed.id);
+                settle(&state, &outbox, &mut slots, &listed, entry.as_ref(), outcome);
             }
             _ = outbox.arrived.notified() => scanned_ms = 0,
             _ = tokio::time::sleep(wait) => {}
@@ -68,43 +74,45 @@ pub async fn run(state: actix_web::web::Data<AppState>, outbox: std::sync::Arc<O
     }
 }
 
-/// Reads the store again: new entries join, vanished ones leave (unless in
-/// flight), and the gauges are set.
-fn rescan(
+/// Lists the store again, off this thread: new entries join, vanished
+/// ones leave (unless in flight), and the gauges are set.
+async fn rescan(
     state: &AppState,
-    outbox: &Outbox,
+    outbox: &Arc<Outbox>,
     slots: &mut BTreeMap<String, Slot>,
     busy: &HashSet<String>,
 ) {
-    let pending = match outbox.rescan() {
-        Ok(pending) => pending,
-        Err(e) => {
-            log::error!("outbox: {e}");
-            return;
-        }
+    let lister = outbox.clone();
+    let pending = match actix_web::rt::task::spawn_blocking(move || lister.rescan()).await {
+        Ok(Ok(pending)) => pending,
+        Ok(Err(e)) => return log::error!("outbox: {e}"),
+        Err(e) => return log::error!("outbox: {e}"),
     };
-    let ids: HashSet<&str> = pending.iter().map(|e| e.id.as_str()).collect();
+    let ids: HashSet<&str> = pending.iter().map(|l| l.id.as_str()).collect();
     slots.retain(|id, _| ids.contains(id.as_str()) || busy.contains(id));
     let now = now_ms();
-    for entry in &pending {
-        slots.entry(entry.id.clone()).or_insert_with(|| Slot {
-            entry: entry.clone(),
+    let mut oldest = now;
+    for listed in pending {
+        oldest = oldest.min(Entry::received_ms_of(&listed.id).unwrap_or(now));
+        slots.entry(listed.id.clone()).or_insert(Slot {
+            listed,
             attempts: 0,
             next_ms: now,
         });
     }
-    let oldest = pending.iter().map(|e| e.age_ms(now)).max().unwrap_or(0);
     let metrics = &state.metrics;
     metrics.outbox_depth.set(outbox.usage().0 as i64);
-    metrics.outbox_oldest_seconds.set((oldest / 1000) as i64);
+    metrics
+        .outbox_oldest_seconds
+        .set((now.saturating_sub(oldest) / 1000) as i64);
 }
 
 /// How long until the next entry is due (at most a rescan away).
 fn next_wait(slots: &BTreeMap<String, Slot>, busy: &HashSet<String>, now: u64) -> Duration {
     let next = slots
-        .iter()
-        .filter(|(id, _)| !busy.contains(*id))
-        .map(|(_, s)| s.next_ms.saturating_sub(now))
+        .values()
+        .filter(|s| !busy.contains(&s.listed.id))
+        .map(|s| s.next_ms.saturating_sub(now))
         .min()
         .unwrap_or(u64::MAX);
     Duration::from_millis(next).min(RESCAN)
@@ -117,16 +125,42 @@ enum Outcome {
     Expired,
     /// Its agent delivers no summaries now (a reload removed `summary`).
     NoHandler,
+    /// Gone from the store meanwhile (an operator's `drop`), or unreadable.
+    Unread,
 }
 
-/// One attempt, with the agent as it is now.
-async fn attempt(state: &AppState, entry: Entry) -> (Entry, Outcome) {
+/// One attempt, with the agent as it is now; the entry is read off this
+/// thread.
+async fn attempt(
+    state: &AppState,
+    outbox: &Arc<Outbox>,
+    listed: Listed,
+) -> (Listed, Option<Entry>, Outcome) {
+    let (reader, id) = (outbox.clone(), listed.id.clone());
+    let entry = match actix_web::rt::task::spawn_blocking(move || reader.load(&id)).await {
+        Ok(Ok(entry)) => entry,
+        Ok(Err(StoreError::NotFound(_))) => return (listed, None, Outcome::Unread),
+        Ok(Err(e)) => {
+            log::error!("outbox: {e}");
+            return (listed, None, Outcome::Unread);
+        }
+        Err(e) => {
+            log::error!("outbox: {e}");
+            return (listed, None, Outcome::Unread);
+        }
+    };
+    let outcome = deliver(state, &entry).await;
+    (listed, Some(entry), outcome)
+}
+
+/// Delivers `entry` with its agent's `summary` handler.
+async fn deliver(state: &AppState, entry: &Entry) -> Outcome {
     let live = state.live();
     let Some(delivery) = live.agent.summary.as_ref() else {
-        return (entry, Outcome::NoHandler);
+        return Outcome::NoHandler;
     };
     if entry.age_ms(now_ms()) > delivery.max_age.as_millis() as u64 {
-        return (entry, Outcome::Expired);
+        return Outcome::Expired;
     }
     let request: Value = serde_json::from_str(&entry.request).unwrap_or(Value::Null);
     let empty = Map::new();
@@ -136,7 +170,7 @@ async fn attempt(state: &AppState, entry: Entry) -> (Entry, Outcome) {
         .and_then(Value::as_str)
         .unwrap_or_default();
     let the_call = Value::Object(crate::call::call_of(request_map, call_id));
-    let summary = summary_of(&entry, request_map);
+    let summary = summary_of(entry, request_map);
     // A program reads what it delivers on stdin: the summary, the call,
     // and the request as the platform sent it.
     let envelope = json!({
@@ -156,11 +190,11 @@ async fn attempt(state: &AppState, entry: Entry) -> (Entry, Outcome) {
         call: Some(&the_call),
         payload: Some(&summary),
     };
-    let outcome = live
+    let tried = live
         .runtime
         .deliver(&live.agent, &delivery.function, input, &entry.id)
         .await;
-    (entry, Outcome::Tried(outcome))
+    Outcome::Tried(tried)
 }
 
 /// `${summary.id}`, `${summary.text}` (as the platform sent it),
@@ -186,17 +220,18 @@ fn settle(
     state: &AppState,
     outbox: &Outbox,
     slots: &mut BTreeMap<String, Slot>,
-    entry: Entry,
+    listed: &Listed,
+    entry: Option<&Entry>,
     outcome: Outcome,
 ) {
-    let Some(slot) = slots.get_mut(&entry.id) else {
+    let Some(slot) = slots.get_mut(&listed.id) else {
         return;
     };
     slot.attempts += 1;
     let attempts = slot.attempts;
     let event = |name: &'static str, outcome: &'static str| {
         Event::new(name, outcome)
-            .field("summary_id", entry.id.clone())
+            .field("summary_id", listed.id.clone())
             .field("attempts", attempts)
     };
     let count = |outcome: &str| {
@@ -206,27 +241,49 @@ fn settle(
             .with_label_values(&[outcome])
             .inc()
     };
-    match outcome {
-        Outcome::Tried(Delivery::Delivered) => {
-            slots.remove(&entry.id);
-            if let Err(e) = outbox.delivered(&entry) {
+    let (tried, entry) = match (outcome, entry) {
+        (Outcome::Unread, _) | (_, None) => {
+            slots.remove(&listed.id);
+            return;
+        }
+        (Outcome::NoHandler, Some(_)) => {
+            slot.next_ms = now_ms() + MAX_BACKOFF.as_millis() as u64;
+            log::warn!(
+                "summary `{}`: the agent has no `summary` to deliver it with; kept",
+                listed.id
+            );
+            return;
+        }
+        (Outcome::Expired, Some(entry)) => {
+            slots.remove(&listed.id);
+            give_up(outbox, entry, "expired: older than `summary.max_age`");
+            count("expired");
+            state.audit_after(|| event("summary_expired", "expired"));
+            return;
+        }
+        (Outcome::Tried(tried), Some(entry)) => (tried, entry),
+    };
+    match tried {
+        Delivery::Delivered => {
+            slots.remove(&listed.id);
+            if let Err(e) = outbox.delivered(listed) {
                 log::error!(
                     "outbox: summary `{}` was delivered but stays in the outbox: {e}",
-                    entry.id
+                    listed.id
                 );
             }
             count("delivered");
             let latency = entry.age_ms(now_ms());
             state.audit_after(|| event("summary_delivered", "ok").field("latency_ms", latency));
         }
-        Outcome::Tried(Delivery::Retry { reason, after }) => {
-            let wait = after
-                .map(|a| a.min(MAX_RETRY_AFTER))
-                .unwrap_or_else(|| backoff(attempts));
+        Delivery::Retry { reason, after } => {
+            // A receiver's `Retry-After` may lengthen the wait, never
+            // shorten it: `Retry-After: 0` must not turn into a flood.
+            let wait = backoff(attempts).max(after.unwrap_or_default().min(MAX_RETRY_AFTER));
             slot.next_ms = now_ms() + wait.as_millis() as u64;
             log::warn!(
                 "summary `{}`: {reason}; trying again in {}s",
-                entry.id,
+                listed.id,
                 wait.as_secs()
             );
             count("retry");
@@ -236,27 +293,14 @@ fn settle(
                     .field("next_in_ms", wait.as_millis() as u64)
             });
         }
-        Outcome::Tried(Delivery::Rejected { reason }) => {
-            slots.remove(&entry.id);
-            give_up(outbox, &entry, &reason);
+        Delivery::Rejected { reason } => {
+            slots.remove(&listed.id);
+            give_up(outbox, entry, &reason);
             count("rejected");
             state.audit_after(|| {
                 event("summary_rejected", "refused")
                     .field("reason", crate::text::printable_cut(&reason, 200))
             });
-        }
-        Outcome::Expired => {
-            slots.remove(&entry.id);
-            give_up(outbox, &entry, "expired: older than `summary.max_age`");
-            count("expired");
-            state.audit_after(|| event("summary_expired", "expired"));
-        }
-        Outcome::NoHandler => {
-            slot.next_ms = now_ms() + MAX_BACKOFF.as_millis() as u64;
-            log::warn!(
-                "summary `{}`: the agent has no `summary` to deliver it with; kept",
-                entry.id
-            );
         }
     }
 }

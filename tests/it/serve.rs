@@ -596,7 +596,8 @@ fn blank_secrets_count_as_unset() {
 /// in a refused call id does not start a line of its own in the log.
 #[test]
 fn caller_text_cannot_forge_a_log_line() {
-    let (_dir, server) = probe_with("RUST_LOG", "info");
+    // At debug level, where a summary's text is logged.
+    let (_dir, server) = probe_with("RUST_LOG", "debug");
     let forged = "[2026-01-01T00:00:00Z ERROR swagent] FORGED";
     let token = mint_with_nonce(&secret(), "call-1", "post_prompt", FAR, "0011223344556677");
     let summary =
@@ -1129,8 +1130,8 @@ fn settings_that_would_break_or_weaken_the_service_are_refused_or_said() {
 }
 
 #[test]
-fn a_long_summary_is_logged_cut_at_4000_characters() {
-    let (_dir, server) = probe_with("RUST_LOG", "info");
+fn a_long_summary_is_logged_cut_at_4000_characters_and_only_at_debug_level() {
+    let (_dir, server) = probe_with("RUST_LOG", "debug");
     let token = mint_with_nonce(&secret(), "call-1", "post_prompt", FAR, "0011223344556677");
     // Each U+2028 is escaped to eight characters in the log, and the cut
     // counts them: 4,000 characters of log, not 4,000 of summary.
@@ -1151,6 +1152,21 @@ fn a_long_summary_is_logged_cut_at_4000_characters() {
         log.contains(&logged),
         "{}",
         &log[log.len().saturating_sub(500)..]
+    );
+    let (_dir, server) = probe_with("RUST_LOG", "info");
+    let resp = server
+        .post(&format!("/post_prompt{}", q(&token)))
+        .json(
+            &json!({"call_id": "call-1", "post_prompt_data": {"raw": "The caller's PIN is 1234."}}),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let log = server.log_with("summary for call");
+    assert!(
+        log.contains("summary for call `call-1` of agent `probe`: 25 characters\n")
+            && !log.contains("PIN"),
+        "{log}"
     );
 }
 

@@ -47,6 +47,11 @@ fn serve(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
 
 /// Posts a summary as the platform does: status and body.
 fn post_summary(server: &Server, call_id: &str) -> (u16, Value) {
+    post_with(&server.url, &token_query(server, call_id), call_id)
+}
+
+/// The `?__token=...` of the call's `post_prompt_url`.
+fn token_query(server: &Server, call_id: &str) -> String {
     let doc: Value = server
         .post("/")
         .json(&json!({"call": {"call_id": call_id, "from": "+15557654321"}}))
@@ -57,9 +62,14 @@ fn post_summary(server: &Server, call_id: &str) -> (u16, Value) {
     let url = doc["sections"]["main"][1]["ai"]["post_prompt_url"]
         .as_str()
         .unwrap();
-    let query = &url[url.find('?').unwrap()..];
-    let resp = server
-        .post(&format!("/post_prompt/{query}"))
+    url[url.find('?').unwrap()..].to_owned()
+}
+
+/// Posts the summary of `call_id` to the server at `base`.
+fn post_with(base: &str, query: &str, call_id: &str) -> (u16, Value) {
+    let resp = crate::util::client()
+        .post(format!("{base}/post_prompt/{query}"))
+        .basic_auth(crate::util::USER, Some(crate::util::PASSWORD))
         .json(&json!({
             "call_id": call_id,
             "caller_id_num": "+15557654321",
@@ -342,4 +352,77 @@ fn a_delivery_is_signed_with_the_summary_id() {
         assert_eq!(request.header("webhook-id"), Some(id.as_str()));
         assert_eq!(crate::webhooks::verify(&py, secret, request), "verified");
     }
+}
+
+/// A 301 would turn the delivery's POST into a GET without its body: a
+/// delivery follows no redirect, and a 3xx is given up on, not delivered.
+/// A `Retry-After: 0` does not make the worker hammer the receiver.
+#[test]
+fn a_redirect_is_no_delivery_and_retry_after_zero_is_no_flood() {
+    let moved = Upstream::start(|req| match req.method.as_str() {
+        "POST" => Answer::new("301 Moved Permanently", "application/json", "{}")
+            .header("Location", "/calls/"),
+        _ => Answer::json("{}"),
+    });
+    let dir = agent_dir(&AGENT.replace("UPSTREAM", &moved.url()), &[]);
+    let server = serve(dir.path(), &["--outbox", "outbox"], &[]);
+    assert_eq!(post_summary(&server, "call-10").0, 200);
+    assert!(within(10, || !events(dir.path(), "summary_rejected").is_empty()));
+    assert_eq!(
+        events(dir.path(), "summary_rejected")[0]["reason"],
+        "the receiver answered 301 Moved Permanently"
+    );
+    assert!(
+        moved.seen().iter().all(|s| s.method == "POST"),
+        "not followed"
+    );
+    assert_eq!(files_in(&dir.path().join("outbox/dead")), 1);
+
+    let eager = Upstream::start(|_| {
+        Answer::new("503 Service Unavailable", "application/json", "{}").header("Retry-After", "0")
+    });
+    let dir = agent_dir(&AGENT.replace("UPSTREAM", &eager.url()), &[]);
+    let server = serve(dir.path(), &["--outbox", "outbox"], &[]);
+    assert_eq!(post_summary(&server, "call-11").0, 200);
+    std::thread::sleep(Duration::from_secs(3));
+    let tries = eager.seen().len();
+    assert!((1..=3).contains(&tries), "{tries} attempts in 3 s");
+}
+
+/// Summaries arriving together cannot pass the bound together.
+#[test]
+fn concurrent_summaries_stay_within_the_bound() {
+    let status = Arc::new(AtomicU16::new(503));
+    let up = receiver(status);
+    let dir = agent_dir(&AGENT.replace("UPSTREAM", &up.url()), &[]);
+    let server = serve(
+        dir.path(),
+        &["--outbox", "outbox"],
+        &[("SWAGENT_OUTBOX_MAX", "3")],
+    );
+    let calls: Vec<(String, String)> = (0..20)
+        .map(|i| {
+            let call_id = format!("call-c{i}");
+            (token_query(&server, &call_id), call_id)
+        })
+        .collect();
+    let base = server.url.clone();
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let posts: Vec<_> = calls
+            .iter()
+            .map(|(query, call_id)| s.spawn(|| post_with(&base, query, call_id).0))
+            .collect();
+        posts.into_iter().map(|p| p.join().unwrap()).collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 503).count(),
+        17,
+        "{statuses:?}"
+    );
+    assert_eq!(files_in(&dir.path().join("outbox/pending")), 3);
 }

@@ -737,6 +737,14 @@ impl Answer {
         Answer::new("200 OK", "application/json", body)
     }
 
+    /// The same answer with one more header.
+    pub fn header(mut self, name: &str, value: &str) -> Answer {
+        let line_end = self.bytes.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+        let line = format!("{name}: {value}\r\n");
+        self.bytes.splice(line_end..line_end, line.into_bytes());
+        self
+    }
+
     pub fn after(mut self, delay: Duration) -> Answer {
         self.delay = delay;
         self
