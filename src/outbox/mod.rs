@@ -185,6 +185,9 @@ pub struct Outbox {
     /// Locked across a put's check, write and count, so concurrent puts
     /// cannot pass the bound together.
     held: Mutex<(u64, u64)>,
+    /// Entries put since the worker last looked, so it need not list the
+    /// store for each.
+    arrivals: Mutex<Vec<Listed>>,
     /// Rung when an entry arrives, so it is tried at once.
     pub arrived: tokio::sync::Notify,
 }
@@ -196,6 +199,7 @@ impl Outbox {
             store,
             limits,
             held: Mutex::new((0, 0)),
+            arrivals: Mutex::new(Vec::new()),
             arrived: tokio::sync::Notify::new(),
         };
         outbox.rescan()?;
@@ -224,8 +228,21 @@ impl Outbox {
         self.store.put(entry)?;
         *held = (entries + 1, bytes + size);
         drop(held);
+        let listed = Listed {
+            id: entry.id.clone(),
+            bytes: size,
+        };
+        self.arrivals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(listed);
         self.arrived.notify_one();
         Ok(())
+    }
+
+    /// The entries put since the last call.
+    pub fn arrivals(&self) -> Vec<Listed> {
+        std::mem::take(&mut *self.arrivals.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Entries and bytes held, given up ones included.

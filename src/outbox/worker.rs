@@ -68,7 +68,12 @@ pub async fn run(state: actix_web::web::Data<AppState>, outbox: Arc<Outbox>) {
                 busy.remove(&listed.id);
                 settle(&state, &outbox, &mut slots, &listed, entry.as_ref(), outcome);
             }
-            _ = outbox.arrived.notified() => scanned_ms = 0,
+            _ = outbox.arrived.notified() => {
+                for listed in outbox.arrivals() {
+                    let next_ms = now_ms();
+                    slots.entry(listed.id.clone()).or_insert(Slot { listed, attempts: 0, next_ms });
+                }
+            }
             _ = tokio::time::sleep(wait) => {}
         }
     }
