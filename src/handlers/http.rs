@@ -16,11 +16,8 @@ use crate::agent::{HttpOutput, HttpSpec, Method};
 use crate::template::{Context, Encoding, Part, RenderError, Template};
 use crate::webhook::Signer;
 
-/// How many idle connections are kept per upstream, and for how long. A
-/// socket is reused before another is opened, so with the `concurrency`
-/// slots an upstream never holds more sockets than its functions may run at
-/// once; this bounds what a past burst leaves open.
-const IDLE_PER_HOST: usize = 16;
+/// How long an idle connection is kept: this bounds how long a past burst
+/// leaves its sockets open.
 const IDLE_FOR: Duration = Duration::from_secs(30);
 
 /// What sends a handler's requests: the shared client, and the signer when
@@ -32,7 +29,14 @@ pub(super) struct Sender<'a> {
 }
 
 /// The shared client: pooled connections, rustls, same-origin redirects only.
-pub(super) fn client() -> reqwest::Client {
+/// `idle_per_host` is how many idle connections an upstream keeps: the
+/// agent's http `concurrency`, all functions together. A socket is reused
+/// before another is opened, so an upstream never holds more sockets than
+/// its functions may run at once, which is what the descriptor budget
+/// counts. A smaller cap closed and reopened a connection for about one
+/// request in twenty at 32 at once (64 is the default `concurrency`), and
+/// cost a forwarder a quarter of its throughput (bench/RESULTS.md, issue 28).
+pub(super) fn client(idle_per_host: usize) -> reqwest::Client {
     let policy = reqwest::redirect::Policy::custom(|attempt| {
         let same_origin = attempt
             .previous()
@@ -46,7 +50,7 @@ pub(super) fn client() -> reqwest::Client {
     });
     reqwest::Client::builder()
         .redirect(policy)
-        .pool_max_idle_per_host(IDLE_PER_HOST)
+        .pool_max_idle_per_host(idle_per_host.max(1))
         .pool_idle_timeout(IDLE_FOR)
         .user_agent(concat!("swagent/", env!("CARGO_PKG_VERSION")))
         .build()

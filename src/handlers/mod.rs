@@ -215,8 +215,14 @@ impl Runtime {
                 Some((f.name.clone(), (concurrency, slots)))
             })
             .collect();
+        let requests = agent
+            .handlers()
+            .filter(|f| matches!(f.handler, Handler::Http(_)))
+            .filter_map(|f| f.handler.concurrency())
+            .map(|n| n as usize)
+            .sum();
         Runtime {
-            client: http::client(),
+            client: http::client(requests),
             signer,
             limits,
         }
