@@ -11,7 +11,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::Value;
 
-use super::{reply_from_output, HandlerError, Reply};
+use super::{reply_from_object, HandlerError, Reply};
 use crate::agent::{HttpOutput, HttpSpec, Method};
 use crate::template::{Context, Encoding, Part, RenderError, Template};
 use crate::webhook::Signer;
@@ -387,9 +387,9 @@ async fn finish(
         (Some(path), Some(json)) => crate::template::walk(json, path) == Some(&Value::Bool(true)),
         _ => false,
     };
-    let data = json.clone().filter(Value::is_object);
-    let mut reply = reply_for(function, spec, ctx, json, &body)?;
-    reply.data = data;
+    let mut reply = reply_for(function, spec, ctx, json.as_ref())?;
+    // Moved, not copied: the response may be as large as `max_response`.
+    reply.data = json.filter(Value::is_object);
     reply.verified = verified;
     Ok(reply)
 }
@@ -398,8 +398,7 @@ fn reply_for(
     function: &str,
     spec: &HttpSpec,
     ctx: &Context<'_>,
-    json: Option<Value>,
-    body: &[u8],
+    json: Option<&Value>,
 ) -> Result<Reply, HandlerError> {
     match &spec.output {
         Some(output) => {
@@ -412,7 +411,7 @@ fn reply_for(
             let text = match output {
                 HttpOutput::Text(template) => {
                     let ctx = Context {
-                        response: Some(&json),
+                        response: Some(json),
                         ..*ctx
                     };
                     template
@@ -420,17 +419,17 @@ fn reply_for(
                         .map_err(|e| HandlerError::render(function, e))?
                 }
                 HttpOutput::Foreach(f) => {
-                    super::foreach::render(function, f, ctx, &json, spec.max_response)?
+                    super::foreach::render(function, f, ctx, json, spec.max_response)?
                 }
             };
             Ok(Reply::text(text))
         }
-        None => match json {
-            Some(Value::Object(ref obj)) if obj.contains_key("response") => {
-                Ok(reply_from_output(&String::from_utf8_lossy(body)))
-            }
-            _ => Ok(Reply::text("The request was completed.")),
-        },
+        // The object is the body parsed: not parsed again as text.
+        None => Ok(json
+            .and_then(Value::as_object)
+            .filter(|obj| obj.contains_key("response"))
+            .and_then(reply_from_object)
+            .unwrap_or_else(|| Reply::text("The request was completed."))),
     }
 }
 
