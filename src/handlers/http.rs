@@ -128,7 +128,7 @@ struct Attempt<'a> {
 /// it took about 8% of an http function's instructions, issue 28).
 fn url(function: &str, spec: &HttpSpec, ctx: &Context<'_>) -> Result<url::Url, HandlerError> {
     if let Some(url) = &spec.fixed_url {
-        return Ok(url.clone());
+        return Ok(url::Url::clone(url));
     }
     let url = spec
         .url

@@ -36,7 +36,7 @@ impl Checker<'_> {
         let url = self.template(name, &h.url, &url_path, Slot::HttpRequest, declared)?;
         self.check_url(name, &url, &url_path)?;
         let fixed_url = match url.is_literal() {
-            true => url::Url::parse(&url.to_string()).ok(),
+            true => url::Url::parse(&url.to_string()).ok().map(Box::new),
             false => None,
         };
         let pairs = |this: &mut Self, field: &str, map: Option<IndexMap<String, String>>| {
