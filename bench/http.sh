@@ -2,7 +2,7 @@
 # HTTP, startup, validate and handler benchmarks of issue 9 (and 2, 4), in one
 # run so that the ratios hold on a noisy shared machine.
 #
-#   bench/http.sh                       # full run (about 13 minutes)
+#   bench/http.sh                       # full run (about 16 minutes)
 #   DURATION=3 ROUNDS=1 bench/http.sh   # quick look
 #
 # Runs, each with wrk on loopback (2 threads, 32 connections, after a warm-up):
@@ -20,6 +20,11 @@
 #            upstream (swagent's own cost, on the same 2 cores as the
 #            upstream) and once with an upstream that takes 5 ms, like a
 #            real API (does swagent add queuing or serialization?)
+#   forward  swagent POST /swaig to an http function that POSTs a small JSON
+#            body to the instant upstream, with request signing off and on
+#            (SWAGENT_WEBHOOK_SECRET), vs bench/actix-forward: a bare
+#            actix-web server that POSTs each request's body to the same
+#            upstream with one pooled reqwest client (issue 28)
 # plus startup (exec to first 200 on /health) and `validate` on 1,000 files.
 #
 # Environment: DURATION (s per measurement, 10), WARMUP (s, 3), ROUNDS (5;
@@ -87,6 +92,17 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 
+# The forwarder: the fair limit of an http function (same actix-web, reqwest
+# and upstream, nothing of swagent).
+P_FWD=$(free_port)
+"$FORWARD" "$P_FWD" "http://127.0.0.1:$P_BARE/upstream" >"$WORK/forward.log" 2>&1 &
+PID_FWD=$!
+PIDS+=("$PID_FWD")
+for _ in $(seq 1 300); do
+  curl -fsS -o /dev/null -m 1 -X POST -d '{}' "http://127.0.0.1:$P_FWD/" 2>/dev/null && break
+  sleep 0.1
+done
+
 P_SDK=$(free_port)
 # The peer's own log at `warning`: generous to it (its default `info` logs per request).
 env SWML_BASIC_AUTH_USER="$BENCH_USER" SWML_BASIC_AUTH_PASSWORD="$BENCH_PASSWORD" \
@@ -123,6 +139,7 @@ fi
 # Handler benchmarks: a generated agent whose http function calls the bare
 # server (the url's host and port must be literal, so the file is written here).
 mkdir -p "$WORK/handlers"
+P_PEEK=$(free_port)
 cat >"$WORK/handlers/trivial.sh" <<'EOF'
 #!/bin/sh
 echo '{"response": "ok"}'
@@ -151,9 +168,59 @@ functions:
     http:
       url: http://127.0.0.1:$P_SLOW/upstream
       method: GET
+  upstream_post:
+    description: Posts to a local upstream, as the forwarder does.
+    secure: false
+    http:
+      url: http://127.0.0.1:$P_BARE/upstream
+      method: POST
+      body: { call_id: "\${call_id}" }
+  peek:
+    description: Posts once to a listener that reports the signature header.
+    secure: false
+    http:
+      url: http://127.0.0.1:$P_PEEK/
+      method: POST
+      body: { call_id: "\${call_id}" }
 EOF
 P_H=$(free_port)
 start_swagent handlers "$P_H" "$WORK/handlers/handlers.yaml"
+PID_H=$LAST_PID
+# The same agent with request signing on: http functions sign by default.
+WEBHOOK_SECRET="whsec_$(head -c 32 /dev/urandom | base64 -w0)"
+P_HS=$(free_port)
+SWAGENT_ENV="$SWAGENT_ENV SWAGENT_WEBHOOK_SECRET=$WEBHOOK_SECRET" \
+  start_swagent handlers-signed "$P_HS" "$WORK/handlers/handlers.yaml"
+PID_HS=$LAST_PID
+# Does the signed run sign? One request of `peek` to a listener that prints
+# the `webhook-signature` it got, or `-`.
+python3 -c '
+import http.server, sys
+class Peek(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        print(self.headers.get("webhook-signature", "-"), flush=True)
+        self.send_response(200); self.send_header("content-length", "2"); self.end_headers()
+        self.wfile.write(b"{}")
+    def log_message(self, *args): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Peek).handle_request()
+' "$P_PEEK" >"$WORK/peek.txt" 2>&1 &
+PID_PEEK=$!
+PIDS+=("$PID_PEEK")
+# Until the listener is up: a request before it failed to connect.
+for _ in $(seq 1 50); do
+  curl -s -o /dev/null -m 1 -X POST -H "Authorization: $BENCH_AUTH" -H 'Content-Type: application/json' \
+    -d '{"function":"peek","argument":{"parsed":[{}]},"call_id":"bench-call"}' \
+    "http://127.0.0.1:$P_HS/swaig" || true
+  [ -s "$WORK/peek.txt" ] && break
+  sleep 0.1
+done
+kill "$PID_PEEK" 2>/dev/null || true
+case $(cat "$WORK/peek.txt") in
+  v1,*) SIGNED_NOTE="requests signed (the upstream got a webhook-signature)" ;;
+  *) SIGNED_NOTE="requests NOT signed (the upstream got no webhook-signature): this run does not measure what it claims" ;;
+esac
+POST_BODY='{"function":"upstream_post","argument":{"parsed":[{}]},"call_id":"bench-call"}'
 TRIVIAL_BODY='{"function":"trivial","argument":{"parsed":[{}]},"call_id":"bench-call"}'
 UPSTREAM_BODY='{"function":"upstream","argument":{"parsed":[{}]},"call_id":"bench-call"}'
 SLOW_BODY='{"function":"upstream_slow","argument":{"parsed":[{}]},"call_id":"bench-call"}'
@@ -192,6 +259,9 @@ SERVER_PID[$P_LG]=$PID_LG
 SERVER_PID[$P_BARE]=$PID_BARE
 SERVER_PID[$P_SDK]=$PID_SDK
 SERVER_PID[$P_LAYERS]=$PID_LAYERS
+SERVER_PID[$P_FWD]=$PID_FWD
+SERVER_PID[$P_H]=$PID_H
+SERVER_PID[$P_HS]=$PID_HS
 
 # The limit sits between the two swagent runs it is the baseline of, so each
 # ratio's sides are measured back to back: on this VM the load of the other
@@ -209,6 +279,9 @@ RUNS=(
   "http_direct $P_BARE get.lua /upstream -"
   "http5ms_swaig $P_H post.lua /swaig $SLOW_BODY"
   "http5ms_direct $P_SLOW get.lua /upstream -"
+  "http_post_swaig $P_H post.lua /swaig $POST_BODY"
+  "http_forward $P_FWD post.lua / $POST_BODY"
+  "http_signed_swaig $P_HS post.lua /swaig $POST_BODY"
 )
 for round in $(seq 1 "$ROUNDS"); do
   echo "round $round of $ROUNDS ($DURATION s per run)" >&2
@@ -280,18 +353,20 @@ print()
 print("machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -m | awk '/Mem:/ {print $2}') MB RAM; $(date -u +%Y-%m-%dT%H:%MZ)")
 print(f"wrk -t$THREADS -c$CONNS, ${DURATION}s per run, median of $ROUNDS round(s); SWML {$SWML_SIZE} bytes (peer's {$SDK_SWML_SIZE}, large {$LARGE_SIZE})")
 print()
-print(f"{'run':<16}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'sock err':>9}")
+print(f"{'run':<18}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'sock err':>9}")
 for name in ["swagent_swml", "large_swml", "swagent_swaig", "limit", "peer_swml", "peer_swaig", "layers_swml",
-             "shell_swaig", "http_swaig", "http_direct", "http5ms_swaig", "http5ms_direct"]:
-    print(f"{name:<16}{rps(name):>10.0f}{med(name,'p50_ms'):>9.2f}{med(name,'p99_ms'):>9.2f}"
+             "shell_swaig", "http_swaig", "http_direct", "http5ms_swaig", "http5ms_direct",
+             "http_post_swaig", "http_forward", "http_signed_swaig"]:
+    print(f"{name:<18}{rps(name):>10.0f}{med(name,'p50_ms'):>9.2f}{med(name,'p99_ms'):>9.2f}"
           f"{int(sum(r['non2xx'] for r in rows[name])):>9}{int(sum(r['sockerr'] for r in rows[name])):>9}")
 print()
 print("server CPU per request (user + system, from /proc/PID/stat; all its threads):")
-for name in ["swagent_swml", "large_swml", "swagent_swaig", "limit", "peer_swml", "layers_swml"]:
+for name in ["swagent_swml", "large_swml", "swagent_swaig", "limit", "peer_swml", "layers_swml",
+             "http_post_swaig", "http_forward", "http_signed_swaig"]:
     u, k = med(name, "user_us"), med(name, "sys_us")
-    print(f"  {name:<14}{u:>8.1f} us user {k:>8.1f} us system {u + k:>8.1f} us total")
+    print(f"  {name:<18}{u:>8.1f} us user {k:>8.1f} us system {u + k:>8.1f} us total")
 spawn = max(rps("spawn_loop_t$(nproc)"), rps("spawn_loop_t$CONNS"))
-print(f"{'spawn_loop':<16}{spawn:>10.0f}   (best of $(nproc) and $CONNS threads: "
+print(f"{'spawn_loop':<18}{spawn:>10.0f}   (best of $(nproc) and $CONNS threads: "
       f"{rps('spawn_loop_t$(nproc)'):.0f} / {rps('spawn_loop_t$CONNS'):.0f})")
 print()
 print(f"peak RSS (VmHWM): swagent {mb($RSS_SW_PEAK):.1f} MB (now {mb($RSS_SW_NOW):.1f} MB), "
@@ -300,6 +375,7 @@ print("startup to first 200 on /health: swagent $STARTUP_SW; peer $STARTUP_SDK".
 print(f"validate --strict, 1,000 copies of bank.yaml: mean {val['mean']*1000:.0f} ms "
       f"(min {val['min']*1000:.0f}, max {val['max']*1000:.0f}, {len(val['times'])} runs)")
 print("layers run: $LAYERS_NOTE")
+print("signed run: $SIGNED_NOTE")
 print()
 def failed(names):
     # Requests that failed answer fast: a ratio over them measures refusals.
@@ -309,14 +385,14 @@ def check(label, value, target, ok, runs=()):
     if failed(runs):
         status = f"INVALID ({failed(runs):.0f} non-2xx or socket errors)"
     print(f"  {label:<40}{value:>18}   target {target:<10}{status}")
-def against_limit(label, name, target):
+def against_limit(label, name, target, limit="limit"):
     # The ratio of medians, and each round's own ratio: on a shared VM one
     # round can land on either side of a target, and that should show.
-    r = rps(name) / rps("limit")
-    rounds = [a["rps"] / b["rps"] for a, b in zip(rows[name], rows["limit"])]
+    r = rps(name) / rps(limit)
+    rounds = [a["rps"] / b["rps"] for a, b in zip(rows[name], rows[limit])]
     lo, hi = min(rounds), max(rounds)
     status = "ok" if lo >= target else ("MISSED" if r < target else "not every round")
-    check(label, f"{r:.2f} ({lo:.2f}-{hi:.2f})", f">= {target}", status, (name, "limit"))
+    check(label, f"{r:.2f} ({lo:.2f}-{hi:.2f})", f">= {target}", status, (name, limit))
 against_limit("SWML swagent/limit (rounds)", "swagent_swml", 0.7)
 r = rps("large_swml") / rps("swagent_swml"); rounds = [a["rps"] / b["rps"] for a, b in zip(rows["large_swml"], rows["swagent_swml"])]
 check("SWML large/bank (rounds)", f"{r:.2f} ({min(rounds):.2f}-{max(rounds):.2f})", ">= 0.5", r >= 0.5, ("large_swml", "swagent_swml"))
@@ -332,4 +408,6 @@ v = val["mean"] * 1000; check("validate 1,000 files", f"{v:.0f} ms", "< 1000 ms"
 r = rps("shell_swaig") / spawn; check("shell handler / plain spawn", f"{r:.2f}", ">= 0.8", r >= 0.8, ("shell_swaig",))
 r = rps("http_swaig") / rps("http_direct"); check("http handler / upstream direct", f"{r:.2f}", ">= 0.6", r >= 0.6, ("http_swaig", "http_direct"))
 r = rps("http5ms_swaig") / rps("http5ms_direct"); check("  same, upstream taking 5 ms", f"{r:.2f}", ">= 0.6", r >= 0.6, ("http5ms_swaig", "http5ms_direct"))
+against_limit("http handler / forwarder (rounds)", "http_post_swaig", 0.8, "http_forward")
+against_limit("  same, signed (rounds)", "http_signed_swaig", 0.8, "http_forward")
 EOF

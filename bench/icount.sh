@@ -4,7 +4,8 @@
 # binary moved by 25% between runs and its instruction count by under 10%
 # (some start-up work depends on timing, and only partly cancels out).
 #
-#   bench/icount.sh                      # swagent (SWML, static SWAIG) and the bare limit
+#   bench/icount.sh                      # swagent (SWML, static SWAIG) and the bare limit;
+#                                        # an http function and the bare forwarder
 #   SWAGENT=/path/to/other/swagent bench/icount.sh
 #
 # Each server runs twice under callgrind, answering N=1000 and then N=3000
@@ -59,13 +60,47 @@ per_request() {
 export SWML_BASIC_AUTH_USER="$BENCH_USER" SWML_BASIC_AUTH_PASSWORD="$BENCH_PASSWORD"
 export SIGNALWIRE_SWAIG_SECRET="$BENCH_SECRET" SWML_RATE_LIMIT=0
 SERVE=("$SWAGENT" serve "$ROOT/agents/bank.yaml" --host 127.0.0.1 --port PORT)
+
+# The http handler (issue 28): a function that POSTs a small JSON body to the
+# bare server, unsigned and signed, and bench/actix-forward doing the same.
+# The upstream runs natively: only the server's instructions are counted.
+# Under valgrind ring's SHA-256 takes its AVX path (no SHA-NI), so signing
+# counts more here than it costs natively.
+P_UP=$(free_port)
+"$BARE" "$P_UP" 2377 >"$WORK/icount-upstream.log" 2>&1 &
+PIDS+=("$!")
+for _ in $(seq 1 300); do
+  curl -fsS -o /dev/null -m 1 -X POST "http://127.0.0.1:$P_UP/" 2>/dev/null && break
+  sleep 0.1
+done
+mkdir -p "$WORK/icount"
+cat >"$WORK/icount/forward.yaml" <<EOF
+name: forward
+prompt: { text: Benchmark agent. }
+functions:
+  upstream_post:
+    description: Posts to a local upstream, as the forwarder does.
+    secure: false
+    http:
+      url: http://127.0.0.1:$P_UP/upstream
+      method: POST
+      body: { call_id: "\${call_id}" }
+EOF
+POST_BODY='{"function":"upstream_post","argument":{"parsed":[{}]},"call_id":"bench-call"}'
+SERVE_HTTP=("$SWAGENT" serve "$WORK/icount/forward.yaml" --host 127.0.0.1 --port PORT)
+WEBHOOK_SECRET="whsec_$(head -c 32 /dev/urandom | base64 -w0)"
 {
   per_request limit / "$SWML_BODY" "$BARE" PORT 2377
   per_request swagent_swml / "$SWML_BODY" "${SERVE[@]}"
   per_request swagent_swaig /swaig "$HOURS_BODY" "${SERVE[@]}"
+  per_request forward / "$POST_BODY" "$FORWARD" PORT "http://127.0.0.1:$P_UP/upstream"
+  per_request http_post /swaig "$POST_BODY" "${SERVE_HTTP[@]}"
+  SWAGENT_WEBHOOK_SECRET="$WEBHOOK_SECRET" per_request http_signed /swaig "$POST_BODY" "${SERVE_HTTP[@]}"
 } | awk '
   { ir[$1] = $2; printf "%-14s %8d instructions per request\n", $1, $2 }
   END {
     printf "swagent_swml / limit   %.2f\n", ir["swagent_swml"] / ir["limit"]
     printf "swagent_swaig / limit  %.2f\n", ir["swagent_swaig"] / ir["limit"]
+    printf "http_post / forward    %.2f\n", ir["http_post"] / ir["forward"]
+    printf "http_signed / forward  %.2f\n", ir["http_signed"] / ir["forward"]
   }'

@@ -8,6 +8,7 @@ WORK="$ROOT/target/bench-work"
 # SWAGENT may point at another build (e.g. another release profile).
 SWAGENT="${SWAGENT:-$ROOT/target/release/swagent}"
 BARE="$ROOT/target/release/actix-bare"
+FORWARD="$ROOT/target/release/actix-forward"
 SPAWN_LOOP="$ROOT/target/release/spawn-loop"
 SDK_PYTHON="${SDK_PYTHON:-$ROOT/target/sdk-venv/bin/python}"
 mkdir -p "$WORK"
@@ -70,6 +71,8 @@ build_release() {
   # Same target dir: the baseline shares swagent's compiled actix-web.
   cargo build --release --quiet --manifest-path "$ROOT/bench/actix-bare/Cargo.toml" \
     --target-dir "$ROOT/target" || die "building bench/actix-bare failed"
+  cargo build --release --quiet --manifest-path "$ROOT/bench/actix-forward/Cargo.toml" \
+    --target-dir "$ROOT/target" || die "building bench/actix-forward failed"
 }
 
 # The SignalWire Python SDK in target/sdk-venv (or $SDK_PYTHON), created once.

@@ -304,6 +304,9 @@ pub const MAX_ARG_STRLEN: usize = 32 * 4096;
 #[derive(Debug)]
 pub struct HttpSpec {
     pub url: Template,
+    /// `url` parsed once, when it has no `${...}`: the same on every request.
+    /// Boxed, so that every [`Handler`] does not grow by its size.
+    pub fixed_url: Option<Box<url::Url>>,
     pub method: Method,
     pub query: Vec<(String, Template)>,
     pub headers: Vec<(String, Template)>,

@@ -11,16 +11,13 @@ use std::time::Duration;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::Value;
 
-use super::{reply_from_output, HandlerError, Reply};
+use super::{reply_from_object, HandlerError, Reply};
 use crate::agent::{HttpOutput, HttpSpec, Method};
 use crate::template::{Context, Encoding, Part, RenderError, Template};
 use crate::webhook::Signer;
 
-/// How many idle connections are kept per upstream, and for how long. A
-/// socket is reused before another is opened, so with the `concurrency`
-/// slots an upstream never holds more sockets than its functions may run at
-/// once; this bounds what a past burst leaves open.
-const IDLE_PER_HOST: usize = 16;
+/// How long an idle connection is kept: this bounds how long a past burst
+/// leaves its sockets open.
 const IDLE_FOR: Duration = Duration::from_secs(30);
 
 /// What sends a handler's requests: the shared client, and the signer when
@@ -32,8 +29,15 @@ pub(super) struct Sender<'a> {
 }
 
 /// A shared client: pooled connections, rustls. It follows same-origin
-/// redirects only, or none when `follow` is false.
-pub(super) fn client(follow: bool) -> reqwest::Client {
+/// redirects only, or none when `follow` is false (a summary delivery).
+/// `idle_per_host` is how many idle connections an upstream keeps: the
+/// agent's http `concurrency`, all functions together. A socket is reused
+/// before another is opened, so an upstream never holds more sockets than
+/// its functions may run at once, which is what the descriptor budget
+/// counts. A smaller cap closed and reopened a connection for about one
+/// request in twenty at 32 at once (64 is the default `concurrency`), and
+/// cost a forwarder a quarter of its throughput (bench/RESULTS.md, issue 28).
+pub(super) fn client(follow: bool, idle_per_host: usize) -> reqwest::Client {
     let same_origin = reqwest::redirect::Policy::custom(|attempt| {
         let same_origin = attempt
             .previous()
@@ -51,7 +55,7 @@ pub(super) fn client(follow: bool) -> reqwest::Client {
     };
     reqwest::Client::builder()
         .redirect(policy)
-        .pool_max_idle_per_host(IDLE_PER_HOST)
+        .pool_max_idle_per_host(idle_per_host.max(1))
         .pool_idle_timeout(IDLE_FOR)
         .user_agent(concat!("swagent/", env!("CARGO_PKG_VERSION")))
         .build()
@@ -124,6 +128,27 @@ struct Attempt<'a> {
     message_id: Option<&'a str>,
 }
 
+/// The URL of one request: rendered with `ctx` and parsed, or the one
+/// parsed at load when it has no `${...}` (rendering, checking and parsing
+/// it took about 8% of an http function's instructions, issue 28).
+fn url(function: &str, spec: &HttpSpec, ctx: &Context<'_>) -> Result<url::Url, HandlerError> {
+    if let Some(url) = &spec.fixed_url {
+        return Ok(url::Url::clone(url));
+    }
+    let url = spec
+        .url
+        .render(ctx, Encoding::Url)
+        .map_err(|e| HandlerError::render(function, e))?;
+    if adds_dot_segment(&spec.url, &url) {
+        return Err(HandlerError::failed(
+            function,
+            "an argument made a whole path segment `.`, `..` or empty; refused",
+        ));
+    }
+    url::Url::parse(&url)
+        .map_err(|e| HandlerError::failed(function, format!("rendered url does not parse: {e}")))
+}
+
 /// The request as the agent file describes it, rendered with `ctx`.
 fn request(
     client: &reqwest::Client,
@@ -133,15 +158,7 @@ fn request(
     timeout: Duration,
 ) -> Result<reqwest::RequestBuilder, HandlerError> {
     let render = |e| HandlerError::render(function, e);
-    let url = spec.url.render(ctx, Encoding::Url).map_err(render)?;
-    if adds_dot_segment(&spec.url, &url) {
-        return Err(HandlerError::failed(
-            function,
-            "an argument made a whole path segment `.`, `..` or empty; refused",
-        ));
-    }
-    let mut url = url::Url::parse(&url)
-        .map_err(|e| HandlerError::failed(function, format!("rendered url does not parse: {e}")))?;
+    let mut url = url(function, spec, ctx)?;
     if !spec.query.is_empty() {
         let mut pairs = url.query_pairs_mut();
         for (k, t) in &spec.query {
@@ -375,9 +392,9 @@ async fn finish(
         (Some(path), Some(json)) => crate::template::walk(json, path) == Some(&Value::Bool(true)),
         _ => false,
     };
-    let data = json.clone().filter(Value::is_object);
-    let mut reply = reply_for(function, spec, ctx, json, &body)?;
-    reply.data = data;
+    let mut reply = reply_for(function, spec, ctx, json.as_ref())?;
+    // Moved, not copied: the response may be as large as `max_response`.
+    reply.data = json.filter(Value::is_object);
     reply.verified = verified;
     Ok(reply)
 }
@@ -386,8 +403,7 @@ fn reply_for(
     function: &str,
     spec: &HttpSpec,
     ctx: &Context<'_>,
-    json: Option<Value>,
-    body: &[u8],
+    json: Option<&Value>,
 ) -> Result<Reply, HandlerError> {
     match &spec.output {
         Some(output) => {
@@ -400,7 +416,7 @@ fn reply_for(
             let text = match output {
                 HttpOutput::Text(template) => {
                     let ctx = Context {
-                        response: Some(&json),
+                        response: Some(json),
                         ..*ctx
                     };
                     template
@@ -408,17 +424,17 @@ fn reply_for(
                         .map_err(|e| HandlerError::render(function, e))?
                 }
                 HttpOutput::Foreach(f) => {
-                    super::foreach::render(function, f, ctx, &json, spec.max_response)?
+                    super::foreach::render(function, f, ctx, json, spec.max_response)?
                 }
             };
             Ok(Reply::text(text))
         }
-        None => match json {
-            Some(Value::Object(ref obj)) if obj.contains_key("response") => {
-                Ok(reply_from_output(&String::from_utf8_lossy(body)))
-            }
-            _ => Ok(Reply::text("The request was completed.")),
-        },
+        // The object is the body parsed: not parsed again as text.
+        None => Ok(json
+            .and_then(Value::as_object)
+            .filter(|obj| obj.contains_key("response"))
+            .and_then(reply_from_object)
+            .unwrap_or_else(|| Reply::text("The request was completed."))),
     }
 }
 

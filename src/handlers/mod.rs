@@ -218,9 +218,15 @@ impl Runtime {
                 Some((f.name.clone(), (concurrency, slots)))
             })
             .collect();
+        let requests = agent
+            .handlers()
+            .filter(|f| matches!(f.handler, Handler::Http(_)))
+            .filter_map(|f| f.handler.concurrency())
+            .map(|n| n as usize)
+            .sum();
         Runtime {
-            client: http::client(true),
-            delivery_client: http::client(false),
+            client: http::client(true, requests),
+            delivery_client: http::client(false, 1),
             signer,
             limits,
         }
@@ -313,32 +319,7 @@ impl Runtime {
 fn reply_from_output(text: &str) -> Reply {
     let trimmed = text.trim();
     if let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(trimmed) {
-        let verified = obj.get("verified") == Some(&Value::Bool(true));
-        let response = match obj.get("response") {
-            Some(resp) => Some(crate::template::value_to_text(resp)),
-            // Its outcome's actions say what happened, not the JSON.
-            None if obj.contains_key("outcome") => Some("Done.".to_owned()),
-            None => None,
-        };
-        if let Some(response) = response {
-            let action = match obj.get("action") {
-                Some(Value::Array(a)) => a.clone(),
-                Some(other) if !other.is_null() => vec![other.clone()],
-                _ => Vec::new(),
-            };
-            return Reply {
-                output_action: action,
-                verified,
-                ..Reply::text(response)
-            };
-        }
-        if obj.contains_key("verified") {
-            let mut reply = Reply::text(if verified {
-                "The caller is verified."
-            } else {
-                "The caller could not be verified."
-            });
-            reply.verified = verified;
+        if let Some(reply) = reply_from_object(&obj) {
             return reply;
         }
     }
@@ -347,6 +328,39 @@ fn reply_from_output(text: &str) -> Reply {
     } else {
         Reply::text(trimmed)
     }
+}
+
+/// The reply a JSON object says, if it says one: its `response` (and
+/// `action`), an `outcome`, or a `verified`.
+fn reply_from_object(obj: &serde_json::Map<String, Value>) -> Option<Reply> {
+    let verified = obj.get("verified") == Some(&Value::Bool(true));
+    let response = match obj.get("response") {
+        Some(resp) => Some(crate::template::value_to_text(resp)),
+        // Its outcome's actions say what happened, not the JSON.
+        None if obj.contains_key("outcome") => Some("Done.".to_owned()),
+        None => None,
+    };
+    if let Some(response) = response {
+        let action = match obj.get("action") {
+            Some(Value::Array(a)) => a.clone(),
+            Some(other) if !other.is_null() => vec![other.clone()],
+            _ => Vec::new(),
+        };
+        return Some(Reply {
+            output_action: action,
+            verified,
+            ..Reply::text(response)
+        });
+    }
+    obj.contains_key("verified").then(|| {
+        let mut reply = Reply::text(if verified {
+            "The caller is verified."
+        } else {
+            "The caller could not be verified."
+        });
+        reply.verified = verified;
+        reply
+    })
 }
 
 /// The most of a backend's refusal the AI is given.

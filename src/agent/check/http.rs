@@ -35,6 +35,10 @@ impl Checker<'_> {
         let url_path = [at, &["url"]].concat();
         let url = self.template(name, &h.url, &url_path, Slot::HttpRequest, declared)?;
         self.check_url(name, &url, &url_path)?;
+        let fixed_url = match url.is_literal() {
+            true => url::Url::parse(&url.to_string()).ok().map(Box::new),
+            false => None,
+        };
         let pairs = |this: &mut Self, field: &str, map: Option<IndexMap<String, String>>| {
             let mut out = Vec::new();
             for (k, v) in map.unwrap_or_default() {
@@ -112,6 +116,7 @@ impl Checker<'_> {
         }
         Some(HttpSpec {
             url,
+            fixed_url,
             method,
             query,
             headers,
