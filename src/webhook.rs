@@ -12,7 +12,7 @@
 //! `id.timestamp.body`. It is computed with ring, each key's schedule done
 //! once at start: the official `standardwebhooks` crate (by the spec's
 //! authors) pads the key and copies the body on every call, in software
-//! SHA-256, which was an eighth of a signed http function's instructions
+//! SHA-256, which was a sixth of a signed http function's instructions
 //! (bench/RESULTS.md, issue 28). The tests hold every signature to that
 //! crate's, on its own test vector and on random messages.
 
