@@ -104,10 +104,24 @@ fn rig() -> Rig {
 }
 
 fn call(rig: &Rig, function: &str, args: Value) -> (u16, Value) {
-    official(rig.server.swaig(
+    call_on(&rig.server, function, args)
+}
+
+/// A call of `function` in `call-1`, its actions checked against the schema.
+fn call_on(server: &Server, function: &str, args: Value) -> (u16, Value) {
+    official(server.swaig(
         "",
         json!({"function": function, "call_id": "call-1", "argument": {"parsed": [args]}}),
     ))
+}
+
+/// The agent in `dir` served with its audit log at `audit`.
+fn serve_audited(dir: &std::path::Path, audit: &std::path::Path) -> Server {
+    Swagent::new(["serve", "agent.yaml", "--audit-log"])
+        .args([audit.as_os_str()])
+        .creds()
+        .dir(dir)
+        .start()
 }
 
 /// A reply whose every action meets the official schema's `Action` union
@@ -376,17 +390,8 @@ functions:
     let refuse = "#!/bin/sh\necho '{\"response\": \"That date is closed.\"}'\nexit \"$1\"\n";
     let dir = agent_dir(&yaml, &[("refuse.sh", refuse)]);
     let audit = dir.path().join("audit.log");
-    let server = Swagent::new(["serve", "agent.yaml", "--audit-log"])
-        .args([audit.as_os_str()])
-        .creds()
-        .dir(dir.path())
-        .start();
-    let call = |function: &str, args: Value| {
-        official(server.swaig(
-            "",
-            json!({"function": function, "call_id": "call-1", "argument": {"parsed": [args]}}),
-        ))
-    };
+    let server = serve_audited(dir.path(), &audit);
+    let call = |function: &str, args: Value| call_on(&server, function, args);
     assert_eq!(
         call("book", json!({"path": "full"})),
         (
@@ -491,17 +496,8 @@ functions:
     let decide = "#!/bin/sh\ncase \"$1\" in\n  none) echo '{\"response\": \"ok\"}' ;;\n  bare) echo '{\"outcome\": \"message\"}' ;;\n  *) printf '{\"outcome\": \"%s\", \"response\": \"ok\"}' \"$1\" ;;\nesac\n";
     let dir = agent_dir(&yaml, &[("decide.sh", decide)]);
     let audit = dir.path().join("audit.log");
-    let server = Swagent::new(["serve", "agent.yaml", "--audit-log"])
-        .args([audit.as_os_str()])
-        .creds()
-        .dir(dir.path())
-        .start();
-    let call = |function: &str, args: Value| {
-        official(server.swaig(
-            "",
-            json!({"function": function, "call_id": "call-1", "argument": {"parsed": [args]}}),
-        ))
-    };
+    let server = serve_audited(dir.path(), &audit);
+    let call = |function: &str, args: Value| call_on(&server, function, args);
     let (_, open) = call("request_human", json!({"open": 1}));
     assert_eq!(open["response"], "The host stand is open.");
     assert_eq!(open["action"][0], json!({"say": "Connecting you now."}));
